@@ -1,0 +1,80 @@
+"""Writing audit rows. Services call ``audit_record`` inside their own transaction."""
+
+from collections.abc import Iterable, Mapping
+
+from audit.context import current_request_context
+from audit.models import AuditLog
+
+
+def _resource_fields(resource) -> tuple[str, str]:
+    if resource is None:
+        return "", ""
+    return resource._meta.model_name, str(resource.pk)
+
+
+def audit_record(
+    *,
+    action: str,
+    tenant,
+    actor=None,
+    resource=None,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    changes: Mapping | None = None,
+) -> AuditLog:
+    """Write one audit row with the current request's IP, user agent and request id."""
+    return AuditLog.objects.create(
+        **_row(action, tenant, actor, resource, resource_type, resource_id, changes)
+    )
+
+
+def audit_record_many(entries: Iterable[dict]) -> list[AuditLog]:
+    """Bulk variant: one INSERT for many rows (each entry takes ``audit_record``'s arguments)."""
+    rows = [
+        AuditLog(
+            **_row(
+                entry["action"],
+                entry["tenant"],
+                entry.get("actor"),
+                entry.get("resource"),
+                entry.get("resource_type"),
+                entry.get("resource_id"),
+                entry.get("changes"),
+            )
+        )
+        for entry in entries
+    ]
+    return AuditLog.objects.bulk_create(rows)
+
+
+def _row(action, tenant, actor, resource, resource_type, resource_id, changes) -> dict:
+    default_type, default_id = _resource_fields(resource)
+    context = current_request_context()
+    return {
+        "action": action,
+        "tenant_id": getattr(tenant, "pk", tenant),
+        "actor_id": getattr(actor, "pk", actor),
+        "resource_type": resource_type if resource_type is not None else default_type,
+        "resource_id": str(resource_id) if resource_id is not None else default_id,
+        "changes": dict(changes or {}),
+        "ip_address": context.ip_address if context else None,
+        "user_agent": context.user_agent if context else "",
+        "request_id": context.request_id if context else "",
+    }
+
+
+def diff_fields(before: Mapping, after: Mapping) -> dict[str, list]:
+    """``{field: [old, new]}`` for the fields whose value changed, JSON-safe."""
+    return {
+        field: [_json_safe(before.get(field)), _json_safe(after.get(field))]
+        for field in after
+        if before.get(field) != after.get(field)
+    }
+
+
+def _json_safe(value):
+    if value is None or isinstance(value, bool | int | float | str | list | dict):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,7 @@
+"""The production settings, with a throwaway key so `pytest` runs without any environment."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-any-deployment-0123456789")
+
+from config.settings import *  # noqa: F403

@@ -1,0 +1,16 @@
+from django.db.models import QuerySet
+
+from contracts.models import Contract
+
+
+def contract_list(*, tenant) -> QuerySet[Contract]:
+    return Contract.objects.for_tenant(tenant).select_related("created_by")
+
+
+def contract_get_for_update(*, tenant, contract_id) -> Contract:
+    """The contract row, locked for the rest of the transaction (404 when not the tenant's)."""
+    from django.shortcuts import get_object_or_404
+
+    return get_object_or_404(
+        Contract.objects.for_tenant(tenant).select_for_update(), pk=contract_id
+    )

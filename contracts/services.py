@@ -1,0 +1,77 @@
+"""Writes for contracts. Workflow-driven status changes belong to the approvals orchestrator."""
+
+import hashlib
+
+from django.db import transaction
+
+from audit.services import audit_record, diff_fields
+from config.exceptions import Conflict
+from contracts.models import Contract, ContractStatus
+from contracts.selectors import contract_get_for_update
+
+# Fields a requester may set; everything else is owned by the service.
+BUSINESS_FIELDS = (
+    "title",
+    "contract_type",
+    "value",
+    "currency",
+    "counterparty",
+    "department",
+    "region",
+    "start_date",
+    "end_date",
+    "text",
+    "metadata",
+)
+
+
+@transaction.atomic
+def contract_create(*, tenant, created_by, **fields) -> Contract:
+    unknown = set(fields) - set(BUSINESS_FIELDS)
+    if unknown:
+        raise TypeError(f"contract_create() got unexpected fields {sorted(unknown)}")
+    contract = Contract.objects.create(tenant=tenant, created_by=created_by, **fields)
+    audit_record(
+        action="contract_created",
+        tenant=tenant,
+        actor=created_by,
+        resource=contract,
+        changes={field: [None, value] for field, value in _snapshot(contract).items()},
+    )
+    return contract
+
+
+@transaction.atomic
+def contract_update(*, tenant, contract_id, updated_by, **fields) -> Contract:
+    """Change business fields; only while the contract is a draft (409 otherwise)."""
+    unknown = set(fields) - set(BUSINESS_FIELDS)
+    if unknown:
+        raise TypeError(f"contract_update() got unexpected fields {sorted(unknown)}")
+    contract = contract_get_for_update(tenant=tenant, contract_id=contract_id)
+    if contract.status != ContractStatus.DRAFT:
+        raise Conflict(
+            f"Only draft contracts can be edited; this one is '{contract.status}'.",
+            code="contract_not_draft",
+        )
+    before = _snapshot(contract)
+    for field, value in fields.items():
+        setattr(contract, field, value)
+    changes = diff_fields(before, _snapshot(contract))
+    if changes:
+        contract.save(update_fields=[*fields, "updated_at"])
+        audit_record(
+            action="contract_updated",
+            tenant=tenant,
+            actor=updated_by,
+            resource=contract,
+            changes=changes,
+        )
+    return contract
+
+
+def _snapshot(contract: Contract) -> dict:
+    """Audited values; the text is summarised by a digest so audit rows stay small."""
+    values = {field: getattr(contract, field) for field in BUSINESS_FIELDS if field != "text"}
+    values["value"] = str(contract.value) if contract.value is not None else None
+    values["text_sha256"] = hashlib.sha256(contract.text.encode()).hexdigest()
+    return values

@@ -1,0 +1,72 @@
+"""Django admin, scoped like the API: staff of a tenant see and pick only their tenant's rows."""
+
+from django.contrib import admin
+
+from tenancy.scoping import is_tenant_owned
+
+
+def admin_tenant_id(request):
+    """None for platform superusers (who see every tenant), else the staff user's tenant."""
+    return None if request.user.is_superuser else request.user.tenant_id
+
+
+class TenantScopedAdmin(admin.ModelAdmin):
+    """Base ModelAdmin: querysets, foreign-key choices and new rows are limited to one tenant.
+
+    A tenant admin with ``is_staff`` manages their tenant here without Django model permissions.
+    """
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        tenant_id = admin_tenant_id(request)
+        return queryset if tenant_id is None else queryset.filter(tenant_id=tenant_id)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        tenant_id = admin_tenant_id(request)
+        related = db_field.related_model
+        if tenant_id is not None:
+            if related._meta.label == "tenancy.Tenant":
+                kwargs["queryset"] = related.objects.filter(pk=tenant_id)
+            elif is_tenant_owned(related):
+                kwargs["queryset"] = related._default_manager.filter(tenant_id=tenant_id)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if not change and getattr(obj, "tenant_id", None) is None:
+            obj.tenant_id = request.user.tenant_id
+        super().save_model(request, obj, form, change)
+
+    def _is_tenant_admin(self, request) -> bool:
+        user = request.user
+        return user.is_active and user.is_staff and user.is_tenant_admin
+
+    def has_module_permission(self, request):
+        return self._is_tenant_admin(request) or super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._is_tenant_admin(request) or super().has_view_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._is_tenant_admin(request) or super().has_change_permission(request, obj)
+
+    def has_add_permission(self, request):
+        # Rows need a tenant: platform superusers without one add through a tenant's staff.
+        if request.user.tenant_id is None:
+            return False
+        return self._is_tenant_admin(request) or super().has_add_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._is_tenant_admin(request) or super().has_delete_permission(request, obj)
+
+
+class ReadOnlyAdminMixin:
+    """For rows the service owns (audit, instances): visible, never edited here."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,95 @@
+from rest_framework import serializers
+
+from tenancy.api.fields import TenantPrimaryKeyRelatedField
+from tenancy.capabilities import ALL_CAPABILITIES
+from tenancy.models import Tenant, User, UserRole
+from tenancy.selectors import user_role_slugs
+
+PASSWORD_HELP = "At least 8 characters, not too common, not entirely numeric."  # noqa: S105
+
+
+class TenantSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tenant
+        fields = ["id", "name", "slug"]
+        read_only_fields = fields
+
+
+class MeSerializer(serializers.ModelSerializer):
+    tenant = TenantSerializer(read_only=True)
+    roles = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "email", "full_name", "tenant", "is_tenant_admin", "roles"]
+        read_only_fields = fields
+
+    def get_roles(self, user) -> list[str]:
+        return user_role_slugs(user=user)
+
+
+class RegisterInputSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(
+        write_only=True, max_length=128, trim_whitespace=False, help_text=PASSWORD_HELP
+    )
+    full_name = serializers.CharField(max_length=200)
+    tenant_name = serializers.CharField(max_length=200)
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class RegisterOutputSerializer(TokenPairSerializer):
+    user = MeSerializer()
+    tenant = TenantSerializer()
+
+
+class TokenObtainInputSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
+class RefreshInputSerializer(serializers.Serializer):
+    refresh = serializers.CharField(max_length=2048)
+
+
+class UserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "email", "full_name", "is_tenant_admin", "is_active", "date_joined"]
+        read_only_fields = fields
+
+
+class UserCreateInputSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(
+        write_only=True, max_length=128, trim_whitespace=False, help_text=PASSWORD_HELP
+    )
+    full_name = serializers.CharField(max_length=200)
+
+
+class UserRoleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = UserRole
+        fields = ["id", "user", "role", "permissions", "assigned_by", "created_at", "expires_at"]
+        read_only_fields = fields
+
+
+class UserRoleCreateInputSerializer(serializers.Serializer):
+    user = TenantPrimaryKeyRelatedField(queryset=User.objects.all())
+    role = serializers.SlugField(
+        max_length=50, help_text="Role slug, e.g. `legal`: letters, digits, hyphens, underscores."
+    )
+    permissions = serializers.ListField(
+        child=serializers.ChoiceField(choices=ALL_CAPABILITIES),
+        required=False,
+        default=list,
+        max_length=len(ALL_CAPABILITIES),
+    )
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+    def validate_role(self, value: str) -> str:
+        return value.lower()

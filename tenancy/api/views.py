@@ -1,0 +1,192 @@
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import AuthenticationFailed, ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from audit.services import audit_record
+from tenancy import services
+from tenancy.api import serializers
+from tenancy.capabilities import ROLES_MANAGE, USERS_MANAGE
+from tenancy.models import User, UserRole
+from tenancy.permissions import capability_required
+from tenancy.scoping import TenantScopedViewSetMixin
+from tenancy.throttling import AuthRateThrottle
+
+
+def _token_pair(user: User) -> dict:
+    refresh = RefreshToken.for_user(user)
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+class PublicAuthView(APIView):
+    """Endpoints reached without a token; failures are still 401 with a Bearer challenge."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [AuthRateThrottle]
+
+    def get_authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'
+
+
+class RegisterView(PublicAuthView):
+    """Create a tenant and its first user (the tenant admin); returns tokens."""
+
+    @extend_schema(
+        request=serializers.RegisterInputSerializer,
+        responses={201: serializers.RegisterOutputSerializer},
+        tags=["auth"],
+    )
+    def post(self, request):
+        data = serializers.RegisterInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.tenant_register(**data.validated_data)
+        body = {
+            "user": serializers.MeSerializer(user).data,
+            "tenant": serializers.TenantSerializer(user.tenant).data,
+            **_token_pair(user),
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class TokenObtainView(PublicAuthView):
+    """Log in with email and password; every attempt is audited."""
+
+    @extend_schema(
+        request=serializers.TokenObtainInputSerializer,
+        responses={200: serializers.TokenPairSerializer},
+        tags=["auth"],
+    )
+    def post(self, request):
+        data = serializers.TokenObtainInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        email = data.validated_data["email"].lower()
+        user = authenticate(request, email=email, password=data.validated_data["password"])
+        if user is None or user.tenant_id is None:
+            known = User.objects.filter(email__iexact=email).only("id", "tenant_id").first()
+            audit_record(
+                action="login_failed",
+                tenant=known.tenant_id if known else None,
+                resource_type="user",
+                resource_id=str(known.pk) if known else "",
+                changes={"email": [None, email]},
+            )
+            raise AuthenticationFailed("No active account found with the given credentials.")
+        audit_record(action="login", tenant=user.tenant_id, actor=user, resource=user)
+        return Response(_token_pair(user))
+
+
+class TokenRefreshView(PublicAuthView):
+    """Exchange a refresh token for a new pair; the old refresh token is blacklisted."""
+
+    @extend_schema(
+        request=serializers.RefreshInputSerializer,
+        responses={200: serializers.TokenPairSerializer},
+        tags=["auth"],
+    )
+    def post(self, request):
+        data = TokenRefreshSerializer(data=request.data)
+        try:
+            data.is_valid(raise_exception=True)
+        except TokenError as exc:
+            raise AuthenticationFailed(str(exc), code="token_not_valid") from exc
+        return Response(data.validated_data)
+
+
+class LogoutView(APIView):
+    """Blacklist the given refresh token (205)."""
+
+    @extend_schema(request=serializers.RefreshInputSerializer, responses={205: None}, tags=["auth"])
+    def post(self, request):
+        data = serializers.RefreshInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            token = RefreshToken(data.validated_data["refresh"])
+        except TokenError as exc:
+            raise ValidationError({"refresh": [str(exc)]}) from exc
+        if str(token.get("user_id")) != str(request.user.pk):
+            raise ValidationError({"refresh": ["This refresh token belongs to another user."]})
+        token.blacklist()
+        audit_record(
+            action="logout",
+            tenant=request.user.tenant_id,
+            actor=request.user,
+            resource=request.user,
+        )
+        return Response(status=status.HTTP_205_RESET_CONTENT)
+
+
+class MeView(APIView):
+    @extend_schema(responses=serializers.MeSerializer, tags=["auth"])
+    def get(self, request):
+        return Response(serializers.MeSerializer(request.user).data)
+
+
+@extend_schema(tags=["admin: users"])
+class UserViewSet(
+    TenantScopedViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Users of the caller's tenant. Any member may read; creating needs `users.manage`."""
+
+    queryset = User.objects.all()
+    serializer_class = serializers.UserSerializer
+    permission_classes = [capability_required(USERS_MANAGE, writes_only=True)]
+    filterset_fields = ["is_active", "is_tenant_admin"]
+
+    @extend_schema(
+        request=serializers.UserCreateInputSerializer,
+        responses={201: serializers.UserSerializer},
+    )
+    def create(self, request):
+        data = serializers.UserCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_create(
+            tenant=request.user.tenant, created_by=request.user, **data.validated_data
+        )
+        return Response(serializers.UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["admin: users"])
+class UserRoleViewSet(
+    TenantScopedViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Role assignments (`roles.manage`). Revoking (DELETE) is audited."""
+
+    queryset = UserRole.objects.all()
+    serializer_class = serializers.UserRoleSerializer
+    permission_classes = [capability_required(ROLES_MANAGE)]
+    filterset_fields = ["user", "role"]
+
+    @extend_schema(
+        request=serializers.UserRoleCreateInputSerializer,
+        responses={201: serializers.UserRoleSerializer},
+    )
+    def create(self, request):
+        data = serializers.UserRoleCreateInputSerializer(
+            data=request.data, context=self.get_serializer_context()
+        )
+        data.is_valid(raise_exception=True)
+        assignment = services.role_assign(
+            tenant=request.user.tenant, assigned_by=request.user, **data.validated_data
+        )
+        return Response(
+            serializers.UserRoleSerializer(assignment).data, status=status.HTTP_201_CREATED
+        )
+
+    def perform_destroy(self, instance):
+        services.role_revoke(assignment=instance, revoked_by=self.request.user)

@@ -1,0 +1,24 @@
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
+from rest_framework_simplejwt.settings import api_settings
+
+from audit.context import set_actor
+from tenancy.models import User
+
+
+class TenantJWTAuthentication(JWTAuthentication):
+    """simplejwt's authentication, loading the user with its tenant in the same query."""
+
+    def get_user(self, validated_token):
+        try:
+            user_id = validated_token[api_settings.USER_ID_CLAIM]
+        except KeyError as exc:
+            raise InvalidToken("Token contained no recognizable user identification") from exc
+        try:
+            user = User.objects.select_related("tenant").get(pk=user_id)
+        except (User.DoesNotExist, ValueError, TypeError) as exc:
+            raise AuthenticationFailed("User not found", code="user_not_found") from exc
+        if not user.is_active:
+            raise AuthenticationFailed("User is inactive", code="user_inactive")
+        set_actor(user.pk)
+        return user

@@ -1,0 +1,57 @@
+"""A demo tenant with its admin, one user per approver role and a requester. Idempotent."""
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from tenancy.capabilities import ALL_CAPABILITIES
+from tenancy.models import Tenant, User, UserRole
+
+DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105  (a documented demo login, printed by `make run`)
+DEMO_TENANT = {"slug": "acme", "name": "Acme Corp", "timezone": "America/New_York"}
+# (email, full name, roles, capabilities)
+DEMO_USERS = [
+    ("admin@acme.example", "Ada Admin", [], list(ALL_CAPABILITIES)),
+    ("legal@acme.example", "Lee Legal", ["legal"], []),
+    ("finance@acme.example", "Fay Finance", ["finance"], []),
+    ("cfo@acme.example", "Cole CFO", ["cfo"], ["analytics.view"]),
+    ("ceo@acme.example", "Cleo CEO", ["ceo"], ["analytics.view"]),
+    ("requester@acme.example", "Rae Requester", ["sales"], []),
+]
+
+
+class Command(BaseCommand):
+    help = "Create (or refresh) the demo tenant, its users and roles. Safe to run repeatedly."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        tenant, _ = Tenant.objects.get_or_create(
+            slug=DEMO_TENANT["slug"],
+            defaults={"name": DEMO_TENANT["name"], "timezone": DEMO_TENANT["timezone"]},
+        )
+        admin = None
+        for email, full_name, roles, capabilities in DEMO_USERS:
+            is_admin = email.startswith("admin@")
+            user = User.objects.filter(email=email).first()
+            if user is None:
+                user = User.objects.create_user(
+                    email,
+                    DEMO_PASSWORD,
+                    tenant=tenant,
+                    full_name=full_name,
+                    is_tenant_admin=is_admin,
+                    is_staff=is_admin,
+                )
+            admin = admin or user
+            for role in roles:
+                UserRole.objects.get_or_create(
+                    tenant=tenant,
+                    user=user,
+                    role=role,
+                    defaults={"permissions": capabilities, "assigned_by": admin},
+                )
+        self.stdout.write(
+            f"Demo tenant '{tenant.name}' ready: {len(DEMO_USERS)} users, password "
+            f"'{DEMO_PASSWORD}'."
+        )
+        for email, _, roles, _ in DEMO_USERS:
+            self.stdout.write(f"  {email:<26} {', '.join(roles) or 'tenant admin'}")

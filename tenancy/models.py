@@ -1,0 +1,108 @@
+import uuid
+import zoneinfo
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from tenancy.capabilities import CAPABILITY_CHOICES
+from tenancy.scoping import TenantOwnedModel, TenantQuerySet
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"'{value}' is not a known IANA time zone.")
+
+
+class Tenant(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=64, unique=True)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UserManager(BaseUserManager.from_queryset(TenantQuerySet)):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **fields):
+        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def get_by_natural_key(self, username):
+        return self.get(email=self.normalize_email(username).lower())
+
+    def create_superuser(self, email: str, password: str | None = None, **fields):
+        """Platform operators: Django admin across tenants, no tenant of their own, no API."""
+        fields.update(is_staff=True, is_superuser=True, tenant=None)
+        return self.create_user(email, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="users", null=True, blank=True
+    )
+    email = models.EmailField(max_length=254, unique=True, help_text="Stored lower-cased.")
+    full_name = models.CharField(max_length=200)
+    is_tenant_admin = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False, help_text="May log into the Django admin.")
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["full_name"]
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(tenant__isnull=False) | Q(is_superuser=True),
+                name="user_tenant_required_unless_superuser",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class UserRole(TenantOwnedModel):
+    """A role (e.g. ``legal``) held by a user, maybe granting capabilities, maybe expiring."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="role_assignments")
+    role = models.SlugField(max_length=50)
+    permissions = ArrayField(
+        models.CharField(max_length=40, choices=CAPABILITY_CHOICES), default=list, blank=True
+    )
+    assigned_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["role", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "role"], name="userrole_user_role_unique"),
+        ]
+        indexes = [models.Index(fields=["tenant", "role"], name="userrole_tenant_role_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user} as {self.role}"
+
+    def is_active_at(self, moment) -> bool:
+        return self.expires_at is None or self.expires_at > moment

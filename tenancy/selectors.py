@@ -1,0 +1,56 @@
+"""Reads about tenants, users and roles. All tenant-scoped."""
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from tenancy.capabilities import ALL_CAPABILITIES
+from tenancy.models import Tenant, User, UserRole
+
+
+def active_roles_q(now=None, prefix: str = "") -> Q:
+    """Role assignments that still grant something: not expired at ``now``."""
+    now = now or timezone.now()
+    return Q(**{f"{prefix}expires_at__isnull": True}) | Q(**{f"{prefix}expires_at__gt": now})
+
+
+def user_active_roles(*, user: User) -> list[UserRole]:
+    """The user's unexpired roles, fetched once per request and cached on the user object."""
+    cached = getattr(user, "_active_roles_cache", None)
+    if cached is None:
+        cached = list(
+            UserRole.objects.filter(user=user, tenant_id=user.tenant_id).filter(active_roles_q())
+        )
+        user._active_roles_cache = cached
+    return cached
+
+
+def user_role_slugs(*, user: User) -> list[str]:
+    return sorted({assignment.role for assignment in user_active_roles(user=user)})
+
+
+def user_capabilities(*, user: User) -> frozenset[str]:
+    if user.is_tenant_admin:
+        return frozenset(ALL_CAPABILITIES)
+    return frozenset(
+        capability
+        for assignment in user_active_roles(user=user)
+        for capability in assignment.permissions
+    )
+
+
+def user_list(*, tenant: Tenant) -> QuerySet[User]:
+    return User.objects.for_tenant(tenant).order_by("email")
+
+
+def role_assignment_list(*, tenant: Tenant) -> QuerySet[UserRole]:
+    return UserRole.objects.for_tenant(tenant).select_related("user", "assigned_by")
+
+
+def role_holders(*, tenant: Tenant, roles) -> QuerySet[User]:
+    """Active users of the tenant holding any of ``roles`` (unexpired)."""
+    return (
+        User.objects.for_tenant(tenant)
+        .filter(is_active=True, role_assignments__role__in=list(roles))
+        .filter(active_roles_q(prefix="role_assignments__"))
+        .distinct()
+    )
