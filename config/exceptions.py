@@ -5,7 +5,8 @@
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
@@ -108,6 +109,12 @@ def json_server_error(request):
 
 
 def json_bad_request(request, exception=None):
+    if isinstance(exception, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return JsonResponse(
+            error_body("request_too_large", f"The request body exceeds {limit} bytes."),
+            status=413,
+        )
     return JsonResponse(error_body("bad_request", "Bad request."), status=400)
 
 

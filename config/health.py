@@ -1,9 +1,29 @@
 """Liveness and readiness probes for load balancers and orchestrators (no auth)."""
 
+from functools import wraps
+
 from django.db import connection
 from django.db.utils import Error as DatabaseError
 from django.http import JsonResponse
-from django.views.decorators.http import require_GET
+
+from config.exceptions import error_body
+
+
+def require_GET(view):
+    """Like Django's ``require_GET`` (HEAD allowed too), but the 405 is JSON like every error."""
+
+    @wraps(view)
+    def guarded(request):
+        if request.method not in ("GET", "HEAD"):
+            response = JsonResponse(
+                error_body("method_not_allowed", f'Method "{request.method}" not allowed.'),
+                status=405,
+            )
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request)
+
+    return guarded
 
 
 @require_GET

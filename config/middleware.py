@@ -2,6 +2,8 @@
 
 from django.http import JsonResponse
 
+from config.exceptions import error_body
+
 
 class RejectNulBytesMiddleware:
     """PostgreSQL cannot store or compare strings containing NUL; refuse them in query strings.
@@ -17,11 +19,11 @@ class RejectNulBytesMiddleware:
         for key, values in request.GET.lists():
             if "\x00" in key or any("\x00" in value for value in values):
                 return JsonResponse(
-                    {
-                        "code": "invalid",
-                        "detail": "Query parameters may not contain NUL characters.",
-                        "fields": {key.replace("\x00", ""): ["NUL characters are not allowed."]},
-                    },
+                    error_body(
+                        "invalid",
+                        "Query parameters may not contain NUL characters.",
+                        {key.replace("\x00", ""): ["NUL characters are not allowed."]},
+                    ),
                     status=400,
                 )
         return self.get_response(request)

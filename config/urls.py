@@ -12,6 +12,8 @@ handler500 = "config.exceptions.json_server_error"
 api_patterns = [
     path("", include("tenancy.api.urls")),
     path("", include("contracts.api.urls")),
+    path("", include("workflows.api.urls")),
+    path("", include("approvals.api.urls")),
 ]
 
 urlpatterns = [

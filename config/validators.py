@@ -6,6 +6,8 @@ import re
 from rest_framework.exceptions import ValidationError
 
 JSON_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+# JSON may carry lone surrogates ("\ud800"); they are not UTF-8, so PostgreSQL refuses them.
+SURROGATE_PATTERN = re.compile("[\ud800-\udfff]")
 
 
 def _walk(value, depth: int, max_depth: int) -> None:
@@ -14,10 +16,14 @@ def _walk(value, depth: int, max_depth: int) -> None:
     if isinstance(value, str):
         if "\x00" in value:
             raise ValidationError("Strings may not contain NUL characters.")
+        if SURROGATE_PATTERN.search(value):
+            raise ValidationError("Strings may not contain unpaired surrogate characters.")
     elif isinstance(value, dict):
         for key, item in value.items():
             if "\x00" in key:
                 raise ValidationError("Keys may not contain NUL characters.")
+            if SURROGATE_PATTERN.search(key):
+                raise ValidationError("Keys may not contain unpaired surrogate characters.")
             _walk(item, depth + 1, max_depth)
     elif isinstance(value, list):
         for item in value:
@@ -37,7 +43,7 @@ def validate_json_object(
         raise ValidationError("Must be a JSON object.")
     if len(value) > max_keys:
         raise ValidationError(f"At most {max_keys} keys are allowed.")
-    bad_keys = [key for key in value if not JSON_KEY_PATTERN.match(key)]
+    bad_keys = [key for key in value if not JSON_KEY_PATTERN.fullmatch(key)]
     if bad_keys:
         raise ValidationError(
             f"Keys must be 1-64 letters, digits or underscores; invalid: {bad_keys[0][:80]!r}."

@@ -1,10 +1,15 @@
 from django.db.models import QuerySet
 
+from approvals.selectors import instances_newest_first
 from contracts.models import Contract
 
 
 def contract_list(*, tenant) -> QuerySet[Contract]:
-    return Contract.objects.for_tenant(tenant).select_related("created_by")
+    return (
+        Contract.objects.for_tenant(tenant)
+        .select_related("created_by")
+        .prefetch_related(instances_newest_first())
+    )
 
 
 def contract_get_for_update(*, tenant, contract_id) -> Contract:

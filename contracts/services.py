@@ -4,10 +4,12 @@ import hashlib
 
 from django.db import transaction
 
+from approvals.orchestrator import workflow_start
 from audit.services import audit_record, diff_fields
 from config.exceptions import Conflict
 from contracts.models import Contract, ContractStatus
 from contracts.selectors import contract_get_for_update
+from workflows.engine import match_engine
 
 # Fields a requester may set; everything else is owned by the service.
 BUSINESS_FIELDS = (
@@ -27,6 +29,7 @@ BUSINESS_FIELDS = (
 
 @transaction.atomic
 def contract_create(*, tenant, created_by, **fields) -> Contract:
+    """Create the contract and start the best-matching workflow in the same transaction."""
     unknown = set(fields) - set(BUSINESS_FIELDS)
     if unknown:
         raise TypeError(f"contract_create() got unexpected fields {sorted(unknown)}")
@@ -38,6 +41,10 @@ def contract_create(*, tenant, created_by, **fields) -> Contract:
         resource=contract,
         changes={field: [None, value] for field, value in _snapshot(contract).items()},
     )
+    definition = match_engine.find_match(contract)
+    if definition is not None:
+        workflow_start(contract=contract, started_by=created_by, definition=definition)
+        contract.refresh_from_db(fields=["status", "updated_at"])
     return contract
 
 
@@ -70,8 +77,12 @@ def contract_update(*, tenant, contract_id, updated_by, **fields) -> Contract:
 
 
 def _snapshot(contract: Contract) -> dict:
-    """Audited values; the text is summarised by a digest so audit rows stay small."""
+    """Audited values, JSON-safe; the text is summarised by a digest so audit rows stay small."""
     values = {field: getattr(contract, field) for field in BUSINESS_FIELDS if field != "text"}
-    values["value"] = str(contract.value) if contract.value is not None else None
+    # Money as the API writes it (2 places), so 600000 and "600000.00" are not a change.
+    values["value"] = f"{contract.value:.2f}" if contract.value is not None else None
+    for field in ("start_date", "end_date"):
+        if values[field] is not None:
+            values[field] = values[field].isoformat()
     values["text_sha256"] = hashlib.sha256(contract.text.encode()).hexdigest()
     return values

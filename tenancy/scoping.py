@@ -50,12 +50,14 @@ class TenantScopedViewSetMixin:
     lookup_value_regex = UUID_PATH_PATTERN
     selector = None
 
+    def scoped_queryset(self, tenant):
+        """The read for this request; override to pick a selector by action or user."""
+        if self.selector is not None:
+            return type(self).selector(tenant=tenant)
+        return super().get_queryset()
+
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return super().get_queryset().none()
         tenant = self.request.user.tenant
-        if self.selector is not None:
-            queryset = type(self).selector(tenant=tenant)
-        else:
-            queryset = super().get_queryset()
-        return queryset.filter(tenant_id=tenant.pk)
+        return self.scoped_queryset(tenant).filter(tenant_id=tenant.pk)

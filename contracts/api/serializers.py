@@ -1,5 +1,8 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from approvals.api.serializers import WorkflowSummarySerializer
+from approvals.selectors import instances_newest_first
 from config.validators import validate_json_object
 from contracts.currencies import ISO_4217_CODES
 from contracts.models import (
@@ -49,9 +52,13 @@ class ContractSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(WorkflowSummarySerializer(allow_null=True))
     def get_workflow(self, contract) -> dict | None:
         """Summary of the active or last workflow instance (null until one starts)."""
-        return None
+        instances = getattr(contract, "instances_newest_first", None)
+        if instances is None:
+            instances = list(instances_newest_first().queryset.filter(contract=contract)[:1])
+        return WorkflowSummarySerializer(instances[0]).data if instances else None
 
 
 class ContractInputSerializer(serializers.Serializer):

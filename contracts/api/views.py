@@ -1,7 +1,18 @@
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
+from approvals import orchestrator
+from approvals.api.serializers import (
+    ApprovalActionInputSerializer,
+    WorkflowCancelInputSerializer,
+    WorkflowStartInputSerializer,
+    WorkflowStatusSerializer,
+)
+from approvals.selectors import workflow_instance_latest
 from contracts import services
 from contracts.api.serializers import ContractInputSerializer, ContractSerializer
 from contracts.filtersets import ContractFilterSet
@@ -19,7 +30,10 @@ class ContractViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Contracts of the caller's tenant. PATCH edits business fields while it is a draft."""
+    """Contracts of the caller's tenant. PATCH edits business fields while it is a draft.
+
+    Creating a contract runs the match engine and starts the winning workflow at once.
+    """
 
     queryset = Contract.objects.all()
     selector = contract_list
@@ -48,3 +62,83 @@ class ContractViewSet(
             **data.validated_data,
         )
         return Response(ContractSerializer(contract).data)
+
+    def _workflow_status(self, contract_id, status_code=status.HTTP_200_OK) -> Response:
+        instance = workflow_instance_latest(
+            tenant=self.request.user.tenant, contract_id=contract_id
+        )
+        if instance is None:
+            raise NotFound("No workflow has run on this contract.")
+        body = WorkflowStatusSerializer(instance, context={"now": timezone.now()}).data
+        return Response(body, status=status_code)
+
+    def _contract_id(self, pk):
+        """404 for a contract that is not the caller's tenant's, before any workflow logic."""
+        if not self.get_queryset().filter(pk=pk).exists():
+            raise NotFound()
+        return pk
+
+    @extend_schema(
+        request=WorkflowStartInputSerializer,
+        responses={201: WorkflowStatusSerializer},
+        tags=["workflows"],
+    )
+    @action(detail=True, methods=["post"], url_path="workflow/start")
+    def workflow_start(self, request, pk=None):
+        """Start a workflow by hand: the given definition, or the match engine's pick."""
+        contract = self.get_object()
+        data = WorkflowStartInputSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        orchestrator.workflow_start(
+            contract=contract,
+            started_by=request.user,
+            definition=data.validated_data.get("workflow_definition"),
+        )
+        return self._workflow_status(contract.pk, status.HTTP_201_CREATED)
+
+    @extend_schema(responses=WorkflowStatusSerializer, tags=["workflows"])
+    @action(detail=True, methods=["get"], url_path="workflow/status")
+    def workflow_status(self, request, pk=None):
+        """The active or most recent workflow with its stages and approvals."""
+        return self._workflow_status(self._contract_id(pk))
+
+    @extend_schema(
+        request=WorkflowCancelInputSerializer,
+        responses=WorkflowStatusSerializer,
+        tags=["workflows"],
+    )
+    @action(detail=True, methods=["post"], url_path="workflow/cancel")
+    def workflow_cancel(self, request, pk=None):
+        """Cancel the active workflow (the contract's creator or a tenant admin)."""
+        data = WorkflowCancelInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        contract_id = self._contract_id(pk)
+        orchestrator.workflow_cancel(
+            tenant=request.user.tenant,
+            contract_id=contract_id,
+            actor=request.user,
+            reason=data.validated_data["reason"],
+        )
+        return self._workflow_status(contract_id)
+
+    @extend_schema(
+        request=ApprovalActionInputSerializer,
+        responses=WorkflowStatusSerializer,
+        tags=["workflows"],
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        """Approve, reject or delegate the caller's pending approval on this contract."""
+        self._contract_id(pk)
+        data = ApprovalActionInputSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        orchestrator.approval_act(
+            tenant=request.user.tenant,
+            contract_id=pk,
+            actor=request.user,
+            action=data.validated_data["action"],
+            comments=data.validated_data["comments"],
+            delegate_to=data.validated_data["delegate_to"],
+            approval_id=data.validated_data["approval"],
+        )
+        return self._workflow_status(pk)

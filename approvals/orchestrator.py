@@ -1,0 +1,458 @@
+"""The orchestrator: every state change of a workflow instance and its approvals.
+
+Each public function is one transaction that first locks the instance row (or, for a start, the
+contract row), so concurrent decisions on one workflow are serialized: nothing double-advances,
+no stage's approvals are created twice, no decision is lost. Every transition is checked against
+the state machine, writes its audit rows in the same transaction and sends its domain signal.
+
+Stage semantics (API.md):
+- ``all``: every approver entry must approve; one rejection rejects the stage.
+- ``any``: the first decision settles the stage; on approval the other pending rows are skipped.
+- ``quorum``: ``min_approvals`` approvals complete it (the rest are skipped); it is rejected once
+  the remaining pending rows can no longer reach the quorum.
+- A rejected required stage rejects the workflow (remaining pending rows are cancelled); a
+  rejected optional stage is recorded and the workflow goes on.
+- Stages sharing a sequence run in parallel; the next sequence starts when all of them settled.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+
+from approvals import signals
+from approvals.models import (
+    ApprovalStatus,
+    InstanceStatus,
+    StageStatus,
+    WorkflowInstance,
+    WorkflowStage,
+    WorkflowStageApproval,
+)
+from audit.services import audit_record_many
+from config.exceptions import Conflict
+from contracts.models import Contract, ContractStatus
+from tenancy.models import User
+from tenancy.selectors import user_role_slugs
+from workflows.engine import match_engine
+from workflows.models import WorkflowDefinition, WorkflowDefinitionVersion
+from workflows.stages import parse_approver
+
+SETTLED_STAGE_STATUSES = (StageStatus.APPROVED, StageStatus.REJECTED, StageStatus.SKIPPED)
+RESTARTABLE_CONTRACT_STATUSES = (
+    ContractStatus.DRAFT,
+    ContractStatus.REJECTED,
+    ContractStatus.CANCELLED,
+)
+
+
+class ApprovalAction:
+    APPROVE = "approve"
+    REJECT = "reject"
+    DELEGATE = "delegate"
+    CHOICES = (APPROVE, REJECT, DELEGATE)
+
+
+@dataclass
+class _Changes:
+    """What one transaction did, so audit rows and signals go out in bulk at the end."""
+
+    instance: WorkflowInstance
+    actor: User | None
+    audit: list
+
+    def record(self, action: str, resource, **changes) -> None:
+        self.audit.append(
+            {
+                "action": action,
+                "tenant": self.instance.tenant_id,
+                "actor": self.actor,
+                "resource": resource,
+                "changes": {key: list(value) for key, value in changes.items()},
+            }
+        )
+
+
+# --- start -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def workflow_start(
+    *, contract: Contract, started_by: User | None, definition: WorkflowDefinition | None = None
+) -> WorkflowInstance:
+    """Start ``definition`` (or the match engine's pick) on the contract.
+
+    400 when nothing matches, 409 when a workflow is already active or the contract is approved.
+    """
+    contract = Contract.objects.select_for_update().get(pk=contract.pk)
+    if WorkflowInstance.objects.filter(contract=contract, status=InstanceStatus.ACTIVE).exists():
+        raise Conflict("A workflow is already active on this contract.", code="workflow_active")
+    if contract.status not in RESTARTABLE_CONTRACT_STATUSES:
+        raise Conflict(
+            f"A workflow cannot start on a contract that is '{contract.status}'.",
+            code="contract_not_startable",
+        )
+    if definition is None:
+        definition = match_engine.find_match(contract)
+        if definition is None:
+            raise ValidationError(
+                {"workflow_definition": ["No active workflow definition matches this contract."]}
+            )
+    elif not definition.is_active or definition.tenant_id != contract.tenant_id:
+        raise ValidationError({"workflow_definition": ["This workflow definition is not active."]})
+    version = WorkflowDefinitionVersion.objects.get(
+        definition_id=definition.pk, version=definition.version
+    )
+    now = timezone.now()
+    instance = WorkflowInstance(
+        tenant_id=contract.tenant_id,
+        contract=contract,
+        definition_id=definition.pk,
+        definition_version=version,
+        started_by=started_by,
+        started_at=now,
+    )
+    try:
+        with transaction.atomic():
+            instance.save(force_insert=True)
+    except IntegrityError as exc:  # the partial unique index: another start won the race
+        raise Conflict("A workflow is already active on this contract.") from exc
+    stages = WorkflowStage.objects.bulk_create(
+        WorkflowStage(
+            tenant_id=contract.tenant_id,
+            instance=instance,
+            sequence=stage["sequence"],
+            stage_name=stage["stage_name"],
+            approval_type=stage["approval_type"],
+            min_approvals=stage["min_approvals"],
+            approvers=stage["approvers"],
+            sla_hours=stage["sla_hours"],
+            is_required=stage["is_required"],
+        )
+        for stage in version.snapshot["stages"]
+    )
+    changes = _Changes(instance=instance, actor=started_by, audit=[])
+    changes.record(
+        "workflow_started",
+        instance,
+        status=(None, InstanceStatus.ACTIVE),
+        definition=(None, str(definition.pk)),
+        version=(None, version.version),
+        contract=(None, str(contract.pk)),
+    )
+    contract.status = ContractStatus.IN_REVIEW
+    contract.save(update_fields=["status", "updated_at"])
+    assigned = _start_next_sequence(instance, stages, contract, changes, now)
+    instance.save(update_fields=["current_sequence"])
+    audit_record_many(changes.audit)
+    _send(signals.approval_assigned, changes, approvals=assigned)
+    return instance
+
+
+def _start_next_sequence(instance, stages, contract, changes, now) -> list:
+    """Open the lowest sequence still waiting; complete the workflow when none is left."""
+    waiting = [stage for stage in stages if stage.status == StageStatus.WAITING]
+    if not waiting:
+        _finish(instance, contract, changes, InstanceStatus.COMPLETED, now)
+        return []
+    sequence = min(stage.sequence for stage in waiting)
+    opening = [stage for stage in waiting if stage.sequence == sequence]
+    instance.current_sequence = sequence
+    named_ids = {
+        user_id
+        for stage in opening
+        for _, user_id in map(parse_approver, stage.approvers)
+        if user_id is not None
+    }
+    existing_users = set(User.objects.filter(pk__in=named_ids).values_list("pk", flat=True))
+    approvals = []
+    for stage in opening:
+        stage.status = StageStatus.PENDING
+        stage.started_at = now
+        stage.due_at = _due_at(stage, now)
+        for entry in stage.approvers:
+            role, user_id = parse_approver(entry)
+            approvals.append(
+                WorkflowStageApproval(
+                    tenant_id=instance.tenant_id,
+                    stage=stage,
+                    instance=instance,
+                    contract=contract,
+                    approver=entry,
+                    role=role,
+                    assigned_to_id=user_id if user_id in existing_users else None,
+                    due_at=stage.due_at,
+                    created_at=now,
+                )
+            )
+        changes.record(
+            "stage_started",
+            stage,
+            status=(StageStatus.WAITING, StageStatus.PENDING),
+            stage_name=(None, stage.stage_name),
+            due_at=(None, stage.due_at.isoformat() if stage.due_at else None),
+        )
+    WorkflowStage.objects.bulk_update(opening, ["status", "started_at", "due_at"])
+    return WorkflowStageApproval.objects.bulk_create(approvals)
+
+
+def _due_at(stage: WorkflowStage, now):
+    """Wall-clock SLA from the stage's ``sla_hours``; the SLA module refines this."""
+    if stage.sla_hours is None:
+        return None
+    return now + timedelta(hours=stage.sla_hours)
+
+
+# --- decide ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def approval_act(
+    *,
+    tenant,
+    contract_id,
+    actor: User,
+    action: str,
+    comments: str = "",
+    delegate_to: User | None = None,
+    approval_id=None,
+) -> WorkflowInstance:
+    """Approve, reject or delegate one of the caller's pending approvals on the contract."""
+    contract = Contract.objects.for_tenant(tenant).filter(pk=contract_id).first()
+    if contract is None:
+        raise NotFound()
+    instance = (
+        WorkflowInstance.objects.select_for_update()
+        .filter(contract=contract, status=InstanceStatus.ACTIVE)
+        .first()
+    )
+    if instance is None:
+        raise Conflict("This contract has no active workflow.", code="workflow_not_active")
+    if contract.created_by_id == actor.pk:
+        raise PermissionDenied("The contract's creator may not approve their own contract.")
+    approval = _actors_approval(instance, actor, approval_id)
+    now = timezone.now()
+    changes = _Changes(instance=instance, actor=actor, audit=[])
+    if action == ApprovalAction.DELEGATE:
+        _delegate(instance, contract, approval, actor, delegate_to, comments, changes, now)
+    else:
+        _decide(instance, contract, approval, actor, action, comments, changes, now)
+    return instance
+
+
+def _actors_approval(instance, actor, approval_id) -> WorkflowStageApproval:
+    """The pending row of the current stage(s) the actor may act on: 403 / 409 otherwise."""
+    rows = list(
+        WorkflowStageApproval.objects.filter(
+            instance=instance, stage__sequence=instance.current_sequence
+        ).select_related("stage")
+    )
+    roles = set(user_role_slugs(user=actor))
+
+    def eligible(row) -> bool:
+        if row.assigned_to_id is not None:
+            return row.assigned_to_id == actor.pk
+        return bool(row.role) and row.role in roles
+
+    mine = [row for row in rows if eligible(row) or row.decided_by_id == actor.pk]
+    pending = [row for row in mine if row.status == ApprovalStatus.PENDING and eligible(row)]
+    if approval_id is not None:
+        chosen = next((row for row in pending if row.pk == approval_id), None)
+        if chosen is not None:
+            return chosen
+        if any(row.pk == approval_id for row in mine):
+            raise Conflict("That approval is no longer pending.", code="approval_not_pending")
+        raise PermissionDenied("You are not an eligible approver of that approval.")
+    if not mine:
+        raise PermissionDenied("You are not an eligible approver of the current stage.")
+    if not pending:
+        raise Conflict("Nothing is pending for you on this workflow.", code="nothing_pending")
+    if len(pending) > 1:
+        ids = ", ".join(str(row.pk) for row in pending)
+        raise ValidationError(
+            {"approval": [f"You hold several pending approvals; pass one of: {ids}."]}
+        )
+    return pending[0]
+
+
+def _decide(instance, contract, approval, actor, action, comments, changes, now) -> None:
+    approved = action == ApprovalAction.APPROVE
+    approval.status = ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED
+    approval.decided_by = actor
+    approval.decided_at = now
+    approval.comments = comments
+    approval.save(update_fields=["status", "decided_by", "decided_at", "comments"])
+    changes.record(
+        "approval_approved" if approved else "approval_rejected",
+        approval,
+        status=(ApprovalStatus.PENDING, approval.status),
+        stage_name=(None, approval.stage.stage_name),
+        comments=(None, comments),
+    )
+    _send(signals.approval_decided, changes, approval=approval)
+    _settle_stage(instance, contract, approval.stage, changes, now)
+    audit_record_many(changes.audit)
+    _send_outcome(changes)
+
+
+def _settle_stage(instance, contract, stage, changes, now) -> None:
+    rows = list(stage.approvals.exclude(status=ApprovalStatus.DELEGATED))
+    approvals = sum(row.status == ApprovalStatus.APPROVED for row in rows)
+    rejections = sum(row.status == ApprovalStatus.REJECTED for row in rows)
+    pending = [row for row in rows if row.status == ApprovalStatus.PENDING]
+    if stage.approval_type == "any":
+        needed = 1
+    elif stage.approval_type == "quorum":
+        needed = stage.min_approvals
+    else:
+        needed = len(rows)
+    if approvals >= needed:
+        outcome = StageStatus.APPROVED
+    elif rejections and (stage.approval_type != "quorum" or approvals + len(pending) < needed):
+        outcome = StageStatus.REJECTED
+    else:
+        return  # still waiting for decisions
+    rejects_workflow = outcome == StageStatus.REJECTED and stage.is_required
+    if not rejects_workflow:  # a rejected workflow cancels its pending rows instead
+        _close_rows(pending, ApprovalStatus.SKIPPED, changes, "approval_skipped", now)
+    stage.status = outcome
+    stage.completed_at = now
+    stage.save(update_fields=["status", "completed_at"])
+    changes.record(
+        "stage_completed",
+        stage,
+        status=(StageStatus.PENDING, outcome),
+        stage_name=(None, stage.stage_name),
+    )
+    if rejects_workflow:
+        _finish(instance, contract, changes, InstanceStatus.REJECTED, now)
+        return
+    stages = list(instance.stages.all())
+    current = [row for row in stages if row.sequence == instance.current_sequence]
+    if all(row.status in SETTLED_STAGE_STATUSES for row in current):
+        assigned = _start_next_sequence(instance, stages, contract, changes, now)
+        if instance.status == InstanceStatus.ACTIVE:
+            instance.save(update_fields=["current_sequence"])
+            _send(signals.approval_assigned, changes, approvals=assigned)
+
+
+def _close_rows(rows, status, changes, action, now) -> None:
+    if not rows:
+        return
+    for row in rows:
+        row.status = status
+        changes.record(action, row, status=(ApprovalStatus.PENDING, status))
+    WorkflowStageApproval.objects.filter(pk__in=[row.pk for row in rows]).update(status=status)
+
+
+def _finish(instance, contract, changes, outcome, now) -> None:
+    """Close the instance: pending rows and unfinished stages are cancelled, contract follows."""
+    still_pending = list(instance.approvals.filter(status=ApprovalStatus.PENDING))
+    _close_rows(still_pending, ApprovalStatus.CANCELLED, changes, "approval_cancelled", now)
+    instance.stages.filter(status__in=[StageStatus.WAITING, StageStatus.PENDING]).update(
+        status=StageStatus.CANCELLED, completed_at=now
+    )
+    instance.status = outcome
+    instance.completed_at = now
+    instance.current_sequence = None
+    instance.save(update_fields=["status", "completed_at", "current_sequence"])
+    contract_status = {
+        InstanceStatus.COMPLETED: ContractStatus.APPROVED,
+        InstanceStatus.REJECTED: ContractStatus.REJECTED,
+        InstanceStatus.CANCELLED: ContractStatus.CANCELLED,
+    }[outcome]
+    changes.record(
+        f"workflow_{outcome}",
+        instance,
+        status=(InstanceStatus.ACTIVE, outcome),
+        contract_status=(contract.status, contract_status),
+    )
+    contract.status = contract_status
+    contract.save(update_fields=["status", "updated_at"])
+
+
+def _send_outcome(changes) -> None:
+    outcome_signal = {
+        InstanceStatus.COMPLETED: signals.workflow_completed,
+        InstanceStatus.REJECTED: signals.workflow_rejected,
+        InstanceStatus.CANCELLED: signals.workflow_cancelled,
+    }.get(changes.instance.status)
+    if outcome_signal is not None:
+        _send(outcome_signal, changes)
+
+
+# --- delegate --------------------------------------------------------------------------------
+
+
+def _delegate(instance, contract, approval, actor, delegate_to, comments, changes, now) -> None:
+    if delegate_to is None:
+        raise ValidationError({"delegate_to": ["Required to delegate."]})
+    if delegate_to.tenant_id != instance.tenant_id or not delegate_to.is_active:
+        raise ValidationError({"delegate_to": ["Unknown user."]})
+    if delegate_to.pk == actor.pk:
+        raise ValidationError({"delegate_to": ["You cannot delegate to yourself."]})
+    if delegate_to.pk == contract.created_by_id:
+        raise ValidationError(
+            {"delegate_to": ["The contract's creator may not approve their own contract."]}
+        )
+    approval.status = ApprovalStatus.DELEGATED
+    approval.delegated_to = delegate_to
+    approval.decided_by = actor
+    approval.decided_at = now
+    approval.comments = comments
+    approval.save(update_fields=["status", "delegated_to", "decided_by", "decided_at", "comments"])
+    successor = WorkflowStageApproval.objects.create(
+        tenant_id=instance.tenant_id,
+        stage=approval.stage,
+        instance=instance,
+        contract=contract,
+        approver=approval.approver,
+        role=approval.role,
+        assigned_to=delegate_to,
+        due_at=approval.due_at,
+        delegated_from=approval,
+        created_at=now,
+    )
+    changes.record(
+        "approval_delegated",
+        approval,
+        status=(ApprovalStatus.PENDING, ApprovalStatus.DELEGATED),
+        delegated_to=(None, str(delegate_to.pk)),
+        new_approval=(None, str(successor.pk)),
+    )
+    audit_record_many(changes.audit)
+    _send(signals.approval_delegated, changes, approval=successor, previous=approval)
+    _send(signals.approval_assigned, changes, approvals=[successor])
+
+
+# --- cancel ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def workflow_cancel(*, tenant, contract_id, actor: User, reason: str = "") -> WorkflowInstance:
+    """Cancel the active workflow: the contract's creator or a tenant admin (403 otherwise)."""
+    contract = Contract.objects.for_tenant(tenant).filter(pk=contract_id).first()
+    if contract is None:
+        raise NotFound()
+    if not (actor.is_tenant_admin or contract.created_by_id == actor.pk):
+        raise PermissionDenied("Only the contract's creator or a tenant admin may cancel.")
+    instance = (
+        WorkflowInstance.objects.select_for_update()
+        .filter(contract=contract, status=InstanceStatus.ACTIVE)
+        .first()
+    )
+    if instance is None:
+        raise Conflict("This contract has no active workflow.", code="workflow_not_active")
+    changes = _Changes(instance=instance, actor=actor, audit=[])
+    _finish(instance, contract, changes, InstanceStatus.CANCELLED, timezone.now())
+    if reason:
+        changes.audit[-1]["changes"]["reason"] = [None, reason]
+    audit_record_many(changes.audit)
+    _send_outcome(changes)
+    return instance
+
+
+def _send(signal, changes: _Changes, **kwargs) -> None:
+    signal.send(sender=WorkflowInstance, instance=changes.instance, actor=changes.actor, **kwargs)

@@ -1,0 +1,112 @@
+"""Validation of a definition's stages, shared by the API and the admin."""
+
+import re
+import uuid
+from collections.abc import Iterable
+
+from rest_framework.exceptions import ValidationError
+
+from tenancy.models import User
+from workflows.models import (
+    MAX_APPROVERS_PER_STAGE,
+    MAX_STAGES,
+    USER_APPROVER_PREFIX,
+    ApprovalType,
+)
+
+ROLE_SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
+
+
+def parse_approver(entry: str) -> tuple[str, uuid.UUID | None]:
+    """``("legal", None)`` for a role, ``("", <uuid>)`` for ``user:<uuid>``, else ValueError."""
+    if entry.startswith(USER_APPROVER_PREFIX):
+        return "", uuid.UUID(entry[len(USER_APPROVER_PREFIX) :])
+    if ROLE_SLUG_PATTERN.match(entry):
+        return entry, None
+    raise ValueError(entry)
+
+
+def validate_stages(stages: list[dict], *, tenant) -> list[dict]:
+    """Cross-field rules on already type-checked stages; returns them normalized.
+
+    Errors are keyed ``stages`` or ``stages[i].<field>`` so the caller sees which one is wrong.
+    """
+    if not 1 <= len(stages) <= MAX_STAGES:
+        raise ValidationError({"stages": [f"Between 1 and {MAX_STAGES} stages are required."]})
+    errors: dict[str, list[str]] = {}
+    named_users: dict[uuid.UUID, list[str]] = {}
+    seen_names: set[str] = set()
+    normalized = []
+    for index, stage in enumerate(stages):
+        where = f"stages[{index}]"
+        name = stage["stage_name"].strip()
+        if name.lower() in seen_names:
+            errors[f"{where}.stage_name"] = [f"Duplicate stage name '{name}'."]
+        seen_names.add(name.lower())
+        approvers = _normalized_approvers(stage["approvers"], where, errors, named_users)
+        approval_type = stage.get("approval_type", ApprovalType.ALL)
+        min_approvals = stage.get("min_approvals")
+        if approval_type == ApprovalType.QUORUM:
+            if min_approvals is None or not 1 <= min_approvals <= len(approvers):
+                errors[f"{where}.min_approvals"] = [
+                    f"A quorum stage needs min_approvals between 1 and {len(approvers)} "
+                    "(its number of approvers)."
+                ]
+        elif min_approvals is not None:
+            errors[f"{where}.min_approvals"] = ["Only quorum stages take min_approvals."]
+        normalized.append(
+            {
+                "stage_name": name,
+                "sequence": stage["sequence"],
+                "approvers": approvers,
+                "approval_type": approval_type,
+                "min_approvals": min_approvals if approval_type == ApprovalType.QUORUM else None,
+                "sla_hours": stage.get("sla_hours"),
+                "is_required": stage.get("is_required", True),
+            }
+        )
+    _check_named_users(named_users, tenant, errors)
+    if errors:
+        raise ValidationError(errors)
+    return sorted(normalized, key=lambda stage: stage["sequence"])
+
+
+def _normalized_approvers(entries: Iterable[str], where, errors, named_users) -> list[str]:
+    approvers: list[str] = []
+    for entry in entries:
+        candidate = entry.strip().lower()
+        try:
+            role, user_id = parse_approver(candidate)
+        except ValueError:
+            errors[f"{where}.approvers"] = [
+                f"'{entry[:80]}' is neither a role slug (lower-case letters, digits, - and _) "
+                "nor 'user:<uuid>'."
+            ]
+            continue
+        normalized = f"{USER_APPROVER_PREFIX}{user_id}" if user_id else role
+        if normalized in approvers:
+            errors[f"{where}.approvers"] = [f"'{normalized}' is listed twice."]
+        approvers.append(normalized)
+        if user_id:
+            named_users.setdefault(user_id, []).append(where)
+    if not 1 <= len(approvers) <= MAX_APPROVERS_PER_STAGE:
+        errors.setdefault(
+            f"{where}.approvers", [f"Between 1 and {MAX_APPROVERS_PER_STAGE} approvers."]
+        )
+    return approvers
+
+
+def _check_named_users(named_users: dict, tenant, errors) -> None:
+    if not named_users:
+        return
+    known = set(
+        User.objects.filter(tenant=tenant, is_active=True, pk__in=named_users).values_list(
+            "pk", flat=True
+        )
+    )
+    for user_id, places in named_users.items():
+        if user_id not in known:
+            for where in places:
+                errors[f"{where}.approvers"] = [
+                    f"user:{user_id} is not an active user of this tenant."
+                ]
