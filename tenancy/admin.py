@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.contrib.auth.forms import UserCreationForm as DjangoUserCreationForm
 
-from tenancy.admin_scoping import TenantScopedAdmin, admin_tenant_id
+from tenancy.admin_scoping import TenantAdminInlineMixin, TenantScopedAdmin, admin_tenant_id
 from tenancy.models import Tenant, User, UserRole
 
 
@@ -31,7 +31,7 @@ class UserChangeForm(DjangoUserChangeForm):
         fields = "__all__"
 
 
-class UserRoleInline(admin.TabularInline):
+class UserRoleInline(TenantAdminInlineMixin, admin.TabularInline):
     model = UserRole
     fk_name = "user"
     extra = 0

@@ -37,8 +37,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
     def _is_tenant_admin(self, request) -> bool:
-        user = request.user
-        return user.is_active and user.is_staff and user.is_tenant_admin
+        return is_staff_tenant_admin(request)
 
     def has_module_permission(self, request):
         return self._is_tenant_admin(request) or super().has_module_permission(request)
@@ -57,6 +56,27 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return self._is_tenant_admin(request) or super().has_delete_permission(request, obj)
+
+
+def is_staff_tenant_admin(request) -> bool:
+    user = request.user
+    return user.is_active and user.is_staff and user.is_tenant_admin
+
+
+class TenantAdminInlineMixin:
+    """Inlines editable by a staff tenant admin (whose parent object is already tenant-scoped)."""
+
+    def has_view_permission(self, request, obj=None):
+        return is_staff_tenant_admin(request) or super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return is_staff_tenant_admin(request) or super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return is_staff_tenant_admin(request) or super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return is_staff_tenant_admin(request) or super().has_delete_permission(request, obj)
 
 
 class ReadOnlyAdminMixin:

@@ -1,10 +1,15 @@
-"""A demo tenant with its admin, one user per approver role and a requester. Idempotent."""
+"""A demo tenant, its admin, one user per approver role, a requester and the example workflow.
+
+Idempotent: running it again changes nothing that is already there.
+"""
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from tenancy.capabilities import ALL_CAPABILITIES
 from tenancy.models import Tenant, User, UserRole
+from workflows.models import WorkflowDefinition
+from workflows.services import definition_create
 
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105  (a documented demo login, printed by `make run`)
 DEMO_TENANT = {"slug": "acme", "name": "Acme Corp", "timezone": "America/New_York"}
@@ -18,9 +23,44 @@ DEMO_USERS = [
     ("requester@acme.example", "Rae Requester", ["sales"], []),
 ]
 
+# The example of API.md, exactly as a configuration file would be written.
+DEMO_WORKFLOW = {
+    "name": "High Value Contract Approval",
+    "description": "For contracts over $500k",
+    "trigger_conditions": {"value__gte": 500000, "contract_type__in": ["MSA", "SOW"]},
+    "stages": [
+        {
+            "stage_name": "Legal Review",
+            "sequence": 1,
+            "approvers": ["legal"],
+            "approval_type": "all",
+            "sla_hours": 48,
+            "is_required": True,
+        },
+        {
+            "stage_name": "Finance Approval",
+            "sequence": 2,
+            "approvers": ["finance", "cfo"],
+            "approval_type": "any",
+            "sla_hours": 24,
+            "is_required": True,
+        },
+        {
+            "stage_name": "Executive Sign-Off",
+            "sequence": 3,
+            "approvers": ["ceo"],
+            "approval_type": "all",
+            "sla_hours": 72,
+            "is_required": True,
+        },
+    ],
+    "priority": 100,
+    "is_active": True,
+}
+
 
 class Command(BaseCommand):
-    help = "Create (or refresh) the demo tenant, its users and roles. Safe to run repeatedly."
+    help = "Create the demo tenant, users, roles and example workflow. Safe to run repeatedly."
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -49,6 +89,10 @@ class Command(BaseCommand):
                     role=role,
                     defaults={"permissions": capabilities, "assigned_by": admin},
                 )
+        if not WorkflowDefinition.objects.filter(
+            tenant=tenant, name=DEMO_WORKFLOW["name"]
+        ).exists():
+            definition_create(tenant=tenant, created_by=admin, **DEMO_WORKFLOW)
         self.stdout.write(
             f"Demo tenant '{tenant.name}' ready: {len(DEMO_USERS)} users, password "
             f"'{DEMO_PASSWORD}'."
