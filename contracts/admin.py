@@ -19,3 +19,7 @@ class ContractAdmin(TenantScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Contracts carry audit history; the API offers no delete either.
+        return False

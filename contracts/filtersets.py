@@ -7,7 +7,7 @@ from contracts.models import Contract, ContractStatus
 class ContractFilterSet(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=ContractStatus.choices)
     contract_type = django_filters.CharFilter(max_length=50)
-    currency = django_filters.CharFilter(max_length=3)
+    currency = django_filters.CharFilter(method="filter_currency", max_length=3)
     value_min = django_filters.NumberFilter(field_name="value", lookup_expr="gte")
     value_max = django_filters.NumberFilter(field_name="value", lookup_expr="lte")
     created_by = django_filters.UUIDFilter(field_name="created_by_id")
@@ -33,6 +33,9 @@ class ContractFilterSet(django_filters.FilterSet):
     class Meta:
         model = Contract
         fields = []
+
+    def filter_currency(self, queryset, name, value):
+        return queryset.filter(currency=value.upper())  # stored upper-case, as create normalizes
 
     def filter_search(self, queryset, name, value):
         return queryset.filter(Q(title__icontains=value) | Q(counterparty__icontains=value))

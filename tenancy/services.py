@@ -6,10 +6,11 @@ from django.contrib.auth.password_validation import validate_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from audit.services import audit_record
 from tenancy.models import Tenant, User, UserRole
+from tenancy.selectors import user_capabilities
 
 
 def _unique_tenant_slug(name: str) -> str:
@@ -99,6 +100,12 @@ def role_assign(
 ) -> UserRole:
     if user.tenant_id != tenant.pk:
         raise ValidationError({"user": ["Unknown user."]})
+    beyond_own = sorted(set(permissions) - user_capabilities(user=assigned_by))
+    if beyond_own:
+        # Otherwise holding roles.manage alone would be a path to every capability.
+        raise PermissionDenied(
+            f"You cannot grant capabilities you do not hold: {', '.join(beyond_own)}."
+        )
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": ["Must be in the future."]})
     assignment = UserRole(

@@ -74,6 +74,7 @@ __all__ = [
     "ALLOWED_FIELDS",
     "ALLOWED_LOOKUPS",
     "FIELD_ALIASES",
+    "LOOKUPS_BY_FIELD",
     "MAX_CONDITIONS",
     "MAX_DEPTH",
     "MAX_LIST_ITEMS",
@@ -117,10 +118,8 @@ _COLUMN_KINDS: Mapping[str, str] = MappingProxyType(
     }
 )
 FIELD_ALIASES: Mapping[str, str] = MappingProxyType({"contract_value": "value"})
-ALLOWED_FIELDS: Mapping[str, str] = MappingProxyType({**_COLUMN_KINDS, "metadata__<key>": _JSON})
 
 _ORDERING = ("lt", "lte", "gt", "gte")
-_CASE_INSENSITIVE = ("iexact", "icontains", "istartswith")
 _PATTERNS = ("contains", "icontains", "startswith", "istartswith")
 _KIND_LOOKUPS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
@@ -131,8 +130,15 @@ _KIND_LOOKUPS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         _JSON: ("exact", "iexact", *_ORDERING, "in", "range", *_PATTERNS, "isnull"),
     }
 )
-ALLOWED_LOOKUPS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {field: _KIND_LOOKUPS[kind] for field, kind in ALLOWED_FIELDS.items()}
+# For help texts: the contract columns (``metadata__<key>`` comes on top) and every lookup.
+ALLOWED_FIELDS: tuple[str, ...] = tuple(_COLUMN_KINDS)
+ALLOWED_LOOKUPS: tuple[str, ...] = _KIND_LOOKUPS[_STRING]
+# Which lookups each field accepts (``metadata__<key>`` stands for any metadata key).
+LOOKUPS_BY_FIELD: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        **{field: _KIND_LOOKUPS[kind] for field, kind in _COLUMN_KINDS.items()},
+        "metadata__<key>": _KIND_LOOKUPS[_JSON],
+    }
 )
 _OPERATORS = ("any", "all", "not")
 
@@ -684,7 +690,7 @@ def _metadata_q(condition: Condition) -> Q:
         wanted_type, value = "number", condition.value
         lhs = Func(text, template="(%(expressions)s)::numeric", output_field=DecimalField())
     # CASE evaluates the cast only for JSON numbers and yields false (never NULL) otherwise.
-    return Q(_lookup(condition.lookup, lhs, value)) if wanted_type == "string" else Q(
+    return Q(
         Case(
             When(
                 dj_lookups.Exact(json_type, wanted_type), then=_lookup(condition.lookup, lhs, value)

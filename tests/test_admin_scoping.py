@@ -1,0 +1,244 @@
+"""Django admin is scoped like the API: a tenant's staff admin sees only their own tenant."""
+
+import pytest
+from django.test import Client
+
+from contracts.models import Contract
+from tenancy.models import User
+from tests.factories import ContractFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+CONTRACTS = "/admin/contracts/contract/"
+USERS = "/admin/tenancy/user/"
+
+
+@pytest.fixture
+def browser() -> Client:
+    return Client()
+
+
+@pytest.fixture
+def staff_admin(tenant):
+    return UserFactory(tenant=tenant, is_tenant_admin=True, is_staff=True, full_name="Staff Admin")
+
+
+@pytest.fixture
+def superuser(db):
+    return User.objects.create_superuser(
+        "platform@example.com", "a-long-enough-passphrase", full_name="Platform Operator"
+    )
+
+
+@pytest.fixture
+def two_tenants(tenant, other_tenant):
+    """A contract and a user in each tenant, with distinctive names to look for in pages."""
+    mine_user = UserFactory(tenant=tenant, email="insider@example.com")
+    their_user = UserFactory(tenant=other_tenant, email="outsider@example.com")
+    return {
+        "my_contract": ContractFactory(created_by=mine_user, title="Insider Agreement"),
+        "their_contract": ContractFactory(created_by=their_user, title="Outsider Agreement"),
+        "my_user": mine_user,
+        "their_user": their_user,
+    }
+
+
+def changelist_pks(response) -> set[str]:
+    assert response.status_code == 200, response.status_code
+    return {str(obj.pk) for obj in response.context["cl"].result_list}
+
+
+def assert_hidden(browser, url: str, *secrets: str) -> None:
+    """Another tenant's object page is a 404, 403 or a redirect away, never showing its data."""
+    response = browser.get(url)
+    assert response.status_code in (302, 403, 404), response.status_code
+    followed = browser.get(url, follow=True)
+    content = followed.content.decode()
+    for secret in secrets:
+        assert secret not in content
+
+
+def inline_management_data(browser, url: str) -> dict:
+    """The management-form fields of the page's inline formsets, with no inline rows."""
+    response = browser.get(url)
+    assert response.status_code == 200
+    data = {}
+    for inline in response.context["inline_admin_formsets"]:
+        prefix = inline.formset.prefix
+        data[f"{prefix}-TOTAL_FORMS"] = "0"
+        data[f"{prefix}-INITIAL_FORMS"] = "0"
+    return data
+
+
+def test_staff_tenant_admin_sees_only_own_contracts(browser, staff_admin, two_tenants):
+    browser.force_login(staff_admin)
+
+    response = browser.get(CONTRACTS)
+
+    assert changelist_pks(response) == {str(two_tenants["my_contract"].pk)}
+    content = response.content.decode()
+    assert "Insider Agreement" in content
+    assert "Outsider Agreement" not in content
+    assert response.context["cl"].result_count == 1
+    assert response.context["cl"].full_result_count == 1
+
+
+def test_staff_tenant_admin_search_does_not_reach_other_tenants(browser, staff_admin, two_tenants):
+    browser.force_login(staff_admin)
+    assert changelist_pks(browser.get(CONTRACTS, {"q": "Outsider"})) == set()
+    assert changelist_pks(browser.get(USERS, {"q": "outsider"})) == set()
+
+
+def test_staff_tenant_admin_opens_own_contract(browser, staff_admin, two_tenants):
+    browser.force_login(staff_admin)
+    contract = two_tenants["my_contract"]
+    response = browser.get(f"{CONTRACTS}{contract.pk}/change/")
+    assert response.status_code == 200
+    assert "Insider Agreement" in response.content.decode()
+
+
+def test_staff_tenant_admin_cannot_open_other_tenants_contract(browser, staff_admin, two_tenants):
+    browser.force_login(staff_admin)
+    foreign = two_tenants["their_contract"]
+    assert_hidden(browser, f"{CONTRACTS}{foreign.pk}/change/", "Outsider Agreement")
+    assert_hidden(browser, f"{CONTRACTS}{foreign.pk}/history/", "Outsider Agreement")
+    assert_hidden(browser, f"{CONTRACTS}{foreign.pk}/delete/", "Outsider Agreement")
+    assert Contract.objects.filter(pk=foreign.pk).exists()
+
+
+def test_staff_tenant_admin_cannot_delete_other_tenants_contract(browser, staff_admin, two_tenants):
+    browser.force_login(staff_admin)
+    foreign = two_tenants["their_contract"]
+    browser.post(f"{CONTRACTS}{foreign.pk}/delete/", {"post": "yes"})
+    browser.post(
+        CONTRACTS,
+        {"action": "delete_selected", "_selected_action": [str(foreign.pk)], "post": "yes"},
+    )
+    assert Contract.objects.filter(pk=foreign.pk).exists()
+
+
+def test_staff_tenant_admin_sees_only_own_users(browser, staff_admin, two_tenants):
+    browser.force_login(staff_admin)
+
+    response = browser.get(USERS)
+
+    assert changelist_pks(response) == {str(staff_admin.pk), str(two_tenants["my_user"].pk)}
+    content = response.content.decode()
+    assert "insider@example.com" in content
+    assert "outsider@example.com" not in content
+
+
+def test_staff_tenant_admin_opens_own_user(browser, staff_admin, two_tenants):
+    browser.force_login(staff_admin)
+    response = browser.get(f"{USERS}{two_tenants['my_user'].pk}/change/")
+    assert response.status_code == 200
+    assert "insider@example.com" in response.content.decode()
+
+
+def test_staff_tenant_admin_cannot_open_other_tenants_user(browser, staff_admin, two_tenants):
+    browser.force_login(staff_admin)
+    foreign = two_tenants["their_user"]
+    assert_hidden(browser, f"{USERS}{foreign.pk}/change/", "outsider@example.com")
+    assert browser.get(f"{USERS}{foreign.pk}/password/").status_code == 404
+
+
+def test_staff_tenant_admin_cannot_move_a_user_to_another_tenant(
+    browser, staff_admin, two_tenants, other_tenant
+):
+    browser.force_login(staff_admin)
+    target = two_tenants["my_user"]
+    url = f"{USERS}{target.pk}/change/"
+    response = browser.post(
+        url,
+        {
+            **inline_management_data(browser, url),
+            "email": target.email,
+            "full_name": target.full_name,
+            "tenant": str(other_tenant.pk),
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 200  # the form is re-rendered with an error
+    assert "tenant" in response.context["adminform"].form.errors
+    target.refresh_from_db()
+    assert target.tenant_id == staff_admin.tenant_id
+
+
+def test_staff_tenant_admin_cannot_grant_superuser(browser, staff_admin, two_tenants):
+    browser.force_login(staff_admin)
+    target = two_tenants["my_user"]
+    url = f"{USERS}{target.pk}/change/"
+    response = browser.post(
+        url,
+        {
+            **inline_management_data(browser, url),
+            "email": target.email,
+            "full_name": "Renamed Insider",
+            "tenant": str(staff_admin.tenant_id),
+            "is_active": "on",
+            "is_superuser": "on",
+        },
+    )
+    assert response.status_code == 302  # saved: the form was valid
+    target.refresh_from_db()
+    assert target.full_name == "Renamed Insider"
+    assert not target.is_superuser
+
+
+def test_user_added_by_staff_tenant_admin_joins_their_tenant(browser, staff_admin):
+    browser.force_login(staff_admin)
+    response = browser.post(
+        f"{USERS}add/",
+        {
+            **inline_management_data(browser, f"{USERS}add/"),
+            "email": "added@example.com",
+            "full_name": "Added Person",
+            "password1": "a-long-enough-passphrase",
+            "password2": "a-long-enough-passphrase",
+        },
+    )
+    assert response.status_code == 302, response.context and response.context["adminform"].errors
+    added = User.objects.get(email="added@example.com")
+    assert added.tenant_id == staff_admin.tenant_id
+    assert not added.is_superuser
+
+
+def test_platform_superuser_sees_every_tenant(browser, superuser, staff_admin, two_tenants):
+    browser.force_login(superuser)
+
+    contracts = changelist_pks(browser.get(CONTRACTS))
+    assert contracts == {
+        str(two_tenants["my_contract"].pk),
+        str(two_tenants["their_contract"].pk),
+    }
+    users = changelist_pks(browser.get(USERS))
+    assert users == {
+        str(superuser.pk),
+        str(staff_admin.pk),
+        str(two_tenants["my_user"].pk),
+        str(two_tenants["their_user"].pk),
+    }
+    for contract in (two_tenants["my_contract"], two_tenants["their_contract"]):
+        response = browser.get(f"{CONTRACTS}{contract.pk}/change/")
+        assert response.status_code == 200
+        assert contract.title in response.content.decode()
+    response = browser.get(f"{USERS}{two_tenants['their_user'].pk}/change/")
+    assert response.status_code == 200
+    assert "outsider@example.com" in response.content.decode()
+
+
+def test_tenant_admin_without_staff_flag_is_sent_to_login(browser, tenant, two_tenants):
+    browser.force_login(UserFactory(tenant=tenant, is_tenant_admin=True, is_staff=False))
+    response = browser.get(CONTRACTS)
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_staff_member_who_is_not_tenant_admin_sees_nothing(browser, tenant, two_tenants):
+    browser.force_login(UserFactory(tenant=tenant, is_staff=True))
+    assert browser.get(CONTRACTS).status_code == 403
+    assert browser.get(USERS).status_code == 403
+    their = two_tenants["their_contract"]
+    response = browser.get(f"{CONTRACTS}{their.pk}/change/")
+    assert response.status_code in (302, 403, 404)
+    assert "Outsider Agreement" not in response.content.decode()
