@@ -54,8 +54,9 @@ lint: install
 checks: db
 	$(MANAGE) check --fail-level WARNING
 	@# The deploy check runs with the settings a TLS-terminated production would use.
-	DEBUG=0 SECRET_KEY=$$($(BIN)/python -m config.secret_key --ephemeral) SECURE_HSTS_SECONDS=31536000 \
-		SECURE_SSL_REDIRECT=1 $(MANAGE) check --deploy --fail-level WARNING
+	DEBUG=0 SECRET_KEY=$$($(BIN)/python -m config.secret_key --ephemeral) SECURE_SSL_REDIRECT=1 \
+		SECURE_HSTS_SECONDS=31536000 SECURE_HSTS_INCLUDE_SUBDOMAINS=1 SECURE_HSTS_PRELOAD=1 \
+		$(MANAGE) check --deploy --fail-level WARNING
 	$(MANAGE) makemigrations --check --dry-run
 	$(MANAGE) spectacular --validate --fail-on-warn --file /dev/null
 
