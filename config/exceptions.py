@@ -43,6 +43,9 @@ def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
     if isinstance(detail, dict):
         flat: dict[str, list[str]] = {}
         for key, value in detail.items():
+            if isinstance(key, int):  # DRF's list errors are {index: errors}: `items[0].field`
+                flat.update(_flatten(value, f"{prefix}[{key}]"))
+                continue
             name = "non_field_errors" if key in ("non_field_errors", "__all__") else str(key)
             flat.update(_flatten(value, f"{prefix}.{name}" if prefix else name))
         return flat
