@@ -31,7 +31,9 @@ def assert_400_on(response, field: str) -> None:
     assert response.status_code == 400, response.content
     body = response.json()
     assert body["code"] == "validation_error"
-    assert any(key == field or key.startswith(f"{field}.") for key in body["fields"]), body
+    assert any(
+        key == field or key.startswith((f"{field}.", f"{field}[")) for key in body["fields"]
+    ), body
 
 
 # --------------------------------------------------------------------------- users: list
