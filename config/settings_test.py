@@ -5,3 +5,5 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-any-deployment-0123456789")
 
 from config.settings import *  # noqa: F403
+
+WEBHOOK_ALLOW_PRIVATE_TARGETS = True  # tests deliver to a receiver on 127.0.0.1

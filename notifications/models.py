@@ -125,6 +125,8 @@ class Delivery(TenantOwnedModel):
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     locked_until = models.DateTimeField(null=True, blank=True)
+    # The claim that holds the lease: a worker marks only the rows it still holds.
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
     last_error = models.TextField(blank=True, default="")
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -138,6 +140,7 @@ class Delivery(TenantOwnedModel):
                 condition=Q(status="pending"),
                 name="delivery_due_idx",
             ),
+            models.Index(fields=["endpoint", "-created_at"], name="delivery_endpoint_log_idx"),
         ]
         constraints = [
             models.CheckConstraint(

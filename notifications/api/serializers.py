@@ -1,0 +1,139 @@
+from rest_framework import serializers
+
+from notifications.models import Delivery, Notification, NotificationType, WebhookEndpoint
+from notifications.targets import URL_MAX_LENGTH, validate_webhook_url
+
+# --- inbox -------------------------------------------------------------------------------------
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Notification
+        fields = [
+            "id",
+            "notification_type",
+            "title",
+            "message",
+            "priority",
+            "payload",
+            "read_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ReadAllOutputSerializer(serializers.Serializer):
+    updated = serializers.IntegerField(help_text="How many notifications were marked read.")
+
+
+class UnreadCountSerializer(serializers.Serializer):
+    unread = serializers.IntegerField()
+
+
+class EmailPreferencesSerializer(serializers.Serializer):
+    """One boolean per notification type: whether it is also sent by email."""
+
+    def get_fields(self):
+        return {
+            kind: serializers.BooleanField(required=False, help_text=f"Email for `{kind}`.")
+            for kind in NotificationType.values
+        }
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(str(key) for key in data if key not in NotificationType.values)
+            if unknown:
+                raise serializers.ValidationError(
+                    {key: ["Unknown notification type."] for key in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class PreferencesSerializer(serializers.Serializer):
+    """In-app notifications are always on; email can be switched off per type.
+
+    On PUT, types left out keep their current setting.
+    """
+
+    email = EmailPreferencesSerializer()
+
+
+# --- webhooks ----------------------------------------------------------------------------------
+
+
+class WebhookEndpointSerializer(serializers.ModelSerializer):
+    events = serializers.ListField(child=serializers.ChoiceField(choices=NotificationType.choices))
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = [
+            "id",
+            "url",
+            "events",
+            "is_active",
+            "consecutive_failures",
+            "disabled_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
+    secret = serializers.CharField(
+        help_text="The signing secret. Shown only in this response: store it now."
+    )
+
+    class Meta(WebhookEndpointSerializer.Meta):
+        fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+
+class WebhookEndpointInputSerializer(serializers.Serializer):
+    url = serializers.CharField(
+        max_length=URL_MAX_LENGTH,
+        help_text=(
+            "http or https, no credentials. Private, loopback and link-local targets are "
+            "refused unless the service allows them (WEBHOOK_ALLOW_PRIVATE_TARGETS)."
+        ),
+    )
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=NotificationType.choices),
+        min_length=1,
+        max_length=len(NotificationType.values),
+        help_text="Notification types to receive.",
+    )
+    secret = serializers.CharField(
+        write_only=True,
+        required=False,
+        min_length=16,
+        max_length=200,
+        trim_whitespace=False,
+        help_text="HMAC-SHA256 signing secret; generated when omitted (and returned once).",
+    )
+    is_active = serializers.BooleanField(
+        required=False, help_text="Default true on create; left unchanged when omitted later."
+    )
+
+    def validate_url(self, value: str) -> str:
+        return validate_webhook_url(value)
+
+    def validate_events(self, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Delivery
+        fields = [
+            "id",
+            "event_id",
+            "event_type",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "response_status",
+            "last_error",
+            "created_at",
+            "sent_at",
+        ]
+        read_only_fields = fields

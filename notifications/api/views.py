@@ -1,0 +1,130 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from notifications import selectors, services
+from notifications.api import serializers
+from notifications.filtersets import NotificationFilterSet
+from notifications.models import Notification, WebhookEndpoint
+from tenancy.capabilities import WEBHOOKS_MANAGE
+from tenancy.permissions import capability_required
+from tenancy.scoping import TenantScopedViewSetMixin
+
+
+@extend_schema(tags=["notifications"])
+class NotificationViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The caller's in-app notifications, newest first. Another user's notification is a 404."""
+
+    queryset = Notification.objects.all()
+    serializer_class = serializers.NotificationSerializer
+    filterset_class = NotificationFilterSet
+
+    def scoped_queryset(self, tenant):
+        return selectors.notification_list_for_user(user=self.request.user)
+
+    @extend_schema(request=None, responses=serializers.NotificationSerializer)
+    @action(detail=True, methods=["post"])
+    def read(self, request, pk=None):
+        """Mark one notification read (idempotent)."""
+        notification = services.notification_mark_read(notification=self.get_object())
+        return Response(serializers.NotificationSerializer(notification).data)
+
+    @extend_schema(request=None, responses=serializers.ReadAllOutputSerializer)
+    @action(detail=False, methods=["post"], url_path="read-all", filterset_class=None)
+    def read_all(self, request):
+        """Mark all of the caller's notifications read."""
+        updated = services.notification_mark_all_read(user=request.user)
+        return Response({"updated": updated})
+
+    @extend_schema(responses=serializers.UnreadCountSerializer)
+    @action(detail=False, methods=["get"], url_path="unread-count", filterset_class=None)
+    def unread_count(self, request):
+        return Response({"unread": selectors.notification_unread_count(user=request.user)})
+
+    @extend_schema(methods=["GET"], responses=serializers.PreferencesSerializer)
+    @extend_schema(
+        methods=["PUT"],
+        request=serializers.PreferencesSerializer,
+        responses=serializers.PreferencesSerializer,
+    )
+    @action(detail=False, methods=["get", "put"], filterset_class=None)
+    def preferences(self, request):
+        """Email on or off per notification type (in-app notifications are always on)."""
+        if request.method == "PUT":
+            data = serializers.PreferencesSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            services.email_preferences_set(user=request.user, email=data.validated_data["email"])
+        return Response({"email": selectors.email_preferences(user=request.user)})
+
+
+@extend_schema(tags=["admin: webhooks"])
+class WebhookEndpointViewSet(
+    TenantScopedViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Webhook endpoints of the tenant (`webhooks.manage`). Each delivery is a POST signed with
+    `X-Signature: sha256=<HMAC-SHA256 of the body with the secret>`, carrying `X-Event-Id` (the
+    same on every retry) and `X-Event-Type`; failures are retried with exponential backoff and
+    the endpoint is disabled after repeated failures."""
+
+    queryset = WebhookEndpoint.objects.all()
+    selector = selectors.webhook_list
+    serializer_class = serializers.WebhookEndpointSerializer
+    permission_classes = [capability_required(WEBHOOKS_MANAGE)]
+
+    @extend_schema(
+        request=serializers.WebhookEndpointInputSerializer,
+        responses={201: serializers.WebhookEndpointCreatedSerializer},
+    )
+    def create(self, request):
+        """Create an endpoint; the response carries the secret, this once."""
+        data = serializers.WebhookEndpointInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        endpoint = services.webhook_create(
+            tenant=request.user.tenant,
+            created_by=request.user,
+            url=fields["url"],
+            events=fields["events"],
+            secret=fields.get("secret"),
+            is_active=fields.get("is_active", True),
+        )
+        body = serializers.WebhookEndpointCreatedSerializer(endpoint).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=serializers.WebhookEndpointInputSerializer,
+        responses=serializers.WebhookEndpointSerializer,
+    )
+    def update(self, request, pk=None, partial=False):
+        """Change url, events, secret (rotation) or is_active; re-activating resets failures."""
+        endpoint = self.get_object()
+        data = serializers.WebhookEndpointInputSerializer(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        endpoint = services.webhook_update(
+            endpoint=endpoint, updated_by=request.user, **data.validated_data
+        )
+        return Response(serializers.WebhookEndpointSerializer(endpoint).data)
+
+    @extend_schema(
+        request=serializers.WebhookEndpointInputSerializer,
+        responses=serializers.WebhookEndpointSerializer,
+    )
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk=pk, partial=True)
+
+    def perform_destroy(self, instance):
+        services.webhook_delete(endpoint=instance, deleted_by=self.request.user)
+
+    @extend_schema(responses=serializers.DeliverySerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def deliveries(self, request, pk=None):
+        """The endpoint's delivery log, newest first."""
+        page = self.paginate_queryset(selectors.delivery_log(endpoint=self.get_object()))
+        return self.get_paginated_response(serializers.DeliverySerializer(page, many=True).data)

@@ -1,0 +1,311 @@
+"""Listeners on the orchestrator's domain signals: one per concern, connected in ``apps.ready``.
+
+They run inside the decision's transaction, each in its own savepoint (``DomainSignal``): a
+rolled-back decision takes its notifications with it, and a listener that raises is logged and
+rolled back alone, never the decision. They only write rows (in-app notifications and queued
+deliveries); email and webhooks go out later from committed rows (``deliver_notifications``).
+
+Fan-out is set-based: the recipients of every approval row of a signal come from one query and
+``notify_many`` writes them all with a constant number of statements, however many users hold
+the roles.
+
+Also here: a ``pre_save`` hook on approvals recording their SLA state in ``metadata["sla"]``.
+"""
+
+import logging
+
+from django.db.models import F, Func, JSONField, Value
+from django.db.models.functions import Cast
+from django.db.models.signals import pre_save
+from django.utils import timezone
+
+from approvals import signals
+from approvals.models import ApprovalStatus, WorkflowStageApproval
+from notifications.models import NotificationType, Priority
+from notifications.selectors import role_holder_ids
+from notifications.services import Message, notify_many
+
+logger = logging.getLogger(__name__)
+
+
+# --- payloads and wording ----------------------------------------------------------------------
+
+
+def _contract(instance, approvals=()):
+    """The instance's contract, from an object already loaded when there is one."""
+    for approval in approvals:
+        if WorkflowStageApproval.contract.is_cached(approval):
+            return approval.contract
+    return instance.contract
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _name(user) -> str:
+    if user is None:
+        return "The system"
+    return user.full_name or user.email
+
+
+def _base_payload(instance, contract) -> dict:
+    return {
+        "contract_id": str(contract.pk),
+        "contract_title": contract.title,
+        "instance_id": str(instance.pk),
+    }
+
+
+def _approval_payload(instance, contract, approval) -> dict:
+    return {
+        **_base_payload(instance, contract),
+        "approval_id": str(approval.pk),
+        "stage_name": approval.stage.stage_name,
+        "due_at": _iso(approval.due_at),
+    }
+
+
+def _due_text(approval) -> str:
+    if approval.due_at is None:
+        return ""
+    return f", due {approval.due_at:%Y-%m-%d %H:%M} UTC"
+
+
+# --- receivers ---------------------------------------------------------------------------------
+
+
+def on_approval_assigned(sender, instance, actor=None, approvals=(), **kwargs) -> None:
+    """Every eligible approver of each new pending row: the role's active holders, the named
+    user or the delegate, never the contract's creator (who may not approve their own)."""
+    approvals = [row for row in approvals if row.status == ApprovalStatus.PENDING]
+    if not approvals:
+        return
+    contract = _contract(instance, approvals)
+    roles = {row.role for row in approvals if row.assigned_to_id is None and row.role}
+    holders = role_holder_ids(tenant_id=instance.tenant_id, roles=roles)
+    messages = []
+    for approval in approvals:
+        if approval.assigned_to_id is not None:
+            recipients = [approval.assigned_to_id]
+        else:
+            recipients = holders.get(approval.role, [])
+        recipients = [user_id for user_id in recipients if user_id != contract.created_by_id]
+        stage = approval.stage.stage_name
+        delegated = approval.delegated_from_id is not None
+        text = (
+            f'"{stage}" of contract "{contract.title}" was delegated to you for a decision'
+            if delegated
+            else f'"{stage}" of contract "{contract.title}" awaits your decision'
+        )
+        messages.append(
+            Message(
+                notification_type=NotificationType.APPROVAL_ASSIGNED,
+                title=f"Approval needed: {contract.title} ({stage})",
+                message=f"{text}{_due_text(approval)}.",
+                payload=_approval_payload(instance, contract, approval),
+                recipient_ids=recipients,
+            )
+        )
+    notify_many(tenant_id=instance.tenant_id, messages=messages)
+
+
+def on_approval_decided(sender, instance, actor=None, approval=None, **kwargs) -> None:
+    """The contract's creator hears of each decision, with the stage and the comments."""
+    contract = _contract(instance, [approval])
+    if contract.created_by_id is None:
+        return
+    decision = "approved" if approval.status == ApprovalStatus.APPROVED else "rejected"
+    stage = approval.stage.stage_name
+    comments = f' Comments: "{approval.comments}"' if approval.comments else ""
+    notify_many(
+        tenant_id=instance.tenant_id,
+        messages=[
+            Message(
+                notification_type=NotificationType.APPROVAL_DECIDED,
+                title=f"{stage} {decision}: {contract.title}",
+                message=(
+                    f'{_name(actor)} {decision} "{stage}" of contract "{contract.title}".{comments}'
+                ),
+                payload={
+                    **_approval_payload(instance, contract, approval),
+                    "decision": decision,
+                    "decided_by": str(actor.pk) if actor else None,
+                    "decided_at": _iso(approval.decided_at),
+                    "comments": approval.comments,
+                },
+                recipient_ids=[contract.created_by_id],
+            )
+        ],
+    )
+
+
+def on_approval_delegated(sender, instance, actor=None, approval=None, previous=None, **kwargs):
+    """The delegate hears who handed them the approval (the assignment notice comes too)."""
+    if approval is None or approval.assigned_to_id is None:
+        return
+    contract = _contract(instance, [approval])
+    stage = approval.stage.stage_name
+    comments = previous.comments if previous is not None else ""
+    note = f' Note: "{comments}"' if comments else ""
+    notify_many(
+        tenant_id=instance.tenant_id,
+        messages=[
+            Message(
+                notification_type=NotificationType.APPROVAL_DELEGATED,
+                title=f"Delegated to you: {contract.title} ({stage})",
+                message=(
+                    f'{_name(actor)} delegated their "{stage}" approval of contract '
+                    f'"{contract.title}" to you{_due_text(approval)}.{note}'
+                ),
+                payload={
+                    **_approval_payload(instance, contract, approval),
+                    "delegated_by": str(actor.pk) if actor else None,
+                    "delegated_from": str(previous.pk) if previous is not None else None,
+                    "comments": comments,
+                },
+                recipient_ids=[approval.assigned_to_id],
+            )
+        ],
+    )
+
+
+def _notify_creator_of_outcome(
+    instance, contract, actor, notification_type, title: str, message: str, **extra
+) -> None:
+    if contract.created_by_id is None:
+        return
+    notify_many(
+        tenant_id=instance.tenant_id,
+        messages=[
+            Message(
+                notification_type=notification_type,
+                title=title,
+                message=message,
+                payload={
+                    **_base_payload(instance, contract),
+                    "status": instance.status,
+                    "completed_at": _iso(instance.completed_at),
+                    "actor_id": str(actor.pk) if actor else None,
+                    **extra,
+                },
+                recipient_ids=[contract.created_by_id],
+                priority=Priority.HIGH,
+            )
+        ],
+    )
+
+
+def on_workflow_completed(sender, instance, actor=None, **kwargs) -> None:
+    contract = _contract(instance)
+    _notify_creator_of_outcome(
+        instance,
+        contract,
+        actor,
+        NotificationType.WORKFLOW_COMPLETED,
+        f"Contract approved: {contract.title}",
+        f'Every stage approved contract "{contract.title}"; it is now approved.',
+    )
+
+
+def on_workflow_rejected(sender, instance, actor=None, **kwargs) -> None:
+    """Says where it was rejected and why (one query for the rejecting decision)."""
+    contract = _contract(instance)
+    rejection = (
+        WorkflowStageApproval.objects.filter(instance=instance, status=ApprovalStatus.REJECTED)
+        .select_related("stage")
+        .order_by("-decided_at")
+        .first()
+    )
+    stage = rejection.stage.stage_name if rejection else None
+    comments = rejection.comments if rejection else ""
+    at_stage = f' at "{stage}"' if stage else ""
+    note = f' Comments: "{comments}"' if comments else ""
+    _notify_creator_of_outcome(
+        instance,
+        contract,
+        actor,
+        NotificationType.WORKFLOW_REJECTED,
+        f"Contract rejected: {contract.title}",
+        f'{_name(actor)} rejected contract "{contract.title}"{at_stage}; it is now rejected.{note}',
+        stage_name=stage,
+        comments=comments,
+    )
+
+
+def on_workflow_cancelled(sender, instance, actor=None, **kwargs) -> None:
+    contract = _contract(instance)
+    _notify_creator_of_outcome(
+        instance,
+        contract,
+        actor,
+        NotificationType.WORKFLOW_CANCELLED,
+        f"Workflow cancelled: {contract.title}",
+        f'{_name(actor)} cancelled the approval workflow of contract "{contract.title}"; '
+        "it is now cancelled.",
+    )
+
+
+# --- SLA state on approvals --------------------------------------------------------------------
+
+
+class _JSONBMerge(Func):
+    """``metadata || patch``: sets the patch's keys, keeps the others."""
+
+    arg_joiner = " || "
+    template = "(%(expressions)s)"
+    output_field = JSONField()
+
+
+def sla_state(approval: WorkflowStageApproval, now) -> dict:
+    """Overdue: a pending row past its due date, or a decided row decided after it."""
+    if approval.decided_at is not None and approval.status != ApprovalStatus.PENDING:
+        overdue = approval.decided_at > approval.due_at
+    else:
+        overdue = now > approval.due_at
+    return {"overdue": overdue, "checked_at": now.isoformat()}
+
+
+def record_sla_state(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
+    """``pre_save`` on approvals: ``metadata["sla"] = {"overdue", "checked_at"}`` when due.
+
+    A save limited by ``update_fields`` that leaves out ``metadata`` would drop the value, so the
+    key is then written by one UPDATE merging it into the stored JSON (other keys untouched).
+    Bulk writes (``bulk_create``, ``QuerySet.update``) bypass this hook by design: the SLA check
+    updates overdue rows explicitly.
+    """
+    if raw or instance.due_at is None:
+        return
+    state = sla_state(instance, timezone.now())
+    metadata = dict(instance.metadata) if isinstance(instance.metadata, dict) else {}
+    metadata["sla"] = state
+    instance.metadata = metadata
+    if update_fields is not None and "metadata" not in update_fields and not instance._state.adding:
+        WorkflowStageApproval.objects.filter(pk=instance.pk).update(
+            metadata=_JSONBMerge(
+                F("metadata"), Cast(Value({"sla": state}, JSONField()), JSONField())
+            )
+        )
+
+
+# --- wiring ------------------------------------------------------------------------------------
+
+RECEIVERS = (
+    (signals.approval_assigned, on_approval_assigned),
+    (signals.approval_decided, on_approval_decided),
+    (signals.approval_delegated, on_approval_delegated),
+    (signals.workflow_completed, on_workflow_completed),
+    (signals.workflow_rejected, on_workflow_rejected),
+    (signals.workflow_cancelled, on_workflow_cancelled),
+)
+
+
+def connect() -> None:
+    """Idempotent (each receiver has a dispatch uid)."""
+    for signal, receiver in RECEIVERS:
+        signal.connect(receiver, dispatch_uid=f"notifications.{receiver.__name__}")
+    pre_save.connect(
+        record_sla_state,
+        sender="approvals.WorkflowStageApproval",
+        dispatch_uid="notifications.record_sla_state",
+    )

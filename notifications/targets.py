@@ -1,0 +1,113 @@
+"""Which webhook URLs the service will call (SSRF protection).
+
+A webhook URL is tenant input that the worker later fetches from inside our network, so:
+
+* only ``http`` and ``https``; no credentials in the URL (``user:pass@``); a host is required;
+* unless ``settings.WEBHOOK_ALLOW_PRIVATE_TARGETS`` is on, targets on loopback, private,
+  link-local (cloud metadata at 169.254.169.254), shared, reserved or multicast addresses are
+  refused: at creation for literal addresses and obviously-internal names (``localhost``,
+  single-label names such as ``db``), and again at delivery for whatever the name resolves to.
+  The delivery connects to the address it checked (no second lookup, so DNS rebinding cannot
+  swap it), follows no redirects and uses no proxy.
+"""
+
+import ipaddress
+import socket
+from urllib.parse import SplitResult, urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+ALLOWED_SCHEMES = ("http", "https")
+URL_MAX_LENGTH = 2000
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class UnsafeTarget(Exception):
+    """The URL's host resolves to an address the service must not call."""
+
+
+def private_targets_allowed() -> bool:
+    return bool(settings.WEBHOOK_ALLOW_PRIVATE_TARGETS)
+
+
+def is_public_address(address: IPAddress) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+def _literal_address(host: str) -> IPAddress | None:
+    """The address when ``host`` is an IP literal, including legacy IPv4 forms (``0x7f.1``)."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except (OSError, ValueError):
+        return None
+
+
+def parse_webhook_url(url: str) -> SplitResult:
+    """The split URL, or ``ValidationError`` saying what is wrong with it."""
+    if len(url) > URL_MAX_LENGTH:
+        raise ValidationError(f"At most {URL_MAX_LENGTH} characters.")
+    if any(character.isspace() or ord(character) < 32 for character in url):
+        raise ValidationError("The URL must not contain spaces or control characters.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValidationError("Enter a valid URL.") from exc
+    if parts.scheme.lower() not in ALLOWED_SCHEMES:
+        raise ValidationError("Only http and https URLs are allowed.")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ValidationError("Credentials in the URL are not allowed; use the secret instead.")
+    host = parts.hostname
+    if not host:
+        raise ValidationError("Enter a valid URL with a host.")
+    if port == 0:
+        raise ValidationError("Enter a valid port.")
+    try:
+        host.encode("idna")
+    except UnicodeError as exc:
+        raise ValidationError("Enter a valid host name.") from exc
+    return parts
+
+
+def validate_webhook_url(url: str) -> str:
+    """Syntax always; literal private targets too unless private targets are allowed."""
+    parts = parse_webhook_url(url)
+    if private_targets_allowed():
+        return url
+    host = parts.hostname.rstrip(".")
+    address = _literal_address(host)
+    if address is not None:
+        if not is_public_address(address):
+            raise ValidationError("Private, loopback and reserved addresses are not allowed.")
+        return url
+    if host == "localhost" or host.endswith(".localhost") or "." not in host:
+        raise ValidationError("The host must be a public, fully qualified domain name.")
+    return url
+
+
+def resolve_target(parts: SplitResult) -> tuple[str, int]:
+    """The address and port to connect to; ``UnsafeTarget`` when it is not public.
+
+    Every address the name resolves to must be public (an attacker's name may resolve to a
+    public and a private address and let the client pick).
+    """
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise UnsafeTarget(f"cannot resolve {parts.hostname}: {exc}") from exc
+    addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    if not addresses:
+        raise UnsafeTarget(f"{parts.hostname} resolves to no address")
+    unsafe = [str(address) for address in addresses if not is_public_address(address)]
+    if unsafe:
+        raise UnsafeTarget(f"{parts.hostname} resolves to a non-public address ({unsafe[0]})")
+    return str(addresses[0]), port
