@@ -3,6 +3,7 @@
 A ``ContextVar`` rather than a thread-local, so it is correct under threads and async alike.
 """
 
+import ipaddress
 import re
 import uuid
 from contextlib import contextmanager
@@ -42,21 +43,40 @@ def client_ip(meta) -> str | None:
 
     X-Forwarded-For is client-controlled up to the first trusted proxy, so only the entry that the
     outermost trusted proxy appended is believed.
+
+    An entry that is not an IP address (a garbled header) is ignored rather than stored: the audit
+    column is ``inet``, and a bad value there would fail the request being audited.
     """
     trusted = settings.TRUSTED_PROXY_COUNT
     forwarded = meta.get("HTTP_X_FORWARDED_FOR", "")
     if trusted > 0 and forwarded:
         hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
         if len(hops) >= trusted:
-            return hops[-trusted][:45]
-    return meta.get("REMOTE_ADDR") or None
+            address = _ip_or_none(hops[-trusted])
+            if address is not None:
+                return address
+    return _ip_or_none(meta.get("REMOTE_ADDR") or "")
+
+
+def _ip_or_none(value: str) -> str | None:
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    # PostgreSQL's inet has no IPv6 zone ("fe80::1%eth0"); such a peer is not worth failing over.
+    return None if getattr(address, "scope_id", None) else str(address)
+
+
+def _printable(value: str) -> str:
+    """Header text without control characters (PostgreSQL refuses NUL in text columns)."""
+    return "".join(char for char in value if char.isprintable())
 
 
 def context_from_request(request) -> RequestContext:
     return RequestContext(
         request_id=new_request_id(request.META.get("HTTP_X_REQUEST_ID")),
         ip_address=client_ip(request.META),
-        user_agent=request.META.get("HTTP_USER_AGENT", "")[:_USER_AGENT_MAX],
+        user_agent=_printable(request.META.get("HTTP_USER_AGENT", ""))[:_USER_AGENT_MAX],
     )
 
 

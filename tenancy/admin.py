@@ -3,8 +3,34 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.contrib.auth.forms import UserCreationForm as DjangoUserCreationForm
 
+from audit.services import audit_record, diff_fields
+from tenancy import services
 from tenancy.admin_scoping import TenantAdminInlineMixin, TenantScopedAdmin, admin_tenant_id
 from tenancy.models import Tenant, User, UserRole
+
+# What a user change in the admin audits (the password has its own view and is never recorded).
+AUDITED_USER_FIELDS = (
+    "email",
+    "full_name",
+    "tenant_id",
+    "is_active",
+    "is_tenant_admin",
+    "is_staff",
+    "is_superuser",
+)
+
+
+def _user_snapshot(user: User) -> dict:
+    return {field.removesuffix("_id"): getattr(user, field) for field in AUDITED_USER_FIELDS}
+
+
+def _role_snapshot(assignment: UserRole) -> dict:
+    return {
+        "user": str(assignment.user_id),
+        "role": assignment.role,
+        "permissions": sorted(assignment.permissions),
+        "expires_at": assignment.expires_at,
+    }
 
 
 @admin.register(Tenant)
@@ -65,11 +91,49 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
             return [*fieldsets, ("Platform", {"fields": ["is_superuser"]})]
         return fieldsets
 
+    def save_model(self, request, obj, form, change):
+        """Saved and audited like the API's writes (``user_created``; ``user_updated`` here)."""
+        before = _user_snapshot(User.objects.get(pk=obj.pk)) if change else None
+        super().save_model(request, obj, form, change)
+        if not change:
+            audit_record(
+                action="user_created",
+                tenant=obj.tenant_id,
+                actor=request.user,
+                resource=obj,
+                changes={"email": [None, obj.email], "full_name": [None, obj.full_name]},
+            )
+            return
+        changes = diff_fields(before, _user_snapshot(obj))
+        if changes:
+            audit_record(
+                action="user_updated",
+                tenant=obj.tenant_id,
+                actor=request.user,
+                resource=obj,
+                changes=changes,
+            )
+
     def save_formset(self, request, form, formset, change):
+        """Role rows added, edited or removed inline are audited like the API's role endpoints."""
+        stored = UserRole.objects.in_bulk(
+            [inline.instance.pk for inline in formset.initial_forms if inline.instance.pk]
+        )
         for instance in formset.save(commit=False):
+            adding = instance._state.adding
             instance.tenant_id = form.instance.tenant_id
             if instance.assigned_by_id is None:
                 instance.assigned_by = request.user
             instance.save()
+            before = {} if adding else _role_snapshot(stored[instance.pk])
+            changes = diff_fields(before, _role_snapshot(instance))
+            if adding or changes:
+                audit_record(
+                    action="role_assigned" if adding else "role_updated",
+                    tenant=instance.tenant_id,
+                    actor=request.user,
+                    resource=instance,
+                    changes=changes,
+                )
         for removed in formset.deleted_objects:
-            removed.delete()
+            services.role_revoke(assignment=removed, revoked_by=request.user)

@@ -1,0 +1,49 @@
+"""Audit fixtures: an `audit.view` holder and a fast way to write many audit rows."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from audit.models import AuditLog
+from tenancy.capabilities import AUDIT_VIEW
+from tests.factories import UserFactory, UserRoleFactory
+
+BASE_TIME = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def auditor(tenant):
+    """A plain member whose only capability is `audit.view`."""
+    user = UserFactory(tenant=tenant)
+    UserRoleFactory(user=user, role="auditor", permissions=[AUDIT_VIEW])
+    return user
+
+
+@pytest.fixture
+def auditor_client(api_client_for, auditor):
+    return api_client_for(auditor)
+
+
+@pytest.fixture
+def write_rows():
+    """`write_rows(tenant, n, **fields)`: n rows one minute apart (newest last), in one INSERT.
+
+    `created_at` may be given to make every row share one instant (ties for the cursor).
+    """
+
+    def write(tenant, count: int, **fields) -> list[AuditLog]:
+        rows = []
+        for number in range(count):
+            values = {
+                "action": "contract_updated",
+                "resource_type": "contract",
+                "resource_id": str(uuid.uuid4()),
+                "changes": {"title": [f"v{number}", f"v{number + 1}"]},
+                "created_at": BASE_TIME + timedelta(minutes=number),
+                **fields,
+            }
+            rows.append(AuditLog(tenant=tenant, **values))
+        return AuditLog.objects.bulk_create(rows)
+
+    return write

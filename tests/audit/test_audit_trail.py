@@ -1,0 +1,925 @@
+"""Every state-changing endpoint writes its audit rows, in its own transaction, with the request's
+context: actor, resource, `changes` as `{field: [old, new]}`, client IP, user agent and request id.
+
+One table, one test: each case arranges its data, names the request and the rows it must write.
+The request carries an `X-Request-ID` and a `User-Agent`; the rows it wrote are exactly those with
+that request id, and the response echoes the id.
+"""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.db import transaction
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from approvals.models import WorkflowInstance, WorkflowStage, WorkflowStageApproval
+from audit.models import AuditLog
+from contracts import services as contract_services
+from tenancy.models import User
+from tests.factories import FACTORY_PASSWORD, ContractFactory, UserFactory, UserRoleFactory
+from workflows import services as workflow_services
+from workflows.models import WorkflowDefinition
+
+pytestmark = pytest.mark.django_db
+
+CLIENT_IP = "203.0.113.9"
+USER_AGENT = "AuditTrailTest/1.0 (table)"
+WORKFLOW_TYPE = "AUDITED"
+
+
+# --- the scene every case starts from --------------------------------------------------------
+
+
+@dataclass
+class Scene:
+    tenant: Any
+    admin: User
+    requester: User
+    legal: User
+    finance: User
+    client_for: Callable[[User], APIClient]
+    # Filled by a case's arrange step, read by its expectations.
+    saved: dict[str, Any] = field(default_factory=dict)
+
+
+@pytest.fixture
+def scene(tenant, api_client_for, role_holder):
+    return Scene(
+        tenant=tenant,
+        admin=UserFactory(tenant=tenant, is_tenant_admin=True),
+        requester=UserFactory(tenant=tenant),
+        legal=role_holder("legal"),
+        finance=role_holder("finance"),
+        client_for=api_client_for,
+    )
+
+
+def stage(name, sequence, approvers, approval_type="all", **extra):
+    return {
+        "stage_name": name,
+        "sequence": sequence,
+        "approvers": approvers,
+        "approval_type": approval_type,
+        "sla_hours": 24,
+        "is_required": True,
+        **extra,
+    }
+
+
+def definition(scene: Scene, *stages, name=None) -> WorkflowDefinition:
+    return workflow_services.definition_create(
+        tenant=scene.tenant,
+        created_by=scene.admin,
+        name=name or f"Audited {uuid.uuid4().hex[:6]}",
+        trigger_conditions={"contract_type": WORKFLOW_TYPE},
+        stages=list(stages),
+    )
+
+
+def contract_in_review(scene: Scene, *stages):
+    definition(scene, *stages)
+    contract = contract_services.contract_create(
+        tenant=scene.tenant,
+        created_by=scene.requester,
+        title="Audited",
+        contract_type=WORKFLOW_TYPE,
+    )
+    assert contract.status == "in_review"
+    scene.saved["contract"] = contract
+    scene.saved["instance"] = WorkflowInstance.objects.get(contract=contract)
+    return contract
+
+
+# --- expectations ------------------------------------------------------------------------------
+
+Lazy = Callable[["Scene", Any], Any]  # (scene, response) -> value, for ids the request creates
+
+
+@dataclass(frozen=True)
+class Row:
+    action: str
+    resource_type: str
+    resource_id: str | Lazy
+    actor: User | Lazy | None = "caller"
+    # Entries that must be in `changes`, exactly; `exact=True`: and nothing else.
+    changes: dict | Lazy = field(default_factory=dict)
+    exact: bool = False
+    tenant: object = "scene"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    arrange: Callable[[Scene], tuple[User | None, str, str, dict | None]]
+    status: int
+    rows: list[Row]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _resolve(value, scene, response):
+    return value(scene, response) if callable(value) else value
+
+
+def _instance(scene, response):
+    return str(scene.saved["instance"].pk)
+
+
+def _stage(sequence):
+    return lambda scene, response: str(
+        WorkflowStage.objects.get(instance=scene.saved["instance"], sequence=sequence).pk
+    )
+
+
+def _approval(approver):
+    return lambda scene, response: str(
+        WorkflowStageApproval.objects.get(
+            instance=scene.saved["instance"], approver=approver, delegated_from__isnull=True
+        ).pk
+    )
+
+
+def _response_id(scene, response):
+    return response.json()["id"]
+
+
+# --- arrange steps: (acting user or None, method, url, body) ---------------------------------
+
+
+def register(scene):
+    scene.saved["email"] = "founder@audit.example"
+    return (
+        None,
+        "post",
+        "/api/auth/register/",
+        {
+            "email": "founder@audit.example",
+            "password": FACTORY_PASSWORD,
+            "full_name": "Fay Founder",
+            "tenant_name": "Audited Inc",
+        },
+    )
+
+
+def token_login(scene):
+    return (
+        None,
+        "post",
+        "/api/auth/token/",
+        {
+            "email": scene.requester.email,
+            "password": FACTORY_PASSWORD,
+        },
+    )
+
+
+def failed_login(scene):
+    return (
+        None,
+        "post",
+        "/api/auth/token/",
+        {
+            "email": scene.requester.email,
+            "password": "not-the-password",
+        },
+    )
+
+
+def failed_login_unknown_email(scene):
+    return (
+        None,
+        "post",
+        "/api/auth/token/",
+        {
+            "email": "nobody@nowhere.example",
+            "password": "whatever-it-is",
+        },
+    )
+
+
+def logout(scene):
+    return (
+        scene.requester,
+        "post",
+        "/api/auth/logout/",
+        {"refresh": str(RefreshToken.for_user(scene.requester))},
+    )
+
+
+def user_create(scene):
+    return (
+        scene.admin,
+        "post",
+        "/api/admin/users/",
+        {
+            "email": "new.hire@audit.example",
+            "password": FACTORY_PASSWORD,
+            "full_name": "New Hire",
+        },
+    )
+
+
+def role_assign(scene):
+    return (
+        scene.admin,
+        "post",
+        "/api/admin/users/roles/",
+        {
+            "user": str(scene.requester.pk),
+            "role": "procurement",
+            "permissions": ["audit.view"],
+        },
+    )
+
+
+def role_revoke(scene):
+    assignment = UserRoleFactory(user=scene.requester, role="procurement", permissions=[])
+    scene.saved["assignment"] = assignment
+    return scene.admin, "delete", f"/api/admin/users/roles/{assignment.pk}/", None
+
+
+def contract_create(scene):
+    return (
+        scene.requester,
+        "post",
+        "/api/contracts/",
+        {
+            "title": "Plain NDA",
+            "contract_type": "NDA",
+            "value": "1000",
+            "counterparty": "Initech",
+        },
+    )
+
+
+def contract_create_starting_workflow(scene):
+    definition(scene, stage("Legal", 1, ["legal"]))
+    return (
+        scene.requester,
+        "post",
+        "/api/contracts/",
+        {
+            "title": "Audited MSA",
+            "contract_type": WORKFLOW_TYPE,
+        },
+    )
+
+
+def contract_update(scene):
+    contract = ContractFactory(created_by=scene.requester, title="Before")
+    scene.saved["contract"] = contract
+    return scene.requester, "patch", f"/api/contracts/{contract.pk}/", {"title": "After"}
+
+
+def definition_create(scene):
+    return (
+        scene.admin,
+        "post",
+        "/api/workflows/config/",
+        {
+            "name": "Created through the API",
+            "trigger_conditions": {"contract_type": "SOW"},
+            "stages": [stage("Legal", 1, ["legal"])],
+        },
+    )
+
+
+def definition_update(scene):
+    scene.saved["definition"] = definition(scene, stage("Legal", 1, ["legal"]))
+    return (
+        scene.admin,
+        "patch",
+        f"/api/workflows/config/{scene.saved['definition'].pk}/",
+        {"priority": 7},
+    )
+
+
+def definition_delete(scene):
+    scene.saved["definition"] = definition(scene, stage("Legal", 1, ["legal"]), name="Doomed")
+    return scene.admin, "delete", f"/api/workflows/config/{scene.saved['definition'].pk}/", None
+
+
+def workflow_start(scene):
+    definition(scene, stage("Legal", 1, ["legal"]))
+    contract = ContractFactory(created_by=scene.requester, contract_type=WORKFLOW_TYPE)
+    scene.saved["contract"] = contract
+    return scene.requester, "post", f"/api/contracts/{contract.pk}/workflow/start/", {}
+
+
+def _after_start(scene, response):
+    """For workflow_start: the instance exists only once the request ran."""
+    scene.saved["instance"] = WorkflowInstance.objects.get(contract=scene.saved["contract"])
+    return str(scene.saved["instance"].pk)
+
+
+def approve_last_stage(scene):
+    contract = contract_in_review(scene, stage("Legal", 1, ["legal"]))
+    return (
+        scene.legal,
+        "post",
+        f"/api/contracts/{contract.pk}/approve/",
+        {
+            "action": "approve",
+            "comments": "Fine",
+        },
+    )
+
+
+def approve_opening_next_stage(scene):
+    contract = contract_in_review(
+        scene, stage("Legal", 1, ["legal"]), stage("Finance", 2, ["finance"])
+    )
+    return scene.legal, "post", f"/api/contracts/{contract.pk}/approve/", {"action": "approve"}
+
+
+def approve_any_skipping_the_other(scene):
+    contract = contract_in_review(scene, stage("Either", 1, ["legal", "finance"], "any"))
+    return scene.legal, "post", f"/api/contracts/{contract.pk}/approve/", {"action": "approve"}
+
+
+def reject(scene):
+    contract = contract_in_review(scene, stage("Both", 1, ["legal", "finance"]))
+    return (
+        scene.legal,
+        "post",
+        f"/api/contracts/{contract.pk}/approve/",
+        {
+            "action": "reject",
+            "comments": "Liability uncapped",
+        },
+    )
+
+
+def delegate(scene):
+    contract = contract_in_review(scene, stage("Legal", 1, ["legal"]))
+    scene.saved["stand_in"] = UserFactory(tenant=scene.tenant)
+    return (
+        scene.legal,
+        "post",
+        f"/api/contracts/{contract.pk}/approve/",
+        {
+            "action": "delegate",
+            "delegate_to": str(scene.saved["stand_in"].pk),
+        },
+    )
+
+
+def cancel(scene):
+    contract = contract_in_review(scene, stage("Legal", 1, ["legal"]))
+    return (
+        scene.requester,
+        "post",
+        f"/api/contracts/{contract.pk}/workflow/cancel/",
+        {"reason": "Deal fell through"},
+    )
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+CASES = [
+    Case(
+        "register",
+        register,
+        201,
+        [
+            Row(
+                "user_registered",
+                "user",
+                lambda scene, response: response.json()["user"]["id"],
+                actor=lambda scene, response: response.json()["user"]["id"],
+                changes={
+                    "email": [None, "founder@audit.example"],
+                    "tenant": [None, "Audited Inc"],
+                },
+                exact=True,
+                tenant=lambda scene, response: response.json()["tenant"]["id"],
+            )
+        ],
+    ),
+    Case(
+        "token login",
+        token_login,
+        200,
+        [
+            Row(
+                "login",
+                "user",
+                lambda scene, response: str(scene.requester.pk),
+                actor=lambda scene, response: scene.requester,
+                exact=True,
+            )
+        ],
+    ),
+    Case(
+        "failed login",
+        failed_login,
+        401,
+        [
+            Row(
+                "login_failed",
+                "user",
+                lambda scene, response: str(scene.requester.pk),
+                actor=None,
+                changes=lambda scene, response: {"email": [None, scene.requester.email]},
+                exact=True,
+            )
+        ],
+    ),
+    Case(
+        "failed login, unknown email",
+        failed_login_unknown_email,
+        401,
+        [
+            Row(
+                "login_failed",
+                "user",
+                "",
+                actor=None,
+                changes={"email": [None, "nobody@nowhere.example"]},
+                exact=True,
+                tenant=None,
+            )
+        ],
+    ),
+    Case(
+        "logout",
+        logout,
+        205,
+        [Row("logout", "user", lambda scene, response: str(scene.requester.pk), exact=True)],
+    ),
+    Case(
+        "user create",
+        user_create,
+        201,
+        [
+            Row(
+                "user_created",
+                "user",
+                _response_id,
+                changes={
+                    "email": [None, "new.hire@audit.example"],
+                    "full_name": [None, "New Hire"],
+                },
+                exact=True,
+            )
+        ],
+    ),
+    Case(
+        "role assign",
+        role_assign,
+        201,
+        [
+            Row(
+                "role_assigned",
+                "userrole",
+                _response_id,
+                changes=lambda scene, response: {
+                    "user": [None, str(scene.requester.pk)],
+                    "role": [None, "procurement"],
+                    "permissions": [None, ["audit.view"]],
+                    "expires_at": [None, None],
+                },
+                exact=True,
+            )
+        ],
+    ),
+    Case(
+        "role revoke",
+        role_revoke,
+        204,
+        [
+            Row(
+                "role_revoked",
+                "userrole",
+                lambda scene, response: str(scene.saved["assignment"].pk),
+                changes=lambda scene, response: {
+                    "user": [str(scene.requester.pk), None],
+                    "role": ["procurement", None],
+                    "permissions": [[], None],
+                },
+                exact=True,
+            )
+        ],
+    ),
+    Case(
+        "contract create",
+        contract_create,
+        201,
+        [
+            Row(
+                "contract_created",
+                "contract",
+                _response_id,
+                changes={
+                    "title": [None, "Plain NDA"],
+                    "contract_type": [None, "NDA"],
+                    "value": [None, "1000.00"],
+                    "counterparty": [None, "Initech"],
+                },
+            )
+        ],
+    ),
+    Case(
+        "contract create starting its workflow",
+        contract_create_starting_workflow,
+        201,
+        [
+            Row(
+                "contract_created",
+                "contract",
+                _response_id,
+                changes={"title": [None, "Audited MSA"]},
+            ),
+            Row(
+                "workflow_started",
+                "workflowinstance",
+                lambda scene, response: response.json()["workflow"]["id"],
+                changes=lambda scene, response: {
+                    "status": [None, "active"],
+                    "contract": [None, response.json()["id"]],
+                },
+            ),
+            Row(
+                "stage_started",
+                "workflowstage",
+                lambda scene, response: str(
+                    WorkflowStage.objects.get(instance_id=response.json()["workflow"]["id"]).pk
+                ),
+                changes={"status": ["waiting", "pending"], "stage_name": [None, "Legal"]},
+            ),
+        ],
+    ),
+    Case(
+        "contract update",
+        contract_update,
+        200,
+        [
+            Row(
+                "contract_updated",
+                "contract",
+                lambda scene, response: str(scene.saved["contract"].pk),
+                changes={"title": ["Before", "After"]},
+                exact=True,
+            )
+        ],
+    ),
+    Case(
+        "workflow definition create",
+        definition_create,
+        201,
+        [
+            Row(
+                "workflow_definition_created",
+                "workflowdefinition",
+                _response_id,
+                changes={
+                    "name": [None, "Created through the API"],
+                    "trigger_conditions": [None, {"contract_type": "SOW"}],
+                    "priority": [None, 0],
+                },
+            )
+        ],
+    ),
+    Case(
+        "workflow definition update",
+        definition_update,
+        200,
+        [
+            Row(
+                "workflow_definition_updated",
+                "workflowdefinition",
+                lambda scene, response: str(scene.saved["definition"].pk),
+                changes={"priority": [0, 7], "version": [1, 2]},
+                exact=True,
+            )
+        ],
+    ),
+    Case(
+        "workflow definition delete",
+        definition_delete,
+        204,
+        [
+            Row(
+                "workflow_definition_deleted",
+                "workflowdefinition",
+                lambda scene, response: str(scene.saved["definition"].pk),
+                changes={"is_active": [True, False], "name": ["Doomed", None]},
+                exact=True,
+            )
+        ],
+    ),
+    Case(
+        "workflow start",
+        workflow_start,
+        201,
+        [
+            Row(
+                "workflow_started",
+                "workflowinstance",
+                _after_start,
+                changes=lambda scene, response: {
+                    "status": [None, "active"],
+                    "contract": [None, str(scene.saved["contract"].pk)],
+                    "version": [None, 1],
+                },
+            ),
+            Row(
+                "stage_started",
+                "workflowstage",
+                _stage(1),
+                changes={"status": ["waiting", "pending"], "stage_name": [None, "Legal"]},
+            ),
+        ],
+    ),
+    Case(
+        "approve, completing the workflow",
+        approve_last_stage,
+        200,
+        [
+            Row(
+                "approval_approved",
+                "workflowstageapproval",
+                _approval("legal"),
+                changes={
+                    "status": ["pending", "approved"],
+                    "stage_name": [None, "Legal"],
+                    "comments": [None, "Fine"],
+                },
+                exact=True,
+            ),
+            Row(
+                "stage_completed",
+                "workflowstage",
+                _stage(1),
+                changes={"status": ["pending", "approved"]},
+            ),
+            Row(
+                "workflow_completed",
+                "workflowinstance",
+                _instance,
+                changes={
+                    "status": ["active", "completed"],
+                    "contract_status": ["in_review", "approved"],
+                },
+                exact=True,
+            ),
+        ],
+    ),
+    Case(
+        "approve, opening the next stage",
+        approve_opening_next_stage,
+        200,
+        [
+            Row("approval_approved", "workflowstageapproval", _approval("legal")),
+            Row(
+                "stage_completed",
+                "workflowstage",
+                _stage(1),
+                changes={"status": ["pending", "approved"]},
+            ),
+            Row(
+                "stage_started",
+                "workflowstage",
+                _stage(2),
+                changes={"status": ["waiting", "pending"], "stage_name": [None, "Finance"]},
+            ),
+        ],
+    ),
+    Case(
+        "approve an `any` stage, skipping the other approver",
+        approve_any_skipping_the_other,
+        200,
+        [
+            Row("approval_approved", "workflowstageapproval", _approval("legal")),
+            Row(
+                "approval_skipped",
+                "workflowstageapproval",
+                _approval("finance"),
+                changes={"status": ["pending", "skipped"]},
+                exact=True,
+            ),
+            Row("stage_completed", "workflowstage", _stage(1)),
+            Row("workflow_completed", "workflowinstance", _instance),
+        ],
+    ),
+    Case(
+        "reject",
+        reject,
+        200,
+        [
+            Row(
+                "approval_rejected",
+                "workflowstageapproval",
+                _approval("legal"),
+                changes={
+                    "status": ["pending", "rejected"],
+                    "comments": [None, "Liability uncapped"],
+                },
+            ),
+            Row(
+                "stage_completed",
+                "workflowstage",
+                _stage(1),
+                changes={"status": ["pending", "rejected"]},
+            ),
+            Row(
+                "approval_cancelled",
+                "workflowstageapproval",
+                _approval("finance"),
+                changes={"status": ["pending", "cancelled"]},
+            ),
+            Row(
+                "workflow_rejected",
+                "workflowinstance",
+                _instance,
+                changes={
+                    "status": ["active", "rejected"],
+                    "contract_status": ["in_review", "rejected"],
+                },
+                exact=True,
+            ),
+        ],
+    ),
+    Case(
+        "delegate",
+        delegate,
+        200,
+        [
+            Row(
+                "approval_delegated",
+                "workflowstageapproval",
+                _approval("legal"),
+                changes=lambda scene, response: {
+                    "status": ["pending", "delegated"],
+                    "delegated_to": [None, str(scene.saved["stand_in"].pk)],
+                    "new_approval": [
+                        None,
+                        str(WorkflowStageApproval.objects.get(delegated_from__isnull=False).pk),
+                    ],
+                },
+                exact=True,
+            )
+        ],
+    ),
+    Case(
+        "cancel",
+        cancel,
+        200,
+        [
+            Row(
+                "approval_cancelled",
+                "workflowstageapproval",
+                _approval("legal"),
+                changes={"status": ["pending", "cancelled"]},
+            ),
+            Row(
+                "workflow_cancelled",
+                "workflowinstance",
+                _instance,
+                changes={
+                    "status": ["active", "cancelled"],
+                    "contract_status": ["in_review", "cancelled"],
+                    "reason": [None, "Deal fell through"],
+                },
+                exact=True,
+            ),
+        ],
+    ),
+]
+
+
+def _send(scene: Scene, caller, method, url, body, request_id: str):
+    client = scene.client_for(caller) if caller is not None else APIClient()
+    response = getattr(client, method)(
+        url,
+        body,
+        format="json",
+        HTTP_X_REQUEST_ID=request_id,
+        HTTP_USER_AGENT=USER_AGENT,
+        REMOTE_ADDR=CLIENT_IP,
+    )
+    return response
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_endpoint_writes_its_audit_rows(scene, case):
+    request_id = f"req-{uuid.uuid4().hex}"
+    caller, method, url, body = case.arrange(scene)
+    rows_before = AuditLog.objects.count()
+
+    response = _send(scene, caller, method, url, body, request_id)
+
+    assert response.status_code == case.status, response.content
+    assert response["X-Request-ID"] == request_id
+    written = list(AuditLog.objects.filter(request_id=request_id))
+    # Everything the request wrote carries its id, and it wrote exactly the expected actions.
+    assert AuditLog.objects.count() - rows_before == len(written)
+    assert sorted(row.action for row in written) == sorted(row.action for row in case.rows)
+
+    for expected in case.rows:
+        resource_id = _resolve(expected.resource_id, scene, response)
+        matches = [
+            row
+            for row in written
+            if row.action == expected.action
+            and row.resource_type == expected.resource_type
+            and row.resource_id == resource_id
+        ]
+        assert len(matches) == 1, (
+            expected,
+            [(r.action, r.resource_type, r.resource_id) for r in written],
+        )
+        row = matches[0]
+
+        actor = caller if expected.actor == "caller" else _resolve(expected.actor, scene, response)
+        expected_actor_id = str(getattr(actor, "pk", actor)) if actor is not None else None
+        assert (str(row.actor_id) if row.actor_id else None) == expected_actor_id
+        tenant = (
+            scene.tenant.pk
+            if expected.tenant == "scene"
+            else _resolve(expected.tenant, scene, response)
+        )
+        assert (str(row.tenant_id) if row.tenant_id else None) == (str(tenant) if tenant else None)
+
+        changes = _resolve(expected.changes, scene, response)
+        if expected.exact:
+            assert row.changes == changes
+        else:
+            assert {key: row.changes.get(key) for key in changes} == changes
+
+        assert row.ip_address == CLIENT_IP
+        assert row.user_agent == USER_AGENT
+        assert row.request_id == request_id
+
+    for row in written:  # every row, expected or not in detail: {field: [old, new]}
+        assert isinstance(row.changes, dict)
+        assert all(isinstance(pair, list) and len(pair) == 2 for pair in row.changes.values())
+
+
+def test_the_table_covers_every_action_the_existing_endpoints_write():
+    """The table is the contract: these actions (API.md's, for features built so far) appear."""
+    covered = {row.action for case in CASES for row in case.rows}
+    assert covered >= {
+        "user_registered",
+        "user_created",
+        "login",
+        "login_failed",
+        "logout",
+        "role_assigned",
+        "role_revoked",
+        "contract_created",
+        "contract_updated",
+        "workflow_definition_created",
+        "workflow_definition_updated",
+        "workflow_definition_deleted",
+        "workflow_started",
+        "stage_started",
+        "stage_completed",
+        "approval_approved",
+        "approval_rejected",
+        "approval_delegated",
+        "approval_skipped",
+        "workflow_completed",
+        "workflow_rejected",
+        "workflow_cancelled",
+    }
+
+
+def test_a_refused_request_writes_no_audit_row(scene):
+    contract = ContractFactory(created_by=scene.requester, title="Kept")
+    rows_before = AuditLog.objects.count()
+    response = scene.client_for(scene.requester).patch(
+        f"/api/contracts/{contract.pk}/", {"title": "Changed", "value": "lots"}, format="json"
+    )
+    assert response.status_code == 400
+    assert AuditLog.objects.count() == rows_before
+
+
+def test_audit_row_commits_or_rolls_back_with_the_change(scene):
+    """`audit_record` writes on the service's own connection and transaction, never beside it."""
+    contract = ContractFactory(created_by=scene.requester, title="Before")
+    seen_inside = []
+
+    def update_then_fail():
+        with transaction.atomic():
+            contract_services.contract_update(
+                tenant=scene.tenant,
+                contract_id=contract.pk,
+                updated_by=scene.requester,
+                title="After",
+            )
+            seen_inside.append(AuditLog.objects.filter(resource_id=str(contract.pk)).count())
+            raise RuntimeError("the surrounding transaction fails after the service returned")
+
+    with pytest.raises(RuntimeError):
+        update_then_fail()
+
+    assert seen_inside == [1]
+    contract.refresh_from_db()
+    assert contract.title == "Before"
+    assert not AuditLog.objects.filter(resource_id=str(contract.pk)).exists()
