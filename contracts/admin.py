@@ -1,17 +1,27 @@
+from django import forms
 from django.contrib import admin
+from rest_framework.exceptions import ValidationError as ApiValidationError
 
-from contracts.models import Contract
+from contracts import clause_services
+from contracts.models import ClauseRule, Contract
 from tenancy.admin_scoping import TenantScopedAdmin
 
 
 @admin.register(Contract)
 class ContractAdmin(TenantScopedAdmin):
     list_display = ["title", "contract_type", "value", "currency", "status", "created_at"]
-    list_filter = ["status", "contract_type", "currency"]
+    list_filter = ["status", "contract_type", "currency", "has_blocking_findings"]
     search_fields = ["title", "counterparty"]
     date_hierarchy = "created_at"
     list_select_related = ["created_by"]
-    readonly_fields = ["status", "created_by", "created_at", "updated_at", "has_blocking_findings"]
+    readonly_fields = [
+        "status",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "has_blocking_findings",
+        "clause_findings",
+    ]
 
     def has_add_permission(self, request):
         # Contracts start workflows; they are created through the API, which runs the match engine.
@@ -23,3 +33,116 @@ class ContractAdmin(TenantScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         # Contracts carry audit history; the API offers no delete either.
         return False
+
+
+def _messages(error: ApiValidationError, field: str) -> list[str]:
+    """The service's messages for one field, per-phrase ones prefixed with the phrase number."""
+    detail = error.detail
+    if isinstance(detail, dict):
+        detail = detail.get(field, detail)
+    if isinstance(detail, dict):
+        return [
+            f"Phrase {index + 1}: {message}"
+            for index, messages in detail.items()
+            for message in messages
+        ]
+    return [str(message) for message in detail]
+
+
+class ClauseRuleForm(forms.ModelForm):
+    """Phrases one per line (they may contain commas); validated exactly like the API."""
+
+    contract_types = forms.CharField(
+        required=False,
+        help_text="Comma-separated contract types, e.g. <code>MSA, SOW</code>; empty: every type.",
+    )
+    patterns = forms.CharField(
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 80}),
+        help_text=(
+            "One phrase per line: plain text, matched case-insensitively on word boundaries "
+            "(no regular expressions)."
+        ),
+    )
+    tenant_id = None  # set by ClauseRuleAdmin.get_form, for the per-tenant name check
+
+    class Meta:
+        model = ClauseRule
+        fields = list(clause_services.CLAUSE_RULE_FIELDS)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.instance._state.adding:
+            self.initial["patterns"] = "\n".join(self.instance.patterns)
+            self.initial["contract_types"] = ", ".join(self.instance.contract_types)
+
+    def clean_name(self):
+        name = self.cleaned_data["name"]
+        if self.tenant_id is not None and clause_services.clause_rule_name_taken(
+            tenant=self.tenant_id, name=name, exclude_id=self.instance.pk
+        ):
+            raise forms.ValidationError("A clause rule with this name already exists.")
+        return name
+
+    def clean_contract_types(self):
+        raw = self.cleaned_data.get("contract_types") or ""
+        items = [item.strip() for item in raw.split(",") if item.strip()]
+        try:
+            return clause_services.validated_contract_types(items)
+        except ApiValidationError as exc:
+            raise forms.ValidationError(_messages(exc, "contract_types")) from exc
+
+    def clean_patterns(self):
+        raw = self.cleaned_data.get("patterns") or ""
+        phrases = [line for line in raw.splitlines() if line.strip()]
+        if not phrases:
+            raise forms.ValidationError("Enter at least one phrase.")
+        try:
+            return clause_services.validated_patterns(phrases)
+        except ApiValidationError as exc:
+            raise forms.ValidationError(_messages(exc, "patterns")) from exc
+
+
+@admin.register(ClauseRule)
+class ClauseRuleAdmin(TenantScopedAdmin):
+    """The clause library; saves go through ``contracts.clause_services`` (validated, audited)."""
+
+    form = ClauseRuleForm
+    list_display = ["name", "category", "kind", "severity", "types", "is_active", "updated_at"]
+    list_filter = ["kind", "severity", "is_active", "category"]
+    search_fields = ["name", "category", "guidance"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+    list_select_related = ["created_by"]
+
+    @admin.display(description="Contract types")
+    def types(self, obj):
+        return ", ".join(obj.contract_types) or "all"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        tenant_id = obj.tenant_id if obj is not None else request.user.tenant_id
+        return type("TenantClauseRuleForm", (form,), {"tenant_id": tenant_id})
+
+    def save_model(self, request, obj, form, change):
+        fields = {field: form.cleaned_data[field] for field in clause_services.CLAUSE_RULE_FIELDS}
+        if change:
+            saved = clause_services.clause_rule_update(
+                tenant=obj.tenant_id, rule_id=obj.pk, updated_by=request.user, **fields
+            )
+        else:
+            saved = clause_services.clause_rule_create(
+                tenant=request.user.tenant, created_by=request.user, **fields
+            )
+        obj.pk = saved.pk
+        obj._state.adding = False
+
+    def delete_model(self, request, obj):
+        clause_services.clause_rule_delete(
+            tenant=obj.tenant_id, rule_id=obj.pk, deleted_by=request.user
+        )
+
+    def get_actions(self, request):
+        # Bulk delete would bypass the service (and its audit rows).
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions

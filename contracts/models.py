@@ -1,7 +1,9 @@
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
+from contracts.playbook import MAX_PHRASE_LENGTH
 from tenancy.scoping import TenantOwnedModel
 
 
@@ -36,6 +38,16 @@ class Contract(TenantOwnedModel):
     has_blocking_findings = models.BooleanField(
         default=False, help_text="Set by clause validation; usable in trigger rules."
     )
+    clause_findings = models.JSONField(
+        null=True,
+        blank=True,
+        default=None,
+        editable=False,
+        help_text=(
+            "Summary of the last clause validation: valid, blocking, warnings, info, "
+            "missing_required, prohibited_found, checked_at (null until validated)."
+        ),
+    )
     status = models.CharField(
         max_length=20, choices=ContractStatus.choices, default=ContractStatus.DRAFT
     )
@@ -66,3 +78,83 @@ class Contract(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.title
+
+
+# --- clause library -------------------------------------------------------------------------
+# Bounds of a clause rule; the phrase rules themselves live in contracts.playbook.
+MAX_PATTERNS_PER_RULE = 50
+MAX_CONTRACT_TYPES_PER_RULE = 50
+CONTRACT_TYPE_MAX_LENGTH = 50
+GUIDANCE_MAX_LENGTH = 5000
+
+
+class ClauseKind(models.TextChoices):
+    REQUIRED = "required", "Required (missing is a finding)"
+    PROHIBITED = "prohibited", "Prohibited (present is a finding)"
+
+
+class ClauseSeverity(models.TextChoices):
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    BLOCKING = "blocking", "Blocking"
+
+
+class ClauseRule(TenantOwnedModel):
+    """One rule of a tenant's clause library (playbook), checked against contract texts.
+
+    ``patterns`` are plain phrases (never regular expressions), matched case-insensitively on
+    word boundaries by ``contracts.playbook``; ``contract_types`` empty means every type.
+    """
+
+    name = models.CharField(max_length=200)
+    category = models.CharField(max_length=100, blank=True, default="")
+    contract_types = ArrayField(
+        models.CharField(max_length=CONTRACT_TYPE_MAX_LENGTH),
+        default=list,
+        blank=True,
+        help_text="Contract types the rule applies to; empty applies to every type.",
+    )
+    kind = models.CharField(max_length=20, choices=ClauseKind.choices)
+    patterns = ArrayField(
+        models.CharField(max_length=MAX_PHRASE_LENGTH),
+        help_text="Plain phrases, matched case-insensitively on word boundaries.",
+    )
+    severity = models.CharField(
+        max_length=20, choices=ClauseSeverity.choices, default=ClauseSeverity.WARNING
+    )
+    guidance = models.TextField(
+        blank=True,
+        default="",
+        max_length=GUIDANCE_MAX_LENGTH,
+        help_text="Shown to reviewers with each finding, e.g. the fallback wording.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="clauserule_tenant_name_uq"),
+            models.CheckConstraint(
+                condition=Q(kind__in=ClauseKind.values), name="clauserule_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(severity__in=ClauseSeverity.values), name="clauserule_severity_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(patterns__len__gte=1) & Q(patterns__len__lte=MAX_PATTERNS_PER_RULE),
+                name="clauserule_patterns_count",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

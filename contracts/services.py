@@ -7,6 +7,7 @@ from django.db import transaction
 from approvals.orchestrator import workflow_start
 from audit.services import audit_record, diff_fields
 from config.exceptions import Conflict
+from contracts.clause_selectors import clause_validate, findings_summary
 from contracts.models import Contract, ContractStatus
 from contracts.selectors import contract_get_for_update
 from workflows.engine import match_engine
@@ -33,7 +34,10 @@ def contract_create(*, tenant, created_by, **fields) -> Contract:
     unknown = set(fields) - set(BUSINESS_FIELDS)
     if unknown:
         raise TypeError(f"contract_create() got unexpected fields {sorted(unknown)}")
-    contract = Contract.objects.create(tenant=tenant, created_by=created_by, **fields)
+    contract = Contract(tenant=tenant, created_by=created_by, **fields)
+    # Before the match engine: trigger rules may route on `has_blocking_findings`.
+    _apply_clause_validation(contract)
+    contract.save(force_insert=True)
     audit_record(
         action="contract_created",
         tenant=tenant,
@@ -61,11 +65,18 @@ def contract_update(*, tenant, contract_id, updated_by, **fields) -> Contract:
             code="contract_not_draft",
         )
     before = _snapshot(contract)
+    before_clauses = (contract.text, contract.contract_type, contract.has_blocking_findings)
     for field, value in fields.items():
         setattr(contract, field, value)
     changes = diff_fields(before, _snapshot(contract))
+    update_fields = [*fields, "updated_at"]
+    if (contract.text, contract.contract_type) != before_clauses[:2]:
+        _apply_clause_validation(contract)
+        update_fields += ["clause_findings", "has_blocking_findings"]
+        if contract.has_blocking_findings != before_clauses[2]:
+            changes["has_blocking_findings"] = [before_clauses[2], contract.has_blocking_findings]
     if changes:
-        contract.save(update_fields=[*fields, "updated_at"])
+        contract.save(update_fields=update_fields)
         audit_record(
             action="contract_updated",
             tenant=tenant,
@@ -74,6 +85,15 @@ def contract_update(*, tenant, contract_id, updated_by, **fields) -> Contract:
             changes=changes,
         )
     return contract
+
+
+def _apply_clause_validation(contract: Contract) -> None:
+    """Check the text against the tenant's clause playbook and keep the summary on the row."""
+    result = clause_validate(
+        tenant=contract.tenant_id, text=contract.text, contract_type=contract.contract_type
+    )
+    contract.has_blocking_findings = result.has_blocking_findings
+    contract.clause_findings = findings_summary(result)
 
 
 def _snapshot(contract: Contract) -> dict:

@@ -13,11 +13,21 @@ from approvals.api.serializers import (
     WorkflowStatusSerializer,
 )
 from approvals.selectors import workflow_instance_latest
-from contracts import services
-from contracts.api.serializers import ContractInputSerializer, ContractSerializer
-from contracts.filtersets import ContractFilterSet
-from contracts.models import Contract
+from contracts import clause_services, services
+from contracts.api.serializers import (
+    ClauseRuleInputSerializer,
+    ClauseRuleSerializer,
+    ClauseValidationInputSerializer,
+    ClauseValidationSerializer,
+    ContractInputSerializer,
+    ContractSerializer,
+)
+from contracts.clause_selectors import clause_rule_list, clause_validate
+from contracts.filtersets import ClauseRuleFilterSet, ContractFilterSet
+from contracts.models import ClauseRule, Contract
 from contracts.selectors import contract_list
+from tenancy.capabilities import CLAUSES_MANAGE
+from tenancy.permissions import capability_required
 from tenancy.scoping import TenantScopedViewSetMixin
 
 
@@ -62,6 +72,30 @@ class ContractViewSet(
             **data.validated_data,
         )
         return Response(ContractSerializer(contract).data)
+
+    @extend_schema(
+        request=ClauseValidationInputSerializer,
+        responses=ClauseValidationSerializer,
+        tags=["clauses"],
+    )
+    @action(detail=False, methods=["post"], url_path="validate-clauses")
+    def validate_clauses(self, request):
+        """Check a stored contract or free text against the tenant's clause playbook.
+
+        Nothing is written. A stored contract is checked with its own text and type; free text
+        with the rules for `contract_type` (if given) and the rules for every type.
+        """
+        data = ClauseValidationInputSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        contract = data.validated_data.get("contract")
+        result = clause_validate(
+            tenant=request.user.tenant,
+            text=contract.text if contract else data.validated_data["text"],
+            contract_type=(
+                contract.contract_type if contract else data.validated_data.get("contract_type")
+            ),
+        )
+        return Response(ClauseValidationSerializer(result.as_dict()).data)
 
     def _workflow_status(self, contract_id, status_code=status.HTTP_200_OK) -> Response:
         instance = workflow_instance_latest(
@@ -142,3 +176,54 @@ class ContractViewSet(
             approval_id=data.validated_data["approval"],
         )
         return self._workflow_status(pk)
+
+
+@extend_schema(tags=["clauses"])
+class ClauseRuleViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet):
+    """The tenant's clause library. Any member reads it; writing needs `clauses.manage`.
+
+    Stored contracts are checked against it when created and when their text or type changes.
+    """
+
+    queryset = ClauseRule.objects.all()
+    selector = clause_rule_list
+    serializer_class = ClauseRuleSerializer
+    filterset_class = ClauseRuleFilterSet
+    permission_classes = [capability_required(CLAUSES_MANAGE, writes_only=True)]
+
+    def _output(self, rule, status_code=status.HTTP_200_OK) -> Response:
+        fresh = self.get_queryset().get(pk=rule.pk)
+        return Response(ClauseRuleSerializer(fresh).data, status=status_code)
+
+    @extend_schema(request=ClauseRuleInputSerializer, responses={201: ClauseRuleSerializer})
+    def create(self, request):
+        data = ClauseRuleInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rule = clause_services.clause_rule_create(
+            tenant=request.user.tenant, created_by=request.user, **data.validated_data
+        )
+        return self._output(rule, status.HTTP_201_CREATED)
+
+    @extend_schema(request=ClauseRuleInputSerializer, responses=ClauseRuleSerializer)
+    def update(self, request, pk=None, partial=False):
+        rule = self.get_object()
+        data = ClauseRuleInputSerializer(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        rule = clause_services.clause_rule_update(
+            tenant=request.user.tenant,
+            rule_id=rule.pk,
+            updated_by=request.user,
+            **data.validated_data,
+        )
+        return self._output(rule)
+
+    @extend_schema(request=ClauseRuleInputSerializer, responses=ClauseRuleSerializer)
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk=pk, partial=True)
+
+    def destroy(self, request, pk=None):
+        rule = self.get_object()
+        clause_services.clause_rule_delete(
+            tenant=request.user.tenant, rule_id=rule.pk, deleted_by=request.user
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
