@@ -1,9 +1,13 @@
 """Workflow execution: instances, their stages and the approval rows approvers act on."""
 
+from datetime import time
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from tenancy.scoping import TenantOwnedModel
@@ -92,6 +96,14 @@ class WorkflowStage(TenantOwnedModel):
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     due_at = models.DateTimeField(null=True, blank=True)
+    sla_rule = models.ForeignKey(
+        "SLARule",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The most specific active SLA rule when the stage started (its escalation).",
+    )
 
     class Meta:
         ordering = ["sequence", "stage_name"]
@@ -131,6 +143,13 @@ class WorkflowStageApproval(TenantOwnedModel):
         max_length=10, choices=ApprovalStatus.choices, default=ApprovalStatus.PENDING
     )
     due_at = models.DateTimeField(null=True, blank=True)
+    remind_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the tenant's reminder share of the SLA has elapsed."
+    )
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    overdue_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set by the breach check when it recorded the breach."
+    )
     delegated_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -167,8 +186,20 @@ class WorkflowStageApproval(TenantOwnedModel):
                 name="approval_pending_user_idx",
             ),
             models.Index(fields=["tenant", "decided_by"], name="approval_decided_by_idx"),
+            # The breach check's range scan (due_at < now). Deliberately no SLA marker in any
+            # index: marking a breach (overdue_at, metadata) then changes no indexed column, so
+            # with the table's fillfactor (migration 0002) it is a HOT update that writes no
+            # index entry, which is most of what marking 100,000 breaches would cost.
             models.Index(
                 fields=["due_at"], condition=Q(status="pending"), name="approval_pending_due_idx"
+            ),
+            # The reminder scan: pending rows not yet reminded whose reminder time has come and
+            # whose due date has not (both index conditions: overdue rows are skipped in the
+            # index, without a visit to the table).
+            models.Index(
+                fields=["remind_at", "due_at"],
+                condition=Q(status="pending", reminded_at__isnull=True),
+                name="approval_pending_remind_idx",
             ),
         ]
 
@@ -176,7 +207,171 @@ class WorkflowStageApproval(TenantOwnedModel):
         return f"{self.approver} on {self.stage_id} ({self.status})"
 
     def is_overdue(self, now=None) -> bool:
-        """Pending past its due date (decided rows are never overdue)."""
-        if self.status != ApprovalStatus.PENDING or self.due_at is None:
+        """Pending and past its due date, or marked by the breach check (decided: never).
+
+        Strictly after: at the due instant itself the approval is still on time, exactly as the
+        breach check sees it (``due_at < now``).
+        """
+        if self.status != ApprovalStatus.PENDING:
             return False
-        return (now or timezone.now()) > self.due_at
+        if self.overdue_at is not None:
+            return True
+        return self.due_at is not None and (now or timezone.now()) > self.due_at
+
+
+# --- SLA configuration and breaches -------------------------------------------------------------
+
+MAX_SLA_HOURS = 8760  # a year: larger SLAs are configuration mistakes (as in approvals.sla)
+DEFAULT_WORKING_DAYS = (0, 1, 2, 3, 4)  # Monday=0 .. Friday, as date.weekday()
+DEFAULT_DAY_START = time(9, 0)
+DEFAULT_DAY_END = time(17, 0)
+DEFAULT_SLA_HOURS = 72
+DEFAULT_REMINDER_PERCENT = 75
+
+
+def default_working_days() -> list[int]:
+    return list(DEFAULT_WORKING_DAYS)
+
+
+class SLARule(TenantOwnedModel):
+    """An SLA for the stages it matches: contract type and stage name, each null for "any".
+
+    For a stage without its own ``sla_hours`` the most specific active rule gives the hours
+    (type + stage > stage > type > any); whatever gave the hours, that rule's escalation applies
+    when the approval breaches. At most one active rule per (type, stage) pair, nulls included.
+    """
+
+    name = models.CharField(max_length=200)
+    auto_named = models.BooleanField(
+        default=True, help_text="The name was generated and follows edits of the rule."
+    )
+    # NULL, not "", is "any" (API.md), and the uniqueness constraint treats two NULLs as equal.
+    contract_type = models.CharField(max_length=50, null=True, blank=True)  # noqa: DJ001
+    stage_name = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    sla_hours = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_SLA_HOURS)]
+    )
+    escalation_enabled = models.BooleanField(default=False)
+    escalate_to_role = models.SlugField(max_length=50, null=True, blank=True)  # noqa: DJ001
+    business_hours_only = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # Matching ignores case, so does uniqueness; two "any" (null) values collide too.
+            models.UniqueConstraint(
+                "tenant",
+                Lower("contract_type"),
+                Lower("stage_name"),
+                condition=Q(is_active=True),
+                nulls_distinct=False,
+                name="slarule_one_active_per_scope",
+            ),
+            models.CheckConstraint(
+                condition=Q(sla_hours__gte=1, sla_hours__lte=MAX_SLA_HOURS),
+                name="slarule_hours_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(escalation_enabled=False) | Q(escalate_to_role__isnull=False),
+                name="slarule_escalation_has_role",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SLASettings(TenantOwnedModel):
+    """A tenant's working calendar (in ``Tenant.timezone``) and SLA defaults; one per tenant.
+
+    A tenant without a row gets the defaults: Monday to Friday 09:00-17:00, 72 h, reminder at 75%.
+    """
+
+    tenant = models.OneToOneField(
+        "tenancy.Tenant", on_delete=models.CASCADE, editable=False, related_name="sla_settings"
+    )
+    working_days = ArrayField(
+        models.PositiveSmallIntegerField(validators=[MaxValueValidator(6)]),
+        default=default_working_days,
+        help_text="Weekdays with working hours: 0 = Monday .. 6 = Sunday.",
+    )
+    day_start = models.TimeField(default=DEFAULT_DAY_START)
+    day_end = models.TimeField(default=DEFAULT_DAY_END)
+    default_sla_hours = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        default=DEFAULT_SLA_HOURS,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_SLA_HOURS)],
+        help_text="Wall-clock hours for stages no rule matches; empty: such stages have no SLA.",
+    )
+    reminder_percent = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        default=DEFAULT_REMINDER_PERCENT,
+        validators=[MinValueValidator(1), MaxValueValidator(99)],
+        help_text="Remind approvers when this share of the SLA has elapsed; empty: no reminders.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "SLA settings"
+        verbose_name_plural = "SLA settings"
+
+    def __str__(self) -> str:
+        return f"SLA settings of {self.tenant}"
+
+
+class Holiday(TenantOwnedModel):
+    """A local date without working hours for business-hours SLAs."""
+
+    date = models.DateField()
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["date"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "date"], name="holiday_tenant_date_uq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.name}"
+
+
+class SLABreach(TenantOwnedModel):
+    """An approval found pending past its due date: at most one per approval, ever."""
+
+    # No separate tenant index: (tenant, -breached_at) below serves tenant filters. Every index
+    # here is written once per breach, 100,000 times in a large run.
+    tenant = models.ForeignKey(
+        "tenancy.Tenant", on_delete=models.CASCADE, editable=False, db_index=False
+    )
+    approval = models.OneToOneField(
+        WorkflowStageApproval, on_delete=models.CASCADE, related_name="sla_breach"
+    )
+    contract = models.ForeignKey(
+        "contracts.Contract", on_delete=models.CASCADE, related_name="sla_breaches"
+    )
+    stage_name = models.CharField(max_length=100)
+    due_at = models.DateTimeField()
+    breached_at = models.DateTimeField()
+    escalated_to = models.SlugField(  # noqa: DJ001
+        max_length=50, null=True, blank=True, db_index=False
+    )
+    escalated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-breached_at", "id"]
+        verbose_name = "SLA breach"
+        verbose_name_plural = "SLA breaches"
+        indexes = [
+            models.Index(fields=["tenant", "-breached_at"], name="slabreach_tenant_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Breach of {self.approval_id} at {self.breached_at}"

@@ -16,9 +16,8 @@ Stage semantics (API.md):
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
@@ -31,6 +30,8 @@ from approvals.models import (
     WorkflowStage,
     WorkflowStageApproval,
 )
+from approvals.selectors import sla_policy_for
+from approvals.sla_policy import SLAPlan, SLAPolicy
 from audit.services import audit_record_many
 from config.exceptions import Conflict
 from contracts.models import Contract, ContractStatus
@@ -100,11 +101,9 @@ def workflow_start(
             raise ValidationError(
                 {"workflow_definition": ["No active workflow definition matches this contract."]}
             )
-    elif not definition.is_active or definition.tenant_id != contract.tenant_id:
+    elif definition.tenant_id != contract.tenant_id:
         raise ValidationError({"workflow_definition": ["This workflow definition is not active."]})
-    version = WorkflowDefinitionVersion.objects.get(
-        definition_id=definition.pk, version=definition.version
-    )
+    version = _lock_current_version(definition)
     now = timezone.now()
     instance = WorkflowInstance(
         tenant_id=contract.tenant_id,
@@ -151,6 +150,27 @@ def workflow_start(
     return instance
 
 
+def _lock_current_version(definition: WorkflowDefinition) -> WorkflowDefinitionVersion:
+    """The definition's current version, with the definition row share-locked until commit.
+
+    FOR SHARE lets any number of starts proceed together while an edit or delete (FOR UPDATE)
+    waits for them, and they for it: a start never uses a version an edit is replacing, nor a
+    definition a delete has just removed (which is then a clean 400, not a 500).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT version FROM workflows_workflowdefinition "
+            "WHERE id = %s AND is_active FOR SHARE",
+            [definition.pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise ValidationError(
+            {"workflow_definition": ["This workflow definition is no longer active."]}
+        )
+    return WorkflowDefinitionVersion.objects.get(definition_id=definition.pk, version=row[0])
+
+
 def _start_next_sequence(instance, stages, contract, changes, now) -> list:
     """Open the lowest sequence still waiting; complete the workflow when none is left."""
     waiting = [stage for stage in stages if stage.status == StageStatus.WAITING]
@@ -167,11 +187,13 @@ def _start_next_sequence(instance, stages, contract, changes, now) -> list:
         if user_id is not None
     }
     existing_users = set(User.objects.filter(pk__in=named_ids).values_list("pk", flat=True))
+    sla = sla_policy_for(tenant_id=instance.tenant_id, since=now.date())  # one query
     approvals = []
     for stage in opening:
         stage.status = StageStatus.PENDING
         stage.started_at = now
-        stage.due_at = _due_at(stage, now)
+        plan = _due_at(stage, now, sla, contract)
+        stage.due_at, stage.sla_rule_id = plan.due_at, plan.rule_id
         for entry in stage.approvers:
             role, user_id = parse_approver(entry)
             approvals.append(
@@ -184,6 +206,7 @@ def _start_next_sequence(instance, stages, contract, changes, now) -> list:
                     role=role,
                     assigned_to_id=user_id if user_id in existing_users else None,
                     due_at=stage.due_at,
+                    remind_at=plan.remind_at,
                     created_at=now,
                 )
             )
@@ -194,15 +217,18 @@ def _start_next_sequence(instance, stages, contract, changes, now) -> list:
             stage_name=(None, stage.stage_name),
             due_at=(None, stage.due_at.isoformat() if stage.due_at else None),
         )
-    WorkflowStage.objects.bulk_update(opening, ["status", "started_at", "due_at"])
+    WorkflowStage.objects.bulk_update(opening, ["status", "started_at", "due_at", "sla_rule"])
     return WorkflowStageApproval.objects.bulk_create(approvals)
 
 
-def _due_at(stage: WorkflowStage, now):
-    """Wall-clock SLA from the stage's ``sla_hours``; the SLA module refines this."""
-    if stage.sla_hours is None:
-        return None
-    return now + timedelta(hours=stage.sla_hours)
+def _due_at(stage: WorkflowStage, now, sla: SLAPolicy, contract: Contract) -> SLAPlan:
+    """Due date, reminder time and governing rule (``approvals.sla_policy`` has the precedence)."""
+    return sla.plan(
+        contract_type=contract.contract_type,
+        stage_name=stage.stage_name,
+        stage_sla_hours=stage.sla_hours,
+        start=now,
+    )
 
 
 # --- decide ----------------------------------------------------------------------------------
@@ -243,10 +269,14 @@ def approval_act(
 
 
 def _actors_approval(instance, actor, approval_id) -> WorkflowStageApproval:
-    """The pending row of the current stage(s) the actor may act on: 403 / 409 otherwise."""
+    """The pending row of the current stage(s) the actor may act on: 403 / 409 otherwise.
+
+    An approver of a stage that has already settled (they acted, or lost a race to the decision
+    that settled it) gets 409 like any other state conflict; only outsiders get 403.
+    """
     rows = list(
         WorkflowStageApproval.objects.filter(
-            instance=instance, stage__sequence=instance.current_sequence
+            instance=instance, stage__sequence__lte=instance.current_sequence
         ).select_related("stage")
     )
     roles = set(user_role_slugs(user=actor))
@@ -256,16 +286,17 @@ def _actors_approval(instance, actor, approval_id) -> WorkflowStageApproval:
             return row.assigned_to_id == actor.pk
         return bool(row.role) and row.role in roles
 
-    mine = [row for row in rows if eligible(row) or row.decided_by_id == actor.pk]
+    ever_mine = [row for row in rows if eligible(row) or row.decided_by_id == actor.pk]
+    mine = [row for row in ever_mine if row.stage.sequence == instance.current_sequence]
     pending = [row for row in mine if row.status == ApprovalStatus.PENDING and eligible(row)]
     if approval_id is not None:
         chosen = next((row for row in pending if row.pk == approval_id), None)
         if chosen is not None:
             return chosen
-        if any(row.pk == approval_id for row in mine):
+        if any(row.pk == approval_id for row in ever_mine):
             raise Conflict("That approval is no longer pending.", code="approval_not_pending")
         raise PermissionDenied("You are not an eligible approver of that approval.")
-    if not mine:
+    if not ever_mine:
         raise PermissionDenied("You are not an eligible approver of the current stage.")
     if not pending:
         raise Conflict("Nothing is pending for you on this workflow.", code="nothing_pending")
@@ -412,6 +443,10 @@ def _delegate(instance, contract, approval, actor, delegate_to, comments, change
         role=approval.role,
         assigned_to=delegate_to,
         due_at=approval.due_at,
+        # The SLA state goes with the row: no second reminder, no second breach.
+        remind_at=approval.remind_at,
+        reminded_at=approval.reminded_at,
+        overdue_at=approval.overdue_at,
         delegated_from=approval,
         created_at=now,
     )

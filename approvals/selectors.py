@@ -1,13 +1,26 @@
 """Reads about workflow instances and approvals, tenant-scoped, with their joins done here."""
 
-from django.db.models import Prefetch, Q, QuerySet
+import uuid
+from datetime import date, timedelta
+
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import OuterRef, Prefetch, Q, QuerySet
+from django.db.models.functions import JSONObject
+from django.utils.dateparse import parse_datetime
 
 from approvals.models import (
     ApprovalStatus,
+    Holiday,
+    SLABreach,
+    SLARule,
+    SLASettings,
     WorkflowInstance,
     WorkflowStage,
     WorkflowStageApproval,
 )
+from approvals.sla import WorkingCalendar
+from approvals.sla_policy import RuleRef, SLAPolicy
+from tenancy.models import Tenant
 from tenancy.selectors import user_role_slugs
 
 
@@ -70,3 +83,84 @@ def approval_pending_for_user(*, user) -> QuerySet[WorkflowStageApproval]:
         .select_related("stage", "contract")
         .order_by("due_at", "created_at", "id")
     )
+
+
+# --- SLA ---------------------------------------------------------------------------------------
+
+
+def sla_policy_for(*, tenant_id, since: date) -> SLAPolicy:
+    """The tenant's active rules, calendar, holidays from ``since`` on and defaults: one query.
+
+    A tenant without an ``SLASettings`` row gets the model defaults.
+    """
+    rules = SLARule.objects.filter(tenant_id=OuterRef("pk"), is_active=True).values(
+        json=JSONObject(
+            id="id",
+            contract_type="contract_type",
+            stage_name="stage_name",
+            sla_hours="sla_hours",
+            business_hours_only="business_hours_only",
+            created_at="created_at",
+        )
+    )
+    # A day early: holidays are *local* dates, and the local date may be the UTC date's eve.
+    holidays = Holiday.objects.filter(
+        tenant_id=OuterRef("pk"), date__gte=since - timedelta(days=1)
+    ).values("date")
+    tenant = (
+        Tenant.objects.filter(pk=tenant_id)
+        .select_related("sla_settings")
+        .annotate(sla_rules=ArraySubquery(rules), sla_holidays=ArraySubquery(holidays))
+        .get()
+    )
+    return build_sla_policy(tenant, tenant.sla_rules, tenant.sla_holidays)
+
+
+def build_sla_policy(tenant: Tenant, rules: list[dict], holidays: list) -> SLAPolicy:
+    settings = _settings_or_defaults(tenant)
+    return SLAPolicy(
+        rules=tuple(
+            RuleRef(
+                id=uuid.UUID(str(rule["id"])),
+                contract_type=rule["contract_type"],
+                stage_name=rule["stage_name"],
+                sla_hours=rule["sla_hours"],
+                business_hours_only=rule["business_hours_only"],
+                created_at=parse_datetime(rule["created_at"]) if rule["created_at"] else None,
+            )
+            for rule in rules
+        ),
+        calendar=WorkingCalendar(
+            timezone=tenant.timezone,
+            working_days=frozenset(settings.working_days),
+            day_start=settings.day_start,
+            day_end=settings.day_end,
+            holidays=frozenset(holidays),
+        ),
+        default_sla_hours=settings.default_sla_hours,
+        reminder_percent=settings.reminder_percent,
+    )
+
+
+def _settings_or_defaults(tenant: Tenant) -> SLASettings:
+    try:
+        return tenant.sla_settings
+    except SLASettings.DoesNotExist:
+        return SLASettings(tenant=tenant)
+
+
+def sla_settings_for(*, tenant: Tenant) -> SLASettings:
+    """The tenant's settings row, or an unsaved one holding the defaults."""
+    return SLASettings.objects.filter(tenant=tenant).first() or SLASettings(tenant=tenant)
+
+
+def sla_rule_list(*, tenant) -> QuerySet[SLARule]:
+    return SLARule.objects.for_tenant(tenant).order_by("created_at", "id")
+
+
+def holiday_list(*, tenant) -> QuerySet[Holiday]:
+    return Holiday.objects.for_tenant(tenant).order_by("date")
+
+
+def sla_breach_list(*, tenant) -> QuerySet[SLABreach]:
+    return SLABreach.objects.for_tenant(tenant).order_by("-breached_at", "id")

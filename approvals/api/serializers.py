@@ -1,6 +1,7 @@
 from django.utils import timezone
 from rest_framework import serializers
 
+from approvals.models import MAX_SLA_HOURS
 from approvals.orchestrator import ApprovalAction
 from contracts.models import VALUE_DECIMAL_PLACES, VALUE_MAX_DIGITS
 from tenancy.api.fields import TenantPrimaryKeyRelatedField
@@ -136,3 +137,111 @@ class ApprovalListSerializer(ApprovalSerializer):
     stage_name = serializers.CharField(source="stage.stage_name")
     stage_sequence = serializers.IntegerField(source="stage.sequence")
     workflow = serializers.UUIDField(source="instance_id")
+
+
+# --- SLA ---------------------------------------------------------------------------------------
+
+
+class SLARuleSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    contract_type = serializers.CharField(allow_null=True, help_text="null: any contract type.")
+    stage_name = serializers.CharField(allow_null=True, help_text="null: any stage.")
+    sla_hours = serializers.IntegerField()
+    escalation_enabled = serializers.BooleanField()
+    escalate_to_role = serializers.CharField(allow_null=True)
+    business_hours_only = serializers.BooleanField()
+    is_active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class SLARuleInputSerializer(serializers.Serializer):
+    name = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text='Omitted or blank: generated, e.g. "MSA · Legal Review · 48h".',
+    )
+    contract_type = serializers.CharField(
+        max_length=50, required=False, allow_null=True, allow_blank=True, default=None
+    )
+    stage_name = serializers.CharField(
+        max_length=100, required=False, allow_null=True, allow_blank=True, default=None
+    )
+    sla_hours = serializers.IntegerField(min_value=1, max_value=MAX_SLA_HOURS)
+    escalation_enabled = serializers.BooleanField(required=False, default=False)
+    escalate_to_role = serializers.CharField(
+        max_length=50,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        default=None,
+        help_text="Role slug whose holders are notified on a breach (with escalation_enabled).",
+    )
+    business_hours_only = serializers.BooleanField(required=False, default=False)
+    is_active = serializers.BooleanField(required=False, default=True)
+
+
+class HolidaySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    date = serializers.DateField()
+    name = serializers.CharField()
+
+
+class HolidayInputSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    name = serializers.CharField(max_length=200)
+
+
+class SLACalendarSerializer(serializers.Serializer):
+    timezone = serializers.CharField(help_text="The tenant's IANA time zone.")
+    working_days = serializers.ListField(
+        child=serializers.IntegerField(), help_text="0 = Monday .. 6 = Sunday."
+    )
+    day_start = serializers.TimeField()
+    day_end = serializers.TimeField()
+    default_sla_hours = serializers.IntegerField(
+        allow_null=True, help_text="Wall-clock hours for stages no rule matches; null: no SLA."
+    )
+    reminder_percent = serializers.IntegerField(
+        allow_null=True, help_text="Share of the SLA after which approvers are reminded."
+    )
+
+
+class SLACalendarInputSerializer(serializers.Serializer):
+    timezone = serializers.CharField(max_length=64)
+    working_days = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=6), min_length=1, max_length=7
+    )
+    day_start = serializers.TimeField()
+    day_end = serializers.TimeField()
+    default_sla_hours = serializers.IntegerField(
+        min_value=1, max_value=MAX_SLA_HOURS, allow_null=True
+    )
+    reminder_percent = serializers.IntegerField(min_value=1, max_value=99, allow_null=True)
+
+
+class SLABreachSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    approval = serializers.UUIDField(source="approval_id")
+    contract = serializers.UUIDField(source="contract_id")
+    stage_name = serializers.CharField()
+    due_at = serializers.DateTimeField()
+    breached_at = serializers.DateTimeField()
+    escalated_to = serializers.CharField(allow_null=True)
+    escalated_at = serializers.DateTimeField(allow_null=True)
+
+
+class SLACheckInputSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField(
+        required=False, default=False, help_text="Report what a check would do; change nothing."
+    )
+
+
+class SLACheckResultSerializer(serializers.Serializer):
+    checked = serializers.IntegerField(help_text="Pending approvals found past due, unmarked.")
+    breached = serializers.IntegerField(help_text="New breaches recorded (0 on a repeat run).")
+    escalated = serializers.IntegerField(help_text="Of those, the ones escalated.")
+    reminded = serializers.IntegerField(help_text="Approvals reminded (sla_reminder).")

@@ -1,7 +1,15 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from approvals.api.views import ApprovalViewSet
+from approvals.api import views
 
 router = SimpleRouter()
-router.register("approvals", ApprovalViewSet, basename="approval")
-urlpatterns = router.urls
+router.register("approvals", views.ApprovalViewSet, basename="approval")
+router.register("admin/sla-rules", views.SLARuleViewSet, basename="sla-rule")
+router.register("admin/sla-holidays", views.HolidayViewSet, basename="sla-holiday")
+router.register("admin/sla-breaches", views.SLABreachViewSet, basename="sla-breach")
+
+urlpatterns = [
+    path("admin/sla-calendar/", views.SLACalendarView.as_view(), name="sla-calendar"),
+    *router.urls,
+]

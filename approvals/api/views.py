@@ -1,12 +1,39 @@
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, viewsets
+from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.response import Response
 
-from approvals.api.serializers import ApprovalListSerializer
-from approvals.filtersets import ApprovalFilterSet
-from approvals.models import WorkflowStageApproval
-from approvals.selectors import approval_list_for_user, approval_pending_for_user
+from approvals import services
+from approvals.api.serializers import (
+    ApprovalListSerializer,
+    HolidayInputSerializer,
+    HolidaySerializer,
+    SLABreachSerializer,
+    SLACalendarInputSerializer,
+    SLACalendarSerializer,
+    SLACheckInputSerializer,
+    SLACheckResultSerializer,
+    SLARuleInputSerializer,
+    SLARuleSerializer,
+)
+from approvals.filtersets import (
+    ApprovalFilterSet,
+    HolidayFilterSet,
+    SLABreachFilterSet,
+    SLARuleFilterSet,
+)
+from approvals.models import Holiday, SLABreach, SLARule, SLASettings, WorkflowStageApproval
+from approvals.selectors import (
+    approval_list_for_user,
+    approval_pending_for_user,
+    holiday_list,
+    sla_breach_list,
+    sla_rule_list,
+    sla_settings_for,
+)
+from tenancy.capabilities import SLA_MANAGE
+from tenancy.permissions import capability_required
 from tenancy.scoping import TenantScopedViewSetMixin
 
 
@@ -31,3 +58,160 @@ class ApprovalViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, viewsets.
     def pending(self, request):
         """Only the caller's pending approvals."""
         return self.list(request)
+
+
+# --- SLA administration (`sla.manage`) ---------------------------------------------------------
+
+
+@extend_schema(tags=["admin: SLA"])
+class SLARuleViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet):
+    """SLA rules: hours (and clock, escalation) for the stages they match. Writes are audited."""
+
+    queryset = SLARule.objects.all()
+    selector = sla_rule_list
+    serializer_class = SLARuleSerializer
+    filterset_class = SLARuleFilterSet
+    permission_classes = [capability_required(SLA_MANAGE)]
+
+    @extend_schema(request=SLARuleInputSerializer, responses={201: SLARuleSerializer})
+    def create(self, request):
+        data = SLARuleInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rule = services.sla_rule_create(
+            tenant=request.user.tenant, created_by=request.user, **data.validated_data
+        )
+        return Response(SLARuleSerializer(rule).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=SLARuleInputSerializer)
+    def update(self, request, pk=None, partial=False):
+        rule = self.get_object()
+        data = SLARuleInputSerializer(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        rule = services.sla_rule_update(
+            rule_id=rule.pk,
+            tenant=request.user.tenant,
+            updated_by=request.user,
+            **data.validated_data,
+        )
+        return Response(SLARuleSerializer(rule).data)
+
+    @extend_schema(request=SLARuleInputSerializer)
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk=pk, partial=True)
+
+    def perform_destroy(self, instance):
+        services.sla_rule_delete(rule=instance, deleted_by=self.request.user)
+
+
+@extend_schema(tags=["admin: SLA"])
+class HolidayViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet):
+    """The tenant's holidays: local dates without working hours for business-hours SLAs."""
+
+    queryset = Holiday.objects.all()
+    selector = holiday_list
+    serializer_class = HolidaySerializer
+    filterset_class = HolidayFilterSet
+    permission_classes = [capability_required(SLA_MANAGE)]
+
+    @extend_schema(request=HolidayInputSerializer, responses={201: HolidaySerializer})
+    def create(self, request):
+        data = HolidayInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        holiday = services.holiday_create(
+            tenant=request.user.tenant, created_by=request.user, **data.validated_data
+        )
+        return Response(HolidaySerializer(holiday).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=HolidayInputSerializer)
+    def update(self, request, pk=None, partial=False):
+        holiday = self.get_object()
+        data = HolidayInputSerializer(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        holiday = services.holiday_update(
+            holiday_id=holiday.pk,
+            tenant=request.user.tenant,
+            updated_by=request.user,
+            **data.validated_data,
+        )
+        return Response(HolidaySerializer(holiday).data)
+
+    @extend_schema(request=HolidayInputSerializer)
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk=pk, partial=True)
+
+    def perform_destroy(self, instance):
+        services.holiday_delete(holiday=instance, deleted_by=self.request.user)
+
+
+@extend_schema(tags=["admin: SLA"])
+class SLACalendarView(TenantScopedViewSetMixin, generics.GenericAPIView):
+    """The tenant's working calendar (time zone, working days and hours) and SLA defaults.
+
+    Tenants that never saved one get the defaults: Mon-Fri 09:00-17:00, 72 h, reminder at 75%.
+    """
+
+    queryset = SLASettings.objects.all()
+    serializer_class = SLACalendarSerializer
+    permission_classes = [capability_required(SLA_MANAGE)]
+    pagination_class = None
+    filter_backends = []
+
+    def _body(self, settings) -> dict:
+        tenant = self.request.user.tenant
+        return SLACalendarSerializer(
+            {
+                "timezone": tenant.timezone,
+                "working_days": sorted(settings.working_days),
+                "day_start": settings.day_start,
+                "day_end": settings.day_end,
+                "default_sla_hours": settings.default_sla_hours,
+                "reminder_percent": settings.reminder_percent,
+            }
+        ).data
+
+    def get(self, request):
+        return Response(self._body(sla_settings_for(tenant=request.user.tenant)))
+
+    @extend_schema(request=SLACalendarInputSerializer, responses=SLACalendarSerializer)
+    def put(self, request):
+        return self._write(request, partial=False)
+
+    @extend_schema(request=SLACalendarInputSerializer, responses=SLACalendarSerializer)
+    def patch(self, request):
+        return self._write(request, partial=True)
+
+    def _write(self, request, *, partial: bool) -> Response:
+        data = SLACalendarInputSerializer(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        settings = services.sla_settings_update(
+            tenant=request.user.tenant, updated_by=request.user, **data.validated_data
+        )
+        request.user.tenant.refresh_from_db(fields=["timezone"])
+        return Response(self._body(settings))
+
+
+@extend_schema(tags=["admin: SLA"])
+class SLABreachViewSet(
+    TenantScopedViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Recorded SLA breaches, newest first; `check_breaches` runs the check for the tenant now."""
+
+    queryset = SLABreach.objects.all()
+    selector = sla_breach_list
+    serializer_class = SLABreachSerializer
+    filterset_class = SLABreachFilterSet
+    permission_classes = [capability_required(SLA_MANAGE)]
+
+    @extend_schema(request=SLACheckInputSerializer, responses=SLACheckResultSerializer)
+    @action(detail=False, methods=["post"], url_path="check_breaches", filterset_class=None)
+    def check_breaches(self, request):
+        """Record new breaches, escalate and remind, for the caller's tenant; idempotent."""
+        data = SLACheckInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = services.sla_check_breaches(
+            tenant=request.user.tenant, actor=request.user, **data.validated_data
+        )
+        return Response(SLACheckResultSerializer(result.as_dict()).data)

@@ -1,0 +1,506 @@
+"""The SQL of the SLA check: set-based, two statements whatever the number of approvals.
+
+``approvals.services.sla_check_breaches`` runs them in one transaction:
+
+1. **Breaches.** One statement of data-modifying CTEs. Pending approvals past due and not yet
+   marked (``approval_pending_due_idx``) are inserted into ``approvals_slabreach`` with
+   ``ON CONFLICT (approval_id) DO NOTHING RETURNING ...``. Only that RETURNING set drives the side
+   effects in the same statement: the overdue mark on the approval, the ``sla_breached`` (and
+   ``sla_escalated``) audit rows, the notifications to the approver (the named user, else the
+   role's active unexpired holders other than the contract's creator) and to the escalation
+   role's holders, their email deliveries (unless the recipient opted out of that type's email)
+   and one webhook delivery per subscribed endpoint and event. A concurrent run inserting the
+   same approval's breach makes this one wait on the unique index and then skip the row, so
+   whichever run inserted a breach is the only one that notifies for it. Rows are inserted in
+   approval-id order, so two overlapping runs take those index locks in the same order and
+   cannot deadlock.
+2. **Reminders.** Pending approvals past ``remind_at``, not reminded, not yet due
+   (``approval_pending_remind_idx``) are locked in id order (``FOR UPDATE``: a concurrent run
+   waits, then re-checks ``reminded_at IS NULL`` and skips them), stamped ``reminded_at`` and the
+   approvers get one ``sla_reminder`` each, with email and webhook deliveries as above.
+
+Boundary: an approval is breached when ``due_at < now``; at the due instant itself it is still on
+time (as ``WorkflowStageApproval.is_overdue`` sees it). A reminder is due when
+``remind_at <= now``.
+
+Set-based writes send no ``post_save``, so everything listeners would have produced is written
+here explicitly. The rows of other apps' tables (audit log, notifications, deliveries) are built
+from their models: every column this module does not set gets its model default (a fresh
+``gen_random_uuid()`` for uuid4 keys), so a column added there with a default needs no change
+here, and one without a default fails loudly, in the tests.
+
+Every value reaches PostgreSQL as a query parameter; the f-strings assemble only this module's
+constants, table and column names, hence the file-wide S608 exemption.
+"""
+# ruff: noqa: S608
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection, models
+from django.db.models import NOT_PROVIDED
+from django.utils import timezone
+
+from approvals.models import ApprovalStatus, SLABreach, WorkflowStageApproval
+from audit.models import AuditLog
+from notifications.models import Delivery, DeliveryChannel, Notification, Priority
+
+BREACHED = "sla_breached"
+ESCALATED = "sla_escalated"
+REMINDER = "sla_reminder"
+KINDS = ("checked", "breached", "escalated", "reminded")
+
+
+@dataclass
+class SLACheckResult:
+    """What one run found or did, in total and per tenant (``{tenant_id: {kind: n}}``)."""
+
+    checked: int = 0
+    breached: int = 0
+    escalated: int = 0
+    reminded: int = 0
+    by_tenant: dict = field(default_factory=dict)
+
+    def add(self, tenant_id, kind: str, count: int) -> None:
+        if not count:
+            return
+        setattr(self, kind, getattr(self, kind) + count)
+        row = self.by_tenant.setdefault(tenant_id, dict.fromkeys(KINDS, 0))
+        row[kind] += count
+
+    def as_dict(self) -> dict:
+        return {kind: getattr(self, kind) for kind in KINDS}
+
+    def merge(self, other: "SLACheckResult") -> None:
+        for tenant_id, counts in other.by_tenant.items():
+            for kind, count in counts.items():
+                self.add(tenant_id, kind, count)
+
+
+# --- building INSERT ... SELECT for a model's table ------------------------------------------
+
+
+class _Params(dict):
+    """Named query parameters; ``add`` returns a placeholder for a fresh value."""
+
+    def add(self, value, cast: str) -> str:
+        name = f"p{len(self)}"
+        self[name] = value
+        return f"%({name})s::{cast}"
+
+
+def _insert_select(model, values: dict[str, str], source: str, params: _Params) -> str:
+    """``INSERT INTO <model's table> (...) SELECT ... FROM <source>``.
+
+    ``values`` maps column names to SQL expressions over ``source``; every other concrete column
+    gets the model's default: omitted when the database has one, ``gen_random_uuid()`` for a
+    uuid4 default, the default's value (evaluated once) otherwise, NULL when nullable.
+    """
+    columns, expressions = [], []
+    unknown = set(values) - {f.column for f in model._meta.concrete_fields}
+    if unknown:
+        raise ImproperlyConfigured(f"{model._meta.label} has no column(s) {sorted(unknown)}")
+    for model_field in model._meta.concrete_fields:
+        column = model_field.column
+        if column in values:
+            expression = values[column]
+        elif model_field.db_default is not NOT_PROVIDED:
+            continue
+        elif isinstance(model_field, models.UUIDField) and model_field.default is uuid.uuid4:
+            expression = "gen_random_uuid()"
+        elif getattr(model_field, "auto_now", False) or getattr(model_field, "auto_now_add", False):
+            expression = params.add(timezone.now(), model_field.db_type(connection))
+        elif model_field.has_default():
+            value = model_field.get_db_prep_save(model_field.get_default(), connection)
+            expression = params.add(value, model_field.db_type(connection))
+        elif model_field.null:
+            expression = f"NULL::{model_field.db_type(connection)}"
+        else:
+            raise ImproperlyConfigured(
+                f"{model._meta.label}.{model_field.name} has no default: set it in the SLA check"
+            )
+        columns.append(connection.ops.quote_name(column))
+        expressions.append(expression)
+    table = connection.ops.quote_name(model._meta.db_table)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(expressions)} FROM {source}"
+    )
+
+
+# --- shared pieces -----------------------------------------------------------------------------
+
+APPROVAL = WorkflowStageApproval._meta.db_table
+TITLE_MAX_LENGTH = Notification._meta.get_field("title").max_length
+# As notifications.services.shorten: cut with an ellipsis.
+SHORT_TITLE = (
+    f"CASE WHEN char_length(m.title) <= {TITLE_MAX_LENGTH} THEN m.title"
+    f" ELSE left(m.title, {TITLE_MAX_LENGTH - 1}) || '…' END"
+)
+
+
+def _due_text(alias: str) -> str:
+    """The due date as messages show it; computed once per event (in ``events``)."""
+    return f"to_char({alias}.due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC' AS due_text"
+
+
+ABOUT = """'"' || e.stage_name || '" of contract "' || e.contract_title || '"'"""
+TITLE_SUFFIX = "e.contract_title || ' (' || e.stage_name || ')'"
+
+
+def _sla_metadata(overdue: bool) -> str:
+    """What ``notifications.receivers.record_sla_state`` (pre_save) would have written."""
+    return (
+        "(CASE WHEN jsonb_typeof(a.metadata) = 'object' THEN a.metadata ELSE '{}'::jsonb END"
+        " || jsonb_build_object('sla', jsonb_build_object("
+        f"'overdue', {'true' if overdue else 'false'}, 'checked_at', %(now)s::timestamptz)))"
+    )
+
+
+def _approver_recipients(event_column: str) -> str:
+    """``(event_id, user_id)`` per row of ``events``: the named approver (delegate), else the
+    role's active holders with an unexpired role, never the contract's creator (as the
+    ``approval_assigned`` notifications and the approvals inbox)."""
+    return f"""
+        SELECT e.{event_column}, e.assigned_to_id
+        FROM events e
+        JOIN tenancy_user u ON u.id = e.assigned_to_id AND u.is_active
+        WHERE e.assigned_to_id <> e.contract_creator
+        UNION
+        SELECT e.{event_column}, ur.user_id
+        FROM events e
+        JOIN tenancy_userrole ur
+          ON ur.tenant_id = e.tenant_id AND ur.role = e.role
+         AND (ur.expires_at IS NULL OR ur.expires_at > %(now)s)
+        JOIN tenancy_user u ON u.id = ur.user_id AND u.is_active
+        WHERE e.assigned_to_id IS NULL AND e.role <> '' AND ur.user_id <> e.contract_creator
+    """
+
+
+def _escalation_recipients(event_column: str) -> str:
+    """``(event_id, user_id)``: active users holding the escalation role, unexpired."""
+    return f"""
+        SELECT e.{event_column}, ur.user_id
+        FROM events e
+        JOIN tenancy_userrole ur
+          ON ur.tenant_id = e.tenant_id AND ur.role = e.escalated_to
+         AND (ur.expires_at IS NULL OR ur.expires_at > %(now)s)
+        JOIN tenancy_user u ON u.id = ur.user_id AND u.is_active
+        WHERE e.escalated_to IS NOT NULL
+    """
+
+
+def _notification_ctes(messages: list[str], recipients: list[str], params: _Params) -> str:
+    """CTEs writing notifications, their emails and webhook deliveries, as ``notify_many`` does.
+
+    ``messages``: SELECTs of ``tenant_id, event_id, event_type, title, message, priority,
+    payload``, one row per event. ``recipients``: SELECTs of ``event_id, user_id``. Each
+    recipient gets the event's notification and, unless they switched that type's email off, an
+    email delivery; every active endpoint of the tenant subscribed to the type gets the event
+    once (recipients or not), with the body of ``notifications.services.webhook_body``.
+    """
+    notification = _insert_select(
+        Notification,
+        {
+            "tenant_id": "m.tenant_id",
+            "recipient_id": "r.user_id",
+            "notification_type": "m.event_type",
+            "title": SHORT_TITLE,
+            "message": "m.message",
+            "priority": "m.priority",
+            "payload": "m.payload",
+        },
+        "recipients r JOIN messages m ON m.event_id = r.event_id",
+        params,
+    )
+    email = _insert_select(
+        Delivery,
+        {
+            "tenant_id": "n.tenant_id",
+            "channel": params.add(DeliveryChannel.EMAIL, "varchar"),
+            "notification_id": "n.id",
+            "endpoint_id": "NULL::uuid",
+            "event_type": "n.notification_type",
+        },
+        """notified n
+        WHERE NOT EXISTS (
+            SELECT 1 FROM notifications_notificationpreference p
+            WHERE p.user_id = n.recipient_id AND p.notification_type = n.notification_type
+              AND NOT p.email_enabled
+        )""",
+        params,
+    )
+    webhook = _insert_select(
+        Delivery,
+        {
+            "tenant_id": "m.tenant_id",
+            "channel": params.add(DeliveryChannel.WEBHOOK, "varchar"),
+            "notification_id": "NULL::uuid",
+            "endpoint_id": "w.id",
+            "event_id": "m.event_id",
+            "event_type": "m.event_type",
+            "payload": f"""jsonb_build_object(
+                'event_id', m.event_id, 'event', m.event_type,
+                'occurred_at', %(now)s::timestamptz, 'tenant', m.tenant_id,
+                'priority', m.priority, 'title', {SHORT_TITLE}, 'message', m.message,
+                'data', m.payload)""",
+        },
+        """messages m
+        JOIN notifications_webhookendpoint w
+          ON w.tenant_id = m.tenant_id AND w.is_active
+         AND w.events @> ARRAY[m.event_type]::varchar[]""",
+        params,
+    )
+    union_all = " UNION ALL ".join(f"({select})" for select in messages)
+    union = " UNION ".join(f"({select})" for select in recipients)
+    return f"""
+    messages (tenant_id, event_id, event_type, title, message, priority, payload)
+        AS MATERIALIZED ({union_all}),
+    recipients (event_id, user_id) AS MATERIALIZED ({union}),
+    notified AS ({notification} RETURNING id, tenant_id, recipient_id, notification_type),
+    emails AS ({email} RETURNING 1),
+    hooks AS ({webhook} RETURNING 1)
+    """
+
+
+def _tenant_filter(tenant_ids, params: _Params, alias: str = "a") -> str:
+    """Nothing for every tenant (``None``), else ``tenant_id = ANY(<ids>)``."""
+    if tenant_ids is None:
+        return ""
+    return f"AND {alias}.tenant_id = ANY({params.add(list(tenant_ids), 'uuid[]')})"
+
+
+# --- 1. breaches -------------------------------------------------------------------------------
+
+
+def _breach_candidates(tenant_ids, params: _Params) -> str:
+    """Pending approvals past due and not yet marked: the partial index's range scan."""
+    return f"""
+        SELECT a.id, a.tenant_id, a.instance_id, a.contract_id, a.stage_id, a.role,
+               a.assigned_to_id, a.due_at
+        FROM {APPROVAL} a
+        WHERE a.status = '{ApprovalStatus.PENDING}' AND a.overdue_at IS NULL
+          AND a.due_at < %(now)s {_tenant_filter(tenant_ids, params)}
+    """
+
+
+BREACH_MESSAGES = [
+    f"""SELECT e.tenant_id, e.breached_event, '{BREACHED}',
+        'SLA breached: ' || {TITLE_SUFFIX},
+        {ABOUT} || ' was due ' || e.due_text || ' and is overdue.',
+        '{Priority.HIGH}', e.payload
+    FROM events e""",
+    f"""SELECT e.tenant_id, e.escalated_event, '{ESCALATED}',
+        'SLA escalated: ' || {TITLE_SUFFIX},
+        {ABOUT} || ' was due ' || e.due_text || ' and is overdue; it is escalated to the "'
+            || e.escalated_to || '" role.',
+        '{Priority.HIGH}', e.payload
+    FROM events e WHERE e.escalated_to IS NOT NULL""",
+]
+
+
+def breach_statement(*, tenant_ids, now: datetime, actor_id, context) -> tuple[str, dict]:
+    params = _Params(now=now)
+    audit = _insert_select(
+        AuditLog,
+        {
+            "tenant_id": "x.tenant_id",
+            "action": "x.action",
+            "actor_id": params.add(actor_id, "uuid"),
+            "resource_type": params.add(WorkflowStageApproval._meta.model_name, "varchar"),
+            "resource_id": "x.approval_id::text",
+            "changes": "x.changes",
+            "ip_address": params.add(context.ip_address if context else None, "inet"),
+            "user_agent": params.add(context.user_agent if context else "", "varchar"),
+            "request_id": params.add(context.request_id if context else "", "varchar"),
+        },
+        f"""(
+            SELECT e.tenant_id, '{BREACHED}' AS action, e.approval_id, jsonb_build_object(
+                'breach', jsonb_build_array(NULL, e.id),
+                'contract', jsonb_build_array(NULL, e.contract_id),
+                'stage_name', jsonb_build_array(NULL, e.stage_name),
+                'due_at', jsonb_build_array(NULL, e.due_at),
+                'breached_at', jsonb_build_array(NULL, %(now)s::timestamptz)) AS changes
+            FROM events e
+            UNION ALL
+            SELECT e.tenant_id, '{ESCALATED}', e.approval_id, jsonb_build_object(
+                'breach', jsonb_build_array(NULL, e.id),
+                'escalated_to', jsonb_build_array(NULL, e.escalated_to))
+            FROM events e WHERE e.escalated_to IS NOT NULL
+        ) x""",
+        params,
+    )
+    notifications = _notification_ctes(
+        BREACH_MESSAGES,
+        [_approver_recipients("breached_event"), _escalation_recipients("escalated_event")],
+        params,
+    )
+    sql = f"""
+    WITH candidates AS MATERIALIZED ({_breach_candidates(tenant_ids, params)}),
+    new_breaches AS (
+        INSERT INTO {SLABreach._meta.db_table} AS b
+            (id, tenant_id, approval_id, contract_id, stage_name, due_at, breached_at,
+             escalated_to, escalated_at)
+        SELECT gen_random_uuid(), c.tenant_id, c.id, c.contract_id, s.stage_name, c.due_at,
+               %(now)s, r.escalate_to_role,
+               CASE WHEN r.escalate_to_role IS NOT NULL THEN %(now)s::timestamptz END
+        FROM candidates c
+        JOIN approvals_workflowstage s ON s.id = c.stage_id
+        LEFT JOIN approvals_slarule r
+          ON r.id = s.sla_rule_id AND r.is_active AND r.escalation_enabled
+        ORDER BY c.id
+        ON CONFLICT (approval_id) DO NOTHING
+        RETURNING b.id, b.tenant_id, b.approval_id, b.contract_id, b.stage_name, b.due_at,
+                  b.escalated_to
+    ),
+    marked AS (
+        UPDATE {APPROVAL} a SET overdue_at = %(now)s, metadata = {_sla_metadata(True)}
+        FROM new_breaches b
+        WHERE a.id = b.approval_id AND a.status = '{ApprovalStatus.PENDING}'
+        RETURNING 1
+    ),
+    events AS MATERIALIZED (
+        SELECT b.*, c.role, c.assigned_to_id, k.title AS contract_title,
+               k.created_by_id AS contract_creator, {_due_text("b")},
+               gen_random_uuid() AS breached_event, gen_random_uuid() AS escalated_event,
+               jsonb_build_object(
+                   'breach_id', b.id, 'approval_id', b.approval_id,
+                   'contract_id', b.contract_id, 'contract_title', k.title,
+                   'instance_id', c.instance_id, 'stage_name', b.stage_name,
+                   'due_at', b.due_at, 'breached_at', %(now)s::timestamptz,
+                   'escalated_to', b.escalated_to
+               ) AS payload
+        FROM new_breaches b
+        JOIN candidates c ON c.id = b.approval_id
+        JOIN contracts_contract k ON k.id = b.contract_id
+    ),
+    audited AS ({audit} RETURNING 1),
+    {notifications}
+    SELECT kind, tenant_id, count(*) FROM (
+        SELECT 'checked' AS kind, tenant_id FROM candidates
+        UNION ALL SELECT 'breached', tenant_id FROM new_breaches
+        UNION ALL SELECT 'escalated', tenant_id FROM new_breaches WHERE escalated_to IS NOT NULL
+    ) found
+    GROUP BY kind, tenant_id
+    """
+    return sql, params
+
+
+# --- 2. reminders ------------------------------------------------------------------------------
+
+
+def _reminder_candidates(tenant_ids, params: _Params) -> str:
+    return f"""
+        SELECT a.id, a.tenant_id FROM {APPROVAL} a
+        WHERE a.status = '{ApprovalStatus.PENDING}' AND a.reminded_at IS NULL
+          AND a.overdue_at IS NULL AND a.remind_at <= %(now)s AND a.due_at >= %(now)s
+          {_tenant_filter(tenant_ids, params)}
+    """
+
+
+REMINDER_MESSAGES = [
+    f"""SELECT e.tenant_id, e.event_id, '{REMINDER}',
+        'SLA reminder: ' || {TITLE_SUFFIX},
+        {ABOUT} || ' awaits your decision, due ' || e.due_text || '.',
+        '{Priority.MEDIUM}', e.payload
+    FROM events e""",
+]
+
+
+def reminder_statement(*, tenant_ids, now: datetime) -> tuple[str, dict]:
+    params = _Params(now=now)
+    notifications = _notification_ctes(
+        REMINDER_MESSAGES, [_approver_recipients("event_id")], params
+    )
+    sql = f"""
+    WITH due AS MATERIALIZED (
+        {_reminder_candidates(tenant_ids, params)}
+        ORDER BY a.id
+        FOR UPDATE OF a
+    ),
+    reminded AS (
+        UPDATE {APPROVAL} a SET reminded_at = %(now)s, metadata = {_sla_metadata(False)}
+        FROM due d WHERE a.id = d.id
+        RETURNING a.id, a.tenant_id, a.instance_id, a.contract_id, a.stage_id, a.role,
+                  a.assigned_to_id, a.due_at
+    ),
+    events AS MATERIALIZED (
+        SELECT a.id AS approval_id, a.tenant_id, a.role, a.assigned_to_id, a.due_at,
+               s.stage_name, k.title AS contract_title, k.created_by_id AS contract_creator,
+               {_due_text("a")}, gen_random_uuid() AS event_id,
+               jsonb_build_object(
+                   'approval_id', a.id, 'contract_id', a.contract_id,
+                   'contract_title', k.title, 'instance_id', a.instance_id,
+                   'stage_name', s.stage_name, 'due_at', a.due_at
+               ) AS payload
+        FROM reminded a
+        JOIN approvals_workflowstage s ON s.id = a.stage_id
+        JOIN contracts_contract k ON k.id = a.contract_id
+    ),
+    {notifications}
+    SELECT 'reminded', tenant_id, count(*) FROM reminded GROUP BY tenant_id
+    """
+    return sql, params
+
+
+# --- dry run -----------------------------------------------------------------------------------
+
+
+def dry_run_statement(*, tenant_ids, now: datetime) -> tuple[str, dict]:
+    """What a run would do now, writing nothing: one SELECT."""
+    params = _Params(now=now)
+    sql = f"""
+    WITH candidates AS MATERIALIZED ({_breach_candidates(tenant_ids, params)}),
+    fresh AS (
+        SELECT c.tenant_id, r.id IS NOT NULL AS escalates
+        FROM candidates c
+        JOIN approvals_workflowstage s ON s.id = c.stage_id
+        LEFT JOIN approvals_slarule r
+          ON r.id = s.sla_rule_id AND r.is_active AND r.escalation_enabled
+        WHERE NOT EXISTS (
+            SELECT 1 FROM {SLABreach._meta.db_table} b WHERE b.approval_id = c.id
+        )
+    )
+    SELECT kind, tenant_id, count(*) FROM (
+        SELECT 'checked' AS kind, tenant_id FROM candidates
+        UNION ALL SELECT 'breached', tenant_id FROM fresh
+        UNION ALL SELECT 'escalated', tenant_id FROM fresh WHERE escalates
+        UNION ALL SELECT 'reminded', tenant_id FROM ({_reminder_candidates(tenant_ids, params)}) x
+    ) found
+    GROUP BY kind, tenant_id
+    """
+    return sql, params
+
+
+# --- workload, for splitting a run across sessions ---------------------------------------------
+
+
+def workload_statement(*, now: datetime) -> tuple[str, dict]:
+    """``(tenant_id, work)`` for the tenants with breach or reminder candidates now: one unit
+    per candidate, one more per breach that escalates (its notifications about double)."""
+    params = _Params(now=now)
+    sql = f"""
+    SELECT c.tenant_id, count(*) + count(r.id) FROM ({_breach_candidates(None, params)}) c
+    JOIN approvals_workflowstage s ON s.id = c.stage_id
+    LEFT JOIN approvals_slarule r ON r.id = s.sla_rule_id AND r.is_active AND r.escalation_enabled
+    GROUP BY c.tenant_id
+    UNION ALL
+    SELECT tenant_id, count(*) FROM ({_reminder_candidates(None, params)}) reminders
+    GROUP BY tenant_id
+    """
+    return sql, params
+
+
+def balanced_groups(workload: list[tuple], jobs: int) -> list[list]:
+    """Tenants split into at most ``jobs`` groups of similar work (largest first, each to the
+    least loaded group); a tenant is never split, so groups never touch the same rows."""
+    per_tenant: dict = {}
+    for tenant_id, count in workload:
+        per_tenant[tenant_id] = per_tenant.get(tenant_id, 0) + count
+    groups: list[tuple[int, list]] = [(0, []) for _ in range(max(1, jobs))]
+    for tenant_id, count in sorted(per_tenant.items(), key=lambda item: (-item[1], str(item[0]))):
+        load, members = min(groups, key=lambda group: group[0])
+        groups.remove((load, members))
+        groups.append((load + count, [*members, tenant_id]))
+    return [members for _, members in groups if members]
