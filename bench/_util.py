@@ -1,5 +1,6 @@
 """Tiny timing and table helpers shared by the benchmark scripts."""
 
+import gc
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ def median_of(fn: Callable[[], object], repeat: int = 25, warmup: int = 3) -> fl
     """Median wall-clock time of ``repeat`` calls after ``warmup`` untimed ones, in seconds."""
     for _ in range(warmup):
         fn()
+    gc.collect()  # start clean: garbage of the set-up is not the measured code's cost
     times = []
     for _ in range(repeat):
         started = time.perf_counter()

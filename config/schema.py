@@ -63,3 +63,32 @@ def add_error_responses(result, generator, request, public):
             for status, description in errors.items():
                 operation["responses"].setdefault(status, _error_response(description))
     return result
+
+
+# DRF renders a TimeField as "09:00:00" (a local time of day, no offset). drf-spectacular calls it
+# `format: time`, which JSON Schema defines as RFC 3339 `full-time`: an offset is required, so
+# validators and generated clients reject what the API really sends and accepts.
+LOCAL_TIME = {
+    "type": "string",
+    "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?$",
+    "example": "09:00:00",
+}
+
+
+def _local_times(node) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "string" and node.get("format") == "time":
+            del node["format"]
+            for key, value in LOCAL_TIME.items():
+                node.setdefault(key, value)
+        for value in node.values():
+            _local_times(value)
+    elif isinstance(node, list):
+        for value in node:
+            _local_times(value)
+
+
+def describe_local_times(result, generator, request, public):
+    """drf-spectacular postprocessing hook: `format: time` becomes an `HH:MM[:SS]` pattern."""
+    _local_times(result)
+    return result

@@ -3,7 +3,7 @@
 import factory
 from factory.django import DjangoModelFactory
 
-from contracts.models import Contract
+from contracts.models import ClauseRule, Contract
 from tenancy.models import Tenant, User, UserRole
 
 FACTORY_PASSWORD = "correct-horse-battery-staple"
@@ -55,3 +55,41 @@ class ContractFactory(DjangoModelFactory):
     value = factory.Faker("pydecimal", left_digits=7, right_digits=2, positive=True)
     currency = "USD"
     counterparty = factory.Faker("company")
+
+
+class ClauseRuleFactory(DjangoModelFactory):
+    """A prohibited, blocking clause rule for every contract type."""
+
+    class Meta:
+        model = ClauseRule
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"Clause rule {n}")
+    category = "liability"
+    contract_types = factory.LazyFunction(list)
+    kind = "prohibited"
+    patterns = factory.LazyFunction(lambda: ["unlimited liability"])
+    severity = "blocking"
+    guidance = "Cap liability at the fees paid in the last 12 months."
+
+
+class NotificationFactory(DjangoModelFactory):
+    class Meta:
+        model = "notifications.Notification"
+
+    recipient = factory.SubFactory(UserFactory)
+    tenant = factory.SelfAttribute("recipient.tenant")
+    notification_type = "approval_assigned"
+    title = factory.Sequence(lambda n: f"Notification {n}")
+    message = "Something happened."
+    payload = factory.LazyFunction(dict)
+
+
+class WebhookEndpointFactory(DjangoModelFactory):
+    class Meta:
+        model = "notifications.WebhookEndpoint"
+
+    tenant = factory.SubFactory(TenantFactory)
+    url = factory.Sequence(lambda n: f"https://hooks{n}.example.com/clm")
+    events = factory.LazyFunction(lambda: ["approval_assigned", "workflow_completed"])
+    secret = factory.Sequence(lambda n: f"webhook-secret-{n:08d}-0123456789")

@@ -57,7 +57,16 @@ def active_definitions(tenant_id):
     return (
         WorkflowDefinition.objects.filter(tenant_id=tenant_id, is_active=True)
         .order_by("-priority", "created_at", "id")
-        .only("id", "tenant_id", "name", "version", "priority", "trigger_conditions", "created_at")
+        .only(
+            "id",
+            "tenant_id",
+            "name",
+            "version",
+            "priority",
+            "trigger_conditions",
+            "created_at",
+            "is_active",  # workflow_start reads it; deferred, it cost one query per start
+        )
     )
 
 

@@ -13,6 +13,7 @@ from audit.services import audit_record
 from tenancy import services
 from tenancy.api import serializers
 from tenancy.capabilities import ROLES_MANAGE, USERS_MANAGE
+from tenancy.filtersets import UserRoleFilterSet
 from tenancy.models import User, UserRole
 from tenancy.permissions import capability_required
 from tenancy.scoping import TenantScopedViewSetMixin
@@ -170,7 +171,7 @@ class UserRoleViewSet(
     queryset = UserRole.objects.all()
     serializer_class = serializers.UserRoleSerializer
     permission_classes = [capability_required(ROLES_MANAGE)]
-    filterset_fields = ["user", "role"]
+    filterset_class = UserRoleFilterSet
 
     @extend_schema(
         request=serializers.UserRoleCreateInputSerializer,

@@ -60,6 +60,14 @@ class WorkflowDefinitionInputSerializer(serializers.Serializer):
     )
     is_active = serializers.BooleanField(required=False, default=True)
 
+    def validate_stages(self, stages):
+        """A PATCH replaces the whole list, so each stage is complete (with defaults) even then."""
+        if not self.partial:
+            return stages
+        complete = WorkflowStageSerializer(data=self.initial_data["stages"], many=True)
+        complete.is_valid(raise_exception=True)
+        return complete.validated_data
+
 
 class WorkflowDefinitionSerializer(serializers.ModelSerializer):
     stages = WorkflowStageSerializer(many=True)

@@ -1,0 +1,95 @@
+"""Django set-up shared by the benchmarks that need the database.
+
+``setup()`` points Django at a benchmark database of its own (``clm_bench``, or
+``$BENCH_DATABASE_NAME``) on the same server as the project's database: ``$DATABASE_URL`` when set,
+else the embedded server of ``config/database.py``. The database is dropped, re-created and
+migrated at start, so a benchmark never reads or writes development data and always starts from
+the same empty state. ``setup(fresh=False)`` only connects (for worker processes of a run that
+already created it: they inherit ``DATABASE_URL`` from the parent).
+"""
+
+import os
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+BENCH_DATABASE_NAME = os.environ.get("BENCH_DATABASE_NAME", "clm_bench")
+_BENCH_URL_MARKER = "CLM_BENCH_DATABASE_URL"
+
+
+def _with_database(url: str, name: str) -> str:
+    """The same server and credentials as ``url``, but database ``name``."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _recreate_database(server_url: str, name: str) -> None:
+    """DROP and CREATE ``name``, connected to the project's own database on that server."""
+    import dj_database_url
+    import psycopg2
+    from psycopg2 import sql
+
+    config = dj_database_url.parse(server_url)
+    params = {
+        "dbname": config["NAME"],
+        "user": config.get("USER"),
+        "password": config.get("PASSWORD"),
+        "host": config.get("HOST"),
+        "port": config.get("PORT"),
+    }
+    params.update(config.get("OPTIONS", {}))  # e.g. ?host=/socket/dir or ?sslmode=require
+    connection = psycopg2.connect(**{key: value for key, value in params.items() if value})
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            # WITH (FORCE) ends connections a crashed earlier run may have left (PostgreSQL 13+).
+            cursor.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        connection.close()
+
+
+def setup(*, fresh: bool = True) -> None:
+    """``django.setup()`` on the benchmark database; ``fresh`` re-creates and migrates it."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-any-deployment-0123456789")
+    bench_url = os.environ.get(_BENCH_URL_MARKER)
+    if bench_url is None:
+        from config.database import database_url
+
+        project_url = database_url()  # starts the embedded server when DATABASE_URL is unset
+        if urlsplit(project_url).path.lstrip("/") == BENCH_DATABASE_NAME:
+            raise SystemExit(f"refusing to benchmark on the project database {BENCH_DATABASE_NAME}")
+        bench_url = _with_database(project_url, BENCH_DATABASE_NAME)
+        if fresh:
+            _recreate_database(project_url, BENCH_DATABASE_NAME)
+        # Settings read DATABASE_URL; worker processes inherit both variables.
+        os.environ[_BENCH_URL_MARKER] = bench_url
+        os.environ["DATABASE_URL"] = bench_url
+    elif fresh:
+        raise RuntimeError("setup(fresh=True) runs once per benchmark, in its main process")
+
+    import django
+
+    django.setup()
+    if fresh:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+
+
+def database_description() -> str:
+    from django.db import connection
+
+    settings = connection.settings_dict
+    where = settings.get("HOST") or settings.get("OPTIONS", {}).get("host") or "local socket"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        (version,) = cursor.fetchone()
+    return f"PostgreSQL {version}, database {settings['NAME']} at {where}"
