@@ -15,9 +15,9 @@ Stage semantics (API.md):
 - Stages sharing a sequence run in parallel; the next sequence starts when all of them settled.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
@@ -58,11 +58,17 @@ class ApprovalAction:
 
 @dataclass
 class _Changes:
-    """What one transaction did, so audit rows and signals go out in bulk at the end."""
+    """What one transaction did: its audit rows and signals go out together at the end.
+
+    ``flush`` writes every audit row in one INSERT and runs every receiver under one savepoint
+    (see ``approvals.signals.dispatch``), so a transition's cost does not grow with the number of
+    things it records or announces.
+    """
 
     instance: WorkflowInstance
     actor: User | None
-    audit: list
+    audit: list = field(default_factory=list)
+    sends: list = field(default_factory=list)
 
     def record(self, action: str, resource, **changes) -> None:
         self.audit.append(
@@ -75,6 +81,24 @@ class _Changes:
             }
         )
 
+    def emit(self, signal, **kwargs) -> None:
+        self.sends.append(
+            (signal, WorkflowInstance, {"instance": self.instance, "actor": self.actor, **kwargs})
+        )
+
+    def emit_outcome(self) -> None:
+        outcome_signal = {
+            InstanceStatus.COMPLETED: signals.workflow_completed,
+            InstanceStatus.REJECTED: signals.workflow_rejected,
+            InstanceStatus.CANCELLED: signals.workflow_cancelled,
+        }.get(self.instance.status)
+        if outcome_signal is not None:
+            self.emit(outcome_signal)
+
+    def flush(self, *, extra_audit=()) -> None:
+        audit_record_many([*extra_audit, *self.audit])
+        signals.dispatch(self.sends)
+
 
 # --- start -----------------------------------------------------------------------------------
 
@@ -83,11 +107,13 @@ class _Changes:
 def workflow_start(
     *, contract: Contract, started_by: User | None, definition: WorkflowDefinition | None = None
 ) -> WorkflowInstance:
-    """Start ``definition`` (or the match engine's pick) on the contract.
+    """Start ``definition`` (or the match engine's pick) on an existing contract.
 
     400 when nothing matches, 409 when a workflow is already active or the contract is approved.
     """
-    contract = Contract.objects.select_for_update().get(pk=contract.pk)
+    contract = (
+        Contract.objects.select_for_update().defer("text", "clause_findings").get(pk=contract.pk)
+    )
     if WorkflowInstance.objects.filter(contract=contract, status=InstanceStatus.ACTIVE).exists():
         raise Conflict("A workflow is already active on this contract.", code="workflow_active")
     if contract.status not in RESTARTABLE_CONTRACT_STATUSES:
@@ -104,23 +130,65 @@ def workflow_start(
     elif definition.tenant_id != contract.tenant_id:
         raise ValidationError({"workflow_definition": ["This workflow definition is not active."]})
     version = _lock_current_version(definition)
-    now = timezone.now()
-    instance = WorkflowInstance(
-        tenant_id=contract.tenant_id,
-        contract=contract,
-        definition_id=definition.pk,
-        definition_version=version,
-        started_by=started_by,
-        started_at=now,
-    )
+    instance = _new_instance(contract, definition, version, started_by)
+    changes = _Changes(instance=instance, actor=started_by)
+    stages = _new_stages(instance, version)
+    _record_start(changes, contract, definition, version)
+    assigned = _start_next_sequence(instance, stages, contract, changes, instance.started_at)
     try:
         with transaction.atomic():
             instance.save(force_insert=True)
     except IntegrityError as exc:  # the partial unique index: another start won the race
         raise Conflict("A workflow is already active on this contract.") from exc
-    stages = WorkflowStage.objects.bulk_create(
+    WorkflowStage.objects.bulk_create(stages)
+    WorkflowStageApproval.objects.bulk_create(assigned)
+    contract.status = ContractStatus.IN_REVIEW
+    contract.save(update_fields=["status", "updated_at"])
+    changes.emit(signals.approval_assigned, approvals=assigned)
+    changes.flush()
+    return instance
+
+
+def workflow_start_on_new_contract(
+    *, contract: Contract, definition: WorkflowDefinition, started_by: User, extra_audit=()
+) -> WorkflowInstance:
+    """Start the match engine's pick on a contract inserted in the current transaction.
+
+    The caller (``contract_create``) has not saved the contract yet: nobody else can see it, so
+    there is nothing to lock or race, and contract, instance, stages and approvals are each
+    written once, already in their started state. ``extra_audit`` rows join the same INSERT.
+    """
+    version = _lock_current_version(definition)
+    contract.status = ContractStatus.IN_REVIEW
+    contract.save(force_insert=True)
+    instance = _new_instance(contract, definition, version, started_by)
+    changes = _Changes(instance=instance, actor=started_by)
+    stages = _new_stages(instance, version)
+    _record_start(changes, contract, definition, version)
+    assigned = _start_next_sequence(instance, stages, contract, changes, instance.started_at)
+    instance.save(force_insert=True)
+    WorkflowStage.objects.bulk_create(stages)
+    WorkflowStageApproval.objects.bulk_create(assigned)
+    changes.emit(signals.approval_assigned, approvals=assigned)
+    changes.flush(extra_audit=extra_audit)
+    return instance
+
+
+def _new_instance(contract, definition, version, started_by) -> WorkflowInstance:
+    return WorkflowInstance(
+        tenant_id=contract.tenant_id,
+        contract=contract,
+        definition_id=definition.pk,
+        definition_version=version,
+        started_by=started_by,
+        started_at=timezone.now(),
+    )
+
+
+def _new_stages(instance, version) -> list[WorkflowStage]:
+    return [
         WorkflowStage(
-            tenant_id=contract.tenant_id,
+            tenant_id=instance.tenant_id,
             instance=instance,
             sequence=stage["sequence"],
             stage_name=stage["stage_name"],
@@ -131,23 +199,18 @@ def workflow_start(
             is_required=stage["is_required"],
         )
         for stage in version.snapshot["stages"]
-    )
-    changes = _Changes(instance=instance, actor=started_by, audit=[])
+    ]
+
+
+def _record_start(changes, contract, definition, version) -> None:
     changes.record(
         "workflow_started",
-        instance,
+        changes.instance,
         status=(None, InstanceStatus.ACTIVE),
         definition=(None, str(definition.pk)),
         version=(None, version.version),
         contract=(None, str(contract.pk)),
     )
-    contract.status = ContractStatus.IN_REVIEW
-    contract.save(update_fields=["status", "updated_at"])
-    assigned = _start_next_sequence(instance, stages, contract, changes, now)
-    instance.save(update_fields=["current_sequence"])
-    audit_record_many(changes.audit)
-    _send(signals.approval_assigned, changes, approvals=assigned)
-    return instance
 
 
 def _lock_current_version(definition: WorkflowDefinition) -> WorkflowDefinitionVersion:
@@ -155,24 +218,31 @@ def _lock_current_version(definition: WorkflowDefinition) -> WorkflowDefinitionV
 
     FOR SHARE lets any number of starts proceed together while an edit or delete (FOR UPDATE)
     waits for them, and they for it: a start never uses a version an edit is replacing, nor a
-    definition a delete has just removed (which is then a clean 400, not a 500).
+    definition a delete has just removed (which is then a clean 400, not a 500). One query.
     """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT version FROM workflows_workflowdefinition "
-            "WHERE id = %s AND is_active FOR SHARE",
+    versions = WorkflowDefinitionVersion._meta.db_table
+    definitions = WorkflowDefinition._meta.db_table
+    found = list(
+        WorkflowDefinitionVersion.objects.raw(
+            f"SELECT v.* FROM {versions} v JOIN {definitions} d "  # noqa: S608 (table names)
+            "ON d.id = v.definition_id AND d.version = v.version "
+            "WHERE d.id = %s AND d.is_active FOR SHARE OF d",
             [definition.pk],
         )
-        row = cursor.fetchone()
-    if row is None:
+    )
+    if not found:
         raise ValidationError(
             {"workflow_definition": ["This workflow definition is no longer active."]}
         )
-    return WorkflowDefinitionVersion.objects.get(definition_id=definition.pk, version=row[0])
+    return found[0]
 
 
 def _start_next_sequence(instance, stages, contract, changes, now) -> list:
-    """Open the lowest sequence still waiting; complete the workflow when none is left."""
+    """Open the lowest sequence still waiting; complete the workflow when none is left.
+
+    Changes the stages in memory and returns the new approval rows unsaved: the caller writes
+    both in whatever way its path allows (INSERT for a new instance, bulk UPDATE otherwise).
+    """
     waiting = [stage for stage in stages if stage.status == StageStatus.WAITING]
     if not waiting:
         _finish(instance, contract, changes, InstanceStatus.COMPLETED, now)
@@ -217,8 +287,7 @@ def _start_next_sequence(instance, stages, contract, changes, now) -> list:
             stage_name=(None, stage.stage_name),
             due_at=(None, stage.due_at.isoformat() if stage.due_at else None),
         )
-    WorkflowStage.objects.bulk_update(opening, ["status", "started_at", "due_at", "sla_rule"])
-    return WorkflowStageApproval.objects.bulk_create(approvals)
+    return approvals
 
 
 def _due_at(stage: WorkflowStage, now, sla: SLAPolicy, contract: Contract) -> SLAPlan:
@@ -246,39 +315,48 @@ def approval_act(
     approval_id=None,
 ) -> WorkflowInstance:
     """Approve, reject or delegate one of the caller's pending approvals on the contract."""
-    contract = Contract.objects.for_tenant(tenant).filter(pk=contract_id).first()
-    if contract is None:
-        raise NotFound()
     instance = (
-        WorkflowInstance.objects.select_for_update()
-        .filter(contract=contract, status=InstanceStatus.ACTIVE)
+        WorkflowInstance.objects.select_for_update(of=("self",))
+        .select_related("contract")
+        .defer("contract__text", "contract__clause_findings")
+        .filter(tenant_id=tenant.pk, contract_id=contract_id, status=InstanceStatus.ACTIVE)
         .first()
     )
     if instance is None:
+        if not Contract.objects.for_tenant(tenant).filter(pk=contract_id).exists():
+            raise NotFound()
         raise Conflict("This contract has no active workflow.", code="workflow_not_active")
+    contract = instance.contract
     if contract.created_by_id == actor.pk:
         raise PermissionDenied("The contract's creator may not approve their own contract.")
-    approval = _actors_approval(instance, actor, approval_id)
+    rows = _current_rows(instance)
+    approval = _actors_approval(instance, rows, actor, approval_id)
+    approval.contract = contract  # receivers read it from the row: no reload
     now = timezone.now()
-    changes = _Changes(instance=instance, actor=actor, audit=[])
+    changes = _Changes(instance=instance, actor=actor)
     if action == ApprovalAction.DELEGATE:
         _delegate(instance, contract, approval, actor, delegate_to, comments, changes, now)
     else:
-        _decide(instance, contract, approval, actor, action, comments, changes, now)
+        _decide(instance, contract, approval, rows, actor, action, comments, changes, now)
+    changes.flush()
     return instance
 
 
-def _actors_approval(instance, actor, approval_id) -> WorkflowStageApproval:
+def _current_rows(instance) -> list[WorkflowStageApproval]:
+    """Every approval row of the stages opened so far, with its stage (one query)."""
+    return list(
+        WorkflowStageApproval.objects.filter(
+            instance=instance, stage__sequence__lte=instance.current_sequence
+        ).select_related("stage")
+    )
+
+
+def _actors_approval(instance, rows, actor, approval_id) -> WorkflowStageApproval:
     """The pending row of the current stage(s) the actor may act on: 403 / 409 otherwise.
 
     An approver of a stage that has already settled (they acted, or lost a race to the decision
     that settled it) gets 409 like any other state conflict; only outsiders get 403.
     """
-    rows = list(
-        WorkflowStageApproval.objects.filter(
-            instance=instance, stage__sequence__lte=instance.current_sequence
-        ).select_related("stage")
-    )
     roles = set(user_role_slugs(user=actor))
 
     def eligible(row) -> bool:
@@ -308,13 +386,14 @@ def _actors_approval(instance, actor, approval_id) -> WorkflowStageApproval:
     return pending[0]
 
 
-def _decide(instance, contract, approval, actor, action, comments, changes, now) -> None:
+def _decide(instance, contract, approval, rows, actor, action, comments, changes, now) -> None:
     approved = action == ApprovalAction.APPROVE
     approval.status = ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED
     approval.decided_by = actor
     approval.decided_at = now
     approval.comments = comments
-    approval.save(update_fields=["status", "decided_by", "decided_at", "comments"])
+    # metadata too: the notifications app's pre_save hook records the SLA state in it.
+    approval.save(update_fields=["status", "decided_by", "decided_at", "comments", "metadata"])
     changes.record(
         "approval_approved" if approved else "approval_rejected",
         approval,
@@ -322,14 +401,14 @@ def _decide(instance, contract, approval, actor, action, comments, changes, now)
         stage_name=(None, approval.stage.stage_name),
         comments=(None, comments),
     )
-    _send(signals.approval_decided, changes, approval=approval)
-    _settle_stage(instance, contract, approval.stage, changes, now)
-    audit_record_many(changes.audit)
-    _send_outcome(changes)
+    changes.emit(signals.approval_decided, approval=approval)
+    stage_rows = [row for row in rows if row.stage_id == approval.stage_id]
+    _settle_stage(instance, contract, approval.stage, stage_rows, changes, now)
+    changes.emit_outcome()
 
 
-def _settle_stage(instance, contract, stage, changes, now) -> None:
-    rows = list(stage.approvals.exclude(status=ApprovalStatus.DELEGATED))
+def _settle_stage(instance, contract, stage, stage_rows, changes, now) -> None:
+    rows = [row for row in stage_rows if row.status != ApprovalStatus.DELEGATED]
     approvals = sum(row.status == ApprovalStatus.APPROVED for row in rows)
     rejections = sum(row.status == ApprovalStatus.REJECTED for row in rows)
     pending = [row for row in rows if row.status == ApprovalStatus.PENDING]
@@ -347,7 +426,7 @@ def _settle_stage(instance, contract, stage, changes, now) -> None:
         return  # still waiting for decisions
     rejects_workflow = outcome == StageStatus.REJECTED and stage.is_required
     if not rejects_workflow:  # a rejected workflow cancels its pending rows instead
-        _close_rows(pending, ApprovalStatus.SKIPPED, changes, "approval_skipped", now)
+        _close_rows(pending, ApprovalStatus.SKIPPED, changes, "approval_skipped")
     stage.status = outcome
     stage.completed_at = now
     stage.save(update_fields=["status", "completed_at"])
@@ -365,11 +444,16 @@ def _settle_stage(instance, contract, stage, changes, now) -> None:
     if all(row.status in SETTLED_STAGE_STATUSES for row in current):
         assigned = _start_next_sequence(instance, stages, contract, changes, now)
         if instance.status == InstanceStatus.ACTIVE:
+            opening = [row for row in stages if row.sequence == instance.current_sequence]
+            WorkflowStage.objects.bulk_update(
+                opening, ["status", "started_at", "due_at", "sla_rule"]
+            )
+            WorkflowStageApproval.objects.bulk_create(assigned)
             instance.save(update_fields=["current_sequence"])
-            _send(signals.approval_assigned, changes, approvals=assigned)
+            changes.emit(signals.approval_assigned, approvals=assigned)
 
 
-def _close_rows(rows, status, changes, action, now) -> None:
+def _close_rows(rows, status, changes, action) -> None:
     if not rows:
         return
     for row in rows:
@@ -379,12 +463,17 @@ def _close_rows(rows, status, changes, action, now) -> None:
 
 
 def _finish(instance, contract, changes, outcome, now) -> None:
-    """Close the instance: pending rows and unfinished stages are cancelled, contract follows."""
-    still_pending = list(instance.approvals.filter(status=ApprovalStatus.PENDING))
-    _close_rows(still_pending, ApprovalStatus.CANCELLED, changes, "approval_cancelled", now)
-    instance.stages.filter(status__in=[StageStatus.WAITING, StageStatus.PENDING]).update(
-        status=StageStatus.CANCELLED, completed_at=now
-    )
+    """Close the instance: pending rows and unfinished stages are cancelled, contract follows.
+
+    A completed workflow has neither (every stage settled), so only rejection and cancellation
+    look for them.
+    """
+    if outcome != InstanceStatus.COMPLETED:
+        still_pending = list(instance.approvals.filter(status=ApprovalStatus.PENDING))
+        _close_rows(still_pending, ApprovalStatus.CANCELLED, changes, "approval_cancelled")
+        instance.stages.filter(status__in=[StageStatus.WAITING, StageStatus.PENDING]).update(
+            status=StageStatus.CANCELLED, completed_at=now
+        )
     instance.status = outcome
     instance.completed_at = now
     instance.current_sequence = None
@@ -402,16 +491,6 @@ def _finish(instance, contract, changes, outcome, now) -> None:
     )
     contract.status = contract_status
     contract.save(update_fields=["status", "updated_at"])
-
-
-def _send_outcome(changes) -> None:
-    outcome_signal = {
-        InstanceStatus.COMPLETED: signals.workflow_completed,
-        InstanceStatus.REJECTED: signals.workflow_rejected,
-        InstanceStatus.CANCELLED: signals.workflow_cancelled,
-    }.get(changes.instance.status)
-    if outcome_signal is not None:
-        _send(outcome_signal, changes)
 
 
 # --- delegate --------------------------------------------------------------------------------
@@ -433,7 +512,9 @@ def _delegate(instance, contract, approval, actor, delegate_to, comments, change
     approval.decided_by = actor
     approval.decided_at = now
     approval.comments = comments
-    approval.save(update_fields=["status", "delegated_to", "decided_by", "decided_at", "comments"])
+    approval.save(
+        update_fields=["status", "delegated_to", "decided_by", "decided_at", "comments", "metadata"]
+    )
     successor = WorkflowStageApproval.objects.create(
         tenant_id=instance.tenant_id,
         stage=approval.stage,
@@ -457,9 +538,9 @@ def _delegate(instance, contract, approval, actor, delegate_to, comments, change
         delegated_to=(None, str(delegate_to.pk)),
         new_approval=(None, str(successor.pk)),
     )
-    audit_record_many(changes.audit)
-    _send(signals.approval_delegated, changes, approval=successor, previous=approval)
-    _send(signals.approval_assigned, changes, approvals=[successor])
+    successor.contract = contract
+    changes.emit(signals.approval_delegated, approval=successor, previous=approval)
+    changes.emit(signals.approval_assigned, approvals=[successor])
 
 
 # --- cancel ----------------------------------------------------------------------------------
@@ -468,7 +549,12 @@ def _delegate(instance, contract, approval, actor, delegate_to, comments, change
 @transaction.atomic
 def workflow_cancel(*, tenant, contract_id, actor: User, reason: str = "") -> WorkflowInstance:
     """Cancel the active workflow: the contract's creator or a tenant admin (403 otherwise)."""
-    contract = Contract.objects.for_tenant(tenant).filter(pk=contract_id).first()
+    contract = (
+        Contract.objects.for_tenant(tenant)
+        .defer("text", "clause_findings")
+        .filter(pk=contract_id)
+        .first()
+    )
     if contract is None:
         raise NotFound()
     if not (actor.is_tenant_admin or contract.created_by_id == actor.pk):
@@ -480,14 +566,10 @@ def workflow_cancel(*, tenant, contract_id, actor: User, reason: str = "") -> Wo
     )
     if instance is None:
         raise Conflict("This contract has no active workflow.", code="workflow_not_active")
-    changes = _Changes(instance=instance, actor=actor, audit=[])
+    changes = _Changes(instance=instance, actor=actor)
     _finish(instance, contract, changes, InstanceStatus.CANCELLED, timezone.now())
     if reason:
         changes.audit[-1]["changes"]["reason"] = [None, reason]
-    audit_record_many(changes.audit)
-    _send_outcome(changes)
+    changes.emit_outcome()
+    changes.flush()
     return instance
-
-
-def _send(signal, changes: _Changes, **kwargs) -> None:
-    signal.send(sender=WorkflowInstance, instance=changes.instance, actor=changes.actor, **kwargs)

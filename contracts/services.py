@@ -4,8 +4,8 @@ import hashlib
 
 from django.db import transaction
 
-from approvals.orchestrator import workflow_start
-from audit.services import audit_record, diff_fields
+from approvals.orchestrator import workflow_start_on_new_contract
+from audit.services import audit_record, audit_record_many, diff_fields
 from config.exceptions import Conflict
 from contracts.clause_selectors import clause_validate, findings_summary
 from contracts.models import Contract, ContractStatus
@@ -37,18 +37,23 @@ def contract_create(*, tenant, created_by, **fields) -> Contract:
     contract = Contract(tenant=tenant, created_by=created_by, **fields)
     # Before the match engine: trigger rules may route on `has_blocking_findings`.
     _apply_clause_validation(contract)
-    contract.save(force_insert=True)
-    audit_record(
-        action="contract_created",
-        tenant=tenant,
-        actor=created_by,
-        resource=contract,
-        changes={field: [None, value] for field, value in _snapshot(contract).items()},
-    )
+    created = {
+        "action": "contract_created",
+        "tenant": tenant,
+        "actor": created_by,
+        "resource": contract,
+        "changes": {field: [None, value] for field, value in _snapshot(contract).items()},
+    }
+    # Matching is pure Python over the unsaved contract, so the contract is written once,
+    # already in review, with its workflow (see workflow_start_on_new_contract).
     definition = match_engine.find_match(contract)
-    if definition is not None:
-        workflow_start(contract=contract, started_by=created_by, definition=definition)
-        contract.refresh_from_db(fields=["status", "updated_at"])
+    if definition is None:
+        contract.save(force_insert=True)
+        audit_record_many([created])
+    else:
+        workflow_start_on_new_contract(
+            contract=contract, definition=definition, started_by=created_by, extra_audit=[created]
+        )
     return contract
 
 

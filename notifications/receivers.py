@@ -1,6 +1,6 @@
 """Listeners on the orchestrator's domain signals: one per concern, connected in ``apps.ready``.
 
-They run inside the decision's transaction, each in its own savepoint (``DomainSignal``): a
+They run inside the decision's transaction, isolated by ``approvals.signals.dispatch``: a
 rolled-back decision takes its notifications with it, and a listener that raises is logged and
 rolled back alone, never the decision. They only write rows (in-app notifications and queued
 deliveries); email and webhooks go out later from committed rows (``deliver_notifications``).
