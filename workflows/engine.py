@@ -8,8 +8,11 @@ definitions, instead of one query per definition.
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from functools import reduce
+from operator import or_
 from threading import Lock
+
+from django.db.models import Q
 
 from workflows.models import WorkflowDefinition
 from workflows.rules import RuleValidationError, compile_predicate, parse_rules
@@ -19,30 +22,44 @@ logger = logging.getLogger(__name__)
 _CACHE_SIZE = 20_000
 
 
+_INVALID = object()  # cached for rules that fail validation, so they are not re-parsed
+
+
 class _PredicateCache:
-    """A small thread-safe LRU of compiled predicates keyed by (definition id, version)."""
+    """A small thread-safe LRU of compiled predicates keyed by (definition id, version).
+
+    Versions never change their rules (every edit bumps ``version``), so an entry never goes
+    stale; an edited definition simply gets a new key.
+    """
 
     def __init__(self, size: int) -> None:
         self._size = size
         self._items: OrderedDict = OrderedDict()
         self._lock = Lock()
 
-    def get(self, definition) -> Callable | None:
-        key = (definition.pk, definition.version)
+    def lookup(self, keys) -> tuple[dict, list]:
+        """The cached predicates among ``keys``, and the keys that are not cached."""
+        found, missing = {}, []
         with self._lock:
-            predicate = self._items.get(key)
-            if predicate is not None:
-                self._items.move_to_end(key)
-                return predicate
+            for key in keys:
+                predicate = self._items.get(key)
+                if predicate is None:
+                    missing.append(key)
+                else:
+                    self._items.move_to_end(key)
+                    found[key] = predicate
+        return found, missing
+
+    def compile(self, key, trigger_conditions) -> object:
         try:
-            predicate = compile_predicate(parse_rules(definition.trigger_conditions))
+            predicate = compile_predicate(parse_rules(trigger_conditions))
         except RuleValidationError:
             # Rules are validated when saved; a row edited behind the service's back never matches.
             logger.warning(
                 "skipping workflow definition with invalid stored rules",
-                extra={"definition_id": str(definition.pk)},
+                extra={"definition_id": str(key[0])},
             )
-            return None
+            predicate = _INVALID
         with self._lock:
             self._items[key] = predicate
             if len(self._items) > self._size:
@@ -52,31 +69,40 @@ class _PredicateCache:
 
 _predicates = _PredicateCache(_CACHE_SIZE)
 
+_CANDIDATE_FIELDS = ("id", "version", "name", "priority", "tenant_id", "is_active")
+
 
 def active_definitions(tenant_id):
+    """The tenant's active definitions in match order, without their rules (one query)."""
     return (
         WorkflowDefinition.objects.filter(tenant_id=tenant_id, is_active=True)
         .order_by("-priority", "created_at", "id")
-        .only(
-            "id",
-            "tenant_id",
-            "name",
-            "version",
-            "priority",
-            "trigger_conditions",
-            "created_at",
-            "is_active",  # workflow_start reads it; deferred, it cost one query per start
-        )
+        .values_list(*_CANDIDATE_FIELDS)
     )
 
 
 class WorkflowMatchEngine:
     def find_match(self, contract) -> WorkflowDefinition | None:
-        """The highest-priority active definition of the contract's tenant that matches it."""
-        for definition in active_definitions(contract.tenant_id):
-            predicate = _predicates.get(definition)
-            if predicate is not None and predicate(contract):
-                return definition
+        """The highest-priority active definition of the contract's tenant that matches it.
+
+        One query lists the candidates (ids and versions, not their rules); rules are loaded and
+        compiled only for versions this process has not seen yet (a second query, then cached).
+        """
+        candidates = list(active_definitions(contract.tenant_id))
+        predicates, missing = _predicates.lookup([(row[0], row[1]) for row in candidates])
+        if missing:
+            # Keyed by id *and* version: an edit committed since the first query is not cached
+            # under the old version (that candidate is skipped this once).
+            wanted = reduce(or_, (Q(pk=pk, version=version) for pk, version in missing))
+            rules = WorkflowDefinition.objects.filter(wanted).values_list(
+                "id", "version", "trigger_conditions"
+            )
+            for pk, version, conditions in rules:
+                predicates[(pk, version)] = _predicates.compile((pk, version), conditions)
+        for row in candidates:
+            predicate = predicates.get((row[0], row[1]), _INVALID)
+            if predicate is not _INVALID and predicate(contract):
+                return WorkflowDefinition(**dict(zip(_CANDIDATE_FIELDS, row, strict=True)))
         return None
 
 
