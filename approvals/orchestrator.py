@@ -30,7 +30,7 @@ from approvals.models import (
     WorkflowStage,
     WorkflowStageApproval,
 )
-from approvals.selectors import sla_policy_for
+from approvals.selectors import sla_policy_cached, sla_policy_for
 from approvals.sla_policy import SLAPlan, SLAPolicy
 from audit.services import audit_record_many
 from config.exceptions import Conflict
@@ -175,7 +175,7 @@ def workflow_start_on_new_contract(
 
 
 def _new_instance(contract, definition, version, started_by) -> WorkflowInstance:
-    return WorkflowInstance(
+    instance = WorkflowInstance(
         tenant_id=contract.tenant_id,
         contract=contract,
         definition_id=definition.pk,
@@ -183,6 +183,9 @@ def _new_instance(contract, definition, version, started_by) -> WorkflowInstance
         started_by=started_by,
         started_at=timezone.now(),
     )
+    if Contract.tenant.is_cached(contract):
+        instance.tenant = contract.tenant
+    return instance
 
 
 def _new_stages(instance, version) -> list[WorkflowStage]:
@@ -257,7 +260,10 @@ def _start_next_sequence(instance, stages, contract, changes, now) -> list:
         if user_id is not None
     }
     existing_users = set(User.objects.filter(pk__in=named_ids).values_list("pk", flat=True))
-    sla = sla_policy_for(tenant_id=instance.tenant_id, since=now.date())  # one query
+    if WorkflowInstance.tenant.is_cached(instance):  # the request's tenant: cached policy
+        sla = sla_policy_cached(tenant=instance.tenant, since=now.date())
+    else:
+        sla = sla_policy_for(tenant_id=instance.tenant_id, since=now.date())  # one query
     approvals = []
     for stage in opening:
         stage.status = StageStatus.PENDING
@@ -327,6 +333,7 @@ def approval_act(
             raise NotFound()
         raise Conflict("This contract has no active workflow.", code="workflow_not_active")
     contract = instance.contract
+    instance.tenant = tenant  # the request's tenant object (keys the cached SLA policy)
     if contract.created_by_id == actor.pk:
         raise PermissionDenied("The contract's creator may not approve their own contract.")
     rows = _current_rows(instance)

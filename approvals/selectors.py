@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import date, timedelta
+from time import monotonic
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import OuterRef, Prefetch, Q, QuerySet
@@ -86,6 +87,30 @@ def approval_pending_for_user(*, user) -> QuerySet[WorkflowStageApproval]:
 
 
 # --- SLA ---------------------------------------------------------------------------------------
+
+
+_POLICY_TTL_SECONDS = 300
+_POLICY_CACHE_SIZE = 10_000
+_policy_cache: dict = {}
+
+
+def sla_policy_cached(*, tenant: Tenant, since: date) -> SLAPolicy:
+    """``sla_policy_for``, cached in the process under the tenant's ``sla_config_version``.
+
+    Every SLA configuration service bumps that version in the same transaction, and the tenant
+    object comes with the request (the JWT user is loaded with it), so a change is seen by the
+    next request in every process at no query cost. The TTL is a backstop for edits made
+    behind the services' back (raw SQL, a time zone changed in the platform admin).
+    """
+    key = (tenant.pk, tenant.sla_config_version, since)
+    cached = _policy_cache.get(key)
+    if cached is not None and cached[1] > monotonic():
+        return cached[0]
+    policy = sla_policy_for(tenant_id=tenant.pk, since=since)
+    if len(_policy_cache) >= _POLICY_CACHE_SIZE:
+        _policy_cache.clear()
+    _policy_cache[key] = (policy, monotonic() + _POLICY_TTL_SECONDS)
+    return policy
 
 
 def sla_policy_for(*, tenant_id, since: date) -> SLAPolicy:

@@ -5,11 +5,13 @@ shared by the API and the admin) and writes its audit row. ``sla_check_breaches`
 breach check, used by ``manage.py check_sla_breaches`` and the API alike.
 """
 
+import functools
 import logging
 import threading
 from datetime import datetime, time
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
@@ -47,6 +49,26 @@ SETTINGS_FIELDS = (
 
 
 # --- SLA rules ---------------------------------------------------------------------------------
+
+
+def _bumps_sla_config(service):
+    """Bump the tenant's ``sla_config_version`` with the change, in the same transaction.
+
+    The orchestrator caches each tenant's SLA policy under that version (see
+    ``approvals.selectors.sla_policy_cached``), so every change must bump it.
+    """
+
+    @functools.wraps(service)
+    def run(**kwargs):
+        result = service(**kwargs)
+        target = kwargs.get("tenant") or kwargs.get("rule") or kwargs.get("holiday")
+        tenant_id = target.pk if isinstance(target, Tenant) else target.tenant_id
+        Tenant.objects.filter(pk=tenant_id).update(sla_config_version=F("sla_config_version") + 1)
+        if isinstance(target, Tenant):  # the caller's object may key the cache next
+            target.refresh_from_db(fields=["sla_config_version"])
+        return result
+
+    return run
 
 
 def _optional_text(value, field: str, max_length: int) -> str | None:
@@ -123,6 +145,7 @@ def _save_rule(rule: SLARule) -> None:
 
 
 @transaction.atomic
+@_bumps_sla_config
 def sla_rule_create(*, tenant: Tenant, created_by, **fields) -> SLARule:
     defaults = {
         "name": None,
@@ -147,6 +170,7 @@ def sla_rule_create(*, tenant: Tenant, created_by, **fields) -> SLARule:
 
 
 @transaction.atomic
+@_bumps_sla_config
 def sla_rule_update(*, rule_id, tenant: Tenant, updated_by, **fields) -> SLARule:
     """A (partial) edit. An auto-generated name follows the edit unless a name is given."""
     rule = SLARule.objects.for_tenant(tenant).select_for_update().get(pk=rule_id)
@@ -173,6 +197,7 @@ def sla_rule_update(*, rule_id, tenant: Tenant, updated_by, **fields) -> SLARule
 
 
 @transaction.atomic
+@_bumps_sla_config
 def sla_rule_delete(*, rule: SLARule, deleted_by) -> None:
     """Delete; stages it governs keep their due dates but lose its escalation."""
     snapshot = _rule_snapshot(rule)
@@ -210,6 +235,7 @@ def _save_holiday(holiday: Holiday) -> None:
 
 
 @transaction.atomic
+@_bumps_sla_config
 def holiday_create(*, tenant: Tenant, created_by, date, name: str) -> Holiday:
     holiday = Holiday(tenant=tenant, date=date, name=name.strip())
     _save_holiday(holiday)
@@ -224,6 +250,7 @@ def holiday_create(*, tenant: Tenant, created_by, date, name: str) -> Holiday:
 
 
 @transaction.atomic
+@_bumps_sla_config
 def holiday_update(*, holiday_id, tenant: Tenant, updated_by, **fields) -> Holiday:
     holiday = Holiday.objects.for_tenant(tenant).select_for_update().get(pk=holiday_id)
     before = {"date": holiday.date, "name": holiday.name}
@@ -245,6 +272,7 @@ def holiday_update(*, holiday_id, tenant: Tenant, updated_by, **fields) -> Holid
 
 
 @transaction.atomic
+@_bumps_sla_config
 def holiday_delete(*, holiday: Holiday, deleted_by) -> None:
     resource_id, before = str(holiday.pk), {"date": holiday.date, "name": holiday.name}
     holiday.delete()
@@ -298,6 +326,7 @@ def validated_calendar(
 
 
 @transaction.atomic
+@_bumps_sla_config
 def sla_settings_update(*, tenant: Tenant, updated_by, **fields) -> SLASettings:
     """Create or (partially) update the tenant's calendar and defaults; ``timezone`` is the
     tenant's own time zone (the calendar's)."""

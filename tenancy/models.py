@@ -22,6 +22,11 @@ class Tenant(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=64, unique=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    sla_config_version = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Bumped by every SLA configuration change; keys the cached SLA policy.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -196,14 +196,14 @@ def test_contract_create_starting_a_workflow_query_count(
     client = api_client_for(viewer)
     # The JWT user, clause rules and active definitions (the match is evaluated in Python on the
     # unsaved contract), then the definition's current version (share-locked), the contract
-    # inserted already in review, the tenant's SLA policy, one INSERT each for the instance, its
-    # stages (already started) and its approvals, one bulk audit INSERT (contract_created with
-    # the workflow's rows), and the listeners under one savepoint (2): role holders, one
-    # notification INSERT and one INSERT of their email and webhook deliveries. 18 in all, once
-    # this process has compiled the definition's rules (the first match loads them: one more).
+    # inserted already in review, one INSERT each for the instance, its stages (already started)
+    # and its approvals, one bulk audit INSERT (contract_created with the workflow's rows), and
+    # the listeners under one savepoint (2): role holders, one notification INSERT and one INSERT
+    # of their email and webhook deliveries. 17 in all, once this process has compiled the
+    # definition's rules and loaded the tenant's SLA policy (the first create does both: +2).
     body = {**CONTRACT_BODY, "contract_type": WORKFLOW_CONTRACT_TYPE}
     assert client.post("/api/contracts/", body, format="json").status_code == 201
-    with django_assert_num_queries(18):
+    with django_assert_num_queries(17):
         response = client.post(
             "/api/contracts/",
             {**CONTRACT_BODY, "contract_type": WORKFLOW_CONTRACT_TYPE},
