@@ -1,6 +1,13 @@
+import re
+from datetime import date
+
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from approvals.analytics import analytics_period
 from approvals.models import MAX_SLA_HOURS
 from approvals.orchestrator import ApprovalAction
 from contracts.models import VALUE_DECIMAL_PLACES, VALUE_MAX_DIGITS
@@ -245,3 +252,140 @@ class SLACheckResultSerializer(serializers.Serializer):
     breached = serializers.IntegerField(help_text="New breaches recorded (0 on a repeat run).")
     escalated = serializers.IntegerField(help_text="Of those, the ones escalated.")
     reminded = serializers.IntegerField(help_text="Approvals reminded (sla_reminder).")
+
+
+# --- analytics ---------------------------------------------------------------------------------
+
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "description": "ISO 8601 date (`2026-01-31`) or date-time (`2026-01-31T12:00:00+02:00`).",
+        "example": "2026-01-31",
+    }
+)
+class DateOrDateTimeField(serializers.Field):
+    """An ISO 8601 date or date-time, parsed into a ``date`` or a ``datetime`` (as written);
+    blank (``?date_from=``, an empty form field) is None."""
+
+    MAX_LENGTH = 64
+    default_error_messages = {
+        "invalid": "Enter an ISO 8601 date (YYYY-MM-DD) or date-time (YYYY-MM-DDThh:mm[±hh:mm]).",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or len(data) > self.MAX_LENGTH or "\x00" in data:
+            self.fail("invalid")
+        text = data.strip()
+        if not text:
+            return None
+        try:
+            if _DATE_RE.fullmatch(text):
+                return date.fromisoformat(text)
+            parsed = parse_datetime(text)
+        except ValueError:  # well-formed but not a real date or time (2026-02-30, 25:00)
+            self.fail("invalid")
+        if parsed is None:
+            self.fail("invalid")
+        return parsed
+
+    def to_representation(self, value):
+        return value.isoformat()
+
+
+class WorkflowAnalyticsQuerySerializer(serializers.Serializer):
+    """The period: instances whose `started_at` lies in it (see `analytics_period`)."""
+
+    date_from = DateOrDateTimeField(
+        required=False,
+        help_text="Inclusive: instances started at or after it (a date: from its start).",
+    )
+    date_to = DateOrDateTimeField(
+        required=False,
+        help_text=(
+            "A date includes that whole day; a date-time is an exclusive bound. Dates and "
+            "date-times without an offset are in the tenant's time zone."
+        ),
+    )
+
+    def validate(self, attrs):
+        try:
+            period = analytics_period(
+                attrs.get("date_from"),
+                attrs.get("date_to"),
+                timezone=self.context["timezone"],
+            )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        return {"date_from": period.start, "date_to": period.end}
+
+
+class AnalyticsPeriodSerializer(serializers.Serializer):
+    start = serializers.DateTimeField(
+        allow_null=True, help_text="Inclusive; null: from the first instance."
+    )
+    end = serializers.DateTimeField(allow_null=True, help_text="Exclusive; null: up to now.")
+
+
+class AnalyticsDefinitionSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField(help_text="The definition's current name.")
+
+
+class WorkflowAnalyticsRowSerializer(serializers.Serializer):
+    definition = AnalyticsDefinitionSerializer()
+    started = serializers.IntegerField(help_text="Instances started in the period.")
+    active = serializers.IntegerField(help_text="Of those, still running.")
+    completed = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+    completion_rate = serializers.FloatField(
+        allow_null=True,
+        help_text="completed / (completed + rejected + cancelled), 0..1; null: none finished.",
+    )
+    avg_cycle_hours = serializers.FloatField(
+        allow_null=True,
+        help_text="Mean hours from start to finish (any outcome); null: none finished.",
+    )
+
+
+class StageAnalyticsSerializer(serializers.Serializer):
+    stage_name = serializers.CharField(help_text="Stages of every definition sharing this name.")
+    decided = serializers.IntegerField(help_text="Approvals approved or rejected.")
+    avg_hours_to_decision = serializers.FloatField(
+        allow_null=True, help_text="Mean hours from the stage's start to each decision."
+    )
+    p90_hours_to_decision = serializers.FloatField(
+        allow_null=True, help_text="90th percentile (interpolated) of the same hours."
+    )
+    sla_compliance_rate = serializers.FloatField(
+        allow_null=True,
+        help_text="Decisions at or before their due time / decisions with a due time, 0..1.",
+    )
+    breaches = serializers.IntegerField(help_text="Recorded SLA breaches.")
+
+
+class AnalyticsUserSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    email = serializers.EmailField()
+    full_name = serializers.CharField()
+
+
+class ApproverAnalyticsSerializer(serializers.Serializer):
+    user = AnalyticsUserSerializer()
+    decided = serializers.IntegerField(help_text="Approvals this user approved or rejected.")
+    avg_hours_to_decision = serializers.FloatField(
+        allow_null=True,
+        help_text="Mean hours from when each approval reached them (stage start or delegation).",
+    )
+
+
+class WorkflowAnalyticsSerializer(serializers.Serializer):
+    period = AnalyticsPeriodSerializer()
+    workflows = WorkflowAnalyticsRowSerializer(many=True, help_text="Most started first.")
+    stages = StageAnalyticsSerializer(
+        many=True, help_text="Slowest first (average hours to decision): the bottleneck leads."
+    )
+    approvers = ApproverAnalyticsSerializer(many=True, help_text="Slowest first.")

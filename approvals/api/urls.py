@@ -11,5 +11,10 @@ router.register("admin/sla-breaches", views.SLABreachViewSet, basename="sla-brea
 
 urlpatterns = [
     path("admin/sla-calendar/", views.SLACalendarView.as_view(), name="sla-calendar"),
+    path(
+        "analytics/workflows/",
+        views.WorkflowAnalyticsView.as_view(),
+        name="analytics-workflows",
+    ),
     *router.urls,
 ]

@@ -3,8 +3,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from approvals import services
+from approvals.analytics import workflow_analytics
 from approvals.api.serializers import (
     ApprovalListSerializer,
     HolidayInputSerializer,
@@ -16,6 +18,8 @@ from approvals.api.serializers import (
     SLACheckResultSerializer,
     SLARuleInputSerializer,
     SLARuleSerializer,
+    WorkflowAnalyticsQuerySerializer,
+    WorkflowAnalyticsSerializer,
 )
 from approvals.filtersets import (
     ApprovalFilterSet,
@@ -32,7 +36,7 @@ from approvals.selectors import (
     sla_rule_list,
     sla_settings_for,
 )
-from tenancy.capabilities import SLA_MANAGE
+from tenancy.capabilities import ANALYTICS_VIEW, SLA_MANAGE
 from tenancy.permissions import capability_required
 from tenancy.scoping import TenantScopedViewSetMixin
 
@@ -215,3 +219,32 @@ class SLABreachViewSet(
             tenant=request.user.tenant, actor=request.user, **data.validated_data
         )
         return Response(SLACheckResultSerializer(result.as_dict()).data)
+
+
+# --- analytics (`analytics.view`) --------------------------------------------------------------
+
+
+@extend_schema(tags=["analytics"])
+class WorkflowAnalyticsView(APIView):
+    """Workflow, stage and approver figures of the caller's tenant, for instances started in the
+    period: outcomes and cycle time per definition, hours to decision (average, p90), SLA
+    compliance and breaches per stage (slowest first: the bottleneck leads), and per approver.
+
+    Definitions in `approvals.analytics`. Computed by the database in three queries.
+    """
+
+    permission_classes = [capability_required(ANALYTICS_VIEW)]
+
+    @extend_schema(
+        parameters=[WorkflowAnalyticsQuerySerializer], responses=WorkflowAnalyticsSerializer
+    )
+    def get(self, request):
+        tenant = request.user.tenant
+        query = WorkflowAnalyticsQuerySerializer(
+            data=request.query_params, context={"timezone": tenant.timezone}
+        )
+        query.is_valid(raise_exception=True)
+        figures = workflow_analytics(
+            tenant_id=tenant.pk, timezone=tenant.timezone, **query.validated_data
+        )
+        return Response(WorkflowAnalyticsSerializer(figures).data)
