@@ -65,7 +65,18 @@ class StageStatusSerializer(serializers.Serializer):
     started_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True)
     due_at = serializers.DateTimeField(allow_null=True)
-    approvals = ApprovalSerializer(many=True)
+    approvals = serializers.SerializerMethodField()
+
+    @extend_schema_field(ApprovalSerializer(many=True))
+    def get_approvals(self, stage) -> list:
+        """In the definition's approver order (rows opened together share created_at), each
+        entry's delegations following it in time."""
+        position = {entry: index for index, entry in enumerate(stage.approvers)}
+        rows = sorted(
+            stage.approvals.all(),
+            key=lambda row: (position.get(row.approver, len(position)), row.created_at),
+        )
+        return ApprovalSerializer(rows, many=True, context=self.context).data
 
 
 class WorkflowStatusSerializer(serializers.Serializer):

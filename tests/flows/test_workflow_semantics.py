@@ -808,3 +808,25 @@ def test_high_value_example_through_the_inbox(
     (row,) = inbox(legal)
     approved(legal, contract["id"], approval=row["id"])
     assert inbox(legal) == []
+
+
+def test_status_lists_approvals_in_the_definitions_approver_order(api_client_for, tenant):
+    """Rows opened together share created_at; the status keeps the configured order."""
+    admin = UserFactory(tenant=tenant, is_tenant_admin=True)
+    roles = ["zeta", "alpha", "mid", "beta"]
+    body = {
+        "name": "Ordered",
+        "trigger_conditions": {},
+        "stages": [{"stage_name": "All", "sequence": 1, "approvers": roles}],
+    }
+    assert (
+        api_client_for(admin).post("/api/workflows/config/", body, format="json").status_code == 201
+    )
+    requester = UserFactory(tenant=tenant)
+    contract = (
+        api_client_for(requester)
+        .post("/api/contracts/", {"title": "T", "contract_type": "NDA"}, format="json")
+        .json()
+    )
+    status = api_client_for(requester).get(f"/api/contracts/{contract['id']}/workflow/status/")
+    assert [row["approver"] for row in status.json()["stages"][0]["approvals"]] == roles
