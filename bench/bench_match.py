@@ -7,8 +7,9 @@ matches the contract and it has the lowest priority, so both approaches scan all
 
 * ours: ``workflows.engine.match_engine.find_match(contract)`` (one query, compiled predicates
   cached per definition version);
-* baseline: the original design, one ``Contract.objects.filter(id=..., **rules).exists()`` per
-  definition in priority order.
+* baseline: the original design, one
+  ``Contract.objects.filter(id=..., **naive_filter_kwargs).exists()`` per definition in priority
+  order.
 
 Times are medians of many calls after a warm-up; queries are counted with
 ``CaptureQueriesContext``. Then, at W = 1000, the cold first match after a definition edit (one

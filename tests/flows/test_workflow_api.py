@@ -5,42 +5,12 @@ import pytest
 from approvals.models import WorkflowStageApproval
 from audit.models import AuditLog
 from tests.factories import UserFactory
+from workflows.management.commands.seed_demo import DEMO_WORKFLOW
 
 pytestmark = pytest.mark.django_db
 
-HIGH_VALUE = {
-    "name": "High Value Contract Approval",
-    "description": "For contracts over $500k",
-    "trigger_conditions": {"value__gte": 500000, "contract_type__in": ["MSA", "SOW"]},
-    "stages": [
-        {
-            "stage_name": "Legal Review",
-            "sequence": 1,
-            "approvers": ["legal"],
-            "approval_type": "all",
-            "sla_hours": 48,
-            "is_required": True,
-        },
-        {
-            "stage_name": "Finance Approval",
-            "sequence": 2,
-            "approvers": ["finance", "cfo"],
-            "approval_type": "any",
-            "sla_hours": 24,
-            "is_required": True,
-        },
-        {
-            "stage_name": "Executive Sign-Off",
-            "sequence": 3,
-            "approvers": ["ceo"],
-            "approval_type": "all",
-            "sla_hours": 72,
-            "is_required": True,
-        },
-    ],
-    "priority": 100,
-    "is_active": True,
-}
+# The example of API.md, exactly as the demo seed loads it.
+HIGH_VALUE = DEMO_WORKFLOW
 
 
 @pytest.fixture
