@@ -46,19 +46,41 @@ class DomainSignal:
         return f"<DomainSignal {self.name}>"
 
 
+_batch_receivers: dict[str, Callable] = {}
+
+
+def connect_batch(receiver: Callable, dispatch_uid: str | None = None) -> None:
+    """Register a receiver called once per dispatch with every ``(signal, sender, kwargs)``.
+
+    For listeners that do better in bulk: the notifications app writes a whole transaction's
+    notifications with one statement pair instead of one per signal.
+    """
+    _batch_receivers[dispatch_uid or f"{receiver.__module__}.{receiver.__qualname__}"] = receiver
+
+
+def disconnect_batch(dispatch_uid: str) -> bool:
+    return _batch_receivers.pop(dispatch_uid, None) is not None
+
+
 def dispatch(sends: Iterable[tuple[DomainSignal, object, dict]]) -> None:
     """Run the receivers of several sends, each isolated from the sender and from the others."""
+    sends = list(sends)
+    if not sends:
+        return
     calls = [
-        (signal, receiver, sender, kwargs)
+        (receiver, {"sender": sender, "signal": signal, **kwargs}, signal.name, kwargs)
         for signal, sender, kwargs in sends
         for receiver in signal.receivers
+    ]
+    calls += [
+        (receiver, {"sends": sends}, "batch", sends[0][2]) for receiver in _batch_receivers.values()
     ]
     if not calls:
         return
     try:
         with transaction.atomic():
-            for signal, receiver, sender, kwargs in calls:
-                receiver(sender=sender, signal=signal, **kwargs)
+            for receiver, arguments, _, _ in calls:
+                receiver(**arguments)
         return
     except Exception:  # noqa: S110  (one failed: everything above rolled back; retry alone)
         pass
@@ -66,17 +88,17 @@ def dispatch(sends: Iterable[tuple[DomainSignal, object, dict]]) -> None:
         _run_isolated(*call)
 
 
-def _run_isolated(signal, receiver, sender, kwargs) -> None:
+def _run_isolated(receiver, arguments, signal_name, context) -> None:
     try:
         with transaction.atomic():
-            receiver(sender=sender, signal=signal, **kwargs)
+            receiver(**arguments)
     except Exception:
         logger.exception(
             "signal receiver failed",
             extra={
-                "signal": signal.name,
+                "signal": signal_name,
                 "receiver": f"{receiver.__module__}.{receiver.__qualname__}",
-                "instance_id": str(getattr(kwargs.get("instance"), "pk", "")),
+                "instance_id": str(getattr(context.get("instance"), "pk", "")),
             },
         )
 

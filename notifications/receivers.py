@@ -13,6 +13,7 @@ Also here: a ``pre_save`` hook on approvals recording their SLA state in ``metad
 """
 
 import logging
+from collections import defaultdict
 
 from django.db.models import F, Func, JSONField, Value
 from django.db.models.functions import Cast
@@ -75,12 +76,12 @@ def _due_text(approval) -> str:
 # --- receivers ---------------------------------------------------------------------------------
 
 
-def on_approval_assigned(sender, instance, actor=None, approvals=(), **kwargs) -> None:
+def on_approval_assigned(sender, instance, actor=None, approvals=(), **kwargs) -> list[Message]:
     """Every eligible approver of each new pending row: the role's active holders, the named
     user or the delegate, never the contract's creator (who may not approve their own)."""
     approvals = [row for row in approvals if row.status == ApprovalStatus.PENDING]
     if not approvals:
-        return
+        return []
     contract = _contract(instance, approvals)
     roles = {row.role for row in approvals if row.assigned_to_id is None and row.role}
     holders = role_holder_ids(tenant_id=instance.tenant_id, roles=roles)
@@ -107,98 +108,91 @@ def on_approval_assigned(sender, instance, actor=None, approvals=(), **kwargs) -
                 recipient_ids=recipients,
             )
         )
-    notify_many(tenant_id=instance.tenant_id, messages=messages)
+    return messages
 
 
-def on_approval_decided(sender, instance, actor=None, approval=None, **kwargs) -> None:
+def on_approval_decided(sender, instance, actor=None, approval=None, **kwargs) -> list[Message]:
     """The contract's creator hears of each decision, with the stage and the comments."""
     contract = _contract(instance, [approval])
     if contract.created_by_id is None:
-        return
+        return []
     decision = "approved" if approval.status == ApprovalStatus.APPROVED else "rejected"
     stage = approval.stage.stage_name
     comments = f' Comments: "{approval.comments}"' if approval.comments else ""
-    notify_many(
-        tenant_id=instance.tenant_id,
-        messages=[
-            Message(
-                notification_type=NotificationType.APPROVAL_DECIDED,
-                title=f"{stage} {decision}: {contract.title}",
-                message=(
-                    f'{_name(actor)} {decision} "{stage}" of contract "{contract.title}".{comments}'
-                ),
-                payload={
-                    **_approval_payload(instance, contract, approval),
-                    "decision": decision,
-                    "decided_by": str(actor.pk) if actor else None,
-                    "decided_at": _iso(approval.decided_at),
-                    "comments": approval.comments,
-                },
-                recipient_ids=[contract.created_by_id],
-            )
-        ],
-    )
+    return [
+        Message(
+            notification_type=NotificationType.APPROVAL_DECIDED,
+            title=f"{stage} {decision}: {contract.title}",
+            message=(
+                f'{_name(actor)} {decision} "{stage}" of contract "{contract.title}".{comments}'
+            ),
+            payload={
+                **_approval_payload(instance, contract, approval),
+                "decision": decision,
+                "decided_by": str(actor.pk) if actor else None,
+                "decided_at": _iso(approval.decided_at),
+                "comments": approval.comments,
+            },
+            recipient_ids=[contract.created_by_id],
+        )
+    ]
 
 
-def on_approval_delegated(sender, instance, actor=None, approval=None, previous=None, **kwargs):
+def on_approval_delegated(
+    sender, instance, actor=None, approval=None, previous=None, **kwargs
+) -> list[Message]:
     """The delegate hears who handed them the approval (the assignment notice comes too)."""
     if approval is None or approval.assigned_to_id is None:
-        return
+        return []
     contract = _contract(instance, [approval])
     stage = approval.stage.stage_name
     comments = previous.comments if previous is not None else ""
     note = f' Note: "{comments}"' if comments else ""
-    notify_many(
-        tenant_id=instance.tenant_id,
-        messages=[
-            Message(
-                notification_type=NotificationType.APPROVAL_DELEGATED,
-                title=f"Delegated to you: {contract.title} ({stage})",
-                message=(
-                    f'{_name(actor)} delegated their "{stage}" approval of contract '
-                    f'"{contract.title}" to you{_due_text(approval)}.{note}'
-                ),
-                payload={
-                    **_approval_payload(instance, contract, approval),
-                    "delegated_by": str(actor.pk) if actor else None,
-                    "delegated_from": str(previous.pk) if previous is not None else None,
-                    "comments": comments,
-                },
-                recipient_ids=[approval.assigned_to_id],
-            )
-        ],
-    )
+    return [
+        Message(
+            notification_type=NotificationType.APPROVAL_DELEGATED,
+            title=f"Delegated to you: {contract.title} ({stage})",
+            message=(
+                f'{_name(actor)} delegated their "{stage}" approval of contract '
+                f'"{contract.title}" to you{_due_text(approval)}.{note}'
+            ),
+            payload={
+                **_approval_payload(instance, contract, approval),
+                "delegated_by": str(actor.pk) if actor else None,
+                "delegated_from": str(previous.pk) if previous is not None else None,
+                "comments": comments,
+            },
+            recipient_ids=[approval.assigned_to_id],
+        )
+    ]
 
 
 def _notify_creator_of_outcome(
     instance, contract, actor, notification_type, title: str, message: str, **extra
-) -> None:
+) -> list[Message]:
     if contract.created_by_id is None:
-        return
-    notify_many(
-        tenant_id=instance.tenant_id,
-        messages=[
-            Message(
-                notification_type=notification_type,
-                title=title,
-                message=message,
-                payload={
-                    **_base_payload(instance, contract),
-                    "status": instance.status,
-                    "completed_at": _iso(instance.completed_at),
-                    "actor_id": str(actor.pk) if actor else None,
-                    **extra,
-                },
-                recipient_ids=[contract.created_by_id],
-                priority=Priority.HIGH,
-            )
-        ],
-    )
+        return []
+    return [
+        Message(
+            notification_type=notification_type,
+            title=title,
+            message=message,
+            payload={
+                **_base_payload(instance, contract),
+                "status": instance.status,
+                "completed_at": _iso(instance.completed_at),
+                "actor_id": str(actor.pk) if actor else None,
+                **extra,
+            },
+            recipient_ids=[contract.created_by_id],
+            priority=Priority.HIGH,
+        )
+    ]
 
 
-def on_workflow_completed(sender, instance, actor=None, **kwargs) -> None:
+def on_workflow_completed(sender, instance, actor=None, **kwargs) -> list[Message]:
     contract = _contract(instance)
-    _notify_creator_of_outcome(
+    return _notify_creator_of_outcome(
         instance,
         contract,
         actor,
@@ -208,7 +202,7 @@ def on_workflow_completed(sender, instance, actor=None, **kwargs) -> None:
     )
 
 
-def on_workflow_rejected(sender, instance, actor=None, **kwargs) -> None:
+def on_workflow_rejected(sender, instance, actor=None, **kwargs) -> list[Message]:
     """Says where it was rejected and why (one query for the rejecting decision)."""
     contract = _contract(instance)
     rejection = (
@@ -221,7 +215,7 @@ def on_workflow_rejected(sender, instance, actor=None, **kwargs) -> None:
     comments = rejection.comments if rejection else ""
     at_stage = f' at "{stage}"' if stage else ""
     note = f' Comments: "{comments}"' if comments else ""
-    _notify_creator_of_outcome(
+    return _notify_creator_of_outcome(
         instance,
         contract,
         actor,
@@ -233,9 +227,9 @@ def on_workflow_rejected(sender, instance, actor=None, **kwargs) -> None:
     )
 
 
-def on_workflow_cancelled(sender, instance, actor=None, **kwargs) -> None:
+def on_workflow_cancelled(sender, instance, actor=None, **kwargs) -> list[Message]:
     contract = _contract(instance)
-    _notify_creator_of_outcome(
+    return _notify_creator_of_outcome(
         instance,
         contract,
         actor,
@@ -290,20 +284,34 @@ def record_sla_state(sender, instance, raw=False, update_fields=None, **kwargs) 
 
 # --- wiring ------------------------------------------------------------------------------------
 
-RECEIVERS = (
-    (signals.approval_assigned, on_approval_assigned),
-    (signals.approval_decided, on_approval_decided),
-    (signals.approval_delegated, on_approval_delegated),
-    (signals.workflow_completed, on_workflow_completed),
-    (signals.workflow_rejected, on_workflow_rejected),
-    (signals.workflow_cancelled, on_workflow_cancelled),
-)
+MESSAGE_BUILDERS = {
+    signals.approval_assigned: on_approval_assigned,
+    signals.approval_decided: on_approval_decided,
+    signals.approval_delegated: on_approval_delegated,
+    signals.workflow_completed: on_workflow_completed,
+    signals.workflow_rejected: on_workflow_rejected,
+    signals.workflow_cancelled: on_workflow_cancelled,
+}
+
+
+def on_workflow_events(sends) -> None:
+    """Every notification of one transaction's signals, written by one ``notify_many``.
+
+    A decision that advances a stage announces the decision and the new assignments; both go
+    out in the same two statements.
+    """
+    messages_by_tenant: dict = defaultdict(list)
+    for signal, sender, kwargs in sends:
+        build = MESSAGE_BUILDERS.get(signal)
+        if build is not None:
+            messages_by_tenant[kwargs["instance"].tenant_id] += build(sender, **kwargs)
+    for tenant_id, messages in messages_by_tenant.items():
+        notify_many(tenant_id=tenant_id, messages=messages)
 
 
 def connect() -> None:
-    """Idempotent (each receiver has a dispatch uid)."""
-    for signal, receiver in RECEIVERS:
-        signal.connect(receiver, dispatch_uid=f"notifications.{receiver.__name__}")
+    """Idempotent (the batch receiver and the hook have dispatch uids)."""
+    signals.connect_batch(on_workflow_events, dispatch_uid="notifications.on_workflow_events")
     pre_save.connect(
         record_sla_state,
         sender="approvals.WorkflowStageApproval",
