@@ -436,7 +436,6 @@ def _settle_stage(instance, contract, stage, stage_rows, changes, now) -> None:
         _close_rows(pending, ApprovalStatus.SKIPPED, changes, "approval_skipped")
     stage.status = outcome
     stage.completed_at = now
-    stage.save(update_fields=["status", "completed_at"])
     changes.record(
         "stage_completed",
         stage,
@@ -444,20 +443,27 @@ def _settle_stage(instance, contract, stage, stage_rows, changes, now) -> None:
         stage_name=(None, stage.stage_name),
     )
     if rejects_workflow:
+        stage.save(update_fields=["status", "completed_at"])
         _finish(instance, contract, changes, InstanceStatus.REJECTED, now)
         return
-    stages = list(instance.stages.all())
+    # The settled stage in memory stands in for its (not yet updated) row.
+    stages = [stage if row.pk == stage.pk else row for row in instance.stages.all()]
     current = [row for row in stages if row.sequence == instance.current_sequence]
-    if all(row.status in SETTLED_STAGE_STATUSES for row in current):
-        assigned = _start_next_sequence(instance, stages, contract, changes, now)
-        if instance.status == InstanceStatus.ACTIVE:
-            opening = [row for row in stages if row.sequence == instance.current_sequence]
-            WorkflowStage.objects.bulk_update(
-                opening, ["status", "started_at", "due_at", "sla_rule"]
-            )
-            WorkflowStageApproval.objects.bulk_create(assigned)
-            instance.save(update_fields=["current_sequence"])
-            changes.emit(signals.approval_assigned, approvals=assigned)
+    if not all(row.status in SETTLED_STAGE_STATUSES for row in current):
+        stage.save(update_fields=["status", "completed_at"])  # a parallel stage is still open
+        return
+    assigned = _start_next_sequence(instance, stages, contract, changes, now)
+    if instance.status != InstanceStatus.ACTIVE:  # that was the last stage
+        stage.save(update_fields=["status", "completed_at"])
+        return
+    opening = [row for row in stages if row.sequence == instance.current_sequence]
+    # The settled stage and the opening ones in one UPDATE.
+    WorkflowStage.objects.bulk_update(
+        [stage, *opening], ["status", "completed_at", "started_at", "due_at", "sla_rule"]
+    )
+    WorkflowStageApproval.objects.bulk_create(assigned)
+    instance.save(update_fields=["current_sequence"])
+    changes.emit(signals.approval_assigned, approvals=assigned)
 
 
 def _close_rows(rows, status, changes, action) -> None:

@@ -154,7 +154,7 @@ def _sla_metadata(overdue: bool) -> str:
     return (
         "(CASE WHEN jsonb_typeof(a.metadata) = 'object' THEN a.metadata ELSE '{}'::jsonb END"
         " || jsonb_build_object('sla', jsonb_build_object("
-        f"'overdue', {'true' if overdue else 'false'}, 'checked_at', %(now)s::timestamptz)))"
+        f"'overdue', {'true' if overdue else 'false'}, 'checked_at', %(now_iso)s::text)))"
     )
 
 
@@ -301,7 +301,7 @@ BREACH_MESSAGES = [
 
 
 def breach_statement(*, tenant_ids, now: datetime, actor_id, context) -> tuple[str, dict]:
-    params = _Params(now=now)
+    params = _Params(now=now, now_iso=now.isoformat())
     audit = _insert_select(
         AuditLog,
         {
@@ -409,7 +409,7 @@ REMINDER_MESSAGES = [
 
 
 def reminder_statement(*, tenant_ids, now: datetime) -> tuple[str, dict]:
-    params = _Params(now=now)
+    params = _Params(now=now, now_iso=now.isoformat())
     notifications = _notification_ctes(
         REMINDER_MESSAGES, [_approver_recipients("event_id")], params
     )
@@ -449,7 +449,7 @@ def reminder_statement(*, tenant_ids, now: datetime) -> tuple[str, dict]:
 
 def dry_run_statement(*, tenant_ids, now: datetime) -> tuple[str, dict]:
     """What a run would do now, writing nothing: one SELECT."""
-    params = _Params(now=now)
+    params = _Params(now=now, now_iso=now.isoformat())
     sql = f"""
     WITH candidates AS MATERIALIZED ({_breach_candidates(tenant_ids, params)}),
     fresh AS (
@@ -479,7 +479,7 @@ def dry_run_statement(*, tenant_ids, now: datetime) -> tuple[str, dict]:
 def workload_statement(*, now: datetime) -> tuple[str, dict]:
     """``(tenant_id, work)`` for the tenants with breach or reminder candidates now: one unit
     per candidate, one more per breach that escalates (its notifications about double)."""
-    params = _Params(now=now)
+    params = _Params(now=now, now_iso=now.isoformat())
     sql = f"""
     SELECT c.tenant_id, count(*) + count(r.id) FROM ({_breach_candidates(None, params)}) c
     JOIN approvals_workflowstage s ON s.id = c.stage_id
