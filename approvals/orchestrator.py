@@ -18,6 +18,7 @@ Stage semantics (API.md):
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
@@ -35,8 +36,8 @@ from approvals.sla_policy import SLAPlan, SLAPolicy
 from audit.services import audit_record_many
 from config.exceptions import Conflict
 from contracts.models import Contract, ContractStatus
-from tenancy.models import User
-from tenancy.selectors import user_role_slugs
+from tenancy.models import User, UserRole
+from tenancy.selectors import active_roles_q
 from workflows.engine import match_engine
 from workflows.models import WorkflowDefinition, WorkflowDefinitionVersion
 from workflows.stages import parse_approver
@@ -336,7 +337,7 @@ def approval_act(
     instance.tenant = tenant  # the request's tenant object (keys the cached SLA policy)
     if contract.created_by_id == actor.pk:
         raise PermissionDenied("The contract's creator may not approve their own contract.")
-    rows = _current_rows(instance)
+    rows = _current_rows(instance, actor)
     approval = _actors_approval(instance, rows, actor, approval_id)
     approval.contract = contract  # receivers read it from the row: no reload
     now = timezone.now()
@@ -349,12 +350,18 @@ def approval_act(
     return instance
 
 
-def _current_rows(instance) -> list[WorkflowStageApproval]:
-    """Every approval row of the stages opened so far, with its stage (one query)."""
+def _current_rows(instance, actor) -> list[WorkflowStageApproval]:
+    """Every approval row of the stages opened so far, with its stage, and whether ``actor``
+    holds (unexpired) the row's role: one query."""
+    holds_role = UserRole.objects.filter(
+        tenant_id=instance.tenant_id, user_id=actor.pk, role=OuterRef("role")
+    ).filter(active_roles_q())
     return list(
         WorkflowStageApproval.objects.filter(
             instance=instance, stage__sequence__lte=instance.current_sequence
-        ).select_related("stage")
+        )
+        .select_related("stage")
+        .annotate(actor_holds_role=Exists(holds_role))
     )
 
 
@@ -364,12 +371,11 @@ def _actors_approval(instance, rows, actor, approval_id) -> WorkflowStageApprova
     An approver of a stage that has already settled (they acted, or lost a race to the decision
     that settled it) gets 409 like any other state conflict; only outsiders get 403.
     """
-    roles = set(user_role_slugs(user=actor))
 
     def eligible(row) -> bool:
         if row.assigned_to_id is not None:
             return row.assigned_to_id == actor.pk
-        return bool(row.role) and row.role in roles
+        return bool(row.role) and row.actor_holds_role
 
     ever_mine = [row for row in rows if eligible(row) or row.decided_by_id == actor.pk]
     mine = [row for row in ever_mine if row.stage.sequence == instance.current_sequence]
