@@ -92,3 +92,42 @@ def describe_local_times(result, generator, request, public):
     """drf-spectacular postprocessing hook: `format: time` becomes an `HH:MM[:SS]` pattern."""
     _local_times(result)
     return result
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def describe_idempotency(result, generator, request, public):
+    """drf-spectacular postprocessing hook: operations taking `Idempotency-Key` (the
+    ``tenancy.idempotency.idempotent`` decorator adds the parameter) also document the 422 of a
+    reused key and the `Idempotent-Replayed` header of a replayed response."""
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict):
+                continue
+            parameters = operation.get("parameters", [])
+            if not any(
+                p.get("in") == "header" and p.get("name") == IDEMPOTENCY_HEADER for p in parameters
+            ):
+                continue
+            responses = operation.setdefault("responses", {})
+            responses.setdefault(
+                "422",
+                _error_response(
+                    "The `Idempotency-Key` was already used with a different request "
+                    "(`idempotency_key_reused`)."
+                ),
+            )
+            if "409" in responses:
+                responses["409"]["description"] += (
+                    " Also: a request with the same `Idempotency-Key` is still being processed "
+                    "(`idempotency_key_in_flight`)."
+                )
+            for code, response in responses.items():
+                if code.startswith("2"):
+                    response.setdefault("headers", {})["Idempotent-Replayed"] = {
+                        "description": "`true` when this is the stored first response to a "
+                        "repeated `Idempotency-Key` (any stored status is replayed).",
+                        "schema": {"type": "string", "enum": ["true"]},
+                    }
+    return result

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "audit.middleware.RequestContextMiddleware",
+    "config.middleware.StatementTimeoutMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.RejectNulBytesMiddleware",
@@ -160,6 +161,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.schema.add_error_responses",
+        "config.schema.describe_idempotency",
         "config.schema.describe_local_times",
     ],
 }
@@ -224,3 +226,13 @@ LOGGING = {
 
 # Login, registration and token refresh per client IP; "N/min" style, or empty to switch off.
 AUTH_THROTTLE_RATE = env_str("AUTH_THROTTLE_RATE", "30/min") or None
+
+# Longest a single SQL statement of a web request may run (milliseconds; 0 = no limit). Set on the
+# connections web requests use (config.middleware.StatementTimeoutMiddleware); management commands
+# (the SLA check, the delivery worker, migrations) are not limited. A cancelled query is a 503.
+API_STATEMENT_TIMEOUT_MS = env_int("API_STATEMENT_TIMEOUT_MS", 5000)
+
+# Idempotency-Key (tenancy.idempotency): how long a key and its first response are kept, and how
+# long an unanswered claim (a request that died without releasing it) blocks its key.
+IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
+IDEMPOTENCY_STALE_CLAIM_SECONDS = env_int("IDEMPOTENCY_STALE_CLAIM_SECONDS", 300)

@@ -111,3 +111,36 @@ class UserRole(TenantOwnedModel):
 
     def is_active_at(self, moment) -> bool:
         return self.expires_at is None or self.expires_at > moment
+
+
+class IdempotencyRecord(TenantOwnedModel):
+    """One ``Idempotency-Key`` of one user: claimed before the action runs, answered after.
+
+    ``status_code`` is null while the first request is still running (a duplicate gets a 409);
+    afterwards the first response is kept verbatim until ``expires_at`` for replays. See
+    ``tenancy.idempotency``.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(
+        max_length=64, help_text="SHA-256 of the method, path and canonical JSON body."
+    )
+    status_code = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Null while the first request is in flight."
+    )
+    response_body = models.TextField(blank=True, default="")
+    content_type = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "user", "key"], name="idempotency_tenant_user_key_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["expires_at"], name="idempotency_expires_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.user_id})"

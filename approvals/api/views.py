@@ -37,6 +37,7 @@ from approvals.selectors import (
     sla_settings_for,
 )
 from tenancy.capabilities import ANALYTICS_VIEW, SLA_MANAGE
+from tenancy.idempotency import idempotent
 from tenancy.permissions import capability_required
 from tenancy.scoping import TenantScopedViewSetMixin
 
@@ -209,6 +210,7 @@ class SLABreachViewSet(
     filterset_class = SLABreachFilterSet
     permission_classes = [capability_required(SLA_MANAGE)]
 
+    @idempotent
     @extend_schema(request=SLACheckInputSerializer, responses=SLACheckResultSerializer)
     @action(detail=False, methods=["post"], url_path="check_breaches", filterset_class=None)
     def check_breaches(self, request):

@@ -27,6 +27,7 @@ from contracts.filtersets import ClauseRuleFilterSet, ContractFilterSet
 from contracts.models import ClauseRule, Contract
 from contracts.selectors import contract_list
 from tenancy.capabilities import CLAUSES_MANAGE
+from tenancy.idempotency import idempotent
 from tenancy.permissions import capability_required
 from tenancy.scoping import TenantScopedViewSetMixin
 
@@ -51,6 +52,7 @@ class ContractViewSet(
     filterset_class = ContractFilterSet
     http_method_names = ["get", "post", "patch", "head", "options"]
 
+    @idempotent
     @extend_schema(request=ContractInputSerializer, responses={201: ContractSerializer})
     def create(self, request):
         data = ContractInputSerializer(data=request.data)
@@ -112,6 +114,7 @@ class ContractViewSet(
             raise NotFound()
         return pk
 
+    @idempotent
     @extend_schema(
         request=WorkflowStartInputSerializer,
         responses={201: WorkflowStatusSerializer},
@@ -155,6 +158,7 @@ class ContractViewSet(
         )
         return self._workflow_status(contract_id)
 
+    @idempotent
     @extend_schema(
         request=ApprovalActionInputSerializer,
         responses=WorkflowStatusSerializer,

@@ -1,0 +1,17 @@
+"""Delete expired Idempotency-Key records (and claims abandoned by a dead request), all tenants.
+
+Each new claim already purges its own user's expired keys, so this only keeps the table small
+for users who stopped sending keys; run it from cron, e.g. hourly. Idempotent.
+"""
+
+from django.core.management.base import BaseCommand
+
+from tenancy.idempotency import purge_expired
+
+
+class Command(BaseCommand):
+    help = "Delete expired Idempotency-Key records; prints how many."
+
+    def handle(self, *args, **options):
+        deleted = purge_expired()
+        self.stdout.write(f"purged {deleted} idempotency key(s)")
