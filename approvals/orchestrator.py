@@ -337,7 +337,8 @@ def approval_act(
     instance.tenant = tenant  # the request's tenant object (keys the cached SLA policy)
     if contract.created_by_id == actor.pk:
         raise PermissionDenied("The contract's creator may not approve their own contract.")
-    rows = _current_rows(instance, actor)
+    stages = list(instance.stages.all())
+    rows = _current_rows(instance, stages, actor)
     approval = _actors_approval(instance, rows, actor, approval_id)
     approval.contract = contract  # receivers read it from the row: no reload
     now = timezone.now()
@@ -345,24 +346,26 @@ def approval_act(
     if action == ApprovalAction.DELEGATE:
         _delegate(instance, contract, approval, actor, delegate_to, comments, changes, now)
     else:
-        _decide(instance, contract, approval, rows, actor, action, comments, changes, now)
+        _decide(instance, contract, approval, rows, stages, actor, action, comments, changes, now)
     changes.flush()
     return instance
 
 
-def _current_rows(instance, actor) -> list[WorkflowStageApproval]:
-    """Every approval row of the stages opened so far, with its stage, and whether ``actor``
-    holds (unexpired) the row's role: one query."""
+def _current_rows(instance, stages, actor) -> list[WorkflowStageApproval]:
+    """Every approval row of the stages opened so far, each with its stage object from
+    ``stages``, and whether ``actor`` holds (unexpired) the row's role: one query."""
+    opened = {stage.pk: stage for stage in stages if stage.sequence <= instance.current_sequence}
     holds_role = UserRole.objects.filter(
         tenant_id=instance.tenant_id, user_id=actor.pk, role=OuterRef("role")
     ).filter(active_roles_q())
-    return list(
-        WorkflowStageApproval.objects.filter(
-            instance=instance, stage__sequence__lte=instance.current_sequence
+    rows = list(
+        WorkflowStageApproval.objects.filter(instance=instance, stage_id__in=list(opened)).annotate(
+            actor_holds_role=Exists(holds_role)
         )
-        .select_related("stage")
-        .annotate(actor_holds_role=Exists(holds_role))
     )
+    for row in rows:
+        row.stage = opened[row.stage_id]
+    return rows
 
 
 def _actors_approval(instance, rows, actor, approval_id) -> WorkflowStageApproval:
@@ -399,7 +402,9 @@ def _actors_approval(instance, rows, actor, approval_id) -> WorkflowStageApprova
     return pending[0]
 
 
-def _decide(instance, contract, approval, rows, actor, action, comments, changes, now) -> None:
+def _decide(
+    instance, contract, approval, rows, stages, actor, action, comments, changes, now
+) -> None:
     approved = action == ApprovalAction.APPROVE
     approval.status = ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED
     approval.decided_by = actor
@@ -416,11 +421,11 @@ def _decide(instance, contract, approval, rows, actor, action, comments, changes
     )
     changes.emit(signals.approval_decided, approval=approval)
     stage_rows = [row for row in rows if row.stage_id == approval.stage_id]
-    _settle_stage(instance, contract, approval.stage, stage_rows, changes, now)
+    _settle_stage(instance, contract, approval.stage, stage_rows, stages, changes, now)
     changes.emit_outcome()
 
 
-def _settle_stage(instance, contract, stage, stage_rows, changes, now) -> None:
+def _settle_stage(instance, contract, stage, stage_rows, stages, changes, now) -> None:
     rows = [row for row in stage_rows if row.status != ApprovalStatus.DELEGATED]
     approvals = sum(row.status == ApprovalStatus.APPROVED for row in rows)
     rejections = sum(row.status == ApprovalStatus.REJECTED for row in rows)
@@ -452,8 +457,6 @@ def _settle_stage(instance, contract, stage, stage_rows, changes, now) -> None:
         stage.save(update_fields=["status", "completed_at"])
         _finish(instance, contract, changes, InstanceStatus.REJECTED, now)
         return
-    # The settled stage in memory stands in for its (not yet updated) row.
-    stages = [stage if row.pk == stage.pk else row for row in instance.stages.all()]
     current = [row for row in stages if row.sequence == instance.current_sequence]
     if not all(row.status in SETTLED_STAGE_STATUSES for row in current):
         stage.save(update_fields=["status", "completed_at"])  # a parallel stage is still open
