@@ -59,13 +59,13 @@ def notify(
     payload: dict,
     priority: str = Priority.MEDIUM,
     event_id: uuid.UUID | None = None,
-) -> list[Notification]:
-    """One notification per recipient, their emails and the tenant's webhooks: two statements.
+) -> None:
+    """One notification per recipient, their emails and the tenant's webhooks: one statement.
 
     Recipients who switched email off for this type get the in-app row only. Webhooks get one
     delivery per subscribed endpoint for the event (not one per recipient).
     """
-    return notify_many(
+    notify_many(
         tenant_id=tenant_id,
         messages=[
             Message(
@@ -81,47 +81,68 @@ def notify(
     )
 
 
-def notify_many(*, tenant_id, messages: Sequence[Message]) -> list[Notification]:
-    """``notify`` for several events at once: two statements in all.
+def notify_many(*, tenant_id, messages: Sequence[Message]) -> None:
+    """``notify`` for several events at once, in ONE statement.
 
-    Used by the signal receivers: a stage opening with several approver entries, each held by
-    many users, is one INSERT of notifications and one INSERT of deliveries.
+    Used by the signal receivers: every notification of a transaction (a decision, the stage it
+    opens and its many role holders) is one INSERT of notifications feeding, in the same
+    statement, the INSERT of their email and webhook deliveries.
     """
     if not messages:
-        return []
+        return
     now = timezone.now()
-    notifications = Notification.objects.bulk_create(
-        Notification(
-            tenant_id=tenant_id,
-            recipient_id=recipient,
-            notification_type=message.notification_type,
-            title=shorten(message.title),
-            message=message.message,
-            priority=message.priority,
-            payload=message.payload,
-            created_at=now,
-        )
+    rows = [
+        (message, recipient)
         for message in messages
         for recipient in dict.fromkeys(message.recipient_ids)
-    )
-    _queue_deliveries(tenant_id, messages, notifications, now)
-    return notifications
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _NOTIFY,
+            {
+                "tenant": str(tenant_id),
+                "now": now,
+                "recipients": [str(recipient) for _, recipient in rows],
+                "types": [message.notification_type for message, _ in rows],
+                "titles": [shorten(message.title) for message, _ in rows],
+                "messages": [message.message for message, _ in rows],
+                "priorities": [message.priority for message, _ in rows],
+                "payloads": [_json(message.payload) for message, _ in rows],
+                "event_ids": [str(message.event_id) for message in messages],
+                "event_types": [message.notification_type for message in messages],
+                "bodies": [_json(webhook_body(tenant_id, message, now)) for message in messages],
+            },
+        )
 
 
-# One statement queues every email (unless the recipient switched that type off) and every
-# webhook POST (one per subscribed active endpoint per event) of a batch of notifications.
-_QUEUE_DELIVERIES = """
+def _json(value) -> str:
+    return json.dumps(value, cls=DjangoJSONEncoder)
+
+
+# The in-app rows, then every email (unless the recipient switched that type off) and every
+# webhook POST (one per subscribed active endpoint per event): one statement for a whole batch.
+_NOTIFY = """
+WITH notification AS (
+    INSERT INTO notifications_notification
+        (id, tenant_id, recipient_id, notification_type, title, message, priority, payload,
+         read_at, created_at)
+    SELECT gen_random_uuid(), %(tenant)s::uuid, r.recipient_id, r.notification_type, r.title,
+           r.message, r.priority, r.payload, NULL, %(now)s
+      FROM unnest(%(recipients)s::uuid[], %(types)s::text[], %(titles)s::text[],
+                  %(messages)s::text[], %(priorities)s::text[], %(payloads)s::text[]::jsonb[])
+           AS r(recipient_id, notification_type, title, message, priority, payload)
+    RETURNING id, recipient_id, notification_type
+)
 INSERT INTO notifications_delivery
     (id, tenant_id, channel, notification_id, endpoint_id, event_id, event_type, payload,
      status, attempts, next_attempt_at, last_error, created_at)
-SELECT gen_random_uuid(), %(tenant)s::uuid, 'email', e.notification_id, NULL, gen_random_uuid(),
-       e.event_type, '{}'::jsonb, 'pending', 0, %(now)s, '', %(now)s
-  FROM unnest(%(notification_ids)s::uuid[], %(recipient_ids)s::uuid[], %(types)s::text[])
-       AS e(notification_id, recipient_id, event_type)
+SELECT gen_random_uuid(), %(tenant)s::uuid, 'email', n.id, NULL, gen_random_uuid(),
+       n.notification_type, '{}'::jsonb, 'pending', 0, %(now)s, '', %(now)s
+  FROM notification n
  WHERE NOT EXISTS (
        SELECT 1 FROM notifications_notificationpreference p
-        WHERE p.tenant_id = %(tenant)s::uuid AND p.user_id = e.recipient_id
-          AND p.notification_type = e.event_type AND NOT p.email_enabled)
+        WHERE p.tenant_id = %(tenant)s::uuid AND p.user_id = n.recipient_id
+          AND p.notification_type = n.notification_type AND NOT p.email_enabled)
 UNION ALL
 SELECT gen_random_uuid(), %(tenant)s::uuid, 'webhook', NULL, w.id, m.event_id,
        m.event_type, m.body, 'pending', 0, %(now)s, '', %(now)s
@@ -130,26 +151,6 @@ SELECT gen_random_uuid(), %(tenant)s::uuid, 'webhook', NULL, w.id, m.event_id,
   JOIN notifications_webhookendpoint w
     ON w.tenant_id = %(tenant)s::uuid AND w.is_active AND m.event_type = ANY(w.events)
 """
-
-
-def _queue_deliveries(tenant_id, messages, notifications, now) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _QUEUE_DELIVERIES,
-            {
-                "tenant": str(tenant_id),
-                "now": now,
-                "notification_ids": [str(row.pk) for row in notifications],
-                "recipient_ids": [str(row.recipient_id) for row in notifications],
-                "types": [row.notification_type for row in notifications],
-                "event_ids": [str(message.event_id) for message in messages],
-                "event_types": [message.notification_type for message in messages],
-                "bodies": [
-                    json.dumps(webhook_body(tenant_id, message, now), cls=DjangoJSONEncoder)
-                    for message in messages
-                ],
-            },
-        )
 
 
 def webhook_body(tenant_id, message: Message, occurred_at) -> dict:

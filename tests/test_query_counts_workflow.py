@@ -54,11 +54,11 @@ def new_contract(tenant, creator=None, **fields):
     )
 
 
-# Measured: 17 queries for W=1 and for W=50 (rules compiled and the SLA policy cached by the
+# Measured: 16 queries for W=1 and for W=50 (rules compiled and the SLA policy cached by the
 # warm-up). The match engine lists the active definitions in one query whatever W; the rest is
 # clause validation, the version, one INSERT per table (contract, instance, stages, approvals,
 # audit) and the notification receivers (bulk fan-out).
-CONTRACT_CREATE_WITH_AUTO_START = 17
+CONTRACT_CREATE_WITH_AUTO_START = 16
 
 
 @pytest.mark.parametrize("w", SIZES)
@@ -88,10 +88,10 @@ def test_contract_create_with_auto_start(w, tenant, api_client_for, django_asser
     assert response.json()["workflow"]["definition"]["id"] == str(matching.pk)
 
 
-# Measured: 20 queries moving to the next stage and 19 completing the workflow, for 1 and for 50
+# Measured: 19 queries moving to the next stage and 18 completing the workflow, for 1 and for 50
 # holders of each role (the assignment notifications to the next stage's holders are bulk).
-APPROVE_ADVANCING = 20
-APPROVE_COMPLETING = 19
+APPROVE_ADVANCING = 19
+APPROVE_COMPLETING = 18
 
 
 @pytest.mark.parametrize("n", SIZES)
