@@ -18,7 +18,6 @@ Stage semantics (API.md):
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
@@ -37,7 +36,6 @@ from audit.services import audit_record_many
 from config.exceptions import Conflict
 from contracts.models import Contract, ContractStatus
 from tenancy.models import User, UserRole
-from tenancy.selectors import active_roles_q
 from workflows.engine import match_engine
 from workflows.models import WorkflowDefinition, WorkflowDefinitionVersion
 from workflows.stages import parse_approver
@@ -353,19 +351,31 @@ def approval_act(
 
 def _current_rows(instance, stages, actor) -> list[WorkflowStageApproval]:
     """Every approval row of the stages opened so far, each with its stage object from
-    ``stages``, and whether ``actor`` holds (unexpired) the row's role: one query."""
+    ``stages``, and whether ``actor`` holds the row's role (unexpired): one query.
+
+    Raw SQL because this runs on every decision and the ORM's compilation of the correlated
+    EXISTS cost three times the query itself; it reads the same columns the ORM would.
+    """
     opened = {stage.pk: stage for stage in stages if stage.sequence <= instance.current_sequence}
-    holds_role = UserRole.objects.filter(
-        tenant_id=instance.tenant_id, user_id=actor.pk, role=OuterRef("role")
-    ).filter(active_roles_q())
     rows = list(
-        WorkflowStageApproval.objects.filter(instance=instance, stage_id__in=list(opened)).annotate(
-            actor_holds_role=Exists(holds_role)
+        WorkflowStageApproval.objects.raw(
+            _CURRENT_ROWS, [actor.pk, timezone.now(), instance.pk, [str(pk) for pk in opened]]
         )
     )
     for row in rows:
         row.stage = opened[row.stage_id]
     return rows
+
+
+_CURRENT_ROWS = f"""
+SELECT a.*, EXISTS (
+         SELECT 1 FROM {UserRole._meta.db_table} r
+          WHERE r.tenant_id = a.tenant_id AND r.user_id = %s AND r.role = a.role
+            AND (r.expires_at IS NULL OR r.expires_at > %s)) AS actor_holds_role
+  FROM {WorkflowStageApproval._meta.db_table} a
+ WHERE a.instance_id = %s AND a.stage_id = ANY(%s::uuid[])
+ ORDER BY a.created_at, a.id
+"""  # noqa: S608 (table names only)
 
 
 def _actors_approval(instance, rows, actor, approval_id) -> WorkflowStageApproval:
