@@ -28,8 +28,11 @@ class ActionListField(forms.CharField):
         actions = sorted({part.strip() for part in value.split(",")})
         bad = [action for action in actions if not ACTION_PATTERN.fullmatch(action)]
         if bad:
+            # The value goes in params: django-filter %-formats messages, and a '%' typed in
+            # the query string must not break that (it was a 500).
             raise forms.ValidationError(
-                f"Not an action name: {bad[0]!r} (lower-case letters, digits, '_' and '.')."
+                "Not an action name: %(value)s (lower-case letters, digits, '_' and '.').",
+                params={"value": repr(bad[0])},
             )
         if len(actions) > MAX_ACTIONS:
             raise forms.ValidationError(f"At most {MAX_ACTIONS} actions.")

@@ -256,6 +256,7 @@ def test_dates_and_naive_times_are_read_in_the_tenants_time_zone(auditor_client,
         ({"action": ",".join(f"a{n}" for n in range(51))}, "action"),
         ({"action": "x" * 65}, "action"),
         ({"action": "login\nlogout"}, "action"),
+        ({"action": '":%De{c'}, "action"),  # a '%' in the message once made this a 500
         ({"resource_type": "x" * 65}, "resource_type"),
         ({"resource_id": "x" * 65}, "resource_id"),
         ({"cursor": "garbage"}, "cursor"),
