@@ -1,6 +1,6 @@
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, mixins, status, viewsets
+from rest_framework import generics, mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -36,6 +36,7 @@ from approvals.selectors import (
     sla_rule_list,
     sla_settings_for,
 )
+from config.viewsets import ServiceWriteMixin, service_write_schema
 from tenancy.capabilities import ANALYTICS_VIEW, SLA_MANAGE
 from tenancy.idempotency import idempotent
 from tenancy.permissions import capability_required
@@ -69,82 +70,54 @@ class ApprovalViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, viewsets.
 
 
 @extend_schema(tags=["admin: SLA"])
-class SLARuleViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet):
+@service_write_schema(SLARuleInputSerializer, SLARuleSerializer)
+class SLARuleViewSet(ServiceWriteMixin, TenantScopedViewSetMixin, viewsets.ModelViewSet):
     """SLA rules: hours (and clock, escalation) for the stages they match. Writes are audited."""
 
     queryset = SLARule.objects.all()
     selector = sla_rule_list
     serializer_class = SLARuleSerializer
+    input_serializer_class = SLARuleInputSerializer
     filterset_class = SLARuleFilterSet
     permission_classes = [capability_required(SLA_MANAGE)]
 
-    @extend_schema(request=SLARuleInputSerializer, responses={201: SLARuleSerializer})
-    def create(self, request):
-        data = SLARuleInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        rule = services.sla_rule_create(
-            tenant=request.user.tenant, created_by=request.user, **data.validated_data
+    def service_create(self, data):
+        user = self.request.user
+        return services.sla_rule_create(tenant=user.tenant, created_by=user, **data)
+
+    def service_update(self, instance, data):
+        user = self.request.user
+        return services.sla_rule_update(
+            rule_id=instance.pk, tenant=user.tenant, updated_by=user, **data
         )
-        return Response(SLARuleSerializer(rule).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=SLARuleInputSerializer)
-    def update(self, request, pk=None, partial=False):
-        rule = self.get_object()
-        data = SLARuleInputSerializer(data=request.data, partial=partial)
-        data.is_valid(raise_exception=True)
-        rule = services.sla_rule_update(
-            rule_id=rule.pk,
-            tenant=request.user.tenant,
-            updated_by=request.user,
-            **data.validated_data,
-        )
-        return Response(SLARuleSerializer(rule).data)
-
-    @extend_schema(request=SLARuleInputSerializer)
-    def partial_update(self, request, pk=None):
-        return self.update(request, pk=pk, partial=True)
-
-    def perform_destroy(self, instance):
+    def service_delete(self, instance):
         services.sla_rule_delete(rule=instance, deleted_by=self.request.user)
 
 
 @extend_schema(tags=["admin: SLA"])
-class HolidayViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet):
+@service_write_schema(HolidayInputSerializer, HolidaySerializer)
+class HolidayViewSet(ServiceWriteMixin, TenantScopedViewSetMixin, viewsets.ModelViewSet):
     """The tenant's holidays: local dates without working hours for business-hours SLAs."""
 
     queryset = Holiday.objects.all()
     selector = holiday_list
     serializer_class = HolidaySerializer
+    input_serializer_class = HolidayInputSerializer
     filterset_class = HolidayFilterSet
     permission_classes = [capability_required(SLA_MANAGE)]
 
-    @extend_schema(request=HolidayInputSerializer, responses={201: HolidaySerializer})
-    def create(self, request):
-        data = HolidayInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        holiday = services.holiday_create(
-            tenant=request.user.tenant, created_by=request.user, **data.validated_data
+    def service_create(self, data):
+        user = self.request.user
+        return services.holiday_create(tenant=user.tenant, created_by=user, **data)
+
+    def service_update(self, instance, data):
+        user = self.request.user
+        return services.holiday_update(
+            holiday_id=instance.pk, tenant=user.tenant, updated_by=user, **data
         )
-        return Response(HolidaySerializer(holiday).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=HolidayInputSerializer)
-    def update(self, request, pk=None, partial=False):
-        holiday = self.get_object()
-        data = HolidayInputSerializer(data=request.data, partial=partial)
-        data.is_valid(raise_exception=True)
-        holiday = services.holiday_update(
-            holiday_id=holiday.pk,
-            tenant=request.user.tenant,
-            updated_by=request.user,
-            **data.validated_data,
-        )
-        return Response(HolidaySerializer(holiday).data)
-
-    @extend_schema(request=HolidayInputSerializer)
-    def partial_update(self, request, pk=None):
-        return self.update(request, pk=pk, partial=True)
-
-    def perform_destroy(self, instance):
+    def service_delete(self, instance):
         services.holiday_delete(holiday=instance, deleted_by=self.request.user)
 
 

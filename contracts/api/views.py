@@ -13,6 +13,7 @@ from approvals.api.serializers import (
     WorkflowStatusSerializer,
 )
 from approvals.selectors import workflow_instance_latest
+from config.viewsets import ServiceWriteMixin, service_write_schema
 from contracts import clause_services, services
 from contracts.api.serializers import (
     ClauseRuleInputSerializer,
@@ -183,7 +184,8 @@ class ContractViewSet(
 
 
 @extend_schema(tags=["clauses"])
-class ClauseRuleViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet):
+@service_write_schema(ClauseRuleInputSerializer, ClauseRuleSerializer)
+class ClauseRuleViewSet(ServiceWriteMixin, TenantScopedViewSetMixin, viewsets.ModelViewSet):
     """The tenant's clause library. Any member reads it; writing needs `clauses.manage`.
 
     Stored contracts are checked against it when created and when their text or type changes.
@@ -192,42 +194,21 @@ class ClauseRuleViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet):
     queryset = ClauseRule.objects.all()
     selector = clause_rule_list
     serializer_class = ClauseRuleSerializer
+    input_serializer_class = ClauseRuleInputSerializer
+    reread_after_write = True
     filterset_class = ClauseRuleFilterSet
     permission_classes = [capability_required(CLAUSES_MANAGE, writes_only=True)]
 
-    def _output(self, rule, status_code=status.HTTP_200_OK) -> Response:
-        fresh = self.get_queryset().get(pk=rule.pk)
-        return Response(ClauseRuleSerializer(fresh).data, status=status_code)
+    def service_create(self, data):
+        user = self.request.user
+        return clause_services.clause_rule_create(tenant=user.tenant, created_by=user, **data)
 
-    @extend_schema(request=ClauseRuleInputSerializer, responses={201: ClauseRuleSerializer})
-    def create(self, request):
-        data = ClauseRuleInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        rule = clause_services.clause_rule_create(
-            tenant=request.user.tenant, created_by=request.user, **data.validated_data
+    def service_update(self, instance, data):
+        user = self.request.user
+        return clause_services.clause_rule_update(
+            tenant=user.tenant, rule_id=instance.pk, updated_by=user, **data
         )
-        return self._output(rule, status.HTTP_201_CREATED)
 
-    @extend_schema(request=ClauseRuleInputSerializer, responses=ClauseRuleSerializer)
-    def update(self, request, pk=None, partial=False):
-        rule = self.get_object()
-        data = ClauseRuleInputSerializer(data=request.data, partial=partial)
-        data.is_valid(raise_exception=True)
-        rule = clause_services.clause_rule_update(
-            tenant=request.user.tenant,
-            rule_id=rule.pk,
-            updated_by=request.user,
-            **data.validated_data,
-        )
-        return self._output(rule)
-
-    @extend_schema(request=ClauseRuleInputSerializer, responses=ClauseRuleSerializer)
-    def partial_update(self, request, pk=None):
-        return self.update(request, pk=pk, partial=True)
-
-    def destroy(self, request, pk=None):
-        rule = self.get_object()
-        clause_services.clause_rule_delete(
-            tenant=request.user.tenant, rule_id=rule.pk, deleted_by=request.user
-        )
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def service_delete(self, instance):
+        user = self.request.user
+        clause_services.clause_rule_delete(tenant=user.tenant, rule_id=instance.pk, deleted_by=user)

@@ -3,6 +3,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from config.viewsets import ServiceWriteMixin, service_write_schema
 from notifications import selectors, services
 from notifications.api import serializers
 from notifications.filtersets import NotificationFilterSet
@@ -59,7 +60,16 @@ class NotificationViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, views
 
 
 @extend_schema(tags=["admin: webhooks"])
+@service_write_schema(
+    serializers.WebhookEndpointInputSerializer,
+    serializers.WebhookEndpointSerializer,
+    created_serializer=serializers.WebhookEndpointCreatedSerializer,
+    update_description=(
+        "Change url, events, secret (rotation) or is_active; re-activating resets failures."
+    ),
+)
 class WebhookEndpointViewSet(
+    ServiceWriteMixin,
     TenantScopedViewSetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -76,50 +86,31 @@ class WebhookEndpointViewSet(
     queryset = WebhookEndpoint.objects.all()
     selector = selectors.webhook_list
     serializer_class = serializers.WebhookEndpointSerializer
+    input_serializer_class = serializers.WebhookEndpointInputSerializer
     permission_classes = [capability_required(WEBHOOKS_MANAGE)]
 
-    @extend_schema(
-        request=serializers.WebhookEndpointInputSerializer,
-        responses={201: serializers.WebhookEndpointCreatedSerializer},
-    )
-    def create(self, request):
-        """Create an endpoint; the response carries the secret, this once."""
-        data = serializers.WebhookEndpointInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = data.validated_data
-        endpoint = services.webhook_create(
-            tenant=request.user.tenant,
-            created_by=request.user,
-            url=fields["url"],
-            events=fields["events"],
-            secret=fields.get("secret"),
-            is_active=fields.get("is_active", True),
+    def service_create(self, data):
+        """The response carries the secret, this once (``WebhookEndpointCreatedSerializer``)."""
+        user = self.request.user
+        return services.webhook_create(
+            tenant=user.tenant,
+            created_by=user,
+            url=data["url"],
+            events=data["events"],
+            secret=data.get("secret"),
+            is_active=data.get("is_active", True),
         )
+
+    def create(self, request, *args, **kwargs):
+        """Create an endpoint; the response carries the secret, this once."""
+        endpoint = self.service_create(self._input(data=request.data))
         body = serializers.WebhookEndpointCreatedSerializer(endpoint).data
         return Response(body, status=status.HTTP_201_CREATED)
 
-    @extend_schema(
-        request=serializers.WebhookEndpointInputSerializer,
-        responses=serializers.WebhookEndpointSerializer,
-    )
-    def update(self, request, pk=None, partial=False):
-        """Change url, events, secret (rotation) or is_active; re-activating resets failures."""
-        endpoint = self.get_object()
-        data = serializers.WebhookEndpointInputSerializer(data=request.data, partial=partial)
-        data.is_valid(raise_exception=True)
-        endpoint = services.webhook_update(
-            endpoint=endpoint, updated_by=request.user, **data.validated_data
-        )
-        return Response(serializers.WebhookEndpointSerializer(endpoint).data)
+    def service_update(self, instance, data):
+        return services.webhook_update(endpoint=instance, updated_by=self.request.user, **data)
 
-    @extend_schema(
-        request=serializers.WebhookEndpointInputSerializer,
-        responses=serializers.WebhookEndpointSerializer,
-    )
-    def partial_update(self, request, pk=None):
-        return self.update(request, pk=pk, partial=True)
-
-    def perform_destroy(self, instance):
+    def service_delete(self, instance):
         services.webhook_delete(endpoint=instance, deleted_by=self.request.user)
 
     @extend_schema(responses=serializers.DeliverySerializer(many=True))

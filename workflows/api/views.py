@@ -1,8 +1,9 @@
 from drf_spectacular.utils import extend_schema
-from rest_framework import status, viewsets
+from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from config.viewsets import ServiceWriteMixin, service_write_schema
 from contracts.models import Contract
 from tenancy.capabilities import WORKFLOWS_MANAGE
 from tenancy.permissions import IsTenantMember, capability_required
@@ -21,7 +22,8 @@ from workflows.selectors import definition_list
 
 
 @extend_schema(tags=["workflow definitions"])
-class WorkflowDefinitionViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet):
+@service_write_schema(WorkflowDefinitionInputSerializer, WorkflowDefinitionSerializer)
+class WorkflowDefinitionViewSet(ServiceWriteMixin, TenantScopedViewSetMixin, viewsets.ModelViewSet):
     """Workflow definitions. Any member reads; writing needs `workflows.manage`.
 
     DELETE deactivates a definition that instances used, and deletes it otherwise.
@@ -30,48 +32,24 @@ class WorkflowDefinitionViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet)
     queryset = WorkflowDefinition.objects.all()
     selector = definition_list
     serializer_class = WorkflowDefinitionSerializer
+    input_serializer_class = WorkflowDefinitionInputSerializer
+    reread_after_write = True  # the stages, freshly written
     filterset_class = WorkflowDefinitionFilterSet
     permission_classes = [capability_required(WORKFLOWS_MANAGE, writes_only=True)]
 
-    def _output(self, definition, status_code=status.HTTP_200_OK) -> Response:
-        fresh = self.get_queryset().get(pk=definition.pk)
-        return Response(WorkflowDefinitionSerializer(fresh).data, status=status_code)
+    def service_create(self, data):
+        user = self.request.user
+        return services.definition_create(tenant=user.tenant, created_by=user, **data)
 
-    @extend_schema(
-        request=WorkflowDefinitionInputSerializer,
-        responses={201: WorkflowDefinitionSerializer},
-    )
-    def create(self, request):
-        data = WorkflowDefinitionInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        definition = services.definition_create(
-            tenant=request.user.tenant, created_by=request.user, **data.validated_data
+    def service_update(self, instance, data):
+        user = self.request.user
+        return services.definition_update(
+            definition_id=instance.pk, tenant=user.tenant, updated_by=user, **data
         )
-        return self._output(definition, status.HTTP_201_CREATED)
 
-    @extend_schema(request=WorkflowDefinitionInputSerializer)
-    def update(self, request, pk=None, partial=False):
-        definition = self.get_object()
-        data = WorkflowDefinitionInputSerializer(data=request.data, partial=partial)
-        data.is_valid(raise_exception=True)
-        definition = services.definition_update(
-            definition_id=definition.pk,
-            tenant=request.user.tenant,
-            updated_by=request.user,
-            **data.validated_data,
-        )
-        return self._output(definition)
-
-    @extend_schema(request=WorkflowDefinitionInputSerializer)
-    def partial_update(self, request, pk=None):
-        return self.update(request, pk=pk, partial=True)
-
-    def destroy(self, request, pk=None):
-        definition = self.get_object()
-        services.definition_delete(
-            definition_id=definition.pk, tenant=request.user.tenant, deleted_by=request.user
-        )
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def service_delete(self, instance):
+        user = self.request.user
+        services.definition_delete(definition_id=instance.pk, tenant=user.tenant, deleted_by=user)
 
     @extend_schema(request=PreviewMatchInputSerializer, responses=PreviewMatchOutputSerializer)
     @action(
