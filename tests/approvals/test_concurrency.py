@@ -6,11 +6,9 @@ start locks the contract row); these tests check that nothing double-advances an
 loser of a race gets a clean 409.
 """
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from rest_framework.exceptions import ValidationError
 
 from approvals.models import (
@@ -27,38 +25,11 @@ from config.exceptions import Conflict
 from contracts.models import ContractStatus
 from contracts.services import contract_create
 from tests.factories import ContractFactory, UserFactory, UserRoleFactory
+from tests.support import run_together
 from workflows.models import WorkflowDefinition, WorkflowDefinitionVersion
 from workflows.services import definition_create, definition_update
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-THREAD_TIMEOUT = 60
-
-
-def run_together(*calls):
-    """Run the callables in threads released at once; return ("ok", value) / ("error", exc)."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def worker(index, call):
-        try:
-            connection.ensure_connection()  # connect first, so only the calls race
-            barrier.wait(timeout=THREAD_TIMEOUT)
-            results[index] = ("ok", call())
-        except Exception as exc:
-            results[index] = ("error", exc)
-        finally:
-            connection.close()
-
-    threads = [
-        threading.Thread(target=worker, args=(index, call)) for index, call in enumerate(calls)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(THREAD_TIMEOUT)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung (deadlock?)"
-    return results
 
 
 def outcomes(results) -> list[str]:

@@ -2,16 +2,11 @@
 
 import io
 import json
-import os
 import random
 import socket
-import subprocess
-import sys
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.core import mail
@@ -22,14 +17,13 @@ from django.utils import timezone
 
 from approvals.orchestrator import approval_act
 from audit.models import AuditLog
-from config.database import database_url
 from notifications import delivery
 from notifications.models import Delivery, Notification, WebhookEndpoint
 from notifications.services import notify
 from tests.factories import UserFactory, WebhookEndpointFactory
 from tests.notifications.conftest import make_definition, start_contract
+from tests.support import manage, start_thread
 
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = "receiver-side-shared-secret-0123456789"
 ALL_EVENTS = [
     "approval_assigned",
@@ -418,9 +412,7 @@ def test_two_workers_racing_deliver_each_row_exactly_once(tenant, webhook_receiv
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
+    threads = [start_thread(worker) for _ in range(2)]
     for thread in threads:
         thread.join(timeout=60)
 
@@ -452,29 +444,13 @@ def test_command_once_drains_and_reports(tenant, webhook_receiver):
     assert len(webhook_receiver.requests) == 3
 
 
-def _manage(*args: str) -> subprocess.CompletedProcess:
-    """Run manage.py in a child process on this test's database (its committed rows)."""
-    url = urlsplit(database_url())
-    env = {
-        **os.environ,
-        "DATABASE_URL": urlunsplit(url._replace(path=f"/{connection.settings_dict['NAME']}")),
-        "SECRET_KEY": "test-only-secret-key-for-a-child-process-0123456789",
-        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "1",
-        "LOG_LEVEL": "ERROR",
-    }
-    command = [sys.executable, "manage.py", *args]
-    return subprocess.run(  # noqa: S603 (our own interpreter and manage.py)
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-
-
 @pytest.mark.django_db(transaction=True)
 def test_command_exit_codes_and_output_in_a_real_process(tenant, webhook_receiver):
     endpoint_for(webhook_receiver, tenant)
     for number in range(2):
         event(tenant, number)
 
-    done = _manage("deliver_notifications", "--once")
+    done = manage("deliver_notifications", "--once")
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (
@@ -483,11 +459,11 @@ def test_command_exit_codes_and_output_in_a_real_process(tenant, webhook_receive
     assert len(webhook_receiver.event_ids()) == 2
     assert all(request.signature_valid(SECRET) for request in webhook_receiver.requests)
 
-    again = _manage("deliver_notifications", "--once")
+    again = manage("deliver_notifications", "--once")
     assert again.returncode == 0, again.stderr
     assert "claimed 0, sent 0" in again.stdout
 
-    refused = _manage("deliver_notifications", "--batch-size", "0")
+    refused = manage("deliver_notifications", "--batch-size", "0")
     assert refused.returncode == 2
     assert "between 1 and 1000" in refused.stderr
 

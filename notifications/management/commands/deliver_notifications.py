@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
 from notifications.delivery import BatchResult, drain
+from tenancy import rls
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,12 @@ class Command(BaseCommand):
             help="seconds to wait when nothing is due (default 2)",
         )
 
-    def handle(self, *args, once: bool, batch_size: int, sleep: float, **options):
+    def handle(self, *args, **options):
+        # The queue holds every tenant's deliveries: the worker is a cross-tenant job.
+        with rls.bypass("deliver_notifications: every tenant's queue"):
+            self._deliver(**options)
+
+    def _deliver(self, *, once: bool, batch_size: int, sleep: float, **options):
         stop = threading.Event()
         if once:
             result = drain(batch_size=batch_size, should_stop=stop.is_set)

@@ -6,6 +6,7 @@ Idempotent: running it again changes nothing that is already there.
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from tenancy import rls
 from tenancy.capabilities import ALL_CAPABILITIES
 from tenancy.models import Tenant, User, UserRole
 from workflows.models import WorkflowDefinition
@@ -68,6 +69,10 @@ class Command(BaseCommand):
             slug=DEMO_TENANT["slug"],
             defaults={"name": DEMO_TENANT["name"], "timezone": DEMO_TENANT["timezone"]},
         )
+        with rls.tenant_scope(tenant):
+            self._seed(tenant)
+
+    def _seed(self, tenant: Tenant) -> None:
         admin = None
         for email, full_name, roles, capabilities in DEMO_USERS:
             is_admin = email.startswith("admin@")

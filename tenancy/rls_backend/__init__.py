@@ -1,0 +1,1 @@
+"""Django's PostgreSQL backend, with each transaction's row-level security scope (``base.py``)."""

@@ -1,0 +1,234 @@
+"""Row-level security: the database alone keeps tenants apart, whatever the application asks.
+
+These tests go around the application's scoping on purpose: raw SQL through the app's own
+connection (the app role, as in production), and the endpoint tables of
+``tests/test_tenant_isolation.py`` with the shared scoping switched off.
+"""
+
+import importlib
+import logging
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+from tenancy import rls
+from tenancy.checks import check_row_level_security
+from tenancy.scoping import TenantQuerySet, TenantScopedViewSetMixin
+from tests import test_tenant_isolation as isolation
+from tests.factories import ContractFactory
+from tests.test_tenant_isolation import (
+    LIST_ENDPOINTS,
+    OBJECT_ENDPOINTS,
+    call,
+    listed_ids,
+    tenant_state,
+)
+
+RLS_MIGRATION = importlib.import_module("tenancy.migrations.0004_row_level_security")
+TENANT_TABLES = RLS_MIGRATION.TENANT_TABLES
+# Users are the one tenant table without RLS (tenancy.checks.RLS_EXEMPT): only app scoping.
+USER_ENDPOINTS = ("/api/admin/users/{id}/", "/api/admin/users/")
+
+pytestmark = pytest.mark.django_db
+
+# The isolation tests' caller: tenant A's admin, holding every capability.
+caller, client_a = isolation.caller, isolation.client_a
+
+
+def sql(statement: str, params=None) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def rowcount(statement: str, params=None) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.rowcount
+
+
+def counts_by_tenant(table: str) -> dict[str, int]:
+    rows = sql(f"SELECT tenant_id::text, count(*) FROM {table} GROUP BY 1")  # noqa: S608
+    return dict(rows)
+
+
+@pytest.fixture
+def two_populated_tenants(tenant, other_tenant):
+    """Both tenants get a row in (nearly) every tenant table, through the endpoint makers."""
+    for endpoint in OBJECT_ENDPOINTS:
+        endpoint.make(tenant)
+        endpoint.make(other_tenant)
+    return str(tenant.pk), str(other_tenant.pk)
+
+
+def test_the_app_connects_as_a_role_rls_binds():
+    [(role, superuser, bypassrls)] = sql(
+        "SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+    )
+    [(owned,)] = sql(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND c.relowner = (SELECT oid FROM pg_roles"
+        " WHERE rolname = current_user)"
+    )
+    assert role == connection.settings_dict["USER"]
+    assert (superuser, bypassrls, owned) == (False, False, 0)
+
+
+def test_raw_reads_see_only_the_scoped_tenant_in_every_table(two_populated_tenants):
+    ours, theirs = two_populated_tenants
+    everything = {table: counts_by_tenant(table) for table in TENANT_TABLES}
+    # Not vacuous: the makers put both tenants into the tables that matter most.
+    for table in ("contracts_contract", "approvals_workflowstageapproval", "audit_auditlog"):
+        assert everything[table].get(theirs, 0) > 0, table
+
+    with rls.tenant_scope(ours):
+        for table in TENANT_TABLES:
+            assert counts_by_tenant(table) == {
+                key: n for key, n in everything[table].items() if key == ours
+            }, table
+            # Naming the other tenant explicitly does not help either.
+            assert sql(f"SELECT count(*) FROM {table} WHERE tenant_id = %s", [theirs]) == [(0,)]  # noqa: S608
+
+
+def test_stage_definitions_are_visible_through_their_definition_only(two_populated_tenants):
+    ours, _theirs = two_populated_tenants
+    query = (
+        "SELECT d.tenant_id::text, count(*) FROM workflows_workflowstagedefinition s"
+        " JOIN workflows_workflowdefinition d ON d.id = s.definition_id GROUP BY 1"
+    )
+    assert len(sql(query)) == 2
+    with rls.tenant_scope(ours):
+        assert [tenant for tenant, _ in sql(query)] == [ours]
+        [(visible,)] = sql("SELECT count(*) FROM workflows_workflowstagedefinition")
+        assert visible == sum(n for _, n in sql(query))
+
+
+def test_raw_writes_cannot_touch_another_tenants_rows(tenant, other_tenant):
+    mine, theirs = ContractFactory(tenant=tenant), ContractFactory(tenant=other_tenant)
+
+    with rls.tenant_scope(tenant):
+        assert rowcount("UPDATE contracts_contract SET title = 'x' WHERE id = %s", [theirs.pk]) == 0
+        assert rowcount("DELETE FROM contracts_contract WHERE id = %s", [theirs.pk]) == 0
+        with pytest.raises(DatabaseError, match="row-level security"), transaction.atomic():
+            sql(  # moving my row into their tenant
+                "UPDATE contracts_contract SET tenant_id = %s WHERE id = %s",
+                [other_tenant.pk, mine.pk],
+            )
+        with pytest.raises(DatabaseError, match="row-level security"), transaction.atomic():
+            ContractFactory(tenant=other_tenant, created_by=theirs.created_by)  # an INSERT
+
+    theirs.refresh_from_db()
+    assert theirs.title != "x"
+
+
+def test_with_no_tenant_set_nothing_is_visible_or_writable(tenant):
+    contract = ContractFactory(tenant=tenant)
+    with rls.request_scope():  # what a request has before authentication
+        for table in TENANT_TABLES:
+            assert sql(f"SELECT count(*) FROM {table}") == [(0,)], table  # noqa: S608
+        assert rowcount("DELETE FROM contracts_contract WHERE id = %s", [contract.pk]) == 0
+        [(tenant_setting,)] = sql("SELECT NULLIF(current_setting('app.tenant_id', true), '')")
+        assert tenant_setting is None
+
+
+def test_a_rolled_back_savepoint_does_not_lose_the_scope(tenant, other_tenant):
+    ContractFactory(tenant=tenant)
+    ContractFactory(tenant=other_tenant)
+    with rls.tenant_scope(tenant), transaction.atomic():
+        assert sql("SELECT count(*) FROM contracts_contract") == [(1,)]
+        with pytest.raises(DatabaseError), transaction.atomic():
+            sql("SELECT 1 / 0")
+        # ROLLBACK TO SAVEPOINT undid nothing the scope needs: it is sent again.
+        assert sql("SELECT count(*) FROM contracts_contract") == [(1,)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_scope_ends_with_its_transaction_on_a_reused_connection(tenant):
+    ContractFactory(tenant=tenant)
+    with rls.tenant_scope(tenant):
+        with transaction.atomic():
+            assert sql("SELECT count(*) FROM contracts_contract") == [(1,)]
+        assert sql("SELECT count(*) FROM contracts_contract") == [(1,)]  # autocommit
+    with rls.request_scope():
+        # The same physical connection, as the next request of a pooled worker would get it.
+        assert sql("SELECT current_setting('app.tenant_id', true)") in ([("",)], [(None,)])
+        assert sql("SELECT count(*) FROM contracts_contract") == [(0,)]
+        with transaction.atomic():
+            assert sql("SELECT count(*) FROM contracts_contract") == [(0,)]
+
+
+def test_a_bypass_needs_a_reason_and_is_logged(caplog):
+    with pytest.raises(ValueError, match="reason"):
+        rls.bypass("")
+    with caplog.at_level(logging.INFO, logger="clm.security"), rls.bypass("nightly export"):
+        pass
+    [record] = [r for r in caplog.records if r.name == "clm.security"]
+    assert (record.event, record.reason) == ("rls_bypass", "nightly export")
+
+
+# --- the make-test check ---------------------------------------------------------------------
+
+
+def test_every_tenant_table_passes_the_rls_check():
+    assert check_row_level_security(databases=["default"]) == []
+
+
+def test_the_rls_check_reports_a_tenant_table_without_rls(monkeypatch):
+    """tenancy_user really lacks RLS; once it is no longer declared exempt, the check says so."""
+    monkeypatch.setattr("tenancy.checks.RLS_EXEMPT", {})
+    errors = check_row_level_security(databases=["default"])
+    assert [(error.id, "tenancy_user" in error.msg) for error in errors] == [("tenancy.E002", True)]
+    assert "ENABLE, FORCE, policy missing" in errors[0].msg
+
+
+# --- the endpoint tables, with the application's scoping switched off ------------------------
+
+
+@pytest.fixture
+def app_scoping_off(monkeypatch):
+    """The mixin and ``for_tenant`` stop filtering: as if every endpoint forgot its tenant."""
+
+    def unfiltered_queryset(self):
+        return self.scoped_queryset(self.request.user.tenant)
+
+    monkeypatch.setattr(TenantScopedViewSetMixin, "get_queryset", unfiltered_queryset)
+    monkeypatch.setattr(TenantQuerySet, "for_tenant", lambda self, tenant: self)
+
+
+def test_switching_app_scoping_off_really_unfilters(app_scoping_off, tenant, other_tenant):
+    """The control: without RLS in the way, the patched read would return both tenants."""
+    ContractFactory(tenant=tenant)
+    ContractFactory(tenant=other_tenant)
+    from contracts.models import Contract
+
+    assert Contract.objects.for_tenant(tenant).count() == 2  # the test's bypass scope
+
+
+@pytest.mark.parametrize(
+    "endpoint", [e for e in OBJECT_ENDPOINTS if e.url not in USER_ENDPOINTS], ids=str
+)
+def test_without_app_scoping_another_tenants_object_is_still_404_and_untouched(
+    app_scoping_off, client_a, other_tenant, endpoint
+):
+    theirs = endpoint.make(other_tenant)
+    before = tenant_state(other_tenant)
+
+    response = call(client_a, endpoint, theirs.pk)
+
+    assert response.status_code == 404, response.content
+    assert tenant_state(other_tenant) == before
+
+
+@pytest.mark.parametrize(
+    "endpoint", [e for e in LIST_ENDPOINTS if e.url not in USER_ENDPOINTS], ids=str
+)
+def test_without_app_scoping_lists_still_hold_only_the_callers_rows(
+    app_scoping_off, client_a, tenant, other_tenant, endpoint
+):
+    ours = {str(endpoint.make(tenant).pk) for _ in range(2)}
+    theirs = {str(endpoint.make(other_tenant).pk) for _ in range(2)}
+
+    ids = listed_ids(client_a, endpoint.url)
+
+    assert ours <= ids
+    assert not ids & theirs
