@@ -1,5 +1,7 @@
 """Reads about tenants, users and roles. All tenant-scoped."""
 
+import uuid
+
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -54,3 +56,13 @@ def role_holders(*, tenant: Tenant, roles) -> QuerySet[User]:
         .filter(active_roles_q(prefix="role_assignments__"))
         .distinct()
     )
+
+
+def tenant_by_slug_or_id(value: str) -> Tenant | None:
+    """The tenant a command-line ``--tenant`` names, by id or slug."""
+    value = value.strip()
+    try:
+        lookup = {"pk": uuid.UUID(value)}
+    except ValueError:
+        lookup = {"slug": value}
+    return Tenant.objects.filter(**lookup).first()

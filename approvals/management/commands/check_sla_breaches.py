@@ -5,12 +5,11 @@ or a reminder is acted on by exactly one run. Exit status 0 when the check ran (
 found anything), non-zero on bad arguments or a database error.
 """
 
-import uuid
-
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from approvals.services import sla_check_breaches
 from tenancy import rls
+from tenancy.cli import tenant_option
 from tenancy.models import Tenant
 
 # Two sessions use both cores of a small server; tenants are never split across sessions.
@@ -36,7 +35,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, tenant=None, dry_run=False, jobs=DEFAULT_JOBS, **options):
-        only = _tenant(tenant) if tenant is not None else None
+        only = tenant_option(tenant) if tenant is not None else None
         # One tenant runs in its scope; every tenant is the one cross-tenant job (a logged bypass).
         scope = rls.tenant_scope(only) if only else rls.bypass("check_sla_breaches: all tenants")
         with scope:
@@ -57,15 +56,3 @@ class Command(BaseCommand):
             f"breached {result.breached}, escalated {result.escalated}, "
             f"reminded {result.reminded}"
         )
-
-
-def _tenant(value: str) -> Tenant:
-    value = value.strip()
-    try:
-        lookup = {"pk": uuid.UUID(value)}
-    except ValueError:
-        lookup = {"slug": value}
-    tenant = Tenant.objects.filter(**lookup).first()
-    if tenant is None:
-        raise CommandError(f"No tenant with slug or id {value!r}.")
-    return tenant
