@@ -35,6 +35,7 @@ from functools import wraps
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -103,8 +104,18 @@ def request_fingerprint(request) -> str:
 
 
 def _stale_or_expired(now) -> Q:
+    """Expired keys, and claims whose request can no longer be running.
+
+    A claim stays unanswered when its request died, or when the database went away before the
+    request could release it (the 503 of an outage). The first kind goes stale after
+    ``IDEMPOTENCY_STALE_CLAIM_SECONDS``; a claim older than the database server's last start is
+    stale at once, because the restart ended every transaction that request could have had.
+    """
     stale = now - timedelta(seconds=settings.IDEMPOTENCY_STALE_CLAIM_SECONDS)
-    return Q(expires_at__lte=now) | Q(status_code__isnull=True, created_at__lte=stale)
+    return Q(expires_at__lte=now) | Q(
+        Q(created_at__lte=stale) | Q(created_at__lt=RawSQL("pg_postmaster_start_time()", [])),
+        status_code__isnull=True,
+    )
 
 
 def purge_expired(*, now=None, **filters) -> int:

@@ -284,6 +284,33 @@ def test_expired_keys_and_abandoned_claims_are_ignored_and_purged(client, user, 
     assert IdempotencyRecord.objects.get(key="old").status_code == 201
 
 
+@pytest.mark.parametrize("claimed", ["before the database restarted", "since"])
+def test_a_claim_the_database_restart_orphaned_is_free_at_once(client, user, claimed, settings):
+    """A 503 in an outage cannot release its key; the restart itself proves it is not in flight."""
+    settings.IDEMPOTENCY_STALE_CLAIM_SECONDS = 86_400  # so only the restart can free it
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_postmaster_start_time()")
+        (started,) = cursor.fetchone()
+    created = started - timedelta(seconds=1) if claimed != "since" else timezone.now()
+    IdempotencyRecord.objects.create(
+        tenant=user.tenant,
+        user=user,
+        key="orphan",
+        fingerprint=_fingerprint_of(client, user, BODY),
+        created_at=created,
+        expires_at=created + timedelta(hours=24),
+    )
+
+    response = post(client, CONTRACTS, BODY, key="orphan")
+
+    if claimed == "since":
+        assert response.status_code == 409
+        assert Contract.objects.count() == 0
+    else:
+        assert response.status_code == 201
+        assert Contract.objects.count() == 1
+
+
 def test_purge_command_deletes_expired_keys_of_every_tenant(user):
     now = timezone.now()
     stranger = UserFactory(tenant=TenantFactory())
