@@ -6,6 +6,6 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
-        from notifications import receivers
+        from notifications import checks, receivers  # noqa: F401  (checks registers itself)
 
         receivers.connect()

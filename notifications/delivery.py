@@ -131,6 +131,11 @@ def _timeout() -> float:
     return settings.WEBHOOK_TIMEOUT_SECONDS
 
 
+def longest_send_seconds() -> float:
+    """The longest one send may take: the webhook or the SMTP timeout."""
+    return max(_timeout(), getattr(settings, "EMAIL_TIMEOUT", None) or 0)
+
+
 # --- claim -----------------------------------------------------------------------------------
 
 
@@ -490,8 +495,7 @@ def deliver_claim(
     """Send the claim's rows one by one, recording each; release what is left on a stop."""
     recorder = _Recorder(claim, rng)
     email_connection = None
-    longest_send = max(_timeout(), getattr(settings, "EMAIL_TIMEOUT", None) or 0)
-    margin = timedelta(seconds=longest_send + LEASE_MARGIN_SECONDS)
+    margin = timedelta(seconds=longest_send_seconds() + LEASE_MARGIN_SECONDS)
     _synchronous_commit(False)
     try:
         for index, row in enumerate(claim.rows):

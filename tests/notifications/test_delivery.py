@@ -18,6 +18,7 @@ from django.utils import timezone
 from approvals.orchestrator import approval_act
 from audit.models import AuditLog
 from notifications import delivery
+from notifications.checks import check_lease_outlasts_a_send
 from notifications.models import Delivery, Notification, WebhookEndpoint
 from notifications.services import notify
 from tests.factories import UserFactory, WebhookEndpointFactory
@@ -483,3 +484,17 @@ def test_webhook_body_is_canonical_json():
             {"a": {"y": None, "z": "é"}, "b": 1}, separators=(",", ":"), sort_keys=True
         ).encode()
     )
+
+
+@pytest.mark.parametrize(
+    ("lease", "webhook_timeout", "email_timeout", "ok"),
+    [(300, 10, 10, True), (16, 10, 10, True), (15, 10, 10, False), (60, 10, 90, False)],
+)
+def test_system_check_refuses_a_lease_no_send_fits_in(
+    settings, lease, webhook_timeout, email_timeout, ok
+):
+    settings.NOTIFICATION_LEASE_SECONDS = lease
+    settings.WEBHOOK_TIMEOUT_SECONDS = webhook_timeout
+    settings.EMAIL_TIMEOUT = email_timeout
+    errors = check_lease_outlasts_a_send()
+    assert [error.id for error in errors] == ([] if ok else ["notifications.E001"])
