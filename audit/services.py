@@ -1,9 +1,11 @@
 """Writing audit rows. Services call ``audit_record`` inside their own transaction."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 
 from audit.context import current_request_context
 from audit.models import AuditLog
+from tenancy import rls
 
 
 def _resource_fields(resource) -> tuple[str, str]:
@@ -26,6 +28,30 @@ def audit_record(
     return AuditLog.objects.create(
         **_row(action, tenant, actor, resource, resource_type, resource_id, changes)
     )
+
+
+def audit_rls_bypass(*, reason: str, actor=None) -> AuditLog:
+    """A platform audit row for a row-level security bypass (``tenancy.rls``).
+
+    It has no tenant, so no tenant's API lists it; platform administrators read it in the admin.
+    Written inside the bypass, since only a bypass may write a row without a tenant.
+    """
+    return audit_record(
+        action="rls_bypass",
+        tenant=None,
+        actor=actor,
+        resource_type="database",
+        resource_id="",
+        changes={"reason": [None, reason]},
+    )
+
+
+@contextmanager
+def audited_rls_bypass(*, reason: str, actor=None) -> Iterator[None]:
+    """``tenancy.rls.bypass`` for production's cross-tenant jobs: logged and audited."""
+    with rls.bypass(reason):
+        audit_rls_bypass(reason=reason, actor=actor)
+        yield
 
 
 def audit_record_many(entries: Iterable[dict]) -> list[AuditLog]:

@@ -1,5 +1,6 @@
 """Each web request's row-level security scope (``tenancy.rls``)."""
 
+from audit.services import audit_rls_bypass
 from tenancy import rls
 
 
@@ -9,8 +10,8 @@ class RowLevelSecurityMiddleware:
     API requests authenticate later, in DRF (``TenantJWTAuthentication`` narrows the scope to the
     token's tenant); this middleware covers session users, i.e. the Django admin. A tenant's staff
     see their tenant; a platform superuser (no tenant) administers every tenant, which is an
-    explicit, logged bypass. Evaluating ``request.user`` here costs a query only when the request
-    carries a session cookie.
+    explicit bypass, logged and audited per request. Evaluating ``request.user`` here costs a
+    query only when the request carries a session cookie.
     """
 
     def __init__(self, get_response):
@@ -22,5 +23,7 @@ class RowLevelSecurityMiddleware:
             if user.is_authenticated and user.tenant_id is not None:
                 rls.activate_tenant(user.tenant_id)
             elif user.is_authenticated and user.is_superuser:
-                rls.activate_bypass(f"platform administrator {user.pk}: {request.path}")
+                reason = f"platform administrator: {request.method} {request.path}"
+                rls.activate_bypass(reason)
+                audit_rls_bypass(reason=reason, actor=user)
             return self.get_response(request)

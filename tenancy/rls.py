@@ -12,8 +12,9 @@ Who sets what, in this process, is a ``ContextVar`` scope:
   narrows it to the caller's tenant (``activate_tenant``);
 * ``tenant_scope(tenant)`` for work on behalf of one tenant outside a request;
 * ``bypass(reason)`` for the few cross-tenant jobs (the delivery worker, the all-tenant SLA
-  check, platform administrators in the Django admin, the demo seed). Each entry is logged to
-  ``clm.security`` with its reason: grep-able, and rare by construction.
+  check, platform administrators in the Django admin). Each entry is logged to ``clm.security``
+  with its reason; production code enters it through ``audit.services.audited_rls_bypass``,
+  which also writes a platform audit row.
 
 The database backend (``tenancy.rls_backend``) puts the scope into the transaction: before the
 first statement of every transaction (and again whenever the scope changes within one) it sends

@@ -3,6 +3,7 @@
 import pytest
 from django.test import Client
 
+from audit.models import AuditLog
 from contracts.models import Contract
 from tenancy.models import User
 from tests.factories import ContractFactory, UserFactory
@@ -225,6 +226,21 @@ def test_platform_superuser_sees_every_tenant(browser, superuser, staff_admin, t
     response = browser.get(f"{USERS}{two_tenants['their_user'].pk}/change/")
     assert response.status_code == 200
     assert "outsider@example.com" in response.content.decode()
+
+
+def test_platform_superuser_requests_are_audited_rls_bypasses(browser, superuser, two_tenants):
+    browser.force_login(superuser)
+    browser.get(CONTRACTS)
+
+    [row] = AuditLog.objects.filter(action="rls_bypass")
+    assert (row.tenant_id, row.actor_id) == (None, superuser.pk)
+    assert row.changes == {"reason": [None, f"platform administrator: GET {CONTRACTS}"]}
+
+
+def test_tenant_staff_requests_bypass_nothing(browser, staff_admin, two_tenants):
+    browser.force_login(staff_admin)
+    browser.get(CONTRACTS)
+    assert not AuditLog.objects.filter(action="rls_bypass").exists()
 
 
 def test_tenant_admin_without_staff_flag_is_sent_to_login(browser, tenant, two_tenants):

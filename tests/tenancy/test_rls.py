@@ -6,11 +6,14 @@ connection (the app role, as in production), and the endpoint tables of
 """
 
 import importlib
+import io
 import logging
 
 import pytest
+from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
+from audit.models import AuditLog
 from tenancy import rls
 from tenancy.checks import check_row_level_security
 from tenancy.scoping import TenantQuerySet, TenantScopedViewSetMixin
@@ -164,6 +167,26 @@ def test_a_bypass_needs_a_reason_and_is_logged(caplog):
         pass
     [record] = [r for r in caplog.records if r.name == "clm.security"]
     assert (record.event, record.reason) == ("rls_bypass", "nightly export")
+
+
+@pytest.mark.parametrize(
+    ("command", "reason"),
+    [
+        (["check_sla_breaches"], "check_sla_breaches: all tenants"),
+        (["deliver_notifications", "--once"], "deliver_notifications: every tenant's queue"),
+        (["purge_idempotency_keys"], "purge_idempotency_keys: every tenant"),
+        (["check_consistency"], "check_consistency: reads workflow state across tenants"),
+    ],
+)
+def test_cross_tenant_jobs_leave_a_platform_audit_row(command, reason):
+    call_command(*command, stdout=io.StringIO())
+    [row] = AuditLog.objects.filter(action="rls_bypass")
+    assert (row.tenant_id, row.changes) == (None, {"reason": [None, reason]})
+
+
+def test_a_one_tenant_sla_check_runs_in_that_tenants_scope(tenant):
+    call_command("check_sla_breaches", "--tenant", tenant.slug, stdout=io.StringIO())
+    assert not AuditLog.objects.filter(action="rls_bypass").exists()
 
 
 # --- the make-test check ---------------------------------------------------------------------

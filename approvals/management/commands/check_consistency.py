@@ -11,9 +11,9 @@ import sys
 from django.core.management.base import BaseCommand
 
 from approvals.consistency import consistency_check
+from audit.services import audited_rls_bypass
 from tenancy.cli import tenant_option
 from tenancy.models import Tenant
-from tenancy.rls import bypass
 
 
 class Command(BaseCommand):
@@ -29,7 +29,7 @@ class Command(BaseCommand):
         only = tenant_option(tenant) if tenant is not None else None
         # Unscoped, the tenant policies would hide every row and the check would find nothing;
         # a tenant's scope would hide the other side of a cross-tenant row.
-        with bypass("check_consistency: reads workflow state across tenants"):
+        with audited_rls_bypass(reason="check_consistency: reads workflow state across tenants"):
             report = consistency_check(tenant_id=only.pk if only else None)
         slugs = dict(
             Tenant.objects.filter(

@@ -8,6 +8,7 @@ found anything), non-zero on bad arguments or a database error.
 from django.core.management.base import BaseCommand
 
 from approvals.services import sla_check_breaches
+from audit.services import audited_rls_bypass
 from tenancy import rls
 from tenancy.cli import tenant_option
 from tenancy.models import Tenant
@@ -37,7 +38,11 @@ class Command(BaseCommand):
     def handle(self, *args, tenant=None, dry_run=False, jobs=DEFAULT_JOBS, **options):
         only = tenant_option(tenant) if tenant is not None else None
         # One tenant runs in its scope; every tenant is the one cross-tenant job (a logged bypass).
-        scope = rls.tenant_scope(only) if only else rls.bypass("check_sla_breaches: all tenants")
+        scope = (
+            rls.tenant_scope(only)
+            if only
+            else audited_rls_bypass(reason="check_sla_breaches: all tenants")
+        )
         with scope:
             result = sla_check_breaches(tenant=only, dry_run=dry_run, jobs=jobs)
         names = dict(Tenant.objects.filter(pk__in=list(result.by_tenant)).values_list("pk", "slug"))

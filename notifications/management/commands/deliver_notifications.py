@@ -15,8 +15,8 @@ import threading
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
+from audit.services import audited_rls_bypass
 from notifications.delivery import BatchResult, drain
-from tenancy import rls
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         # The queue holds every tenant's deliveries: the worker is a cross-tenant job.
-        with rls.bypass("deliver_notifications: every tenant's queue"):
+        with audited_rls_bypass(reason="deliver_notifications: every tenant's queue"):
             self._deliver(**options)
 
     def _deliver(self, *, once: bool, batch_size: int, sleep: float, **options):

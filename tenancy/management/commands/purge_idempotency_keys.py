@@ -6,7 +6,7 @@ for users who stopped sending keys; run it from cron, e.g. hourly. Idempotent.
 
 from django.core.management.base import BaseCommand
 
-from tenancy import rls
+from audit.services import audited_rls_bypass
 from tenancy.idempotency import purge_expired
 
 
@@ -14,6 +14,6 @@ class Command(BaseCommand):
     help = "Delete expired Idempotency-Key records; prints how many."
 
     def handle(self, *args, **options):
-        with rls.bypass("purge_idempotency_keys: every tenant"):
+        with audited_rls_bypass(reason="purge_idempotency_keys: every tenant"):
             deleted = purge_expired()
         self.stdout.write(f"purged {deleted} idempotency key(s)")
