@@ -1,4 +1,5 @@
-"""A demo tenant, its admin, one user per approver role, a requester and the example workflow.
+"""A demo tenant, its admin, one user per approver role, a requester, the example workflow and a
+small clause playbook.
 
 Idempotent: running it again changes nothing that is already there.
 """
@@ -6,6 +7,8 @@ Idempotent: running it again changes nothing that is already there.
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from contracts.clause_services import clause_rule_create
+from contracts.models import ClauseRule
 from tenancy import rls
 from tenancy.capabilities import ALL_CAPABILITIES
 from tenancy.models import Tenant, User, UserRole
@@ -59,6 +62,27 @@ DEMO_WORKFLOW = {
     "is_active": True,
 }
 
+# A small clause playbook, so `validate-clauses` and contract findings show something.
+DEMO_CLAUSES = [
+    {
+        "name": "Limitation of liability",
+        "category": "Liability",
+        "kind": "required",
+        "patterns": ["limitation of liability", "limit of liability"],
+        "contract_types": ["MSA", "SOW"],
+        "severity": "warning",
+        "guidance": "Cap liability at 12 months of fees.",
+    },
+    {
+        "name": "No unlimited liability",
+        "category": "Liability",
+        "kind": "prohibited",
+        "patterns": ["unlimited liability"],
+        "severity": "blocking",
+        "guidance": "Legal must approve any uncapped liability.",
+    },
+]
+
 
 class Command(BaseCommand):
     help = "Create the demo tenant, users, roles and example workflow. Safe to run repeatedly."
@@ -98,6 +122,9 @@ class Command(BaseCommand):
             tenant=tenant, name=DEMO_WORKFLOW["name"]
         ).exists():
             definition_create(tenant=tenant, created_by=admin, **DEMO_WORKFLOW)
+        for clause in DEMO_CLAUSES:
+            if not ClauseRule.objects.filter(tenant=tenant, name=clause["name"]).exists():
+                clause_rule_create(tenant=tenant, created_by=admin, **clause)
         self.stdout.write(
             f"Demo tenant '{tenant.name}' ready: {len(DEMO_USERS)} users, password "
             f"'{DEMO_PASSWORD}'."
