@@ -17,7 +17,7 @@ Stage semantics (API.md):
 
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
@@ -476,13 +476,43 @@ def _settle_stage(instance, contract, stage, stage_rows, stages, changes, now) -
         stage.save(update_fields=["status", "completed_at"])
         return
     opening = [row for row in stages if row.sequence == instance.current_sequence]
-    # The settled stage and the opening ones in one UPDATE.
-    WorkflowStage.objects.bulk_update(
-        [stage, *opening], ["status", "completed_at", "started_at", "due_at", "sla_rule"]
-    )
+    _save_stages([stage, *opening])
     WorkflowStageApproval.objects.bulk_create(assigned)
     instance.save(update_fields=["current_sequence"])
     changes.emit(signals.approval_assigned, approvals=assigned)
+
+
+def _save_stages(stages: list[WorkflowStage]) -> None:
+    """Write the settled stage and the opening ones (status, times, SLA rule) in one UPDATE.
+
+    Raw SQL because this runs on every decision that advances a workflow, and ``bulk_update``'s
+    compilation (a CASE WHEN per column, each with a branch per row) cost more CPU than the rest
+    of the decision's writes together; it writes the same columns.
+    """
+    row = "(%s::uuid, %s, %s::timestamptz, %s::timestamptz, %s::timestamptz, %s::uuid)"
+    params = [
+        value
+        for stage in stages
+        for value in (
+            stage.pk,
+            stage.status,
+            stage.completed_at,
+            stage.started_at,
+            stage.due_at,
+            stage.sla_rule_id,
+        )
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_SAVE_STAGES.format(rows=", ".join([row] * len(stages))), params)
+
+
+_SAVE_STAGES = f"""
+UPDATE {WorkflowStage._meta.db_table} AS s
+   SET status = v.status, completed_at = v.completed_at, started_at = v.started_at,
+       due_at = v.due_at, sla_rule_id = v.sla_rule_id
+  FROM (VALUES {{rows}}) AS v (id, status, completed_at, started_at, due_at, sla_rule_id)
+ WHERE s.id = v.id
+"""  # noqa: S608 (table name only; the rows are placeholders)
 
 
 def _close_rows(rows, status, changes, action) -> None:

@@ -64,6 +64,11 @@ def _actionable_q(user, roles) -> Q:
     )
 
 
+# The approval lists show the contract's summary and the stage's name: the contract's text (up to
+# 2,000,000 characters), its JSON columns and the approval's SLA metadata stay in the database.
+_LIST_DEFERRED = ("contract__text", "contract__clause_findings", "contract__metadata", "metadata")
+
+
 def approval_list_for_user(*, user) -> QuerySet[WorkflowStageApproval]:
     """Approvals the user may act on (pending, theirs or their roles') or has acted on."""
     roles = user_role_slugs(user=user)
@@ -72,6 +77,7 @@ def approval_list_for_user(*, user) -> QuerySet[WorkflowStageApproval]:
         WorkflowStageApproval.objects.for_tenant(user.tenant_id)
         .filter(visible)
         .select_related("stage", "contract")
+        .defer(*_LIST_DEFERRED)
         .order_by("due_at", "created_at", "id")
     )
 
@@ -82,6 +88,7 @@ def approval_pending_for_user(*, user) -> QuerySet[WorkflowStageApproval]:
         WorkflowStageApproval.objects.for_tenant(user.tenant_id)
         .filter(Q(status=ApprovalStatus.PENDING) & _actionable_q(user, roles))
         .select_related("stage", "contract")
+        .defer(*_LIST_DEFERRED)
         .order_by("due_at", "created_at", "id")
     )
 

@@ -50,10 +50,20 @@ def contract_create(*, tenant, created_by, **fields) -> Contract:
     if definition is None:
         contract.save(force_insert=True)
         audit_record_many([created])
+        started = []
     else:
-        workflow_start_on_new_contract(
-            contract=contract, definition=definition, started_by=created_by, extra_audit=[created]
-        )
+        started = [
+            workflow_start_on_new_contract(
+                contract=contract,
+                definition=definition,
+                started_by=created_by,
+                extra_audit=[created],
+            )
+        ]
+    # The contract's instances, newest first, as ``approvals.selectors.instances_newest_first``
+    # prefetches them for the API's workflow summary: a new contract has at most the one just
+    # started (with its version loaded), so the response reads no more rows.
+    contract.instances_newest_first = started
     return contract
 
 

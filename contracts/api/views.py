@@ -2,7 +2,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from approvals import orchestrator
@@ -168,9 +168,11 @@ class ContractViewSet(
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         """Approve, reject or delegate the caller's pending approval on this contract."""
-        self._contract_id(pk)
         data = ApprovalActionInputSerializer(data=request.data, context={"request": request})
-        data.is_valid(raise_exception=True)
+        if not data.is_valid():
+            self._contract_id(pk)  # an unknown contract is a 404 whatever the body
+            raise ValidationError(data.errors)
+        # approval_act answers 404 for a contract that is not the tenant's: no query for it here.
         orchestrator.approval_act(
             tenant=request.user.tenant,
             contract_id=pk,
