@@ -127,6 +127,8 @@ class ScopeInjector:
     def __call__(self, execute, sql, params, many, context):
         wrapper = context["connection"]
         scope = _scope.get()
+        if not isinstance(sql, str):  # a psycopg2.sql.Composed: render it to prefix it
+            sql = sql.as_string(context["cursor"].cursor)
         if sql.startswith(_TRANSACTION_CONTROL):
             # Django's savepoint statements; ROLLBACK TO must run even in an aborted transaction.
             pass

@@ -12,6 +12,7 @@ import logging
 import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
+from psycopg2 import sql as psycopg2_sql
 
 from audit.models import AuditLog
 from tenancy import rls
@@ -132,6 +133,16 @@ def test_with_no_tenant_set_nothing_is_visible_or_writable(tenant):
         assert rowcount("DELETE FROM contracts_contract WHERE id = %s", [contract.pk]) == 0
         [(tenant_setting,)] = sql("SELECT NULLIF(current_setting('app.tenant_id', true), '')")
         assert tenant_setting is None
+
+
+def test_composed_psycopg2_sql_is_scoped_too(tenant, other_tenant):
+    ContractFactory(tenant=tenant)
+    ContractFactory(tenant=other_tenant)
+    query = psycopg2_sql.SQL("SELECT count(*) FROM {}").format(
+        psycopg2_sql.Identifier("contracts_contract")
+    )
+    with rls.tenant_scope(tenant):
+        assert sql(query) == [(1,)]
 
 
 def test_a_rolled_back_savepoint_does_not_lose_the_scope(tenant, other_tenant):
