@@ -242,18 +242,31 @@ class Floor:
         import psycopg2
         from django.db import connection
 
+        from tenancy.rls import Scope
+
         self.ids = ids
         self.raw = psycopg2.connect(**connection.get_connection_params())
         self.cursor = self.raw.cursor()
         self.counter: StatementCounter | None = None
+        # The app role's rows are bound by row-level security: like the app, the floor names its
+        # tenant in the same round trip as each transaction's first statement.
+        self.scope_sql = f"{Scope(tenant_id=str(ids['tenant'])).sql()}; "
 
     def execute(self, sql: str, params) -> int:
+        from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+
         counter = self.counter
+        scoped = (
+            self.scope_sql + sql
+            if self.raw.info.transaction_status == TRANSACTION_STATUS_IDLE
+            else sql
+        )
         if counter is None:
-            self.cursor.execute(sql, params)
+            self.cursor.execute(scoped, params)
             return self.cursor.rowcount
         counter.begin_if_idle(self.raw)
         counter.statement(sql)
+        sql = scoped
         started = time.perf_counter()
         self.cursor.execute(sql, params)
         counter.db_seconds += time.perf_counter() - started
