@@ -120,6 +120,11 @@ class WorkflowStage(TenantOwnedModel):
 class WorkflowStageApproval(TenantOwnedModel):
     """One approver entry of a stage: a role (any unexpired holder may act) or a named user."""
 
+    # No single-column tenant index: approval_decided_by_idx (tenant, decided_by) leads with it
+    # and covers every row.
+    tenant = models.ForeignKey(
+        "tenancy.Tenant", on_delete=models.CASCADE, editable=False, db_index=False
+    )
     stage = models.ForeignKey(WorkflowStage, on_delete=models.CASCADE, related_name="approvals")
     instance = models.ForeignKey(
         WorkflowInstance, on_delete=models.CASCADE, related_name="approvals"
@@ -130,7 +135,10 @@ class WorkflowStageApproval(TenantOwnedModel):
     approver = models.CharField(
         max_length=60, help_text='The stage entry: a role slug or "user:<uuid>".'
     )
-    role = models.SlugField(max_length=50, blank=True, default="")
+    # Read with the tenant, on pending rows only: approval_pending_role_idx (no index of its own).
+    role = models.SlugField(max_length=50, blank=True, default="", db_index=False)
+    # The user references below are mostly empty (a role approval has no assignee, a pending one
+    # no decider): their indexes are partial, on the rows that have one (see Meta.indexes).
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -138,6 +146,7 @@ class WorkflowStageApproval(TenantOwnedModel):
         blank=True,
         related_name="assigned_approvals",
         help_text="Set for named approvers and delegates; empty for role approvals.",
+        db_index=False,
     )
     status = models.CharField(
         max_length=10, choices=ApprovalStatus.choices, default=ApprovalStatus.PENDING
@@ -156,9 +165,10 @@ class WorkflowStageApproval(TenantOwnedModel):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     delegated_from = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -166,6 +176,7 @@ class WorkflowStageApproval(TenantOwnedModel):
         null=True,
         blank=True,
         related_name="decided_approvals",
+        db_index=False,
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     comments = models.TextField(blank=True, default="")
@@ -200,6 +211,31 @@ class WorkflowStageApproval(TenantOwnedModel):
                 fields=["remind_at", "due_at"],
                 condition=Q(status="pending", reminded_at__isnull=True),
                 name="approval_pending_remind_idx",
+            ),
+            # The user references, for the lookups by one user (deleting a user: Django's PROTECT
+            # check, the database's foreign key check) and the self-reference's SET NULL. Each is
+            # an equality, which implies IS NOT NULL: the rows without a reference, most of them,
+            # have no entry. The breach check's overdue mark rewrites a row's index entries
+            # whenever the page is full, and a pending role approval then writes none here.
+            models.Index(
+                fields=["assigned_to"],
+                condition=Q(assigned_to__isnull=False),
+                name="approval_assigned_to_idx",
+            ),
+            models.Index(
+                fields=["delegated_to"],
+                condition=Q(delegated_to__isnull=False),
+                name="approval_delegated_to_idx",
+            ),
+            models.Index(
+                fields=["delegated_from"],
+                condition=Q(delegated_from__isnull=False),
+                name="approval_delegated_from_idx",
+            ),
+            models.Index(
+                fields=["decided_by"],
+                condition=Q(decided_by__isnull=False),
+                name="approval_decider_idx",
             ),
         ]
 

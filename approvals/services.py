@@ -27,7 +27,10 @@ from workflows.stages import ROLE_SLUG_PATTERN
 
 logger = logging.getLogger(__name__)
 
-CHECK_WORK_MEM = "64MB"
+# Per sort, hash or materialized step of the SLA check's statements, and only as much as the run's
+# rows take: 100,000 breaches in one session sort ~140 MB of notifications into key order and
+# materialize ~100 MB of messages (sla_check); within this, neither goes to temporary files.
+CHECK_WORK_MEM = "256MB"
 
 RULE_FIELDS = (
     "name",
@@ -431,8 +434,8 @@ def _run_statements(statements) -> sla_check.SLACheckResult:
     """The statements in one transaction; their ``(kind, tenant_id, count)`` rows, added up."""
     result = sla_check.SLACheckResult()
     with transaction.atomic(), connection.cursor() as cursor:
-        # The statements hash and materialize the run's rows (100,000 breaches: ~10 MB per
-        # step); room in memory keeps that off temporary files. For this transaction only.
+        # The statements hash, sort and materialize the run's rows (CHECK_WORK_MEM); room in
+        # memory keeps that off temporary files. For this transaction only.
         cursor.execute(f"SET LOCAL work_mem = '{CHECK_WORK_MEM}'")
         for sql, params in statements:
             cursor.execute(sql, params)

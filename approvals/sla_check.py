@@ -29,6 +29,21 @@ from their models: every column this module does not set gets its model default 
 ``gen_random_uuid()`` for uuid4 keys), so a column added there with a default needs no change
 here, and one without a default fails loudly, in the tests.
 
+Cost, for large runs (``bench/bench_sla.py``: 100,000 breaches): what remains is per row written,
+so the statements keep that small and independent of the planner's row estimates, which are far
+off inside these CTEs (more so under row-level security, whose policy is a filter it cannot
+estimate):
+
+* approvals are updated by primary-key lookups (``id = ANY(ARRAY(...))``) whatever the estimate:
+  never a scan of the whole table to join the rows to update (only the run that inserted a
+  breach marks its approval, so no two runs update the same rows here);
+* the audit log, notifications and webhook deliveries go in in primary-key order
+  (``_insert_select(key_order=True)``), emails in their notification's order: each index insert
+  continues where the previous one stopped instead of a random page;
+* email opt-outs are one hash (see ``_notification_ctes``), not a lookup per notification;
+* the reminders' rows come from the locking read, not from the UPDATE's RETURNING, whose
+  estimate (a few rows) would turn the joins after it into nested loops.
+
 Every value reaches PostgreSQL as a query parameter; the f-strings assemble only this module's
 constants, table and column names, hence the file-wide S608 exemption.
 """
@@ -45,7 +60,13 @@ from django.utils import timezone
 
 from approvals.models import ApprovalStatus, SLABreach, WorkflowStageApproval
 from audit.models import AuditLog
-from notifications.models import Delivery, DeliveryChannel, Notification, Priority
+from notifications.models import (
+    Delivery,
+    DeliveryChannel,
+    Notification,
+    NotificationPreference,
+    Priority,
+)
 
 BREACHED = "sla_breached"
 ESCALATED = "sla_escalated"
@@ -91,12 +112,20 @@ class _Params(dict):
         return f"%({name})s::{cast}"
 
 
-def _insert_select(model, values: dict[str, str], source: str, params: _Params) -> str:
+def _insert_select(
+    model, values: dict[str, str], source: str, params: _Params, *, key_order: bool = False
+) -> str:
     """``INSERT INTO <model's table> (...) SELECT ... FROM <source>``.
 
     ``values`` maps column names to SQL expressions over ``source``; every other concrete column
     gets the model's default: omitted when the database has one, ``gen_random_uuid()`` for a
     uuid4 default, the default's value (evaluated once) otherwise, NULL when nullable.
+
+    ``key_order``: rows go in in primary-key order (a sort of the run's rows in memory). Random
+    keys inserted in random order land all over the key's index, and, for the indexes that end
+    with the key after columns every row of a run shares (the audit log's ``created_at, id``),
+    all over that run's part of them: page splits in the middle and a descent from the root for
+    each row. In key order each insert continues where the previous one stopped.
     """
     columns, expressions = [], []
     unknown = set(values) - {f.column for f in model._meta.concrete_fields}
@@ -124,14 +153,22 @@ def _insert_select(model, values: dict[str, str], source: str, params: _Params) 
         columns.append(connection.ops.quote_name(column))
         expressions.append(expression)
     table = connection.ops.quote_name(model._meta.db_table)
+    order = ""
+    if key_order:
+        key = connection.ops.quote_name(model._meta.pk.column)
+        if key not in columns:
+            raise ImproperlyConfigured(f"{model._meta.label}: the database sets the key")
+        order = f" ORDER BY {columns.index(key) + 1}"
     return (
         f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(expressions)} FROM {source}"
+        f"{order}"
     )
 
 
 # --- shared pieces -----------------------------------------------------------------------------
 
 APPROVAL = WorkflowStageApproval._meta.db_table
+PREFERENCE = NotificationPreference._meta.db_table
 TITLE_MAX_LENGTH = Notification._meta.get_field("title").max_length
 # As notifications.services.shorten: cut with an ellipsis.
 SHORT_TITLE = (
@@ -161,13 +198,15 @@ def _sla_metadata(overdue: bool) -> str:
 def _approver_recipients(event_column: str) -> str:
     """``(event_id, user_id)`` per row of ``events``: the named approver (delegate), else the
     role's active holders with an unexpired role, never the contract's creator (as the
-    ``approval_assigned`` notifications and the approvals inbox)."""
+    ``approval_assigned`` notifications and the approvals inbox). No pair twice: the two
+    branches take disjoint events (with an assignee, without) and a user holds a role once
+    (``userrole_user_role_unique``)."""
     return f"""
         SELECT e.{event_column}, e.assigned_to_id
         FROM events e
         JOIN tenancy_user u ON u.id = e.assigned_to_id AND u.is_active
         WHERE e.assigned_to_id <> e.contract_creator
-        UNION
+        UNION ALL
         SELECT e.{event_column}, ur.user_id
         FROM events e
         JOIN tenancy_userrole ur
@@ -179,7 +218,8 @@ def _approver_recipients(event_column: str) -> str:
 
 
 def _escalation_recipients(event_column: str) -> str:
-    """``(event_id, user_id)``: active users holding the escalation role, unexpired."""
+    """``(event_id, user_id)``: active users holding the escalation role, unexpired (each once:
+    ``userrole_user_role_unique``)."""
     return f"""
         SELECT e.{event_column}, ur.user_id
         FROM events e
@@ -191,14 +231,23 @@ def _escalation_recipients(event_column: str) -> str:
     """
 
 
-def _notification_ctes(messages: list[str], recipients: list[str], params: _Params) -> str:
+def _notification_ctes(
+    kinds: tuple[str, ...], messages: list[str], recipients: list[str], params: _Params
+) -> str:
     """CTEs writing notifications, their emails and webhook deliveries, as ``notify_many`` does.
 
-    ``messages``: SELECTs of ``tenant_id, event_id, event_type, title, message, priority,
-    payload``, one row per event. ``recipients``: SELECTs of ``event_id, user_id``. Each
-    recipient gets the event's notification and, unless they switched that type's email off, an
-    email delivery; every active endpoint of the tenant subscribed to the type gets the event
-    once (recipients or not), with the body of ``notifications.services.webhook_body``.
+    ``kinds``: the notification types of ``messages``, SELECTs of ``tenant_id, event_id,
+    event_type, title, message, priority, payload``, one row per event. ``recipients``: SELECTs
+    of ``event_id, user_id``, each pair once. Each recipient gets the event's notification and,
+    unless they switched that type's email off, an email delivery; every active endpoint of the
+    tenant subscribed to the type gets the event once (recipients or not), with the body of
+    ``notifications.services.webhook_body``.
+
+    The email opt-outs are read once, into a hash probed per notification: ``NOT IN`` over
+    columns that are NOT NULL on both sides (so it means exactly ``NOT EXISTS``), which
+    PostgreSQL plans as one hashed subplan. ``NOT EXISTS`` left the join to row estimates, and
+    with the few rows it expects from these CTEs it rescanned the preference table once per
+    notification (an empty one too: a size lookup each time, 200,000 of them in a large run).
     """
     notification = _insert_select(
         Notification,
@@ -213,6 +262,7 @@ def _notification_ctes(messages: list[str], recipients: list[str], params: _Para
         },
         "recipients r JOIN messages m ON m.event_id = r.event_id",
         params,
+        key_order=True,
     )
     email = _insert_select(
         Delivery,
@@ -223,11 +273,11 @@ def _notification_ctes(messages: list[str], recipients: list[str], params: _Para
             "endpoint_id": "NULL::uuid",
             "event_type": "n.notification_type",
         },
-        """notified n
-        WHERE NOT EXISTS (
-            SELECT 1 FROM notifications_notificationpreference p
-            WHERE p.user_id = n.recipient_id AND p.notification_type = n.notification_type
-              AND NOT p.email_enabled
+        f"""notified n
+        WHERE (n.recipient_id, n.notification_type) NOT IN (
+            SELECT p.user_id, p.notification_type FROM {PREFERENCE} p
+            WHERE NOT p.email_enabled
+              AND p.notification_type = ANY({params.add(list(kinds), "varchar[]")})
         )""",
         params,
     )
@@ -251,9 +301,11 @@ def _notification_ctes(messages: list[str], recipients: list[str], params: _Para
           ON w.tenant_id = m.tenant_id AND w.is_active
          AND w.events @> ARRAY[m.event_type]::varchar[]""",
         params,
+        key_order=True,
     )
     union_all = " UNION ALL ".join(f"({select})" for select in messages)
-    union = " UNION ".join(f"({select})" for select in recipients)
+    # Each SELECT is free of duplicates, and their event ids differ: no de-duplication needed.
+    union = " UNION ALL ".join(f"({select})" for select in recipients)
     return f"""
     messages (tenant_id, event_id, event_type, title, message, priority, payload)
         AS MATERIALIZED ({union_all}),
@@ -330,8 +382,10 @@ def breach_statement(*, tenant_ids, now: datetime, actor_id, context) -> tuple[s
             FROM events e WHERE e.escalated_to IS NOT NULL
         ) x""",
         params,
+        key_order=True,
     )
     notifications = _notification_ctes(
+        (BREACHED, ESCALATED),
         BREACH_MESSAGES,
         [_approver_recipients("breached_event"), _escalation_recipients("escalated_event")],
         params,
@@ -356,14 +410,15 @@ def breach_statement(*, tenant_ids, now: datetime, actor_id, context) -> tuple[s
     ),
     marked AS (
         UPDATE {APPROVAL} a SET overdue_at = %(now)s, metadata = {_sla_metadata(True)}
-        FROM new_breaches b
-        WHERE a.id = b.approval_id AND a.status = '{ApprovalStatus.PENDING}'
+        WHERE a.id = ANY(ARRAY(SELECT b.approval_id FROM new_breaches b))
+          AND a.status = '{ApprovalStatus.PENDING}'
         RETURNING 1
     ),
     events AS MATERIALIZED (
         SELECT b.*, c.role, c.assigned_to_id, k.title AS contract_title,
                k.created_by_id AS contract_creator, {_due_text("b")},
-               gen_random_uuid() AS breached_event, gen_random_uuid() AS escalated_event,
+               gen_random_uuid() AS breached_event,
+               CASE WHEN b.escalated_to IS NOT NULL THEN gen_random_uuid() END AS escalated_event,
                jsonb_build_object(
                    'breach_id', b.id, 'approval_id', b.approval_id,
                    'contract_id', b.contract_id, 'contract_title', k.title,
@@ -392,7 +447,9 @@ def breach_statement(*, tenant_ids, now: datetime, actor_id, context) -> tuple[s
 
 def _reminder_candidates(tenant_ids, params: _Params) -> str:
     return f"""
-        SELECT a.id, a.tenant_id FROM {APPROVAL} a
+        SELECT a.id, a.tenant_id, a.instance_id, a.contract_id, a.stage_id, a.role,
+               a.assigned_to_id, a.due_at
+        FROM {APPROVAL} a
         WHERE a.status = '{ApprovalStatus.PENDING}' AND a.reminded_at IS NULL
           AND a.overdue_at IS NULL AND a.remind_at <= %(now)s AND a.due_at >= %(now)s
           {_tenant_filter(tenant_ids, params)}
@@ -411,7 +468,7 @@ REMINDER_MESSAGES = [
 def reminder_statement(*, tenant_ids, now: datetime) -> tuple[str, dict]:
     params = _Params(now=now, now_iso=now.isoformat())
     notifications = _notification_ctes(
-        REMINDER_MESSAGES, [_approver_recipients("event_id")], params
+        (REMINDER,), REMINDER_MESSAGES, [_approver_recipients("event_id")], params
     )
     sql = f"""
     WITH due AS MATERIALIZED (
@@ -421,9 +478,8 @@ def reminder_statement(*, tenant_ids, now: datetime) -> tuple[str, dict]:
     ),
     reminded AS (
         UPDATE {APPROVAL} a SET reminded_at = %(now)s, metadata = {_sla_metadata(False)}
-        FROM due d WHERE a.id = d.id
-        RETURNING a.id, a.tenant_id, a.instance_id, a.contract_id, a.stage_id, a.role,
-                  a.assigned_to_id, a.due_at
+        WHERE a.id = ANY(ARRAY(SELECT d.id FROM due d))
+        RETURNING a.tenant_id
     ),
     events AS MATERIALIZED (
         SELECT a.id AS approval_id, a.tenant_id, a.role, a.assigned_to_id, a.due_at,
@@ -434,7 +490,7 @@ def reminder_statement(*, tenant_ids, now: datetime) -> tuple[str, dict]:
                    'contract_title', k.title, 'instance_id', a.instance_id,
                    'stage_name', s.stage_name, 'due_at', a.due_at
                ) AS payload
-        FROM reminded a
+        FROM due a
         JOIN approvals_workflowstage s ON s.id = a.stage_id
         JOIN contracts_contract k ON k.id = a.contract_id
     ),

@@ -31,8 +31,13 @@ class Priority(models.TextChoices):
 
 
 class Notification(TenantOwnedModel):
+    # No single-column index: notification_inbox_idx leads with the recipient (the inbox, the
+    # cascade from a deleted user). Each index here is written once per notification.
     recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        db_index=False,
     )
     notification_type = models.CharField(max_length=32, choices=NotificationType.choices)
     title = models.CharField(max_length=200)
@@ -110,11 +115,25 @@ class Delivery(TenantOwnedModel):
     """
 
     channel = models.CharField(max_length=8, choices=DeliveryChannel.choices)
+    # Each row has one of these two (delivery_has_target): their indexes below are partial, on
+    # the rows that have it, so an email writes no endpoint entry and a webhook no notification
+    # entry. Every lookup by either (the delivery log, the cascades, the database's own foreign
+    # key checks) is an equality, which a partial index on IS NOT NULL serves.
     notification = models.ForeignKey(
-        Notification, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
+        Notification,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+        db_index=False,
     )
     endpoint = models.ForeignKey(
-        WebhookEndpoint, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
+        WebhookEndpoint,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+        db_index=False,
     )
     event_id = models.UUIDField(default=uuid.uuid4)
     event_type = models.CharField(max_length=32, choices=NotificationType.choices)
@@ -140,7 +159,16 @@ class Delivery(TenantOwnedModel):
                 condition=Q(status="pending"),
                 name="delivery_due_idx",
             ),
-            models.Index(fields=["endpoint", "-created_at"], name="delivery_endpoint_log_idx"),
+            models.Index(
+                fields=["endpoint", "-created_at"],
+                condition=Q(endpoint__isnull=False),
+                name="delivery_endpoint_time_idx",
+            ),
+            models.Index(
+                fields=["notification"],
+                condition=Q(notification__isnull=False),
+                name="delivery_notification_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -306,6 +306,21 @@ def test_reminder_once_at_the_configured_share(setup):
     assert len(recipients("sla_reminder")) == len(setup.approvers)
 
 
+def test_reminder_emails_follow_the_reminder_opt_out(setup):
+    """Opt-outs are per type: breach emails off keeps reminder emails, reminder emails off not."""
+    quiet, other = sorted(setup.approvers, key=lambda user: user.pk)
+    for user, kind in ((quiet, "sla_reminder"), (other, "sla_breached")):
+        NotificationPreference.objects.create(
+            tenant=setup.tenant, user=user, notification_type=kind, email_enabled=False
+        )
+
+    assert sla_check_breaches(now=setup.approval.remind_at).reminded == 1
+
+    assert recipients("sla_reminder") == ids(setup.approvers)
+    emails = Delivery.objects.filter(channel="email", event_type="sla_reminder")
+    assert list(emails.values_list("notification__recipient_id", flat=True)) == [other.pk]
+
+
 def test_no_reminder_once_the_approval_is_overdue(setup):
     """A check that first runs after the due date breaches; a late reminder would be noise."""
     result = sla_check_breaches(now=after_due(setup))
