@@ -11,6 +11,7 @@ from the parent).
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -113,3 +114,36 @@ def database_description() -> str:
         cursor.execute("SHOW server_version")
         (version,) = cursor.fetchone()
     return f"PostgreSQL {version}, database {settings['NAME']} at {where}"
+
+
+def maintenance_connection(role: str = "owner"):
+    """An autocommit psycopg2 connection outside Django, for what the app role may not do: DDL,
+    VACUUM and ANALYZE (the tables' ``owner``), CHECKPOINT (``admin``: the server's superuser)."""
+    import dj_database_url
+    import psycopg2
+
+    from config.database import admin_url, role_url
+
+    config = dj_database_url.parse(admin_url() if role == "admin" else role_url(role))
+    params = {
+        "dbname": config["NAME"],
+        "user": config.get("USER"),
+        "password": config.get("PASSWORD"),
+        "host": config.get("HOST"),
+        "port": config.get("PORT"),
+        **config.get("OPTIONS", {}),
+    }
+    connection = psycopg2.connect(**{key: value for key, value in params.items() if value})
+    connection.autocommit = True
+    return connection
+
+
+@contextmanager
+def maintenance_cursor(role: str = "owner"):
+    """A cursor of a ``maintenance_connection``, closed afterwards."""
+    connection = maintenance_connection(role)
+    try:
+        with connection.cursor() as cursor:
+            yield cursor
+    finally:
+        connection.close()

@@ -25,6 +25,7 @@ Times are medians of several runs on a warm cache. Then the EXPLAIN (ANALYZE, BU
 page for one combination.
 """
 
+import functools
 import os
 import sys
 import time
@@ -113,10 +114,15 @@ def create_tenants_and_users() -> None:
         cursor.execute("ANALYZE bench_tenant; ANALYZE bench_user; ANALYZE bench_action")
 
 
-def _cursor():
-    from django.db import connection
+@functools.cache
+def _owner_session():
+    return _django.maintenance_connection()
 
-    return connection.cursor()
+
+def _cursor():
+    """A cursor of one owner session: the load drops and rebuilds the table's indexes (only the
+    owner may), and its temporary tables must outlive each statement."""
+    return _owner_session().cursor()
 
 
 def load_rows() -> dict[str, float]:

@@ -278,27 +278,8 @@ def seed(ids: dict, contracts: int) -> dict:
 
 def analyze() -> None:
     """ANALYZE every table: as their owner, since the app role may not (``config/database.py``)."""
-    import dj_database_url
-    import psycopg2
-
-    from config.database import role_url
-
-    config = dj_database_url.parse(role_url("owner"))
-    params = {
-        "dbname": config["NAME"],
-        "user": config.get("USER"),
-        "password": config.get("PASSWORD"),
-        "host": config.get("HOST"),
-        "port": config.get("PORT"),
-        **config.get("OPTIONS", {}),
-    }
-    owner = psycopg2.connect(**{key: value for key, value in params.items() if value})
-    owner.autocommit = True
-    try:
-        with owner.cursor() as cursor:
-            cursor.execute("ANALYZE")
-    finally:
-        owner.close()
+    with _django.maintenance_cursor() as cursor:
+        cursor.execute("ANALYZE")
 
 
 def _clone(cursor, model, join: str, overrides: dict, params=()) -> None:

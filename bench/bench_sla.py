@@ -144,35 +144,8 @@ def measured(fn):
     return took, counter.total, result
 
 
-@contextmanager
-def maintenance_cursor(role: str = "owner"):
-    """An autocommit cursor outside Django, for what the app role may not do: VACUUM and ANALYZE
-    (the tables' ``owner``), CHECKPOINT (``admin``: the server's superuser, or pg_checkpoint)."""
-    import dj_database_url
-    import psycopg2
-
-    from config.database import admin_url, role_url
-
-    config = dj_database_url.parse(admin_url() if role == "admin" else role_url(role))
-    params = {
-        "dbname": config["NAME"],
-        "user": config.get("USER"),
-        "password": config.get("PASSWORD"),
-        "host": config.get("HOST"),
-        "port": config.get("PORT"),
-        **config.get("OPTIONS", {}),
-    }
-    connection = psycopg2.connect(**{key: value for key, value in params.items() if value})
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            yield cursor
-    finally:
-        connection.close()
-
-
 def vacuum_analyze(tables) -> None:
-    with maintenance_cursor() as cursor:
+    with _django.maintenance_cursor() as cursor:
         for table in tables:
             cursor.execute(f"VACUUM ANALYZE {table}")
 
@@ -183,7 +156,7 @@ def checkpoint() -> None:
     import psycopg2
 
     try:
-        with maintenance_cursor("admin") as cursor:
+        with _django.maintenance_cursor("admin") as cursor:
             cursor.execute("CHECKPOINT")
     except psycopg2.Error:  # not a superuser (or pg_checkpoint) on an external server: skip
         pass
