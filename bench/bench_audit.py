@@ -363,10 +363,13 @@ def page_statement(api: Api, params: dict) -> str:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from tenancy import rls
+
     with CaptureQueriesContext(connection) as queries:
         api.page(params)
     (statement,) = [query["sql"] for query in queries.captured_queries]
-    return statement
+    # What was sent, so with the RLS scope in front (tenancy.rls); EXPLAIN wants the query alone.
+    return statement.removeprefix(f"{rls.current_scope().sql()}; ")
 
 
 def plan_summary(api: Api, params: dict) -> tuple[str, float]:
