@@ -198,10 +198,7 @@ def main(argv: list[str]) -> int:
         if url:
             provision(url)
         return 0
-    if argv == ["url"]:
-        print(role_url(os.environ.get("DATABASE_ROLE", "app")))
-        return 0
-    print("usage: python -m config.database provision|url", file=sys.stderr)
+    print("usage: python -m config.database provision", file=sys.stderr)
     return 2
 
 
