@@ -23,6 +23,7 @@ connection never carries one tenant's scope into another's request.
 """
 
 import logging
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -60,8 +61,6 @@ def current_scope() -> Scope:
 
 
 def _tenant_scope(tenant) -> Scope:
-    import uuid
-
     tenant_id = getattr(tenant, "pk", tenant)
     if tenant_id is None:
         return NO_SCOPE
@@ -95,20 +94,21 @@ def activate_tenant(tenant) -> None:
     _scope.set(_tenant_scope(tenant))
 
 
-def bypass(reason: str):
-    """Within the block, policies let every tenant's rows through. Logged, with ``reason``."""
+def _bypass_scope(reason: str) -> Scope:
     if not reason:
         raise ValueError("an RLS bypass needs a reason")
     security_log.info("rls bypass", extra={"event": "rls_bypass", "reason": reason})
-    return _entered(Scope(bypass=True))
+    return Scope(bypass=True)
+
+
+def bypass(reason: str):
+    """Within the block, policies let every tenant's rows through. Logged, with ``reason``."""
+    return _entered(_bypass_scope(reason))
 
 
 def activate_bypass(reason: str) -> None:
     """Like ``bypass``, for the rest of the current context (a request of a platform admin)."""
-    if not reason:
-        raise ValueError("an RLS bypass needs a reason")
-    security_log.info("rls bypass", extra={"event": "rls_bypass", "reason": reason})
-    _scope.set(Scope(bypass=True))
+    _scope.set(_bypass_scope(reason))
 
 
 _TRANSACTION_CONTROL = ("SAVEPOINT ", "RELEASE SAVEPOINT ", "ROLLBACK TO SAVEPOINT ")
