@@ -11,11 +11,12 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from tenancy.scoping import TenantOwnedModel
-from workflows.models import ApprovalType
+from workflows.models import ApprovalType, reset_on_any_change
 
 
 class InstanceStatus(models.TextChoices):
     ACTIVE = "active", "Active"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
     COMPLETED = "completed", "Completed"
     REJECTED = "rejected", "Rejected"
     CANCELLED = "cancelled", "Cancelled"
@@ -37,6 +38,11 @@ class ApprovalStatus(models.TextChoices):
     DELEGATED = "delegated", "Delegated"
     SKIPPED = "skipped", "Skipped"
     CANCELLED = "cancelled", "Cancelled"
+    SUPERSEDED = "superseded", "Superseded"
+
+
+# An instance in one of these is the contract's running workflow (at most one per contract).
+OPEN_INSTANCE_STATUSES = (InstanceStatus.ACTIVE, InstanceStatus.CHANGES_REQUESTED)
 
 
 class WorkflowInstance(TenantOwnedModel):
@@ -50,8 +56,32 @@ class WorkflowInstance(TenantOwnedModel):
         "workflows.WorkflowDefinitionVersion", on_delete=models.PROTECT, related_name="instances"
     )
     status = models.CharField(
-        max_length=12, choices=InstanceStatus.choices, default=InstanceStatus.ACTIVE
+        max_length=20, choices=InstanceStatus.choices, default=InstanceStatus.ACTIVE
     )
+    distinct_approvers = models.BooleanField(
+        default=True, help_text="From the definition version: one person decides at most one row."
+    )
+    # While ``changes_requested``: who sent it back, from which stage, on which revision, when.
+    # Mostly empty: their indexes are partial (Meta.indexes).
+    changes_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    changes_requested_stage = models.ForeignKey(
+        "WorkflowStage",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    changes_requested_revision = models.PositiveIntegerField(null=True, blank=True)
+    changes_requested_at = models.DateTimeField(null=True, blank=True)
+    changes_requested_comments = models.TextField(blank=True, default="")
     current_sequence = models.PositiveSmallIntegerField(null=True, blank=True)
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
@@ -65,13 +95,23 @@ class WorkflowInstance(TenantOwnedModel):
             # The backstop for racing starts: at most one active instance per contract.
             models.UniqueConstraint(
                 fields=["contract"],
-                condition=Q(status="active"),
-                name="workflowinstance_one_active_per_contract",
+                condition=Q(status__in=OPEN_INSTANCE_STATUSES),
+                name="workflowinstance_one_open_per_contract",
             ),
         ]
         indexes = [
             models.Index(
                 fields=["tenant", "status", "-started_at"], name="instance_tenant_status_idx"
+            ),
+            models.Index(
+                fields=["changes_requested_by"],
+                condition=Q(changes_requested_by__isnull=False),
+                name="instance_changes_by_idx",
+            ),
+            models.Index(
+                fields=["changes_requested_stage"],
+                condition=Q(changes_requested_stage__isnull=False),
+                name="instance_changes_stage_idx",
             ),
         ]
 
@@ -90,6 +130,10 @@ class WorkflowStage(TenantOwnedModel):
     approvers = ArrayField(models.CharField(max_length=60))
     sla_hours = models.PositiveIntegerField(null=True, blank=True)
     is_required = models.BooleanField(default=True)
+    reset_on_change = models.JSONField(
+        default=reset_on_any_change,
+        help_text='"any", "never" or a list of business fields (workflows.stages).',
+    )
     status = models.CharField(
         max_length=10, choices=StageStatus.choices, default=StageStatus.WAITING
     )
@@ -180,6 +224,9 @@ class WorkflowStageApproval(TenantOwnedModel):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     comments = models.TextField(blank=True, default="")
+    revision = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The contract revision the decision was made on."
+    )
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -1,9 +1,12 @@
 """The orchestrator: every state change of a workflow instance and its approvals.
 
-Each public function is one transaction that first locks the instance row (or, for a start, the
-contract row), so concurrent decisions on one workflow are serialized: nothing double-advances,
-no stage's approvals are created twice, no decision is lost. Every transition is checked against
-the state machine, writes its audit rows in the same transaction and sends its domain signal.
+Each public function is one transaction that first locks the contract row, the aggregate's
+root: every writer of a contract's workflow (start, decide, delegate, request changes, resubmit,
+cancel, and the contract services' edits and amendments) takes that lock before anything else,
+so they are serialized in one order (no deadlock), nothing double-advances, no stage's
+approvals are created twice, no decision is lost, and every decision reads the contract's
+current revision, which it records. Every transition is checked against the state machine,
+writes its audit rows in the same transaction and sends its domain signal.
 
 Stage semantics (API.md):
 - ``all``: every approver entry must approve; one rejection rejects the stage.
@@ -13,9 +16,18 @@ Stage semantics (API.md):
 - A rejected required stage rejects the workflow (remaining pending rows are cancelled); a
   rejected optional stage is recorded and the workflow goes on.
 - Stages sharing a sequence run in parallel; the next sequence starts when all of them settled.
+
+Approval integrity (API.md "Approval integrity"):
+- With ``distinct_approvers`` a person decides at most one row of an instance.
+- A change of the contract during review re-routes it (another definition now matches) or
+  re-opens the stages whose ``reset_on_change`` policy fires: their decisions become
+  ``superseded`` and fresh rows are assigned (``_reopen``).
+- ``request_changes`` pauses the instance with the requester; ``workflow_resubmit`` resumes it,
+  moving the waiting rows' due dates by the pause and re-opening the requesting stage.
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -23,6 +35,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 
 from approvals import signals
 from approvals.models import (
+    OPEN_INSTANCE_STATUSES,
     ApprovalStatus,
     InstanceStatus,
     StageStatus,
@@ -34,11 +47,15 @@ from approvals.selectors import sla_policy_cached, sla_policy_for
 from approvals.sla_policy import SLAPlan, SLAPolicy
 from audit.services import audit_record_many
 from config.exceptions import Conflict
-from contracts.models import Contract, ContractStatus
+from contracts.models import Contract, ContractRevision, ContractStatus
+from contracts.permissions import require_contract_editor
+from contracts.revisions import changed_fields
+from tenancy.capabilities import WORKFLOWS_MANAGE
 from tenancy.models import User, UserRole
+from tenancy.permissions import has_capability
 from workflows.engine import match_engine
-from workflows.models import WorkflowDefinition, WorkflowDefinitionVersion
-from workflows.stages import parse_approver
+from workflows.models import RESET_ANY, WorkflowDefinition, WorkflowDefinitionVersion
+from workflows.stages import parse_approver, reset_fires
 
 SETTLED_STAGE_STATUSES = (StageStatus.APPROVED, StageStatus.REJECTED, StageStatus.SKIPPED)
 RESTARTABLE_CONTRACT_STATUSES = (
@@ -46,26 +63,36 @@ RESTARTABLE_CONTRACT_STATUSES = (
     ContractStatus.REJECTED,
     ContractStatus.CANCELLED,
 )
+DECIDED_STATUSES = (ApprovalStatus.APPROVED, ApprovalStatus.REJECTED)
+# Rows that no longer take part in their stage: handed on, replaced, or closed with the instance.
+RETIRED_STATUSES = (ApprovalStatus.DELEGATED, ApprovalStatus.SUPERSEDED, ApprovalStatus.CANCELLED)
+_DEFERRED_CONTRACT_FIELDS = ("text", "clause_findings")
 
 
 class ApprovalAction:
     APPROVE = "approve"
     REJECT = "reject"
     DELEGATE = "delegate"
-    CHOICES = (APPROVE, REJECT, DELEGATE)
+    REQUEST_CHANGES = "request_changes"
+    CHOICES = (APPROVE, REJECT, DELEGATE, REQUEST_CHANGES)
 
 
 @dataclass
-class _Changes:
-    """What one transaction did: its audit rows and signals go out together at the end.
+class _Transition:
+    """One transaction's change of an instance: what it acts on, its audit rows and signals.
 
     ``flush`` writes every audit row in one INSERT and runs every receiver under one savepoint
     (see ``approvals.signals.dispatch``), so a transition's cost does not grow with the number of
-    things it records or announces.
+    things it records or announces. ``rows`` are all the instance's approval rows, each with its
+    stage object from ``stages``.
     """
 
     instance: WorkflowInstance
+    contract: Contract
     actor: User | None
+    now: datetime
+    stages: list = field(default_factory=list)
+    rows: list = field(default_factory=list)
     audit: list = field(default_factory=list)
     sends: list = field(default_factory=list)
 
@@ -99,21 +126,69 @@ class _Changes:
         signals.dispatch(self.sends)
 
 
+# --- locks and permissions ---------------------------------------------------------------------
+
+
+def _lock_contract(*, tenant, contract_id) -> Contract:
+    """The contract row locked until commit (404 when it is not the tenant's): the lock every
+    writer of the contract's workflow takes first."""
+    contract = (
+        Contract.objects.for_tenant(tenant)
+        .select_for_update()
+        .defer(*_DEFERRED_CONTRACT_FIELDS)
+        .filter(pk=contract_id)
+        .first()
+    )
+    if contract is None:
+        raise NotFound()
+    return contract
+
+
+def _open_instance(contract: Contract) -> WorkflowInstance | None:
+    instance = (
+        WorkflowInstance.objects.filter(contract=contract, status__in=OPEN_INSTANCE_STATUSES)
+        .order_by()
+        .first()
+    )
+    if instance is not None:
+        instance.contract = contract
+    return instance
+
+
+def _require_workflow_controller(contract: Contract, actor: User, what: str) -> None:
+    """Starting and cancelling: the contract's creator or ``workflows.manage``."""
+    if contract.created_by_id != actor.pk and not has_capability(actor, WORKFLOWS_MANAGE):
+        raise PermissionDenied(
+            f"Only the contract's creator or a holder of 'workflows.manage' may {what}."
+        )
+
+
+def _load_stages_and_rows(transition: _Transition, actor_for_roles: User | None = None) -> None:
+    transition.stages = list(transition.instance.stages.all())
+    transition.rows = _instance_rows(transition.instance, transition.stages, actor_for_roles)
+
+
 # --- start -----------------------------------------------------------------------------------
 
 
 @transaction.atomic
 def workflow_start(
-    *, contract: Contract, started_by: User | None, definition: WorkflowDefinition | None = None
+    *, contract: Contract, started_by: User, definition: WorkflowDefinition | None = None
 ) -> WorkflowInstance:
     """Start ``definition`` (or the match engine's pick) on an existing contract.
 
-    400 when nothing matches, 409 when a workflow is already active or the contract is approved.
+    The creator or ``workflows.manage`` may start; naming a definition needs ``workflows.manage``
+    (everyone else gets the match engine's pick, so nobody routes around the matched chain).
+    400 when nothing matches, 409 when a workflow is open or the contract is not restartable.
     """
-    contract = (
-        Contract.objects.select_for_update().defer("text", "clause_findings").get(pk=contract.pk)
-    )
-    if WorkflowInstance.objects.filter(contract=contract, status=InstanceStatus.ACTIVE).exists():
+    contract = _lock_contract(tenant=contract.tenant_id, contract_id=contract.pk)
+    _require_workflow_controller(contract, started_by, "start its workflow")
+    if definition is not None and not has_capability(started_by, WORKFLOWS_MANAGE):
+        raise PermissionDenied(
+            "Naming a workflow definition requires the 'workflows.manage' capability; "
+            "omit it to start the matched workflow."
+        )
+    if _open_instance(contract) is not None:
         raise Conflict("A workflow is already active on this contract.", code="workflow_active")
     if contract.status not in RESTARTABLE_CONTRACT_STATUSES:
         raise Conflict(
@@ -128,24 +203,30 @@ def workflow_start(
             )
     elif definition.tenant_id != contract.tenant_id:
         raise ValidationError({"workflow_definition": ["This workflow definition is not active."]})
+    transition = _start_locked(contract, definition, started_by, timezone.now())
+    transition.flush()
+    return transition.instance
+
+
+def _start_locked(contract, definition, started_by, now) -> _Transition:
+    """Start ``definition`` on a locked, saved contract with no open instance (not flushed)."""
     version = _lock_current_version(definition)
-    instance = _new_instance(contract, definition, version, started_by)
-    changes = _Changes(instance=instance, actor=started_by)
-    stages = _new_stages(instance, version)
-    _record_start(changes, contract, definition, version)
-    assigned = _start_next_sequence(instance, stages, contract, changes, instance.started_at)
+    instance = _new_instance(contract, definition, version, started_by, now)
+    transition = _Transition(instance=instance, contract=contract, actor=started_by, now=now)
+    transition.stages = _new_stages(instance, version)
+    _record_start(transition, definition, version)
+    assigned = _start_next_sequence(transition)
     try:
         with transaction.atomic():
             instance.save(force_insert=True)
     except IntegrityError as exc:  # the partial unique index: another start won the race
         raise Conflict("A workflow is already active on this contract.") from exc
-    WorkflowStage.objects.bulk_create(stages)
+    WorkflowStage.objects.bulk_create(transition.stages)
     WorkflowStageApproval.objects.bulk_create(assigned)
     contract.status = ContractStatus.IN_REVIEW
     contract.save(update_fields=["status", "updated_at"])
-    changes.emit(signals.approval_assigned, approvals=assigned)
-    changes.flush()
-    return instance
+    transition.emit(signals.approval_assigned, approvals=assigned)
+    return transition
 
 
 def workflow_start_on_new_contract(
@@ -160,27 +241,43 @@ def workflow_start_on_new_contract(
     version = _lock_current_version(definition)
     contract.status = ContractStatus.IN_REVIEW
     contract.save(force_insert=True)
-    instance = _new_instance(contract, definition, version, started_by)
-    changes = _Changes(instance=instance, actor=started_by)
-    stages = _new_stages(instance, version)
-    _record_start(changes, contract, definition, version)
-    assigned = _start_next_sequence(instance, stages, contract, changes, instance.started_at)
+    now = timezone.now()
+    instance = _new_instance(contract, definition, version, started_by, now)
+    transition = _Transition(instance=instance, contract=contract, actor=started_by, now=now)
+    transition.stages = _new_stages(instance, version)
+    _record_start(transition, definition, version)
+    assigned = _start_next_sequence(transition)
     instance.save(force_insert=True)
-    WorkflowStage.objects.bulk_create(stages)
+    WorkflowStage.objects.bulk_create(transition.stages)
     WorkflowStageApproval.objects.bulk_create(assigned)
-    changes.emit(signals.approval_assigned, approvals=assigned)
-    changes.flush(extra_audit=extra_audit)
+    transition.emit(signals.approval_assigned, approvals=assigned)
+    transition.flush(extra_audit=extra_audit)
     return instance
 
 
-def _new_instance(contract, definition, version, started_by) -> WorkflowInstance:
+@transaction.atomic
+def workflow_start_matched(*, contract: Contract, started_by: User) -> WorkflowInstance | None:
+    """Start the match engine's pick on a locked contract that has no open instance (an amended
+    or re-routed one); with no match the contract becomes a draft. Returns the new instance."""
+    definition = match_engine.find_match(contract)
+    if definition is None:
+        contract.status = ContractStatus.DRAFT
+        contract.save(update_fields=["status", "updated_at"])
+        return None
+    transition = _start_locked(contract, definition, started_by, timezone.now())
+    transition.flush()
+    return transition.instance
+
+
+def _new_instance(contract, definition, version, started_by, now) -> WorkflowInstance:
     instance = WorkflowInstance(
         tenant_id=contract.tenant_id,
         contract=contract,
         definition_id=definition.pk,
         definition_version=version,
+        distinct_approvers=version.snapshot.get("distinct_approvers", True),
         started_by=started_by,
-        started_at=timezone.now(),
+        started_at=now,
     )
     if Contract.tenant.is_cached(contract):
         instance.tenant = contract.tenant
@@ -199,19 +296,21 @@ def _new_stages(instance, version) -> list[WorkflowStage]:
             approvers=stage["approvers"],
             sla_hours=stage["sla_hours"],
             is_required=stage["is_required"],
+            reset_on_change=stage.get("reset_on_change", RESET_ANY),
         )
         for stage in version.snapshot["stages"]
     ]
 
 
-def _record_start(changes, contract, definition, version) -> None:
-    changes.record(
+def _record_start(transition, definition, version) -> None:
+    transition.record(
         "workflow_started",
-        changes.instance,
+        transition.instance,
         status=(None, InstanceStatus.ACTIVE),
         definition=(None, str(definition.pk)),
         version=(None, version.version),
-        contract=(None, str(contract.pk)),
+        contract=(None, str(transition.contract.pk)),
+        revision=(None, transition.contract.revision),
     )
 
 
@@ -239,19 +338,25 @@ def _lock_current_version(definition: WorkflowDefinition) -> WorkflowDefinitionV
     return found[0]
 
 
-def _start_next_sequence(instance, stages, contract, changes, now) -> list:
+def _start_next_sequence(transition: _Transition) -> list:
     """Open the lowest sequence still waiting; complete the workflow when none is left.
 
     Changes the stages in memory and returns the new approval rows unsaved: the caller writes
     both in whatever way its path allows (INSERT for a new instance, bulk UPDATE otherwise).
     """
-    waiting = [stage for stage in stages if stage.status == StageStatus.WAITING]
+    waiting = [stage for stage in transition.stages if stage.status == StageStatus.WAITING]
     if not waiting:
-        _finish(instance, contract, changes, InstanceStatus.COMPLETED, now)
+        _finish(transition, InstanceStatus.COMPLETED)
         return []
     sequence = min(stage.sequence for stage in waiting)
-    opening = [stage for stage in waiting if stage.sequence == sequence]
-    instance.current_sequence = sequence
+    transition.instance.current_sequence = sequence
+    return _open_stages(transition, [stage for stage in waiting if stage.sequence == sequence])
+
+
+def _open_stages(transition: _Transition, opening: list[WorkflowStage]) -> list:
+    """Make ``opening`` pending with fresh due dates and a row for each approver entry that has
+    no live row yet (a stage re-opened by a reset may keep decisions its policy preserved)."""
+    instance, contract, now = transition.instance, transition.contract, transition.now
     named_ids = {
         user_id
         for stage in opening
@@ -265,33 +370,42 @@ def _start_next_sequence(instance, stages, contract, changes, now) -> list:
         sla = sla_policy_for(tenant_id=instance.tenant_id, since=now.date())  # one query
     approvals = []
     for stage in opening:
+        previous_status = stage.status
+        covered = {
+            row.approver
+            for row in transition.rows
+            if row.stage_id == stage.pk and row.status not in RETIRED_STATUSES
+        }
         stage.status = StageStatus.PENDING
         stage.started_at = now
+        stage.completed_at = None
         plan = _due_at(stage, now, sla, contract)
         stage.due_at, stage.sla_rule_id = plan.due_at, plan.rule_id
         for entry in stage.approvers:
+            if entry in covered:
+                continue
             role, user_id = parse_approver(entry)
-            approvals.append(
-                WorkflowStageApproval(
-                    tenant_id=instance.tenant_id,
-                    stage=stage,
-                    instance=instance,
-                    contract=contract,
-                    approver=entry,
-                    role=role,
-                    assigned_to_id=user_id if user_id in existing_users else None,
-                    due_at=stage.due_at,
-                    remind_at=plan.remind_at,
-                    created_at=now,
-                )
+            approval = WorkflowStageApproval(
+                tenant_id=instance.tenant_id,
+                stage=stage,
+                instance=instance,
+                contract=contract,
+                approver=entry,
+                role=role,
+                assigned_to_id=user_id if user_id in existing_users else None,
+                due_at=stage.due_at,
+                remind_at=plan.remind_at,
+                created_at=now,
             )
-        changes.record(
+            approvals.append(approval)
+        transition.record(
             "stage_started",
             stage,
-            status=(StageStatus.WAITING, StageStatus.PENDING),
+            status=(previous_status, StageStatus.PENDING),
             stage_name=(None, stage.stage_name),
             due_at=(None, stage.due_at.isoformat() if stage.due_at else None),
         )
+    transition.rows.extend(approvals)
     return approvals
 
 
@@ -319,79 +433,80 @@ def approval_act(
     delegate_to: User | None = None,
     approval_id=None,
 ) -> WorkflowInstance:
-    """Approve, reject or delegate one of the caller's pending approvals on the contract."""
-    instance = (
-        WorkflowInstance.objects.select_for_update(of=("self",))
-        .select_related("contract")
-        .defer("contract__text", "contract__clause_findings")
-        .filter(tenant_id=tenant.pk, contract_id=contract_id, status=InstanceStatus.ACTIVE)
-        .first()
-    )
+    """Approve, reject, delegate or send back for changes one of the caller's pending approvals."""
+    contract = _lock_contract(tenant=tenant, contract_id=contract_id)
+    instance = _open_instance(contract)
     if instance is None:
-        if not Contract.objects.for_tenant(tenant).filter(pk=contract_id).exists():
-            raise NotFound()
         raise Conflict("This contract has no active workflow.", code="workflow_not_active")
-    contract = instance.contract
+    if instance.status == InstanceStatus.CHANGES_REQUESTED:
+        raise Conflict(
+            "Changes were requested: nobody can decide until the contract is resubmitted.",
+            code="changes_requested",
+        )
     instance.tenant = tenant  # the request's tenant object (keys the cached SLA policy)
     if contract.created_by_id == actor.pk:
         raise PermissionDenied("The contract's creator may not approve their own contract.")
-    stages = list(instance.stages.all())
-    rows = _current_rows(instance, stages, actor)
-    approval = _actors_approval(instance, rows, actor, approval_id)
+    transition = _Transition(instance=instance, contract=contract, actor=actor, now=timezone.now())
+    _load_stages_and_rows(transition, actor)
+    approval = _actors_approval(transition, approval_id)
+    if action != ApprovalAction.DELEGATE:
+        _require_distinct_decider(transition, actor, approval)
     approval.contract = contract  # receivers read it from the row: no reload
-    now = timezone.now()
-    changes = _Changes(instance=instance, actor=actor)
     if action == ApprovalAction.DELEGATE:
-        _delegate(instance, contract, approval, actor, delegate_to, comments, changes, now)
+        _delegate(transition, approval, delegate_to, comments)
+    elif action == ApprovalAction.REQUEST_CHANGES:
+        _request_changes(transition, approval, comments)
     else:
-        _decide(instance, contract, approval, rows, stages, actor, action, comments, changes, now)
-    changes.flush()
+        _decide(transition, approval, action, comments)
+    transition.flush()
     return instance
 
 
-def _current_rows(instance, stages, actor) -> list[WorkflowStageApproval]:
-    """Every approval row of the stages opened so far, each with its stage object from
-    ``stages``, and whether ``actor`` holds the row's role (unexpired): one query.
+def _instance_rows(instance, stages, actor) -> list[WorkflowStageApproval]:
+    """Every approval row of the instance, each with its stage object from ``stages``, and
+    whether ``actor`` holds the row's role (unexpired): one query.
 
     Raw SQL because this runs on every decision and the ORM's compilation of the correlated
     EXISTS cost three times the query itself; it reads the same columns the ORM would.
     """
-    opened = {stage.pk: stage for stage in stages if stage.sequence <= instance.current_sequence}
+    by_id = {stage.pk: stage for stage in stages}
     rows = list(
         WorkflowStageApproval.objects.raw(
-            _CURRENT_ROWS, [actor.pk, timezone.now(), instance.pk, [str(pk) for pk in opened]]
+            _INSTANCE_ROWS, [getattr(actor, "pk", None), timezone.now(), instance.pk]
         )
     )
     for row in rows:
-        row.stage = opened[row.stage_id]
+        row.stage = by_id[row.stage_id]
     return rows
 
 
-_CURRENT_ROWS = f"""
+_INSTANCE_ROWS = f"""
 SELECT a.*, EXISTS (
          SELECT 1 FROM {UserRole._meta.db_table} r
           WHERE r.tenant_id = a.tenant_id AND r.user_id = %s AND r.role = a.role
             AND (r.expires_at IS NULL OR r.expires_at > %s)) AS actor_holds_role
   FROM {WorkflowStageApproval._meta.db_table} a
- WHERE a.instance_id = %s AND a.stage_id = ANY(%s::uuid[])
+ WHERE a.instance_id = %s
  ORDER BY a.created_at, a.id
 """  # noqa: S608 (table names only)
 
 
-def _actors_approval(instance, rows, actor, approval_id) -> WorkflowStageApproval:
+def _actors_approval(transition: _Transition, approval_id) -> WorkflowStageApproval:
     """The pending row of the current stage(s) the actor may act on: 403 / 409 otherwise.
 
     An approver of a stage that has already settled (they acted, or lost a race to the decision
     that settled it) gets 409 like any other state conflict; only outsiders get 403.
     """
+    actor, current = transition.actor, transition.instance.current_sequence
 
     def eligible(row) -> bool:
         if row.assigned_to_id is not None:
             return row.assigned_to_id == actor.pk
         return bool(row.role) and row.actor_holds_role
 
-    ever_mine = [row for row in rows if eligible(row) or row.decided_by_id == actor.pk]
-    mine = [row for row in ever_mine if row.stage.sequence == instance.current_sequence]
+    opened = [row for row in transition.rows if row.stage.sequence <= current]
+    ever_mine = [row for row in opened if eligible(row) or row.decided_by_id == actor.pk]
+    mine = [row for row in ever_mine if row.stage.sequence == current]
     pending = [row for row in mine if row.status == ApprovalStatus.PENDING and eligible(row)]
     if approval_id is not None:
         chosen = next((row for row in pending if row.pk == approval_id), None)
@@ -412,52 +527,94 @@ def _actors_approval(instance, rows, actor, approval_id) -> WorkflowStageApprova
     return pending[0]
 
 
-def _decide(
-    instance, contract, approval, rows, stages, actor, action, comments, changes, now
-) -> None:
+def _decided_by(transition: _Transition, user_id) -> WorkflowStageApproval | None:
+    """The live decision ``user_id`` made on the instance, if any (superseded ones don't count)."""
+    return next(
+        (
+            row
+            for row in transition.rows
+            if row.decided_by_id == user_id and row.status in DECIDED_STATUSES
+        ),
+        None,
+    )
+
+
+def _require_distinct_decider(transition: _Transition, actor: User, approval) -> None:
+    if not transition.instance.distinct_approvers:
+        return
+    earlier = _decided_by(transition, actor.pk)
+    if earlier is not None and earlier.pk != approval.pk:
+        raise PermissionDenied(
+            f'You already decided "{earlier.stage.stage_name}" of this workflow; its definition '
+            "requires a different person for each approval.",
+            code="already_decided",
+        )
+
+
+def _decide(transition: _Transition, approval, action: str, comments: str) -> None:
     approved = action == ApprovalAction.APPROVE
     approval.status = ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED
-    approval.decided_by = actor
-    approval.decided_at = now
+    approval.decided_by = transition.actor
+    approval.decided_at = transition.now
     approval.comments = comments
+    approval.revision = transition.contract.revision
     # metadata too: the notifications app's pre_save hook records the SLA state in it.
-    approval.save(update_fields=["status", "decided_by", "decided_at", "comments", "metadata"])
-    changes.record(
+    approval.save(
+        update_fields=["status", "decided_by", "decided_at", "comments", "revision", "metadata"]
+    )
+    transition.record(
         "approval_approved" if approved else "approval_rejected",
         approval,
         status=(ApprovalStatus.PENDING, approval.status),
         stage_name=(None, approval.stage.stage_name),
         comments=(None, comments),
+        revision=(None, approval.revision),
+        content_hash=(None, transition.contract.content_hash),
     )
-    changes.emit(signals.approval_decided, approval=approval)
-    stage_rows = [row for row in rows if row.stage_id == approval.stage_id]
-    _settle_stage(instance, contract, approval.stage, stage_rows, stages, changes, now)
-    changes.emit_outcome()
+    transition.emit(signals.approval_decided, approval=approval)
+    _settle_stage(transition, approval.stage)
+    transition.emit_outcome()
 
 
-def _settle_stage(instance, contract, stage, stage_rows, stages, changes, now) -> None:
-    rows = [row for row in stage_rows if row.status != ApprovalStatus.DELEGATED]
+def _live_rows(transition: _Transition, stage) -> list[WorkflowStageApproval]:
+    return [
+        row
+        for row in transition.rows
+        if row.stage_id == stage.pk and row.status not in RETIRED_STATUSES
+    ]
+
+
+def stage_outcome(approval_type: str, min_approvals, rows) -> str | None:
+    """The stage's outcome from its live rows' statuses, or None while it still waits."""
     approvals = sum(row.status == ApprovalStatus.APPROVED for row in rows)
     rejections = sum(row.status == ApprovalStatus.REJECTED for row in rows)
-    pending = [row for row in rows if row.status == ApprovalStatus.PENDING]
-    if stage.approval_type == "any":
+    pending = sum(row.status == ApprovalStatus.PENDING for row in rows)
+    if approval_type == "any":
         needed = 1
-    elif stage.approval_type == "quorum":
-        needed = stage.min_approvals
+    elif approval_type == "quorum":
+        needed = min_approvals
     else:
         needed = len(rows)
     if approvals >= needed:
-        outcome = StageStatus.APPROVED
-    elif rejections and (stage.approval_type != "quorum" or approvals + len(pending) < needed):
-        outcome = StageStatus.REJECTED
-    else:
+        return StageStatus.APPROVED
+    if rejections and (approval_type != "quorum" or approvals + pending < needed):
+        return StageStatus.REJECTED
+    return None
+
+
+def _settle_stage(transition: _Transition, stage) -> None:
+    instance = transition.instance
+    rows = _live_rows(transition, stage)
+    outcome = stage_outcome(stage.approval_type, stage.min_approvals, rows)
+    if outcome is None:
         return  # still waiting for decisions
+    pending = [row for row in rows if row.status == ApprovalStatus.PENDING]
     rejects_workflow = outcome == StageStatus.REJECTED and stage.is_required
     if not rejects_workflow:  # a rejected workflow cancels its pending rows instead
-        _close_rows(pending, ApprovalStatus.SKIPPED, changes, "approval_skipped")
+        _close_rows(transition, pending, ApprovalStatus.SKIPPED, "approval_skipped")
     stage.status = outcome
-    stage.completed_at = now
-    changes.record(
+    stage.completed_at = transition.now
+    transition.record(
         "stage_completed",
         stage,
         status=(StageStatus.PENDING, outcome),
@@ -465,30 +622,32 @@ def _settle_stage(instance, contract, stage, stage_rows, stages, changes, now) -
     )
     if rejects_workflow:
         stage.save(update_fields=["status", "completed_at"])
-        _finish(instance, contract, changes, InstanceStatus.REJECTED, now)
+        _finish(transition, InstanceStatus.REJECTED)
         return
-    current = [row for row in stages if row.sequence == instance.current_sequence]
+    current = [row for row in transition.stages if row.sequence == instance.current_sequence]
     if not all(row.status in SETTLED_STAGE_STATUSES for row in current):
         stage.save(update_fields=["status", "completed_at"])  # a parallel stage is still open
         return
-    assigned = _start_next_sequence(instance, stages, contract, changes, now)
+    assigned = _start_next_sequence(transition)
     if instance.status != InstanceStatus.ACTIVE:  # that was the last stage
         stage.save(update_fields=["status", "completed_at"])
         return
-    opening = [row for row in stages if row.sequence == instance.current_sequence]
+    opening = [row for row in transition.stages if row.sequence == instance.current_sequence]
     _save_stages([stage, *opening])
     WorkflowStageApproval.objects.bulk_create(assigned)
     instance.save(update_fields=["current_sequence"])
-    changes.emit(signals.approval_assigned, approvals=assigned)
+    transition.emit(signals.approval_assigned, approvals=assigned)
 
 
 def _save_stages(stages: list[WorkflowStage]) -> None:
-    """Write the settled stage and the opening ones (status, times, SLA rule) in one UPDATE.
+    """Write stages' status, times and SLA rule in one UPDATE.
 
     Raw SQL because this runs on every decision that advances a workflow, and ``bulk_update``'s
     compilation (a CASE WHEN per column, each with a branch per row) cost more CPU than the rest
     of the decision's writes together; it writes the same columns.
     """
+    if not stages:
+        return
     row = "(%s::uuid, %s, %s::timestamptz, %s::timestamptz, %s::timestamptz, %s::uuid)"
     params = [
         value
@@ -515,27 +674,29 @@ UPDATE {WorkflowStage._meta.db_table} AS s
 """  # noqa: S608 (table name only; the rows are placeholders)
 
 
-def _close_rows(rows, status, changes, action) -> None:
+def _close_rows(transition: _Transition, rows, status, action) -> None:
     if not rows:
         return
     for row in rows:
+        transition.record(action, row, status=(row.status, status))
         row.status = status
-        changes.record(action, row, status=(ApprovalStatus.PENDING, status))
     WorkflowStageApproval.objects.filter(pk__in=[row.pk for row in rows]).update(status=status)
 
 
-def _finish(instance, contract, changes, outcome, now) -> None:
+def _finish(transition: _Transition, outcome, *, action: str | None = None, **details) -> None:
     """Close the instance: pending rows and unfinished stages are cancelled, contract follows.
 
     A completed workflow has neither (every stage settled), so only rejection and cancellation
-    look for them.
+    look for them. ``action`` names the audit row (default ``workflow_<outcome>``).
     """
+    instance, contract, now = transition.instance, transition.contract, transition.now
     if outcome != InstanceStatus.COMPLETED:
         still_pending = list(instance.approvals.filter(status=ApprovalStatus.PENDING))
-        _close_rows(still_pending, ApprovalStatus.CANCELLED, changes, "approval_cancelled")
+        _close_rows(transition, still_pending, ApprovalStatus.CANCELLED, "approval_cancelled")
         instance.stages.filter(status__in=[StageStatus.WAITING, StageStatus.PENDING]).update(
             status=StageStatus.CANCELLED, completed_at=now
         )
+    previous_status = instance.status
     instance.status = outcome
     instance.completed_at = now
     instance.current_sequence = None
@@ -545,11 +706,12 @@ def _finish(instance, contract, changes, outcome, now) -> None:
         InstanceStatus.REJECTED: ContractStatus.REJECTED,
         InstanceStatus.CANCELLED: ContractStatus.CANCELLED,
     }[outcome]
-    changes.record(
-        f"workflow_{outcome}",
+    transition.record(
+        action or f"workflow_{outcome}",
         instance,
-        status=(InstanceStatus.ACTIVE, outcome),
+        status=(previous_status, outcome),
         contract_status=(contract.status, contract_status),
+        **details,
     )
     contract.status = contract_status
     contract.save(update_fields=["status", "updated_at"])
@@ -558,7 +720,13 @@ def _finish(instance, contract, changes, outcome, now) -> None:
 # --- delegate --------------------------------------------------------------------------------
 
 
-def _delegate(instance, contract, approval, actor, delegate_to, comments, changes, now) -> None:
+def _delegate(transition: _Transition, approval, delegate_to, comments) -> None:
+    instance, contract, actor, now = (
+        transition.instance,
+        transition.contract,
+        transition.actor,
+        transition.now,
+    )
     if delegate_to is None:
         raise ValidationError({"delegate_to": ["Required to delegate."]})
     if delegate_to.tenant_id != instance.tenant_id or not delegate_to.is_active:
@@ -569,13 +737,31 @@ def _delegate(instance, contract, approval, actor, delegate_to, comments, change
         raise ValidationError(
             {"delegate_to": ["The contract's creator may not approve their own contract."]}
         )
+    if instance.distinct_approvers and _decided_by(transition, delegate_to.pk) is not None:
+        raise ValidationError(
+            {
+                "delegate_to": [
+                    "This person already decided an approval of this workflow; its definition "
+                    "requires a different person for each approval."
+                ]
+            }
+        )
     approval.status = ApprovalStatus.DELEGATED
     approval.delegated_to = delegate_to
     approval.decided_by = actor
     approval.decided_at = now
     approval.comments = comments
+    approval.revision = contract.revision
     approval.save(
-        update_fields=["status", "delegated_to", "decided_by", "decided_at", "comments", "metadata"]
+        update_fields=[
+            "status",
+            "delegated_to",
+            "decided_by",
+            "decided_at",
+            "comments",
+            "revision",
+            "metadata",
+        ]
     )
     successor = WorkflowStageApproval.objects.create(
         tenant_id=instance.tenant_id,
@@ -593,7 +779,7 @@ def _delegate(instance, contract, approval, actor, delegate_to, comments, change
         delegated_from=approval,
         created_at=now,
     )
-    changes.record(
+    transition.record(
         "approval_delegated",
         approval,
         status=(ApprovalStatus.PENDING, ApprovalStatus.DELEGATED),
@@ -601,8 +787,256 @@ def _delegate(instance, contract, approval, actor, delegate_to, comments, change
         new_approval=(None, str(successor.pk)),
     )
     successor.contract = contract
-    changes.emit(signals.approval_delegated, approval=successor, previous=approval)
-    changes.emit(signals.approval_assigned, approvals=[successor])
+    transition.emit(signals.approval_delegated, approval=successor, previous=approval)
+    transition.emit(signals.approval_assigned, approvals=[successor])
+
+
+# --- request changes and resubmit ------------------------------------------------------------
+
+
+def _request_changes(transition: _Transition, approval, comments: str) -> None:
+    """Send the contract back to its requester: the instance waits, nobody can decide, and the
+    SLA clock of the waiting rows stops until ``workflow_resubmit``."""
+    if not comments.strip():
+        raise ValidationError({"comments": ["Say what has to change."]})
+    instance, contract = transition.instance, transition.contract
+    instance.status = InstanceStatus.CHANGES_REQUESTED
+    instance.changes_requested_by = transition.actor
+    instance.changes_requested_stage = approval.stage
+    instance.changes_requested_revision = contract.revision
+    instance.changes_requested_at = transition.now
+    instance.changes_requested_comments = comments
+    instance.save(
+        update_fields=[
+            "status",
+            "changes_requested_by",
+            "changes_requested_stage",
+            "changes_requested_revision",
+            "changes_requested_at",
+            "changes_requested_comments",
+        ]
+    )
+    transition.record(
+        "changes_requested",
+        instance,
+        status=(InstanceStatus.ACTIVE, InstanceStatus.CHANGES_REQUESTED),
+        contract_status=(contract.status, ContractStatus.CHANGES_REQUESTED),
+        stage_name=(None, approval.stage.stage_name),
+        approval=(None, str(approval.pk)),
+        comments=(None, comments),
+        revision=(None, contract.revision),
+    )
+    contract.status = ContractStatus.CHANGES_REQUESTED
+    contract.save(update_fields=["status", "updated_at"])
+    transition.emit(signals.changes_requested, approval=approval, comments=comments)
+
+
+@transaction.atomic
+def workflow_resubmit(*, tenant, contract_id, actor: User) -> WorkflowInstance:
+    """Hand a contract sent back for changes to its approvers again.
+
+    The waiting rows' due dates move by the time it spent with the requester; the requesting
+    stage is re-opened, and the reset policies apply to the fields changed since the request.
+    """
+    contract = _lock_contract(tenant=tenant, contract_id=contract_id)
+    require_contract_editor(contract=contract, user=actor)
+    instance = _open_instance(contract)
+    if instance is None or instance.status != InstanceStatus.CHANGES_REQUESTED:
+        raise Conflict(
+            "Only a contract sent back for changes can be resubmitted.",
+            code="not_changes_requested",
+        )
+    instance.tenant = tenant
+    transition = _Transition(instance=instance, contract=contract, actor=actor, now=timezone.now())
+    _load_stages_and_rows(transition)
+    paused = transition.now - instance.changes_requested_at
+    _extend_due_dates(transition, paused)
+    changed = _fields_changed_since(contract, instance.changes_requested_revision)
+    requesting_stage_id = instance.changes_requested_stage_id
+    transition.record(
+        "workflow_resubmitted",
+        instance,
+        status=(InstanceStatus.CHANGES_REQUESTED, InstanceStatus.ACTIVE),
+        contract_status=(contract.status, ContractStatus.IN_REVIEW),
+        revision=(instance.changes_requested_revision, contract.revision),
+        changed_fields=(None, changed),
+        paused_seconds=(None, int(paused.total_seconds())),
+    )
+    instance.status = InstanceStatus.ACTIVE
+    instance.changes_requested_by = None
+    instance.changes_requested_stage = None
+    instance.changes_requested_revision = None
+    instance.changes_requested_at = None
+    instance.changes_requested_comments = ""
+    contract.status = ContractStatus.IN_REVIEW
+    contract.save(update_fields=["status", "updated_at"])
+    reopening = [
+        stage
+        for stage in transition.stages
+        if _holds_decisions(transition, stage)
+        and (stage.pk == requesting_stage_id or reset_fires(stage.reset_on_change, changed))
+    ]
+    _reopen(transition, reopening, changed)
+    instance.save(
+        update_fields=[
+            "status",
+            "current_sequence",
+            "changes_requested_by",
+            "changes_requested_stage",
+            "changes_requested_revision",
+            "changes_requested_at",
+            "changes_requested_comments",
+        ]
+    )
+    transition.flush()
+    return instance
+
+
+def _extend_due_dates(transition: _Transition, paused) -> None:
+    """Rows that waited through the request, and their pending stages, are due ``paused`` later:
+    no breach is charged to approvers for the time the contract spent with its requester."""
+    since = transition.instance.changes_requested_at
+    waited = [
+        row
+        for row in transition.rows
+        if row.status == ApprovalStatus.PENDING and row.created_at <= since
+    ]
+    for row in waited:
+        row.due_at = row.due_at + paused if row.due_at else None
+        row.remind_at = row.remind_at + paused if row.remind_at else None
+    if waited:
+        WorkflowStageApproval.objects.bulk_update(waited, ["due_at", "remind_at"])
+    pending_stages = [
+        stage
+        for stage in transition.stages
+        if stage.status == StageStatus.PENDING and stage.due_at is not None
+    ]
+    for stage in pending_stages:
+        stage.due_at += paused
+    _save_stages(pending_stages)
+
+
+def _fields_changed_since(contract: Contract, revision: int | None) -> list[str]:
+    if revision is None or revision == contract.revision:
+        return []
+    contents = dict(
+        ContractRevision.objects.filter(
+            contract=contract, number__in=[revision, contract.revision]
+        ).values_list("number", "content")
+    )
+    return changed_fields(contents.get(revision, {}), contents.get(contract.revision, {}))
+
+
+# --- changes during review -------------------------------------------------------------------
+
+
+def workflow_revise(*, contract: Contract, changed: list[str], actor: User) -> None:
+    """React to a new revision of a contract under review (the caller holds its lock).
+
+    Another definition now matching re-routes the contract (the running instance is cancelled,
+    the match starts; no match leaves a draft). Otherwise the stages whose ``reset_on_change``
+    fires on ``changed`` and hold decisions are re-opened.
+    """
+    instance = _open_instance(contract)
+    if instance is None or not changed:
+        return
+    transition = _Transition(instance=instance, contract=contract, actor=actor, now=timezone.now())
+    match = match_engine.find_match(contract)
+    if match is None or match.pk != instance.definition_id:
+        _reroute(transition, match)
+        return
+    _load_stages_and_rows(transition)
+    reopening = [
+        stage for stage in transition.stages if _reset_fires_on(transition, stage, changed)
+    ]
+    if reopening:
+        _reopen(transition, reopening, changed)
+        instance.save(update_fields=["current_sequence"])
+    transition.flush()
+
+
+def _holds_decisions(transition: _Transition, stage) -> bool:
+    return any(row.status in DECIDED_STATUSES for row in _live_rows(transition, stage))
+
+
+def _reset_fires_on(transition: _Transition, stage, changed) -> bool:
+    """The stage holds a live decision and its policy fires on ``changed``."""
+    return _holds_decisions(transition, stage) and reset_fires(stage.reset_on_change, changed)
+
+
+def _reroute(transition: _Transition, match: WorkflowDefinition | None) -> None:
+    contract = transition.contract
+    deciders = [
+        row
+        for row in transition.instance.approvals.filter(status__in=DECIDED_STATUSES).select_related(
+            "stage"
+        )
+        if row.decided_by_id is not None
+    ]
+    _finish(
+        transition,
+        InstanceStatus.CANCELLED,
+        action="workflow_rerouted",
+        reason=(None, "rerouted"),
+        to_definition=(None, str(match.pk) if match else None),
+    )
+    if deciders:
+        transition.emit(signals.approvals_reset, approvals=deciders, reason="rerouted")
+    transition.flush()
+    workflow_start_matched(contract=contract, started_by=transition.actor)
+
+
+def _reopen(transition: _Transition, reopening: list[WorkflowStage], changed) -> None:
+    """Re-open ``reopening`` (stages that hold decisions their policy no longer accepts).
+
+    Their approved, rejected and skipped rows become ``superseded`` and each of their approver
+    entries gets a fresh pending row. The workflow goes back to the lowest re-opened sequence:
+    later stages still open return to ``waiting`` (their pending rows superseded, decisions their
+    own policy keeps preserved), later settled stages whose policy did not fire stay settled.
+    """
+    if not reopening:
+        return
+    instance = transition.instance
+    lowest = min(stage.sequence for stage in reopening)
+    superseded, touched = [], []
+    for stage in transition.stages:
+        if stage.sequence < lowest:
+            continue
+        live = _live_rows(transition, stage)
+        if stage in reopening:
+            retire = [
+                row
+                for row in live
+                if row.status != ApprovalStatus.PENDING or stage.sequence > lowest
+            ]
+        elif stage.sequence > lowest and stage.status == StageStatus.PENDING:
+            retire = [row for row in live if row.status == ApprovalStatus.PENDING]
+        else:
+            continue  # settled and kept, or a parallel stage of the lowest sequence
+        superseded += retire
+        touched.append(stage)
+        if stage.sequence > lowest:
+            stage.status = StageStatus.WAITING
+            stage.started_at = stage.completed_at = stage.due_at = stage.sla_rule_id = None
+    deciders = [row for row in superseded if row.status in DECIDED_STATUSES]
+    transition.record(
+        "approvals_reset",
+        instance,
+        current_stage=(instance.current_sequence, lowest),
+        revision=(None, transition.contract.revision),
+        changed_fields=(None, list(changed)),
+        stages=(None, [stage.stage_name for stage in reopening]),
+        superseded=(None, [str(row.pk) for row in superseded]),
+    )
+    _close_rows(transition, superseded, ApprovalStatus.SUPERSEDED, "approval_superseded")
+    instance.current_sequence = lowest
+    opening = [stage for stage in touched if stage.sequence == lowest]
+    assigned = _open_stages(transition, opening)
+    _save_stages(touched)
+    WorkflowStageApproval.objects.bulk_create(assigned)
+    if deciders:
+        transition.emit(signals.approvals_reset, approvals=deciders, reason="changed")
+    transition.emit(signals.approval_assigned, approvals=assigned)
 
 
 # --- cancel ----------------------------------------------------------------------------------
@@ -610,28 +1044,15 @@ def _delegate(instance, contract, approval, actor, delegate_to, comments, change
 
 @transaction.atomic
 def workflow_cancel(*, tenant, contract_id, actor: User, reason: str = "") -> WorkflowInstance:
-    """Cancel the active workflow: the contract's creator or a tenant admin (403 otherwise)."""
-    contract = (
-        Contract.objects.for_tenant(tenant)
-        .defer("text", "clause_findings")
-        .filter(pk=contract_id)
-        .first()
-    )
-    if contract is None:
-        raise NotFound()
-    if not (actor.is_tenant_admin or contract.created_by_id == actor.pk):
-        raise PermissionDenied("Only the contract's creator or a tenant admin may cancel.")
-    instance = (
-        WorkflowInstance.objects.select_for_update()
-        .filter(contract=contract, status=InstanceStatus.ACTIVE)
-        .first()
-    )
+    """Cancel the open workflow: the contract's creator or ``workflows.manage`` (403 otherwise)."""
+    contract = _lock_contract(tenant=tenant, contract_id=contract_id)
+    _require_workflow_controller(contract, actor, "cancel its workflow")
+    instance = _open_instance(contract)
     if instance is None:
         raise Conflict("This contract has no active workflow.", code="workflow_not_active")
-    changes = _Changes(instance=instance, actor=actor)
-    _finish(instance, contract, changes, InstanceStatus.CANCELLED, timezone.now())
-    if reason:
-        changes.audit[-1]["changes"]["reason"] = [None, reason]
-    changes.emit_outcome()
-    changes.flush()
+    transition = _Transition(instance=instance, contract=contract, actor=actor, now=timezone.now())
+    details = {"reason": (None, reason)} if reason else {}
+    _finish(transition, InstanceStatus.CANCELLED, **details)
+    transition.emit_outcome()
+    transition.flush()
     return instance

@@ -110,3 +110,8 @@ approval_delegated = DomainSignal("approval_delegated")  # approval: new row; pr
 workflow_completed = DomainSignal("workflow_completed")
 workflow_rejected = DomainSignal("workflow_rejected")
 workflow_cancelled = DomainSignal("workflow_cancelled")
+# approval: the row whose approver sent the contract back; comments: what has to change
+changes_requested = DomainSignal("changes_requested")
+# approvals: decided rows that no longer count (superseded, or of a re-routed instance);
+# reason: "changed" or "rerouted"
+approvals_reset = DomainSignal("approvals_reset")

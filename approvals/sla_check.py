@@ -58,7 +58,13 @@ from django.db import connection, models
 from django.db.models import NOT_PROVIDED
 from django.utils import timezone
 
-from approvals.models import ApprovalStatus, SLABreach, WorkflowStageApproval
+from approvals.models import (
+    ApprovalStatus,
+    InstanceStatus,
+    SLABreach,
+    WorkflowInstance,
+    WorkflowStageApproval,
+)
 from audit.models import AuditLog
 from notifications.models import (
     Delivery,
@@ -323,6 +329,15 @@ def _tenant_filter(tenant_ids, params: _Params, alias: str = "a") -> str:
     return f"AND {alias}.tenant_id = ANY({params.add(list(tenant_ids), 'uuid[]')})"
 
 
+# The SLA clock stops while a contract is back with its requester (API.md): the rows of an
+# instance in ``changes_requested`` are neither reminded nor breached; resubmitting moves their
+# due dates by the pause (``approvals.orchestrator.workflow_resubmit``).
+_NOT_WITH_REQUESTER = f"""NOT EXISTS (
+            SELECT 1 FROM {WorkflowInstance._meta.db_table} paused
+             WHERE paused.id = a.instance_id
+               AND paused.status = '{InstanceStatus.CHANGES_REQUESTED}')"""
+
+
 # --- 1. breaches -------------------------------------------------------------------------------
 
 
@@ -334,6 +349,7 @@ def _breach_candidates(tenant_ids, params: _Params) -> str:
         FROM {APPROVAL} a
         WHERE a.status = '{ApprovalStatus.PENDING}' AND a.overdue_at IS NULL
           AND a.due_at < %(now)s {_tenant_filter(tenant_ids, params)}
+          AND {_NOT_WITH_REQUESTER}
     """
 
 
@@ -453,6 +469,7 @@ def _reminder_candidates(tenant_ids, params: _Params) -> str:
         WHERE a.status = '{ApprovalStatus.PENDING}' AND a.reminded_at IS NULL
           AND a.overdue_at IS NULL AND a.remind_at <= %(now)s AND a.due_at >= %(now)s
           {_tenant_filter(tenant_ids, params)}
+          AND {_NOT_WITH_REQUESTER}
     """
 
 

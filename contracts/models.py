@@ -10,6 +10,7 @@ from tenancy.scoping import TenantOwnedModel
 class ContractStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
     IN_REVIEW = "in_review", "In review"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
     CANCELLED = "cancelled", "Cancelled"
@@ -19,6 +20,21 @@ class ContractStatus(models.TextChoices):
 VALUE_MAX_DIGITS = 18
 VALUE_DECIMAL_PLACES = 2
 TEXT_MAX_LENGTH = 2_000_000
+# The fields a requester sets, revisions hash and approvals bind to; everything else on a
+# contract is owned by the services.
+BUSINESS_FIELDS = (
+    "title",
+    "contract_type",
+    "value",
+    "currency",
+    "counterparty",
+    "department",
+    "region",
+    "start_date",
+    "end_date",
+    "text",
+    "metadata",
+)
 
 
 class Contract(TenantOwnedModel):
@@ -51,6 +67,15 @@ class Contract(TenantOwnedModel):
     status = models.CharField(
         max_length=20, choices=ContractStatus.choices, default=ContractStatus.DRAFT
     )
+    revision = models.PositiveIntegerField(
+        default=1, editable=False, help_text="Number of the current ContractRevision."
+    )
+    content_hash = models.CharField(
+        max_length=64,
+        default="",
+        editable=False,
+        help_text="SHA-256 of the business fields' canonical JSON (contracts.revisions).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="contracts_created"
     )
@@ -78,6 +103,33 @@ class Contract(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.title
+
+
+class ContractRevision(TenantOwnedModel):
+    """One immutable state of a contract's business fields: what approvers decided on.
+
+    Written by the contract services on every change of a business field (a database trigger
+    refuses UPDATE); approval rows record the ``number`` their decision was made on.
+    """
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    content_hash = models.CharField(max_length=64)
+    content = models.JSONField(help_text="The business fields, as hashed (canonical values).")
+    changed_fields = ArrayField(models.CharField(max_length=20), default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["contract", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["contract", "number"], name="revision_contract_uq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Revision {self.number} of {self.contract_id}"
 
 
 # --- clause library -------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 from django.db.models import QuerySet
 
 from approvals.selectors import instances_newest_first
-from contracts.models import Contract
+from contracts.models import Contract, ContractRevision
 
 
 def contract_list(*, tenant) -> QuerySet[Contract]:
@@ -18,4 +18,15 @@ def contract_get_for_update(*, tenant, contract_id) -> Contract:
 
     return get_object_or_404(
         Contract.objects.for_tenant(tenant).select_for_update(), pk=contract_id
+    )
+
+
+def contract_revision_list(*, tenant, contract_id) -> QuerySet[ContractRevision]:
+    """A contract's revisions, newest first (the content itself stays in the database)."""
+    return (
+        ContractRevision.objects.for_tenant(tenant)
+        .filter(contract_id=contract_id)
+        .select_related("created_by")
+        .defer("content")
+        .order_by("-number")
     )

@@ -1,48 +1,49 @@
-"""Writes for contracts. Workflow-driven status changes belong to the approvals orchestrator."""
+"""Writes for contracts. Workflow-driven status changes belong to the approvals orchestrator.
+
+Every change of a business field makes a new immutable ``ContractRevision`` (number and SHA-256
+of the canonical content, ``contracts.revisions``); approvals record the revision they decided.
+"""
 
 import hashlib
 
 from django.db import transaction
+from rest_framework.exceptions import ValidationError
 
-from approvals.orchestrator import workflow_start_on_new_contract
-from audit.services import audit_record, audit_record_many, diff_fields
+from approvals.orchestrator import (
+    workflow_revise,
+    workflow_start_matched,
+    workflow_start_on_new_contract,
+)
+from audit.services import audit_record_many, diff_fields
 from config.exceptions import Conflict
 from contracts.clause_selectors import clause_validate, findings_summary
-from contracts.models import Contract, ContractStatus
+from contracts.models import BUSINESS_FIELDS, Contract, ContractRevision, ContractStatus
+from contracts.permissions import require_contract_editor
+from contracts.revisions import canonical_content, changed_fields, content_hash
 from contracts.selectors import contract_get_for_update
 from workflows.engine import match_engine
 
-# Fields a requester may set; everything else is owned by the service.
-BUSINESS_FIELDS = (
-    "title",
-    "contract_type",
-    "value",
-    "currency",
-    "counterparty",
-    "department",
-    "region",
-    "start_date",
-    "end_date",
-    "text",
-    "metadata",
-)
+# Statuses in which an edit reaches the running workflow (re-route or reset, API.md).
+UNDER_REVIEW = (ContractStatus.IN_REVIEW, ContractStatus.CHANGES_REQUESTED)
 
 
 @transaction.atomic
 def contract_create(*, tenant, created_by, **fields) -> Contract:
-    """Create the contract and start the best-matching workflow in the same transaction."""
-    unknown = set(fields) - set(BUSINESS_FIELDS)
-    if unknown:
-        raise TypeError(f"contract_create() got unexpected fields {sorted(unknown)}")
+    """Create the contract (revision 1) and start the best-matching workflow in the same
+    transaction."""
+    _check_fields(fields, "contract_create")
     contract = Contract(tenant=tenant, created_by=created_by, **fields)
     # Before the match engine: trigger rules may route on `has_blocking_findings`.
     _apply_clause_validation(contract)
+    content = canonical_content(contract)
+    contract.content_hash = content_hash(content)
     created = {
         "action": "contract_created",
         "tenant": tenant,
         "actor": created_by,
         "resource": contract,
-        "changes": {field: [None, value] for field, value in _snapshot(contract).items()},
+        "changes": {field: [None, value] for field, value in _audited(content).items()}
+        | {"revision": [None, 1], "content_hash": [None, contract.content_hash]},
     }
     # Matching is pure Python over the unsaved contract, so the contract is written once,
     # already in review, with its workflow (see workflow_start_on_new_contract).
@@ -60,6 +61,7 @@ def contract_create(*, tenant, created_by, **fields) -> Contract:
                 extra_audit=[created],
             )
         ]
+    _write_revision(contract, content, [], created_by)
     # The contract's instances, newest first, as ``approvals.selectors.instances_newest_first``
     # prefetches them for the API's workflow summary: a new contract has at most the one just
     # started (with its version loaded), so the response reads no more rows.
@@ -69,37 +71,102 @@ def contract_create(*, tenant, created_by, **fields) -> Contract:
 
 @transaction.atomic
 def contract_update(*, tenant, contract_id, updated_by, **fields) -> Contract:
-    """Change business fields; only while the contract is a draft (409 otherwise)."""
+    """Change business fields: the creator or ``contracts.manage``; an approved contract is
+    locked (409, amend it instead). Under review the change re-routes the contract or re-opens
+    the decisions whose stage policy fires on it (``approvals.orchestrator.workflow_revise``)."""
+    _check_fields(fields, "contract_update")
+    contract = contract_get_for_update(tenant=tenant, contract_id=contract_id)
+    require_contract_editor(contract=contract, user=updated_by)
+    if contract.status == ContractStatus.APPROVED:
+        raise Conflict(
+            "An approved contract is locked; amend it (POST .../amend/) to change it.",
+            code="contract_locked",
+        )
+    changed = _apply_revision(contract, fields, updated_by, action="contract_updated")
+    if changed and contract.status in UNDER_REVIEW:
+        workflow_revise(contract=contract, changed=changed, actor=updated_by)
+    return contract
+
+
+@transaction.atomic
+def contract_amend(*, tenant, contract_id, amended_by, **fields) -> Contract:
+    """Change an approved contract: a new revision under a newly matched review (no match: a
+    draft). The earlier approval stays in the history."""
+    _check_fields(fields, "contract_amend")
+    contract = contract_get_for_update(tenant=tenant, contract_id=contract_id)
+    require_contract_editor(contract=contract, user=amended_by)
+    if contract.status != ContractStatus.APPROVED:
+        raise Conflict(
+            f"Only approved contracts are amended; this one is '{contract.status}' "
+            "(edit it with PATCH).",
+            code="contract_not_approved",
+        )
+    changed = _apply_revision(contract, fields, amended_by, action="contract_amended")
+    if not changed:
+        raise ValidationError(
+            {"non_field_errors": ["An amendment must change at least one business field."]}
+        )
+    workflow_start_matched(contract=contract, started_by=amended_by)
+    return contract
+
+
+def _check_fields(fields, caller: str) -> None:
     unknown = set(fields) - set(BUSINESS_FIELDS)
     if unknown:
-        raise TypeError(f"contract_update() got unexpected fields {sorted(unknown)}")
-    contract = contract_get_for_update(tenant=tenant, contract_id=contract_id)
-    if contract.status != ContractStatus.DRAFT:
-        raise Conflict(
-            f"Only draft contracts can be edited; this one is '{contract.status}'.",
-            code="contract_not_draft",
-        )
-    before = _snapshot(contract)
+        raise TypeError(f"{caller}() got unexpected fields {sorted(unknown)}")
+
+
+def _apply_revision(contract: Contract, fields: dict, actor, *, action: str) -> list[str]:
+    """Apply ``fields`` to the locked contract; when a business field changed, save it as a new
+    revision and audit ``action``. Returns the changed fields."""
+    before_content = canonical_content(contract)
     before_clauses = (contract.text, contract.contract_type, contract.has_blocking_findings)
-    for field, value in fields.items():
-        setattr(contract, field, value)
-    changes = diff_fields(before, _snapshot(contract))
-    update_fields = [*fields, "updated_at"]
+    for name, value in fields.items():
+        setattr(contract, name, value)
+    content = canonical_content(contract)
+    changed = changed_fields(before_content, content)
+    if not changed:
+        return []
+    changes = diff_fields(_audited(before_content), _audited(content))
+    update_fields = [*changed, "revision", "content_hash", "updated_at"]
     if (contract.text, contract.contract_type) != before_clauses[:2]:
         _apply_clause_validation(contract)
         update_fields += ["clause_findings", "has_blocking_findings"]
         if contract.has_blocking_findings != before_clauses[2]:
             changes["has_blocking_findings"] = [before_clauses[2], contract.has_blocking_findings]
-    if changes:
-        contract.save(update_fields=update_fields)
-        audit_record(
-            action="contract_updated",
-            tenant=tenant,
-            actor=updated_by,
-            resource=contract,
-            changes=changes,
-        )
-    return contract
+    previous_hash = contract.content_hash
+    contract.revision += 1
+    contract.content_hash = content_hash(content)
+    contract.save(update_fields=update_fields)
+    _write_revision(contract, content, changed, actor)
+    audit_record_many(
+        [
+            {
+                "action": action,
+                "tenant": contract.tenant_id,
+                "actor": actor,
+                "resource": contract,
+                "changes": changes
+                | {
+                    "revision": [contract.revision - 1, contract.revision],
+                    "content_hash": [previous_hash, contract.content_hash],
+                },
+            }
+        ]
+    )
+    return changed
+
+
+def _write_revision(contract: Contract, content: dict, changed: list[str], actor) -> None:
+    ContractRevision.objects.create(
+        tenant_id=contract.tenant_id,
+        contract=contract,
+        number=contract.revision,
+        content_hash=contract.content_hash,
+        content=content,
+        changed_fields=changed,
+        created_by=actor,
+    )
 
 
 def _apply_clause_validation(contract: Contract) -> None:
@@ -111,13 +178,9 @@ def _apply_clause_validation(contract: Contract) -> None:
     contract.clause_findings = findings_summary(result)
 
 
-def _snapshot(contract: Contract) -> dict:
-    """Audited values, JSON-safe; the text is summarised by a digest so audit rows stay small."""
-    values = {field: getattr(contract, field) for field in BUSINESS_FIELDS if field != "text"}
-    # Money as the API writes it (2 places), so 600000 and "600000.00" are not a change.
-    values["value"] = f"{contract.value:.2f}" if contract.value is not None else None
-    for field in ("start_date", "end_date"):
-        if values[field] is not None:
-            values[field] = values[field].isoformat()
-    values["text_sha256"] = hashlib.sha256(contract.text.encode()).hexdigest()
+def _audited(content: dict) -> dict:
+    """The canonical content as audited: the text summarised by a digest so audit rows stay
+    small (the revision keeps the whole of it)."""
+    values = {field: value for field, value in content.items() if field != "text"}
+    values["text_sha256"] = hashlib.sha256(content["text"].encode()).hexdigest()
     return values

@@ -22,6 +22,8 @@ class NotificationType(models.TextChoices):
     SLA_REMINDER = "sla_reminder", "SLA reminder"
     SLA_BREACHED = "sla_breached", "SLA breached"
     SLA_ESCALATED = "sla_escalated", "SLA escalated"
+    APPROVAL_RESET = "approval_reset", "Approval reset"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
 
 
 class Priority(models.TextChoices):

@@ -240,6 +240,67 @@ def on_workflow_cancelled(sender, instance, actor=None, **kwargs) -> list[Messag
     )
 
 
+def on_changes_requested(
+    sender, instance, actor=None, approval=None, comments="", **kwargs
+) -> list[Message]:
+    """The contract's creator hears what an approver wants changed (high priority)."""
+    contract = _contract(instance, [approval])
+    if contract.created_by_id is None:
+        return []
+    stage = approval.stage.stage_name
+    return [
+        Message(
+            notification_type=NotificationType.CHANGES_REQUESTED,
+            title=f"Changes requested: {contract.title} ({stage})",
+            message=(
+                f'{_name(actor)} sent contract "{contract.title}" back for changes at "{stage}": '
+                f'"{comments}" Edit it and resubmit it to continue the review.'
+            ),
+            payload={
+                **_approval_payload(instance, contract, approval),
+                "requested_by": str(actor.pk) if actor else None,
+                "comments": comments,
+                "revision": contract.revision,
+            },
+            recipient_ids=[contract.created_by_id],
+            priority=Priority.HIGH,
+        )
+    ]
+
+
+def on_approvals_reset(
+    sender, instance, actor=None, approvals=(), reason="changed", **kwargs
+) -> list[Message]:
+    """Each person whose decision no longer counts hears why, once per stage they decided."""
+    contract = _contract(instance)
+    why = (
+        "it now follows another workflow"
+        if reason == "rerouted"
+        else f"it changed (revision {contract.revision})"
+    )
+    messages = []
+    for approval in approvals:
+        stage = approval.stage.stage_name
+        messages.append(
+            Message(
+                notification_type=NotificationType.APPROVAL_RESET,
+                title=f"Decision reset: {contract.title} ({stage})",
+                message=(
+                    f'Your decision on "{stage}" of contract "{contract.title}" no longer counts: '
+                    f"{why}."
+                ),
+                payload={
+                    **_approval_payload(instance, contract, approval),
+                    "reason": reason,
+                    "revision": contract.revision,
+                    "decided_revision": approval.revision,
+                },
+                recipient_ids=[approval.decided_by_id],
+            )
+        )
+    return messages
+
+
 # --- SLA state on approvals --------------------------------------------------------------------
 
 
@@ -291,6 +352,8 @@ MESSAGE_BUILDERS = {
     signals.workflow_completed: on_workflow_completed,
     signals.workflow_rejected: on_workflow_rejected,
     signals.workflow_cancelled: on_workflow_cancelled,
+    signals.changes_requested: on_changes_requested,
+    signals.approvals_reset: on_approvals_reset,
 }
 
 

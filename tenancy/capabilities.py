@@ -8,6 +8,8 @@ AUDIT_VIEW = "audit.view"
 ANALYTICS_VIEW = "analytics.view"
 CLAUSES_MANAGE = "clauses.manage"
 WEBHOOKS_MANAGE = "webhooks.manage"
+# Edit, resubmit and amend any contract of the tenant (the creator may always edit their own).
+CONTRACTS_MANAGE = "contracts.manage"
 
 ALL_CAPABILITIES = (
     WORKFLOWS_MANAGE,
@@ -18,5 +20,6 @@ ALL_CAPABILITIES = (
     ANALYTICS_VIEW,
     CLAUSES_MANAGE,
     WEBHOOKS_MANAGE,
+    CONTRACTS_MANAGE,
 )
 CAPABILITY_CHOICES = [(capability, capability) for capability in ALL_CAPABILITIES]

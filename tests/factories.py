@@ -3,7 +3,8 @@
 import factory
 from factory.django import DjangoModelFactory
 
-from contracts.models import ClauseRule, Contract
+from contracts.models import ClauseRule, Contract, ContractRevision
+from contracts.revisions import canonical_content, content_hash
 from tenancy.models import Tenant, User, UserRole
 
 FACTORY_PASSWORD = "correct-horse-battery-staple"
@@ -55,6 +56,23 @@ class ContractFactory(DjangoModelFactory):
     value = factory.Faker("pydecimal", left_digits=7, right_digits=2, positive=True)
     currency = "USD"
     counterparty = factory.Faker("company")
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        """Saved with its hash and revision 1, as ``contracts.services.contract_create`` does."""
+        contract = model_class(*args, **kwargs)
+        content = canonical_content(contract)
+        contract.content_hash = content_hash(content)
+        contract.save()
+        ContractRevision.objects.create(
+            tenant_id=contract.tenant_id,
+            contract=contract,
+            number=contract.revision,
+            content_hash=contract.content_hash,
+            content=content,
+            created_by=contract.created_by,
+        )
+        return contract
 
 
 class ClauseRuleFactory(DjangoModelFactory):

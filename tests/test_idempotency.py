@@ -342,6 +342,8 @@ def test_purge_command_deletes_expired_keys_of_every_tenant(user):
 
 
 def test_workflow_start_is_idempotent(client, user, definition):
+    # Naming a definition takes `workflows.manage`.
+    UserRoleFactory(user=user, role="operations", permissions=["workflows.manage"])
     contract = ContractFactory(created_by=user, contract_type="NDA")  # a draft; nothing matched
     url = f"/api/contracts/{contract.pk}/workflow/start/"
     body = {"workflow_definition": str(definition.pk)}
@@ -409,7 +411,7 @@ def test_refused_before_the_action_claims_nothing(client):
     assert not IdempotencyRecord.objects.exists()
 
 
-def test_schema_documents_the_header_on_the_four_operations(api_client):
+def test_schema_documents_the_header_on_the_keyed_operations(api_client):
     schema = api_client.get("/api/schema/", {"format": "json"}).json()
     keyed = {
         (path, method)
@@ -422,6 +424,7 @@ def test_schema_documents_the_header_on_the_four_operations(api_client):
         ("/api/contracts/", "post"),
         ("/api/contracts/{id}/workflow/start/", "post"),
         ("/api/contracts/{id}/approve/", "post"),
+        ("/api/contracts/{id}/amend/", "post"),
         ("/api/admin/sla-breaches/check_breaches/", "post"),
     }
     for path, method in keyed:

@@ -179,7 +179,8 @@ def test_contract_create_without_a_match_query_count(
     # contract, INSERT audit, match-engine lookup, RELEASE. The response's workflow summary
     # reads nothing: the service says no workflow started. (Savepoints are counted because each
     # test runs in a transaction; in production they are BEGIN/COMMIT.)
-    with django_assert_num_queries(7):
+    # The contract's revision 1 is one more INSERT.
+    with django_assert_num_queries(8):
         response = client.post("/api/contracts/", CONTRACT_BODY, format="json")
     assert response.status_code == 201
     assert response.json()["workflow"] is None
@@ -199,12 +200,13 @@ def test_contract_create_starting_a_workflow_query_count(
     # inserted already in review, one INSERT each for the instance, its stages (already started)
     # and its approvals, one bulk audit INSERT (contract_created with the workflow's rows), and
     # the listeners under one savepoint (2): role holders and one statement inserting the
-    # notifications with their email and webhook deliveries. 15 in all, once this process has
-    # compiled the definition's rules and loaded the tenant's SLA policy (the first create: +2).
+    # notifications with their email and webhook deliveries, and the INSERT of revision 1. 16 in
+    # all, once this process has compiled the definition's rules and loaded the tenant's SLA
+    # policy (the first create: +2).
     # The response's workflow summary is the instance the service started: no read.
     body = {**CONTRACT_BODY, "contract_type": WORKFLOW_CONTRACT_TYPE}
     assert client.post("/api/contracts/", body, format="json").status_code == 201
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(16):
         response = client.post(
             "/api/contracts/",
             {**CONTRACT_BODY, "contract_type": WORKFLOW_CONTRACT_TYPE},

@@ -16,6 +16,15 @@ PRIORITY_BOUND = 1_000_000
 USER_APPROVER_PREFIX = "user:"
 
 
+# A stage's reset policy: which changes of a contract under review re-open its decisions.
+RESET_ANY = "any"
+RESET_NEVER = "never"
+
+
+def reset_on_any_change() -> str:
+    return RESET_ANY
+
+
 class ApprovalType(models.TextChoices):
     ALL = "all", "All approvers"
     ANY = "any", "Any one approver"
@@ -40,6 +49,13 @@ class WorkflowDefinition(TenantOwnedModel):
         help_text="Highest priority wins; ties go to the older definition.",
     )
     is_active = models.BooleanField(default=True)
+    distinct_approvers = models.BooleanField(
+        default=True,
+        help_text=(
+            "One person decides at most one approval of a workflow (directly, as a delegate or "
+            "on behalf of someone). Turn off only for teams too small to staff every stage."
+        ),
+    )
     version = models.PositiveIntegerField(default=1, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -98,6 +114,13 @@ class WorkflowStageDefinition(models.Model):
     )
     is_required = models.BooleanField(
         default=True, help_text="A rejection at an optional stage is recorded but does not reject."
+    )
+    reset_on_change = models.JSONField(
+        default=reset_on_any_change,
+        help_text=(
+            'When an edit during review re-opens this stage\'s decisions: "any" change, a list '
+            'of business fields, or "never".'
+        ),
     )
 
     class Meta:

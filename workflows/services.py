@@ -8,7 +8,14 @@ from workflows.models import WorkflowDefinition, WorkflowDefinitionVersion, Work
 from workflows.rules import RuleValidationError, parse_rules
 from workflows.stages import validate_stages
 
-DEFINITION_FIELDS = ("name", "description", "trigger_conditions", "priority", "is_active")
+DEFINITION_FIELDS = (
+    "name",
+    "description",
+    "trigger_conditions",
+    "priority",
+    "is_active",
+    "distinct_approvers",
+)
 
 
 def validated_trigger_conditions(conditions) -> dict:
@@ -28,6 +35,7 @@ def _snapshot(definition: WorkflowDefinition, stages: list[dict]) -> dict:
         "description": definition.description,
         "trigger_conditions": definition.trigger_conditions,
         "priority": definition.priority,
+        "distinct_approvers": definition.distinct_approvers,
         "stages": stages,
     }
 
@@ -66,6 +74,7 @@ def definition_create(
     description: str = "",
     priority: int = 0,
     is_active: bool = True,
+    distinct_approvers: bool = True,
 ) -> WorkflowDefinition:
     conditions = validated_trigger_conditions(
         {} if trigger_conditions is None else trigger_conditions
@@ -79,6 +88,7 @@ def definition_create(
         trigger_conditions=conditions,
         priority=priority,
         is_active=is_active,
+        distinct_approvers=distinct_approvers,
     )
     _save_unique(definition)
     _write_stages(definition, stages)
@@ -102,6 +112,7 @@ def current_stages(definition: WorkflowDefinition) -> list[dict]:
             "min_approvals": stage.min_approvals,
             "sla_hours": stage.sla_hours,
             "is_required": stage.is_required,
+            "reset_on_change": stage.reset_on_change,
         }
         for stage in definition.stages.all()
     ]

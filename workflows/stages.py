@@ -6,10 +6,13 @@ from collections.abc import Iterable
 
 from rest_framework.exceptions import ValidationError
 
+from contracts.models import BUSINESS_FIELDS
 from tenancy.models import User
 from workflows.models import (
     MAX_APPROVERS_PER_STAGE,
     MAX_STAGES,
+    RESET_ANY,
+    RESET_NEVER,
     USER_APPROVER_PREFIX,
     ApprovalType,
 )
@@ -63,12 +66,43 @@ def validate_stages(stages: list[dict], *, tenant) -> list[dict]:
                 "min_approvals": min_approvals if approval_type == ApprovalType.QUORUM else None,
                 "sla_hours": stage.get("sla_hours"),
                 "is_required": stage.get("is_required", True),
+                "reset_on_change": _normalized_reset_policy(
+                    stage.get("reset_on_change", RESET_ANY), where, errors
+                ),
             }
         )
     _check_named_users(named_users, tenant, errors)
     if errors:
         raise ValidationError(errors)
     return sorted(normalized, key=lambda stage: stage["sequence"])
+
+
+def _normalized_reset_policy(policy, where, errors):
+    """``"any"``, ``"never"`` or a non-empty list of business fields (sorted, no duplicates)."""
+    if policy in (RESET_ANY, RESET_NEVER):
+        return policy
+    if not isinstance(policy, list) or not policy:
+        errors[f"{where}.reset_on_change"] = [
+            '"any", "never" or a non-empty list of business field names.'
+        ]
+        return RESET_ANY
+    unknown = [field for field in policy if field not in BUSINESS_FIELDS]
+    if unknown:
+        errors[f"{where}.reset_on_change"] = [
+            f"{str(unknown[0])[:80]!r} is not a business field; use: {', '.join(BUSINESS_FIELDS)}."
+        ]
+        return RESET_ANY
+    return [field for field in BUSINESS_FIELDS if field in policy]
+
+
+def reset_fires(policy, changed: Iterable[str]) -> bool:
+    """Whether a stage with reset ``policy`` re-opens its decisions when ``changed`` changed."""
+    changed = set(changed)
+    if not changed or policy == RESET_NEVER:
+        return False
+    if policy == RESET_ANY:
+        return True
+    return bool(changed.intersection(policy))
 
 
 def _normalized_approvers(entries: Iterable[str], where, errors, named_users) -> list[str]:

@@ -44,6 +44,9 @@ class ApprovalSerializer(serializers.Serializer):
     decided_by = serializers.UUIDField(source="decided_by_id", allow_null=True)
     decided_at = serializers.DateTimeField(allow_null=True)
     comments = serializers.CharField()
+    revision = serializers.IntegerField(
+        allow_null=True, help_text="The contract revision the decision was made on."
+    )
     due_at = serializers.DateTimeField(allow_null=True)
     is_overdue = serializers.SerializerMethodField()
     delegated_to = serializers.UUIDField(source="delegated_to_id", allow_null=True)
@@ -61,6 +64,9 @@ class StageStatusSerializer(serializers.Serializer):
     approval_type = serializers.CharField()
     min_approvals = serializers.IntegerField(allow_null=True)
     is_required = serializers.BooleanField()
+    reset_on_change = serializers.JSONField(
+        help_text='"any", "never" or the business fields whose change re-opens its decisions.'
+    )
     status = serializers.CharField()
     started_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True)
@@ -79,6 +85,14 @@ class StageStatusSerializer(serializers.Serializer):
         return ApprovalSerializer(rows, many=True, context=self.context).data
 
 
+class ChangesRequestedSerializer(serializers.Serializer):
+    by = serializers.UUIDField(allow_null=True, help_text="The approver who sent it back.")
+    stage_name = serializers.CharField(allow_null=True)
+    revision = serializers.IntegerField(help_text="The revision they asked to change.")
+    at = serializers.DateTimeField()
+    comments = serializers.CharField()
+
+
 class WorkflowStatusSerializer(serializers.Serializer):
     """The workflow status document of API.md."""
 
@@ -89,10 +103,32 @@ class WorkflowStatusSerializer(serializers.Serializer):
     current_stage = serializers.IntegerField(source="current_sequence", allow_null=True)
     started_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
+    distinct_approvers = serializers.BooleanField()
+    changes_requested = serializers.SerializerMethodField()
     stages = StageStatusSerializer(many=True)
 
     def get_definition(self, instance) -> DefinitionRefSerializer:
         return definition_ref(instance)
+
+    @extend_schema_field(ChangesRequestedSerializer(allow_null=True))
+    def get_changes_requested(self, instance) -> dict | None:
+        """Who sent the contract back, from which stage, on which revision (while
+        ``changes_requested``)."""
+        if instance.changes_requested_at is None:
+            return None
+        stage = next(
+            (s for s in instance.stages.all() if s.pk == instance.changes_requested_stage_id),
+            None,
+        )
+        return ChangesRequestedSerializer(
+            {
+                "by": instance.changes_requested_by_id,
+                "stage_name": stage.stage_name if stage else None,
+                "revision": instance.changes_requested_revision,
+                "at": instance.changes_requested_at,
+                "comments": instance.changes_requested_comments,
+            }
+        ).data
 
 
 class WorkflowSummarySerializer(serializers.Serializer):
@@ -121,7 +157,10 @@ class WorkflowCancelInputSerializer(serializers.Serializer):
 
 
 class ApprovalActionInputSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=ApprovalAction.CHOICES)
+    action = serializers.ChoiceField(
+        choices=ApprovalAction.CHOICES,
+        help_text="`request_changes` sends the contract back to its requester (comments required).",
+    )
     comments = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
     delegate_to = TenantPrimaryKeyRelatedField(
         queryset=User.objects.filter(is_active=True),
@@ -137,6 +176,10 @@ class ApprovalActionInputSerializer(serializers.Serializer):
     def validate(self, attrs):
         if attrs["action"] == ApprovalAction.DELEGATE and attrs["delegate_to"] is None:
             raise serializers.ValidationError({"delegate_to": ["Required to delegate."]})
+        if attrs["action"] == ApprovalAction.REQUEST_CHANGES and not attrs["comments"].strip():
+            raise serializers.ValidationError(
+                {"comments": ["Required to request changes: say what has to change."]}
+            )
         return attrs
 
 

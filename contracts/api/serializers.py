@@ -18,6 +18,7 @@ from contracts.models import (
     ClauseRule,
     ClauseSeverity,
     Contract,
+    ContractRevision,
 )
 from contracts.playbook import MAX_PHRASE_LENGTH
 from tenancy.api.fields import TenantPrimaryKeyRelatedField
@@ -72,6 +73,8 @@ class ContractSerializer(serializers.ModelSerializer):
             "has_blocking_findings",
             "clause_findings",
             "status",
+            "revision",
+            "content_hash",
             "created_by",
             "created_at",
             "updated_at",
@@ -86,6 +89,21 @@ class ContractSerializer(serializers.ModelSerializer):
         if instances is None:
             instances = list(instances_newest_first().queryset.filter(contract=contract)[:1])
         return WorkflowSummarySerializer(instances[0]).data if instances else None
+
+
+class ContractRevisionSerializer(serializers.ModelSerializer):
+    """One immutable state of the contract's business fields."""
+
+    revision = serializers.IntegerField(source="number")
+    changed_fields = serializers.ListField(
+        child=serializers.CharField(), help_text="Business fields changed by this revision."
+    )
+    created_by = ContractCreatorSerializer(allow_null=True)
+
+    class Meta:
+        model = ContractRevision
+        fields = ["revision", "content_hash", "changed_fields", "created_by", "created_at"]
+        read_only_fields = fields
 
 
 class ContractInputSerializer(serializers.Serializer):

@@ -21,12 +21,13 @@ from contracts.api.serializers import (
     ClauseValidationInputSerializer,
     ClauseValidationSerializer,
     ContractInputSerializer,
+    ContractRevisionSerializer,
     ContractSerializer,
 )
 from contracts.clause_selectors import clause_rule_list, clause_validate
 from contracts.filtersets import ClauseRuleFilterSet, ContractFilterSet
 from contracts.models import ClauseRule, Contract
-from contracts.selectors import contract_list
+from contracts.selectors import contract_list, contract_revision_list
 from tenancy.capabilities import CLAUSES_MANAGE
 from tenancy.idempotency import idempotent
 from tenancy.permissions import capability_required
@@ -42,7 +43,7 @@ class ContractViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Contracts of the caller's tenant. PATCH edits business fields while it is a draft.
+    """Contracts of the caller's tenant, each change of their business fields a revision.
 
     Creating a contract runs the match engine and starts the winning workflow at once.
     """
@@ -63,7 +64,16 @@ class ContractViewSet(
         )
         return Response(ContractSerializer(contract).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=ContractInputSerializer, responses={200: ContractSerializer})
+    @extend_schema(
+        request=ContractInputSerializer,
+        responses={200: ContractSerializer},
+        description=(
+            "Edit business fields (the creator or `contracts.manage`). A draft, rejected or "
+            "cancelled contract is simply edited; under review the change makes a new revision "
+            "and re-routes the contract or re-opens the decisions whose stage policy fires; an "
+            "approved contract is locked (409 `contract_locked`: amend it)."
+        ),
+    )
     def partial_update(self, request, pk=None):
         contract = self.get_object()
         data = ContractInputSerializer(contract, data=request.data, partial=True)
@@ -74,7 +84,38 @@ class ContractViewSet(
             updated_by=request.user,
             **data.validated_data,
         )
-        return Response(ContractSerializer(contract).data)
+        return Response(self._reread(contract.pk))
+
+    def _reread(self, contract_id) -> dict:
+        """The contract as the API shows it, with the workflow an edit may have changed."""
+        return ContractSerializer(self.get_queryset().get(pk=contract_id)).data
+
+    @extend_schema(responses=ContractRevisionSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def revisions(self, request, pk=None):
+        """Every revision of the contract's business fields, newest first."""
+        revisions = contract_revision_list(
+            tenant=request.user.tenant, contract_id=self._contract_id(pk)
+        )
+        page = self.paginate_queryset(revisions)
+        return self.get_paginated_response(ContractRevisionSerializer(page, many=True).data)
+
+    @idempotent
+    @extend_schema(request=ContractInputSerializer, responses=ContractSerializer)
+    @action(detail=True, methods=["post"])
+    def amend(self, request, pk=None):
+        """Change an approved contract: a new revision and a newly matched review (the creator
+        or `contracts.manage`; 409 unless approved). The earlier approval stays in the history."""
+        contract = self.get_object()
+        data = ContractInputSerializer(contract, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        services.contract_amend(
+            tenant=request.user.tenant,
+            contract_id=contract.pk,
+            amended_by=request.user,
+            **data.validated_data,
+        )
+        return Response(self._reread(contract.pk))
 
     @extend_schema(
         request=ClauseValidationInputSerializer,
@@ -123,7 +164,8 @@ class ContractViewSet(
     )
     @action(detail=True, methods=["post"], url_path="workflow/start")
     def workflow_start(self, request, pk=None):
-        """Start a workflow by hand: the given definition, or the match engine's pick."""
+        """Start (or restart after a rejection or cancellation) the matched workflow: the
+        creator or `workflows.manage`; only `workflows.manage` may name a definition."""
         contract = self.get_object()
         data = WorkflowStartInputSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
@@ -147,7 +189,7 @@ class ContractViewSet(
     )
     @action(detail=True, methods=["post"], url_path="workflow/cancel")
     def workflow_cancel(self, request, pk=None):
-        """Cancel the active workflow (the contract's creator or a tenant admin)."""
+        """Cancel the open workflow (the contract's creator or `workflows.manage`)."""
         data = WorkflowCancelInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         contract_id = self._contract_id(pk)
@@ -159,6 +201,17 @@ class ContractViewSet(
         )
         return self._workflow_status(contract_id)
 
+    @extend_schema(request=None, responses=WorkflowStatusSerializer, tags=["workflows"])
+    @action(detail=True, methods=["post"])
+    def resubmit(self, request, pk=None):
+        """Hand a contract sent back for changes to its approvers again (the creator or
+        `contracts.manage`; 409 unless `changes_requested`)."""
+        contract_id = self._contract_id(pk)
+        orchestrator.workflow_resubmit(
+            tenant=request.user.tenant, contract_id=contract_id, actor=request.user
+        )
+        return self._workflow_status(contract_id)
+
     @idempotent
     @extend_schema(
         request=ApprovalActionInputSerializer,
@@ -167,7 +220,7 @@ class ContractViewSet(
     )
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
-        """Approve, reject or delegate the caller's pending approval on this contract."""
+        """Approve, reject, delegate or request changes on the caller's pending approval."""
         data = ApprovalActionInputSerializer(data=request.data, context={"request": request})
         if not data.is_valid():
             self._contract_id(pk)  # an unknown contract is a 404 whatever the body

@@ -273,6 +273,7 @@ def contract_create_starting_workflow(scene):
 def contract_update(scene):
     contract = ContractFactory(created_by=scene.requester, title="Before")
     scene.saved["contract"] = contract
+    scene.saved["hash_before"] = contract.content_hash
     return scene.requester, "patch", f"/api/contracts/{contract.pk}/", {"title": "After"}
 
 
@@ -563,7 +564,11 @@ CASES = [
                 "contract_updated",
                 "contract",
                 lambda scene, response: str(scene.saved["contract"].pk),
-                changes={"title": ["Before", "After"]},
+                changes=lambda scene, response: {
+                    "title": ["Before", "After"],
+                    "revision": [1, 2],
+                    "content_hash": [scene.saved["hash_before"], response.json()["content_hash"]],
+                },
                 exact=True,
             )
         ],
@@ -645,10 +650,12 @@ CASES = [
                 "approval_approved",
                 "workflowstageapproval",
                 _approval("legal"),
-                changes={
+                changes=lambda scene, response: {
                     "status": ["pending", "approved"],
                     "stage_name": [None, "Legal"],
                     "comments": [None, "Fine"],
+                    "revision": [None, 1],
+                    "content_hash": [None, scene.saved["contract"].content_hash],
                 },
                 exact=True,
             ),

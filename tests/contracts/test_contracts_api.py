@@ -643,6 +643,7 @@ def test_detail_requires_authentication(api_client, user):
 
 def test_patch_draft_updates_and_audits_changes(client, user):
     contract = make_contract(user, title="Old title", value=Decimal("600000.00"), currency="USD")
+    contract_hash_before = contract.content_hash
 
     response = client.patch(
         detail_url(contract),
@@ -665,7 +666,10 @@ def test_patch_draft_updates_and_audits_changes(client, user):
         "title": ["Old title", "New title"],
         "value": ["600000.00", "700000.00"],
         "currency": ["USD", "EUR"],
+        "revision": [1, 2],
+        "content_hash": [contract_hash_before, body["content_hash"]],
     }
+    assert body["revision"] == 2
 
 
 def test_patch_with_dates_audits_iso_strings(client, user):
@@ -675,9 +679,11 @@ def test_patch_with_dates_audits_iso_strings(client, user):
     )
     assert response.status_code == 200, response.json()
     row = AuditLog.objects.get(action="contract_updated")
-    assert row.changes == {
+    assert row.changes | {"content_hash": None} == {
         "start_date": [None, "2025-03-01"],
         "end_date": [None, "2026-03-01"],
+        "revision": [1, 2],
+        "content_hash": None,
     }
 
 
@@ -694,7 +700,7 @@ def test_patch_text_is_audited_by_digest(client, user):
         client.patch(detail_url(contract), {"text": "new text"}, format="json").status_code == 200
     )
     changes = AuditLog.objects.get(action="contract_updated").changes
-    assert set(changes) == {"text_sha256"}
+    assert set(changes) == {"text_sha256", "revision", "content_hash"}
     old_digest, new_digest = changes["text_sha256"]
     assert old_digest != new_digest
     assert len(new_digest) == 64
@@ -733,26 +739,29 @@ def test_patch_validates_like_create(client, user, field, value):
     assert_400_on(client.patch(detail_url(contract), {field: value}, format="json"), field)
 
 
-@pytest.mark.parametrize(
-    "status",
-    [
-        ContractStatus.IN_REVIEW,
-        ContractStatus.APPROVED,
-        ContractStatus.REJECTED,
-        ContractStatus.CANCELLED,
-    ],
-)
-def test_patch_of_non_draft_contract_is_409(client, user, status):
+def test_patch_of_an_approved_contract_is_409_locked(client, user):
     contract = make_contract(user, title="Frozen")
-    Contract.objects.filter(pk=contract.pk).update(status=status)
+    Contract.objects.filter(pk=contract.pk).update(status=ContractStatus.APPROVED)
 
     response = client.patch(detail_url(contract), {"title": "Changed"}, format="json")
 
     assert response.status_code == 409, response.json()
-    assert response.json()["code"] == "contract_not_draft"
+    assert response.json()["code"] == "contract_locked"
     contract.refresh_from_db()
-    assert contract.title == "Frozen"
+    assert (contract.title, contract.revision) == ("Frozen", 1)
     assert not AuditLog.objects.filter(action="contract_updated").exists()
+
+
+@pytest.mark.parametrize("status", [ContractStatus.REJECTED, ContractStatus.CANCELLED])
+def test_patch_of_a_closed_contract_is_a_draft_edit(client, user, status):
+    """API.md: a rejected or cancelled contract is edited like a draft (then restarted)."""
+    contract = make_contract(user, title="Closed")
+    Contract.objects.filter(pk=contract.pk).update(status=status)
+
+    response = client.patch(detail_url(contract), {"title": "Changed"}, format="json")
+
+    assert response.status_code == 200, response.json()
+    assert (response.json()["status"], response.json()["revision"]) == (status, 2)
 
 
 def test_put_and_delete_are_405(client, user):

@@ -212,13 +212,24 @@ def test_changing_the_contract_type_revalidates(requester, library):
     assert retyped["clause_findings"]["missing_required"] == ["Governing law"]
 
 
-def test_editing_a_contract_in_review_is_still_409(requester, library):
+def test_an_edit_in_review_that_adds_a_blocking_clause_reroutes_to_legal(requester, library):
+    """The edit makes a new revision; the match engine now picks the legal definition, so the
+    standard workflow is cancelled (``workflow_rerouted``) and the legal one starts."""
     contract = create(requester, text=CLEAN_TEXT)
+    assert routed_to(contract) == "Standard approval"
+
     response = requester.patch(
         f"{CONTRACTS}{contract['id']}/", {"text": DEVIATING_TEXT}, format="json"
     )
-    assert response.status_code == 409
-    assert requester.get(f"{CONTRACTS}{contract['id']}/").json()["has_blocking_findings"] is False
+
+    assert response.status_code == 200, response.content
+    edited = response.json()
+    assert (edited["status"], edited["revision"]) == ("in_review", 2)
+    assert edited["has_blocking_findings"] is True
+    assert routed_to(edited) == "Legal deviation review"
+    rerouted = AuditLog.objects.get(action="workflow_rerouted")
+    assert rerouted.changes["reason"] == [None, "rerouted"]
+    assert rerouted.changes["status"] == ["active", "cancelled"]
 
 
 def test_preview_match_agrees_with_create(requester, library):

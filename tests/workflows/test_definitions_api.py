@@ -26,6 +26,7 @@ RESPONSE_KEYS = {
     "stages",
     "priority",
     "is_active",
+    "distinct_approvers",
     "version",
     "created_by",
     "created_at",
@@ -128,7 +129,10 @@ def test_create_returns_the_definition_with_server_fields(admin_client, tenant_a
         assert before - timedelta(seconds=5) <= moment <= timezone.now()
     for key in ("name", "description", "trigger_conditions", "priority", "is_active"):
         assert created[key] == HIGH_VALUE[key]
-    assert created["stages"] == [{**item, "min_approvals": None} for item in HIGH_VALUE["stages"]]
+    assert created["stages"] == [
+        {**item, "min_approvals": None, "reset_on_change": "any"} for item in HIGH_VALUE["stages"]
+    ]
+    assert created["distinct_approvers"] is True
     assert WorkflowDefinition.objects.get().version == 1
     assert WorkflowDefinitionVersion.objects.get().version == 1
 
@@ -167,6 +171,7 @@ def test_create_normalizes_stages(admin_client, tenant, role_holder):
             "min_approvals": 1,
             "sla_hours": None,
             "is_required": True,
+            "reset_on_change": "any",
         },
         {
             "stage_name": "Sign-off",
@@ -176,6 +181,7 @@ def test_create_normalizes_stages(admin_client, tenant, role_holder):
             "min_approvals": None,
             "sla_hours": None,
             "is_required": True,
+            "reset_on_change": "any",
         },
     ]
     # The detail read echoes exactly what the create returned.

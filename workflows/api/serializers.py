@@ -1,12 +1,13 @@
 from rest_framework import serializers
 
-from contracts.models import Contract
+from contracts.models import BUSINESS_FIELDS, Contract
 from tenancy.api.fields import TenantPrimaryKeyRelatedField
 from workflows.models import (
     MAX_APPROVERS_PER_STAGE,
     MAX_SLA_HOURS,
     MAX_STAGES,
     PRIORITY_BOUND,
+    RESET_ANY,
     ApprovalType,
     WorkflowDefinition,
 )
@@ -46,6 +47,13 @@ class WorkflowStageSerializer(serializers.Serializer):
         min_value=1, max_value=MAX_SLA_HOURS, required=False, allow_null=True, default=None
     )
     is_required = serializers.BooleanField(default=True)
+    reset_on_change = serializers.JSONField(
+        default=RESET_ANY,
+        help_text=(
+            'Which edits of a contract under review re-open this stage\'s decisions: "any" '
+            '(default), "never", or a list of business fields (' + ", ".join(BUSINESS_FIELDS) + ")."
+        ),
+    )
 
 
 class WorkflowDefinitionInputSerializer(serializers.Serializer):
@@ -59,6 +67,14 @@ class WorkflowDefinitionInputSerializer(serializers.Serializer):
         min_value=-PRIORITY_BOUND, max_value=PRIORITY_BOUND, required=False, default=0
     )
     is_active = serializers.BooleanField(required=False, default=True)
+    distinct_approvers = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text=(
+            "One person decides at most one approval of a workflow (false only for tiny teams; "
+            "audited)."
+        ),
+    )
 
     def validate_stages(self, stages):
         """A PATCH replaces the whole list, so each stage is complete (with defaults) even then."""
@@ -83,6 +99,7 @@ class WorkflowDefinitionSerializer(serializers.ModelSerializer):
             "stages",
             "priority",
             "is_active",
+            "distinct_approvers",
             "version",
             "created_by",
             "created_at",
