@@ -5,13 +5,14 @@ from datetime import date, timedelta
 from time import monotonic
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import JSONObject
 from django.utils.dateparse import parse_datetime
 
 from approvals.models import (
     ApprovalStatus,
     Holiday,
+    InstanceStatus,
     SLABreach,
     SLARule,
     SLASettings,
@@ -59,8 +60,19 @@ def workflow_instance_latest(*, tenant, contract_id) -> WorkflowInstance | None:
 
 
 def _actionable_q(user, roles) -> Q:
-    return (Q(assigned_to=user) | Q(assigned_to__isnull=True, role__in=roles)) & ~Q(
-        contract__created_by=user
+    """Pending rows the user may decide now: theirs or their roles', not on their own contract,
+    not while the contract is back with its requester, and not on a workflow whose definition
+    wants distinct approvers when they already decided one of its rows."""
+    decided_here = WorkflowStageApproval.objects.filter(
+        instance=OuterRef("instance"),
+        decided_by=user,
+        status__in=(ApprovalStatus.APPROVED, ApprovalStatus.REJECTED),
+    )
+    return (
+        (Q(assigned_to=user) | Q(assigned_to__isnull=True, role__in=roles))
+        & ~Q(contract__created_by=user)
+        & Q(instance__status=InstanceStatus.ACTIVE)
+        & ~(Q(instance__distinct_approvers=True) & Exists(decided_here))
     )
 
 
