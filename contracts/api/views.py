@@ -91,7 +91,7 @@ class ContractViewSet(
         return ContractSerializer(self.get_queryset().get(pk=contract_id)).data
 
     @extend_schema(responses=ContractRevisionSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def revisions(self, request, pk=None):
         """Every revision of the contract's business fields, newest first."""
         revisions = contract_revision_list(
@@ -177,7 +177,7 @@ class ContractViewSet(
         return self._workflow_status(contract.pk, status.HTTP_201_CREATED)
 
     @extend_schema(responses=WorkflowStatusSerializer, tags=["workflows"])
-    @action(detail=True, methods=["get"], url_path="workflow/status")
+    @action(detail=True, methods=["get"], url_path="workflow/status", filter_backends=[])
     def workflow_status(self, request, pk=None):
         """The active or most recent workflow with its stages and approvals."""
         return self._workflow_status(self._contract_id(pk))
