@@ -218,3 +218,46 @@ def test_workflow_definition_list(n, tenant, api_client_for, django_assert_num_q
     assert response.status_code == 200
     assert response.json()["count"] == n
     assert all(len(row["stages"]) == 3 for row in response.json()["results"])
+
+
+# Measured: the same count for 1 and for 50 holders of the re-opened stage's role and as many
+# earlier revisions: the contract locked and read once, the revision written, the open instance,
+# its stages and rows, the match engine (cached rules), one UPDATE each for the superseded rows
+# and the stages, one INSERT each for the fresh rows and the audit rows, and the notifications
+# (the superseded decider and the role's holders) in the receivers' bulk statements.
+EDIT_IN_REVIEW_WITH_RESET = 26
+# Measured: user, the contract's existence, count, page (creators joined): 4 for 1 and for 50.
+REVISION_LIST = 4
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_edit_in_review_reopening_a_stage(n, tenant, api_client_for, django_assert_num_queries):
+    legal = holders(tenant, "legal", n)
+    holders(tenant, "ceo", n)
+    define(
+        tenant,
+        stages=[
+            {"stage_name": "Review", "sequence": 1, "approvers": ["legal"], "approval_type": "any"},
+            {"stage_name": "Sign-off", "sequence": 2, "approvers": ["ceo"], "sla_hours": 24},
+        ],
+    )
+    creator = UserFactory(tenant=tenant)
+    client = api_client_for(creator)
+    warm_up, measured = new_contract(tenant, creator), new_contract(tenant, creator)
+    for contract in (warm_up, measured):
+        for index in range(n - 1):  # earlier revisions do not change the cost
+            client.patch(f"/api/contracts/{contract.pk}/", {"metadata": {"draft": index}})
+        approved = api_client_for(legal[-1]).post(
+            f"/api/contracts/{contract.pk}/approve/", {"action": "approve"}, format="json"
+        )
+        assert approved.json()["current_stage"] == 2
+    assert client.patch(f"/api/contracts/{warm_up.pk}/", {"text": "Warm"}).status_code == 200
+
+    with django_assert_num_queries(EDIT_IN_REVIEW_WITH_RESET):
+        response = client.patch(f"/api/contracts/{measured.pk}/", {"text": "Changed"})
+    assert response.status_code == 200, response.json()
+    assert (response.json()["revision"], response.json()["workflow"]["current_stage"]) == (n + 1, 1)
+
+    with django_assert_num_queries(REVISION_LIST):
+        response = client.get(f"/api/contracts/{measured.pk}/revisions/")
+    assert response.json()["count"] == n + 1
