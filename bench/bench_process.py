@@ -26,6 +26,7 @@ import argparse
 import cProfile
 import hashlib
 import io
+import json
 import multiprocessing
 import os
 import pstats
@@ -303,14 +304,27 @@ class Floor:
             **{key: str(fields[key]) for key in ("contract_type", "value", "currency")},
             "text_sha256": hashlib.sha256(TEXT.encode()).hexdigest(),
         }
+        # Revision 1: the canonical content and its SHA-256, as any implementation must keep.
+        content = {
+            **{
+                key: value.isoformat() if isinstance(value, date) else value
+                for key, value in fields.items()
+            },
+            "title": title,
+            "value": f"{fields['value']:.2f}",
+        }
+        content_hash = hashlib.sha256(
+            json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
 
         # 1. create the contract and start its workflow
         self.execute(
             "INSERT INTO contracts_contract (id, title, contract_type, value, currency, "
             "counterparty, department, region, start_date, end_date, text, metadata, "
-            "has_blocking_findings, status, created_at, updated_at, created_by_id, tenant_id) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, false, 'in_review', "
-            "%s, %s, %s, %s)",
+            "has_blocking_findings, status, revision, content_hash, created_at, updated_at, "
+            "created_by_id, tenant_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, false, 'in_review', 1, "
+            "%s, %s, %s, %s, %s)",
             [
                 contract,
                 title,
@@ -324,6 +338,7 @@ class Floor:
                 fields["end_date"],
                 fields["text"],
                 Json(fields["metadata"]),
+                content_hash,
                 now,
                 now,
                 requester,
@@ -331,9 +346,16 @@ class Floor:
             ],
         )
         self.execute(
+            "INSERT INTO contracts_contractrevision (id, number, content_hash, content, "
+            "changed_fields, created_at, contract_id, created_by_id, tenant_id) "
+            "VALUES (%s, 1, %s, %s, '{}', %s, %s, %s, %s)",
+            [uuid.uuid4(), content_hash, Json(content), now, contract, requester, tenant],
+        )
+        self.execute(
             "INSERT INTO approvals_workflowinstance (id, status, current_sequence, started_at, "
-            "contract_id, definition_id, definition_version_id, started_by_id, tenant_id) "
-            "VALUES (%s, 'active', 1, %s, %s, %s, %s, %s, %s)",
+            "distinct_approvers, changes_requested_comments, contract_id, definition_id, "
+            "definition_version_id, started_by_id, tenant_id) "
+            "VALUES (%s, 'active', 1, %s, true, '', %s, %s, %s, %s, %s)",
             [instance, now, contract, ids["definition"], ids["version"], requester, tenant],
         )
         stage_rows = []
@@ -344,9 +366,11 @@ class Floor:
             stage_rows += [due if first else None, instance, tenant]
         self.execute(
             "INSERT INTO approvals_workflowstage (id, sequence, stage_name, approval_type, "
-            "approvers, sla_hours, is_required, status, started_at, due_at, instance_id, "
-            "tenant_id) VALUES "
-            + ", ".join(["(%s, %s, %s, 'all', %s, %s, true, %s, %s, %s, %s, %s)"] * len(STAGES)),
+            "approvers, sla_hours, is_required, reset_on_change, status, started_at, due_at, "
+            "instance_id, tenant_id) VALUES "
+            + ", ".join(
+                ["(%s, %s, %s, 'all', %s, %s, true, '\"any\"', %s, %s, %s, %s, %s)"] * len(STAGES)
+            ),
             stage_rows,
         )
         approval = self.open_approval(0, stages[0], instance, contract, now, due)
@@ -365,7 +389,8 @@ class Floor:
             now = datetime.now(UTC)
             decided = self.execute(
                 "UPDATE approvals_workflowstageapproval SET status = 'approved', "
-                "decided_by_id = %s, decided_at = %s WHERE id = %s AND status = 'pending'",
+                "decided_by_id = %s, decided_at = %s, revision = 1 "
+                "WHERE id = %s AND status = 'pending'",
                 [approver, now, approval],
             )
             assert decided == 1
