@@ -4,6 +4,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+# The sequence behind ``AuditLog.seq`` (created by migration 0005, owned by the column).
+SEQ_SEQUENCE = "audit_auditlog_seq_seq"
+
 
 class AuditLog(models.Model):
     """One row per action. Append-only: a database trigger refuses UPDATE and DELETE."""
@@ -31,29 +34,41 @@ class AuditLog(models.Model):
     user_agent = models.CharField(max_length=512, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(db_default=models.functions.Now())
+    # Insertion order, from a PostgreSQL sequence (nextval as the column default), so also for
+    # bulk_create and the SLA check's INSERT ... SELECT. `created_at` is the transaction's now(),
+    # shared by every row one transaction writes: `seq` orders those rows as they were written.
+    # Unique in practice (nothing inserts it explicitly); no constraint, which would be one more
+    # index for the busiest writer to maintain.
+    seq = models.BigIntegerField(
+        db_default=models.Func(
+            models.Value(SEQ_SEQUENCE), function="nextval", output_field=models.BigIntegerField()
+        ),
+        editable=False,
+    )
 
     class Meta:
-        # Unique (the id breaks ties: rows written in one transaction share created_at), and the
-        # order the listing's keyset cursor walks: WHERE (created_at, id) < (cursor) ORDER BY both.
-        ordering = ["-created_at", "-id"]
-        # One index per API filter, each `tenant, <filter columns>, created_at, id` with the same
+        # Unique, and in the order things happened: transactions by their time, the rows of one
+        # transaction by `seq`. The listing's keyset cursor walks it:
+        # WHERE (created_at, seq) < (cursor) ORDER BY created_at DESC, seq DESC.
+        ordering = ["-created_at", "-seq"]
+        # One index per API filter, each `tenant, <filter columns>, created_at, seq` with the same
         # direction as the listing's ORDER BY: an equality filter plus the cursor is one index range
         # read in order, stopping after a page, however deep the page (see bench/bench_audit.py).
         indexes = [
             # Unfiltered listing, and date_from / date_to alone.
-            models.Index(fields=["tenant", "-created_at", "-id"], name="audit_tenant_time_idx"),
+            models.Index(fields=["tenant", "-created_at", "-seq"], name="audit_tenant_seq_idx"),
             models.Index(
-                fields=["tenant", "action", "-created_at", "-id"],
-                name="audit_tenant_action_time_idx",
+                fields=["tenant", "action", "-created_at", "-seq"],
+                name="audit_action_seq_idx",
             ),
             models.Index(
-                fields=["tenant", "actor", "-created_at", "-id"],
+                fields=["tenant", "actor", "-created_at", "-seq"],
                 condition=Q(actor__isnull=False),
-                name="audit_actor_time_idx",
+                name="audit_actor_seq_idx",
             ),
             models.Index(
-                fields=["tenant", "resource_type", "resource_id", "-created_at", "-id"],
-                name="audit_tenant_resource_time_idx",
+                fields=["tenant", "resource_type", "resource_id", "-created_at", "-seq"],
+                name="audit_resource_seq_idx",
             ),
             # The database's foreign key check when a user is deleted.
             models.Index(

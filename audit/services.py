@@ -55,7 +55,11 @@ def audited_rls_bypass(*, reason: str, actor=None) -> Iterator[None]:
 
 
 def audit_record_many(entries: Iterable[dict]) -> list[AuditLog]:
-    """Bulk variant: one INSERT for many rows (each entry takes ``audit_record``'s arguments)."""
+    """Bulk variant: one INSERT for many rows (each entry takes ``audit_record``'s arguments).
+
+    The database numbers the rows (``AuditLog.seq``) in the order of ``entries``: the order the
+    listing shows them in, since they share ``created_at``.
+    """
     rows = [
         AuditLog(
             **_row(

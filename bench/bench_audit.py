@@ -13,7 +13,7 @@ own definitions (what the migrations created), then ANALYZE.
 For each filter combination, on the largest tenant, the time per page of 50 rows:
 
 * ours: the API's own path: ``audit.selectors.audit_log_list`` + ``AuditLogFilterSet`` +
-  ``KeysetCursorPagination`` (``(created_at, id) < cursor ORDER BY created_at DESC, id DESC``);
+  ``KeysetCursorPagination`` (``(created_at, seq) < cursor ORDER BY created_at DESC, seq DESC``);
   the deep page's cursor is the key of the row before it, exactly as the `next` link carries it;
 * ours + OFFSET: the same queryset and indexes, paged with OFFSET (what page-number pagination
   would do), to separate what the index buys from what the cursor buys;
@@ -283,7 +283,7 @@ class Api:
         from audit.api.pagination import KeysetCursorPagination, Position
 
         previous = self.queryset(self.request(params))[row_number - 1]
-        return KeysetCursorPagination.encode_position(Position(previous.created_at, previous.pk))
+        return KeysetCursorPagination.encode_position(Position(previous.created_at, previous.seq))
 
     def offset_page(self, params: dict, offset: int) -> list:
         return list(self.queryset(self.request(params))[offset : offset + PAGE_SIZE])
@@ -308,7 +308,7 @@ def baseline_sql(tenant_id, params: dict, offset: int) -> tuple[str, list]:
         values.append(params["date_from"])
     sql = (
         f"SELECT * FROM audit_baseline WHERE {' AND '.join(where)} "
-        f"ORDER BY created_at DESC, id DESC LIMIT {PAGE_SIZE} OFFSET {offset}"
+        f"ORDER BY created_at DESC, seq DESC LIMIT {PAGE_SIZE} OFFSET {offset}"
     )
     return sql, values
 
