@@ -376,13 +376,14 @@ def breach_statement(*, tenant_ids, now: datetime, actor_id, context) -> tuple[s
             "actor_id": params.add(actor_id, "uuid"),
             "resource_type": params.add(WorkflowStageApproval._meta.model_name, "varchar"),
             "resource_id": "x.approval_id::text",
+            "contract_id": "x.contract_id",
             "changes": "x.changes",
             "ip_address": params.add(context.ip_address if context else None, "inet"),
             "user_agent": params.add(context.user_agent if context else "", "varchar"),
             "request_id": params.add(context.request_id if context else "", "varchar"),
         },
         f"""(
-            SELECT e.tenant_id, '{BREACHED}' AS action, e.approval_id,
+            SELECT e.tenant_id, '{BREACHED}' AS action, e.approval_id, e.contract_id,
                 jsonb_build_object(
                     'breach', jsonb_build_array(NULL, e.id),
                     'contract', jsonb_build_array(NULL, e.contract_id),
@@ -392,7 +393,7 @@ def breach_statement(*, tenant_ids, now: datetime, actor_id, context) -> tuple[s
                 e.due_at, 0 AS step
             FROM events e
             UNION ALL
-            SELECT e.tenant_id, '{ESCALATED}', e.approval_id,
+            SELECT e.tenant_id, '{ESCALATED}', e.approval_id, e.contract_id,
                 jsonb_build_object(
                     'breach', jsonb_build_array(NULL, e.id),
                     'escalated_to', jsonb_build_array(NULL, e.escalated_to)),

@@ -33,6 +33,20 @@ class AuditLog(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
+    # The contract the row is about: the contract itself, or one of its workflow instances,
+    # stages, approvals or SLA breaches (``audit.services`` derives it from the resource); null
+    # for everything else. A plain uuid column, not a foreign key: the audit app does not depend
+    # on the contracts app, and history never blocks or cascades a contract's deletion.
+    contract = models.UUIDField(
+        null=True,
+        blank=True,
+        editable=False,
+        db_column="contract_id",
+        help_text=(
+            "The contract the row is about (the contract, its workflow instances, stages or "
+            "approvals); null for anything else."
+        ),
+    )
     created_at = models.DateTimeField(db_default=models.functions.Now())
     # Insertion order, from a PostgreSQL sequence (nextval as the column default), so also for
     # bulk_create and the SLA check's INSERT ... SELECT. `created_at` is the transaction's now(),
@@ -69,6 +83,12 @@ class AuditLog(models.Model):
             models.Index(
                 fields=["tenant", "resource_type", "resource_id", "-created_at", "-seq"],
                 name="audit_resource_seq_idx",
+            ),
+            # ?contract=: the contract's whole trail. Partial: most rows are about no contract.
+            models.Index(
+                fields=["tenant", "contract", "-created_at", "-seq"],
+                condition=Q(contract__isnull=False),
+                name="audit_contract_seq_idx",
             ),
             # The database's foreign key check when a user is deleted.
             models.Index(

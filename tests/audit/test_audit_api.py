@@ -27,6 +27,7 @@ FIELDS = {
     "ip_address",
     "user_agent",
     "request_id",
+    "contract",
     "created_at",
 }
 
@@ -108,6 +109,7 @@ def test_response_shape(auditor_client, tenant, user):
     assert listed["changes"] == {"title": ["Old", "New"]}
     assert listed["resource_type"] == "contract"
     assert listed["resource_id"] == "c-1"
+    assert listed["contract"] is None  # named by type and id, not by a contract object
     assert datetime.fromisoformat(listed["created_at"]) == row.created_at
 
 
