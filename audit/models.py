@@ -47,12 +47,13 @@ class AuditLog(models.Model):
             "approvals); null for anything else."
         ),
     )
+    # The time of the statement that wrote the row (Now() is statement_timestamp() on PostgreSQL):
+    # every row of one INSERT shares it, and a workflow transition writes all its rows in one.
     created_at = models.DateTimeField(db_default=models.functions.Now())
     # Insertion order, from a PostgreSQL sequence (nextval as the column default), so also for
-    # bulk_create and the SLA check's INSERT ... SELECT. `created_at` is the transaction's now(),
-    # shared by every row one transaction writes: `seq` orders those rows as they were written.
-    # Unique in practice (nothing inserts it explicitly); no constraint, which would be one more
-    # index for the busiest writer to maintain.
+    # bulk_create and the SLA check's INSERT ... SELECT: it orders the rows that share
+    # `created_at` as they were written. Unique in practice (nothing inserts it explicitly); no
+    # constraint, which would be one more index for the busiest writer to maintain.
     seq = models.BigIntegerField(
         db_default=models.Func(
             models.Value(SEQ_SEQUENCE), function="nextval", output_field=models.BigIntegerField()
@@ -61,8 +62,8 @@ class AuditLog(models.Model):
     )
 
     class Meta:
-        # Unique, and in the order things happened: transactions by their time, the rows of one
-        # transaction by `seq`. The listing's keyset cursor walks it:
+        # Unique, and in the order things happened: statements by their time, the rows of one
+        # statement by `seq`. The listing's keyset cursor walks it:
         # WHERE (created_at, seq) < (cursor) ORDER BY created_at DESC, seq DESC.
         ordering = ["-created_at", "-seq"]
         # One index per API filter, each `tenant, <filter columns>, created_at, seq` with the same
