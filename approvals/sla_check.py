@@ -37,9 +37,12 @@ estimate):
 * approvals are updated by primary-key lookups (``id = ANY(ARRAY(...))``) whatever the estimate:
   never a scan of the whole table to join the rows to update (only the run that inserted a
   breach marks its approval, so no two runs update the same rows here);
-* the audit log, notifications and webhook deliveries go in in primary-key order
+* notifications and webhook deliveries go in in primary-key order
   (``_insert_select(key_order=True)``), emails in their notification's order: each index insert
-  continues where the previous one stopped instead of a random page;
+  continues where the previous one stopped instead of a random page. The audit log goes in in
+  the order of events (due time, approval, breach before escalation): its ``seq`` numbers rows as
+  inserted, so that is the order its listing shows, and its listing indexes, which end with
+  ``created_at, seq``, are appended to in order all the same (only its primary key is not);
 * email opt-outs are one hash (see ``_notification_ctes``), not a lookup per notification;
 * the reminders' rows come from the locking read, not from the UPDATE's RETURNING, whose
   estimate (a few rows) would turn the joins after it into nested loops.
@@ -119,7 +122,13 @@ class _Params(dict):
 
 
 def _insert_select(
-    model, values: dict[str, str], source: str, params: _Params, *, key_order: bool = False
+    model,
+    values: dict[str, str],
+    source: str,
+    params: _Params,
+    *,
+    key_order: bool = False,
+    order_by: str = "",
 ) -> str:
     """``INSERT INTO <model's table> (...) SELECT ... FROM <source>``.
 
@@ -129,10 +138,15 @@ def _insert_select(
 
     ``key_order``: rows go in in primary-key order (a sort of the run's rows in memory). Random
     keys inserted in random order land all over the key's index, and, for the indexes that end
-    with the key after columns every row of a run shares (the audit log's ``created_at, id``),
+    with the key after columns every row of a run shares (a listing's ``created_at, id``),
     all over that run's part of them: page splits in the middle and a descent from the root for
     each row. In key order each insert continues where the previous one stopped.
+
+    ``order_by``: rows go in in this order instead (SQL over ``source``), for a table whose
+    database default numbers rows as they are inserted (the audit log's ``seq``).
     """
+    if key_order and order_by:
+        raise ValueError("key_order and order_by are exclusive")
     columns, expressions = [], []
     unknown = set(values) - {f.column for f in model._meta.concrete_fields}
     if unknown:
@@ -159,7 +173,7 @@ def _insert_select(
         columns.append(connection.ops.quote_name(column))
         expressions.append(expression)
     table = connection.ops.quote_name(model._meta.db_table)
-    order = ""
+    order = f" ORDER BY {order_by}" if order_by else ""
     if key_order:
         key = connection.ops.quote_name(model._meta.pk.column)
         if key not in columns:
@@ -378,27 +392,34 @@ def breach_statement(*, tenant_ids, now: datetime, actor_id, context) -> tuple[s
             "actor_id": params.add(actor_id, "uuid"),
             "resource_type": params.add(WorkflowStageApproval._meta.model_name, "varchar"),
             "resource_id": "x.approval_id::text",
+            "contract_id": "x.contract_id",
             "changes": "x.changes",
             "ip_address": params.add(context.ip_address if context else None, "inet"),
             "user_agent": params.add(context.user_agent if context else "", "varchar"),
             "request_id": params.add(context.request_id if context else "", "varchar"),
         },
         f"""(
-            SELECT e.tenant_id, '{BREACHED}' AS action, e.approval_id, jsonb_build_object(
-                'breach', jsonb_build_array(NULL, e.id),
-                'contract', jsonb_build_array(NULL, e.contract_id),
-                'stage_name', jsonb_build_array(NULL, e.stage_name),
-                'due_at', jsonb_build_array(NULL, e.due_at),
-                'breached_at', jsonb_build_array(NULL, %(now)s::timestamptz)) AS changes
+            SELECT e.tenant_id, '{BREACHED}' AS action, e.approval_id, e.contract_id,
+                jsonb_build_object(
+                    'breach', jsonb_build_array(NULL, e.id),
+                    'contract', jsonb_build_array(NULL, e.contract_id),
+                    'stage_name', jsonb_build_array(NULL, e.stage_name),
+                    'due_at', jsonb_build_array(NULL, e.due_at),
+                    'breached_at', jsonb_build_array(NULL, %(now)s::timestamptz)) AS changes,
+                e.due_at, 0 AS step
             FROM events e
             UNION ALL
-            SELECT e.tenant_id, '{ESCALATED}', e.approval_id, jsonb_build_object(
-                'breach', jsonb_build_array(NULL, e.id),
-                'escalated_to', jsonb_build_array(NULL, e.escalated_to))
+            SELECT e.tenant_id, '{ESCALATED}', e.approval_id, e.contract_id,
+                jsonb_build_object(
+                    'breach', jsonb_build_array(NULL, e.id),
+                    'escalated_to', jsonb_build_array(NULL, e.escalated_to)),
+                e.due_at, 1
             FROM events e WHERE e.escalated_to IS NOT NULL
         ) x""",
         params,
-        key_order=True,
+        # As they happened: approvals in the order they fell due, each one's breach before its
+        # escalation. `seq` follows this order (its default is evaluated per row as inserted).
+        order_by="x.due_at, x.approval_id, x.step",
     )
     notifications = _notification_ctes(
         (BREACHED, ESCALATED),

@@ -8,8 +8,17 @@ from tenancy.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdmin
 class AuditLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     """Append-only: the database refuses changes; the admin offers none."""
 
-    list_display = ["created_at", "action", "actor", "resource_type", "resource_id", "ip_address"]
+    list_display = [
+        "created_at",
+        "action",
+        "actor",
+        "resource_type",
+        "resource_id",
+        "contract",
+        "ip_address",
+    ]
     list_filter = ["action", "resource_type"]
     list_select_related = ["actor"]
-    search_fields = ["resource_id", "request_id"]
+    # A contract's id finds its whole trail (`?contract=<id>` in the URL filters by it exactly).
+    search_fields = ["resource_id", "request_id", "contract"]
     date_hierarchy = "created_at"

@@ -100,6 +100,12 @@ class AuditLogFilterSet(django_filters.FilterSet):
         max_length=64, help_text="e.g. `contract`, `workflowinstance`, `user`."
     )
     resource_id = django_filters.CharFilter(max_length=64)
+    # As `actor`: another tenant's contract is answered like an unknown one (no rows).
+    contract = django_filters.UUIDFilter(
+        help_text=(
+            "A contract's id: every row about it, its workflow instances, stages and approvals."
+        )
+    )
     date_from = DateBoundFilter(
         upper=False, help_text="ISO 8601 date or date-time; rows at or after it."
     )

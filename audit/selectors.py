@@ -9,11 +9,11 @@ def audit_log_list(*, tenant) -> QuerySet[AuditLog]:
     """The tenant's audit rows, newest first, each with its actor's email (one join, no N+1).
 
     Filters and the keyset cursor are applied on top; every combination is served by one of the
-    ``(tenant, <filter>, created_at, id)`` indexes of ``AuditLog.Meta``.
+    ``(tenant, <filter>, created_at, seq)`` indexes of ``AuditLog.Meta``.
     """
     tenant_id = getattr(tenant, "pk", tenant)
     return (
         AuditLog.objects.filter(tenant_id=tenant_id)
         .annotate(actor_email=F("actor__email"))
-        .order_by("-created_at", "-id")
+        .order_by("-created_at", "-seq")
     )

@@ -1,17 +1,55 @@
-"""Writing audit rows. Services call ``audit_record`` inside their own transaction."""
+"""Writing audit rows. Services call ``audit_record`` inside their own transaction.
+
+Every row carries the contract it is about (``AuditLog.contract``), derived here, in ``_row``,
+from the row's resource (see ``_contract_of``) unless the caller names it (``contract=``).
+"""
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
+from django.core.exceptions import FieldDoesNotExist
+
 from audit.context import current_request_context
 from audit.models import AuditLog
 from tenancy import rls
+
+# By label, not by import: the audit app does not depend on the apps whose rows it records.
+CONTRACT_MODEL = "contracts.Contract"
+# ``contract=`` not given: derive it from the resource.
+DERIVED = object()
 
 
 def _resource_fields(resource) -> tuple[str, str]:
     if resource is None:
         return "", ""
     return resource._meta.model_name, str(resource.pk)
+
+
+def _contract_of(resource):
+    """The id of the contract ``resource`` is about, or None; never a query.
+
+    A contract: its own id. Anything with a ``contract_id`` (a workflow instance, an approval, an
+    SLA breach): that. Anything with an ``instance`` that has one (a workflow stage): the
+    instance's, when the instance is already loaded on it (the orchestrator's stages always carry
+    theirs); otherwise None rather than a query per row.
+    """
+    if resource is None:
+        return None
+    meta = getattr(resource, "_meta", None)
+    if meta is not None and meta.label == CONTRACT_MODEL:
+        return resource.pk
+    contract_id = getattr(resource, "contract_id", None)
+    if contract_id is not None:
+        return contract_id
+    if meta is None:
+        return None
+    try:
+        field = meta.get_field("instance")
+    except FieldDoesNotExist:
+        return None
+    if not (field.many_to_one and field.is_cached(resource)):
+        return None
+    return getattr(field.get_cached_value(resource), "contract_id", None)
 
 
 def audit_record(
@@ -23,10 +61,14 @@ def audit_record(
     resource_type: str | None = None,
     resource_id: str | None = None,
     changes: Mapping | None = None,
+    contract=DERIVED,
 ) -> AuditLog:
-    """Write one audit row with the current request's IP, user agent and request id."""
+    """Write one audit row with the current request's IP, user agent and request id.
+
+    ``contract`` (a contract or its id, or None) overrides the one derived from ``resource``.
+    """
     return AuditLog.objects.create(
-        **_row(action, tenant, actor, resource, resource_type, resource_id, changes)
+        **_row(action, tenant, actor, resource, resource_type, resource_id, changes, contract)
     )
 
 
@@ -55,7 +97,11 @@ def audited_rls_bypass(*, reason: str, actor=None) -> Iterator[None]:
 
 
 def audit_record_many(entries: Iterable[dict]) -> list[AuditLog]:
-    """Bulk variant: one INSERT for many rows (each entry takes ``audit_record``'s arguments)."""
+    """Bulk variant: one INSERT for many rows (each entry takes ``audit_record``'s arguments).
+
+    The database numbers the rows (``AuditLog.seq``) in the order of ``entries``: the order the
+    listing shows them in, since they share ``created_at``.
+    """
     rows = [
         AuditLog(
             **_row(
@@ -66,6 +112,7 @@ def audit_record_many(entries: Iterable[dict]) -> list[AuditLog]:
                 entry.get("resource_type"),
                 entry.get("resource_id"),
                 entry.get("changes"),
+                entry.get("contract", DERIVED),
             )
         )
         for entry in entries
@@ -73,13 +120,18 @@ def audit_record_many(entries: Iterable[dict]) -> list[AuditLog]:
     return AuditLog.objects.bulk_create(rows)
 
 
-def _row(action, tenant, actor, resource, resource_type, resource_id, changes) -> dict:
+def _row(
+    action, tenant, actor, resource, resource_type, resource_id, changes, contract=DERIVED
+) -> dict:
     default_type, default_id = _resource_fields(resource)
     context = current_request_context()
     return {
         "action": action,
         "tenant_id": getattr(tenant, "pk", tenant),
         "actor_id": getattr(actor, "pk", actor),
+        "contract": _contract_of(resource)
+        if contract is DERIVED
+        else getattr(contract, "pk", contract),
         "resource_type": resource_type if resource_type is not None else default_type,
         "resource_id": str(resource_id) if resource_id is not None else default_id,
         "changes": dict(changes or {}),

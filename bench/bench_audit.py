@@ -1,19 +1,22 @@
 """Benchmark the audit listing (GET /api/audit-logs/) on a table of 1,000,000 rows.
 
-Run from the repository root: ``python bench/bench_audit.py`` (or ``make bench``). It uses a
-benchmark database of its own (``clm_bench_audit``, see ``bench/_django.py``), re-created each run.
+Run from the repository root: ``python bench/bench_audit.py`` (or ``make bench``);
+``--rows 20000`` for a quick run. It uses a benchmark database of its own (``clm_bench_audit``, see
+``bench/_django.py``), re-created each run.
 
 Data: 1,000,000 audit rows written server-side (``INSERT ... SELECT generate_series``) over 90
-days, in time order as a live table grows, for 20 tenants of skewed size (the largest holds about a
-fifth of the rows), 50 users each (a few heavy actors: integration accounts, busy approvers; 10 %
-of rows have no actor), 25 actions of realistic frequency with their resource types, and a few
-thousand resources per type and tenant. The indexes are dropped for the load and rebuilt from their
-own definitions (what the migrations created), then ANALYZE.
+days, in time order as a live table grows (``seq`` follows), for 20 tenants of skewed size (the
+largest holds about a fifth of the rows), 50 users each (a few heavy actors: integration accounts,
+busy approvers; 10 % of rows have no actor), 25 actions of realistic frequency with their resource
+types, and a few thousand resources per type and tenant. Rows about a contract, its workflow
+instance, stages and approvals carry the contract (the one numbered like the resource), as
+``audit.services`` records them; the others have none. The indexes are dropped for the load and
+rebuilt from their own definitions (what the migrations created), then ANALYZE.
 
 For each filter combination, on the largest tenant, the time per page of 50 rows:
 
 * ours: the API's own path: ``audit.selectors.audit_log_list`` + ``AuditLogFilterSet`` +
-  ``KeysetCursorPagination`` (``(created_at, id) < cursor ORDER BY created_at DESC, id DESC``);
+  ``KeysetCursorPagination`` (``(created_at, seq) < cursor ORDER BY created_at DESC, seq DESC``);
   the deep page's cursor is the key of the row before it, exactly as the `next` link carries it;
 * ours + OFFSET: the same queryset and indexes, paged with OFFSET (what page-number pagination
   would do), to separate what the index buys from what the cursor buys;
@@ -22,9 +25,10 @@ For each filter combination, on the largest tenant, the time per page of 50 rows
 
 "deep" is page 500 (rows 24,951-25,000), or the last page when the filter matches fewer rows.
 Times are medians of several runs on a warm cache. Then the EXPLAIN (ANALYZE, BUFFERS) of our deep
-page for one combination.
+page for two combinations: an action, and a contract's trail (``?contract=``).
 """
 
+import argparse
 import functools
 import os
 import sys
@@ -38,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import _django
 from _util import median_of, print_table
 
-ROWS = 1_000_000
+ROWS = 1_000_000  # --rows
 TENANTS = 20
 USERS_PER_TENANT = 50
 DAYS = 90
@@ -46,6 +50,8 @@ PAGE_SIZE = 50
 DEEP_PAGE = 500
 RESOURCES_PER_TYPE = 3000
 
+# The resource types whose rows are about a contract (``AuditLog.contract`` is set).
+ABOUT_A_CONTRACT = ("contract", "workflowinstance", "workflowstage", "workflowstageapproval")
 # (action, resource type, relative frequency)
 ACTIONS = [
     ("login", "user", 14),
@@ -125,8 +131,8 @@ def _cursor():
     return _owner_session().cursor()
 
 
-def load_rows() -> dict[str, float]:
-    """1,000,000 rows in time order, indexes dropped meanwhile; seconds per phase."""
+def load_rows(rows: int) -> dict[str, float]:
+    """``rows`` rows in time order, indexes dropped meanwhile; seconds per phase."""
     phases = {}
     started = time.perf_counter()
     with _cursor() as cursor:
@@ -153,14 +159,16 @@ def load_rows() -> dict[str, float]:
                        ARRAY(SELECT resource_type FROM bench_action ORDER BY slot) AS kinds
             )
             INSERT INTO audit_auditlog
-                (id, tenant_id, action, actor_id, resource_type, resource_id, changes,
-                 ip_address, user_agent, request_id, created_at)
+                (id, tenant_id, action, actor_id, resource_type, resource_id, contract_id,
+                 changes, ip_address, user_agent, request_id, created_at)
             SELECT gen_random_uuid(),
                    ref.tenants[g.tenant_no + 1],
                    ref.actions[g.slot + 1],
                    ref.users[g.tenant_no * %(users)s + g.user_no + 1],
                    ref.kinds[g.slot + 1],
                    md5(g.tenant_no || ref.kinds[g.slot + 1] || g.resource_no)::uuid::text,
+                   CASE WHEN ref.kinds[g.slot + 1] = ANY(%(about_a_contract)s)
+                        THEN md5(g.tenant_no || 'contract' || g.resource_no)::uuid END,
                    jsonb_build_object('status', jsonb_build_array('pending', 'approved')),
                    ('10.' || (g.n %% 250) || '.' || (g.n %% 199) || '.1')::inet,
                    'Mozilla/5.0 (X11; Linux x86_64) bench/' || (g.n %% 7),
@@ -178,8 +186,9 @@ def load_rows() -> dict[str, float]:
             ) AS g
             """,
             {
-                "rows": ROWS,
+                "rows": rows,
                 "days": DAYS,
+                "about_a_contract": list(ABOUT_A_CONTRACT),
                 "tenants": TENANTS,
                 "users": USERS_PER_TENANT,
                 "slots": slots,
@@ -226,6 +235,7 @@ def combinations(tenant_id) -> list[tuple[str, dict]]:
 
     heaviest_actor = most_frequent("actor", rows.exclude(actor=None))
     busiest_contract = most_frequent("resource_id", rows.filter(resource_type="contract"))
+    longest_trail = most_frequent("contract", rows.exclude(contract=None))
     newest = rows.order_by("-created_at").values_list("created_at", flat=True).first()
     month_ago = (newest - timedelta(days=30)).isoformat()
     week_ago = (newest - timedelta(days=7)).isoformat()
@@ -236,6 +246,7 @@ def combinations(tenant_id) -> list[tuple[str, dict]]:
         ("tenant + 2 actions", {"action": "approval_rejected,workflow_rejected"}),
         ("tenant + actor", {"actor": heaviest_actor}),
         ("tenant + resource", {"resource_type": "contract", "resource_id": busiest_contract}),
+        ("tenant + contract (trail)", {"contract": longest_trail}),
         ("tenant + rare resource_type", {"resource_type": "userrole"}),
         ("tenant + common resource_type", {"resource_type": "workflowstageapproval"}),
         ("tenant + last 30 days", {"date_from": month_ago}),
@@ -283,7 +294,7 @@ class Api:
         from audit.api.pagination import KeysetCursorPagination, Position
 
         previous = self.queryset(self.request(params))[row_number - 1]
-        return KeysetCursorPagination.encode_position(Position(previous.created_at, previous.pk))
+        return KeysetCursorPagination.encode_position(Position(previous.created_at, previous.seq))
 
     def offset_page(self, params: dict, offset: int) -> list:
         return list(self.queryset(self.request(params))[offset : offset + PAGE_SIZE])
@@ -303,12 +314,15 @@ def baseline_sql(tenant_id, params: dict, offset: int) -> tuple[str, list]:
     if "actor" in params:
         where.append("actor_id = %s")
         values.append(params["actor"])
+    if "contract" in params:
+        where.append("contract_id = %s")
+        values.append(params["contract"])
     if "date_from" in params:
         where.append("created_at >= %s")
         values.append(params["date_from"])
     sql = (
         f"SELECT * FROM audit_baseline WHERE {' AND '.join(where)} "
-        f"ORDER BY created_at DESC, id DESC LIMIT {PAGE_SIZE} OFFSET {offset}"
+        f"ORDER BY created_at DESC, seq DESC LIMIT {PAGE_SIZE} OFFSET {offset}"
     )
     return sql, values
 
@@ -324,13 +338,19 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f}" if seconds < 0.01 else f"{seconds * 1000:.1f}"
 
 
-def measure(api: Api, tenant_id, label: str, params: dict) -> list[object]:
+def deep_page_of(api: Api, params: dict) -> tuple[int, int, int, dict]:
+    """(matching rows, deep page number, its offset, its parameters with the cursor)."""
     matching = api.queryset(api.request(params)).count()
     deep_page = max(1, min(DEEP_PAGE, -(-matching // PAGE_SIZE)))
     offset = (deep_page - 1) * PAGE_SIZE
     deep_params = dict(params)
     if offset:
         deep_params["cursor"] = api.cursor_before_row(params, offset)
+    return matching, deep_page, offset, deep_params
+
+
+def measure(api: Api, tenant_id, label: str, params: dict) -> list[object]:
+    matching, deep_page, offset, deep_params = deep_page_of(api, params)
 
     first_page = api.page(params)
     deep = api.page(deep_params)
@@ -407,14 +427,18 @@ def explain(api: Api, params: dict) -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=ROWS, help=f"audit rows (default {ROWS:,})")
+    options = parser.parse_args()
     started = time.perf_counter()
     _django.setup()
     create_tenants_and_users()
-    phases = load_rows()
+    phases = load_rows(options.rows)
     tenant_id, tenant_rows = largest_tenant()
     load = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in phases.items())
     print(
-        f"{_django.database_description()}; {ROWS:,} audit rows over {TENANTS} tenants ({load}); "
+        f"{_django.database_description()}; {options.rows:,} audit rows over {TENANTS} tenants "
+        f"({load}); "
         f"measured on the largest tenant ({tenant_rows:,} rows). Page = {PAGE_SIZE} rows; times "
         "in ms (median), through the API's selector, filterset and paginator (ORM included); "
         "'plan' is the deep page's plan, with the database's own execution time."
@@ -443,10 +467,10 @@ def main() -> None:
         "the unindexed copy paged with OFFSET",
         rows,
     )
-    label, params = combos[1]
-    deep_params = {**params, "cursor": api.cursor_before_row(params, (DEEP_PAGE - 1) * PAGE_SIZE)}
-    print(f"\nEXPLAIN (ANALYZE, BUFFERS) of our page {DEEP_PAGE}, {label} {params}:")
-    print(explain(api, deep_params))
+    for label, params in (combos[1], next(combo for combo in combos if "contract" in combo[1])):
+        _, deep_page, _, deep_params = deep_page_of(api, params)
+        print(f"\nEXPLAIN (ANALYZE, BUFFERS) of our page {deep_page}, {label} {params}:")
+        print(explain(api, deep_params))
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
 
 

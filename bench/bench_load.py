@@ -187,7 +187,7 @@ def seed(ids: dict, contracts: int) -> dict:
     from django.db import connection, transaction
 
     from approvals.models import WorkflowInstance, WorkflowStage, WorkflowStageApproval
-    from audit.models import AuditLog
+    from audit.models import SEQ_SEQUENCE, AuditLog
     from contracts.models import Contract
 
     clones = contracts - len(ids["templates"])
@@ -270,7 +270,13 @@ def seed(ids: dict, contracts: int) -> dict:
             AuditLog,
             "JOIN seed_template st ON t.resource_id = st.contract::text "
             "AND t.action = 'contract_created' JOIN seed m ON m.kind = st.kind",
-            {"id": "gen_random_uuid()", "resource_id": "m.contract::text"},
+            {
+                "id": "gen_random_uuid()",
+                "resource_id": "m.contract::text",
+                "contract_id": "m.contract",
+                # Numbered as inserted, like every row (copying it would repeat the template's).
+                "seq": f"nextval('{SEQ_SEQUENCE}')",
+            },
         )
     analyze()
     return {"contracts": row_count(Contract._meta.db_table, "tenant_id = %s", [ids["tenant"]])}

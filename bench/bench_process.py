@@ -279,12 +279,13 @@ class Floor:
         else:
             self.counter.end(self.raw, "COMMIT", self.raw.commit)
 
-    def audit(self, tenant, rows: list[tuple]) -> None:
-        values = ", ".join(["(%s, %s, %s, %s, %s, '', '', %s, %s)"] * len(rows))
-        params = [value for row in rows for value in (*row, tenant)]
+    def audit(self, tenant, contract, rows: list[tuple]) -> None:
+        """One INSERT; every row of a process is about its contract (as the app records it)."""
+        values = ", ".join(["(%s, %s, %s, %s, %s, '', '', %s, %s, %s)"] * len(rows))
+        params = [value for row in rows for value in (*row, tenant, contract)]
         self.execute(
             "INSERT INTO audit_auditlog (id, action, resource_type, resource_id, changes, "
-            f"user_agent, request_id, actor_id, tenant_id) VALUES {values}",
+            f"user_agent, request_id, actor_id, tenant_id, contract_id) VALUES {values}",
             params,
         )
 
@@ -376,6 +377,7 @@ class Floor:
         approval = self.open_approval(0, stages[0], instance, contract, now, due)
         self.audit(
             tenant,
+            contract,
             [
                 _audit_row("contract_created", requester, "contract", contract, snapshot),
                 _audit_row("workflow_started", requester, "workflowinstance", instance, {}),
@@ -434,7 +436,7 @@ class Floor:
                 rows.append(
                     _audit_row("workflow_completed", approver, "workflowinstance", instance, {})
                 )
-            self.audit(tenant, rows)
+            self.audit(tenant, contract, rows)
             self.commit()
 
     def open_approval(self, index, stage, instance, contract, now, due):

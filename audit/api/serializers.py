@@ -36,6 +36,7 @@ class AuditLogSerializer(serializers.ModelSerializer):
             "ip_address",
             "user_agent",
             "request_id",
+            "contract",
             "created_at",
         ]
         read_only_fields = fields

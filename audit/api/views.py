@@ -15,6 +15,10 @@ from tenancy.scoping import TenantScopedViewSetMixin
 class AuditLogViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """The tenant's audit trail, newest first (`audit.view`, or a tenant admin). Read-only.
 
+    Rows written together (one request's workflow transition) share `created_at` and are listed
+    in reverse of the order they were written. `?contract=<id>` is one contract's trail: the rows
+    about it, its workflow instances, stages and approvals.
+
     Paged by an opaque cursor: follow `next` (older rows) and `previous` (newer rows); filters
     stay in the links.
     """

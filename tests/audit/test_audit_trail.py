@@ -866,6 +866,20 @@ def test_endpoint_writes_its_audit_rows(scene, case):
     for row in written:  # every row, expected or not in detail: {field: [old, new]}
         assert isinstance(row.changes, dict)
         assert all(isinstance(pair, list) and len(pair) == 2 for pair in row.changes.values())
+        # Rows about a contract, its workflow, stages or approvals carry it; no other row does.
+        if row.resource_type in ABOUT_A_CONTRACT:
+            assert str(row.contract) == _case_contract(scene, response), row.action
+        else:
+            assert row.contract is None, row.action
+
+
+ABOUT_A_CONTRACT = {"contract", "workflowinstance", "workflowstage", "workflowstageapproval"}
+
+
+def _case_contract(scene, response) -> str:
+    """The contract a case acts on: arranged beforehand, else the one the request created."""
+    contract = scene.saved.get("contract")
+    return str(contract.pk) if contract is not None else response.json()["id"]
 
 
 def test_the_table_covers_every_action_the_existing_endpoints_write():
