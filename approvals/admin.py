@@ -18,21 +18,7 @@ from approvals.models import (
     WorkflowStage,
     WorkflowStageApproval,
 )
-from tenancy.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdmin, is_staff_tenant_admin
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_view_permission(self, request, obj=None):
-        return is_staff_tenant_admin(request) or super().has_view_permission(request, obj)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+from tenancy.admin_scoping import ReadOnlyAdminMixin, ReadOnlyInline, TenantScopedAdmin
 
 
 class StageInline(ReadOnlyInline):
