@@ -30,7 +30,16 @@ class StageInline(ReadOnlyInline):
 class ApprovalInline(ReadOnlyInline):
     model = WorkflowStageApproval
     fk_name = "instance"
-    fields = ["stage", "approver", "assigned_to", "status", "decided_by", "decided_at", "due_at"]
+    fields = [
+        "stage",
+        "approver",
+        "assigned_to",
+        "status",
+        "revision",
+        "decided_by",
+        "decided_at",
+        "due_at",
+    ]
     readonly_fields = fields
 
 
@@ -45,7 +54,7 @@ class WorkflowInstanceAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
 
 @admin.register(WorkflowStageApproval)
 class WorkflowStageApprovalAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
-    list_display = ["contract", "stage", "approver", "assigned_to", "status", "due_at"]
+    list_display = ["contract", "stage", "approver", "assigned_to", "status", "revision", "due_at"]
     list_filter = ["status"]
     list_select_related = ["contract", "stage", "assigned_to"]
     search_fields = ["contract__title", "approver"]
