@@ -181,9 +181,13 @@ class StageInline(TenantAdminInlineMixin, admin.TabularInline):
     model = WorkflowStageDefinition
     form = StageForm
     formset = StageFormSet
+    template = "admin/workflows/stage_inline_tabular.html"  # Django's, and the policy's help
     extra = 1
     min_num = 1
     fields = list(STAGE_FIELDS)
+
+    class Media:
+        css = {"all": ["workflows/admin.css"]}
 
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
@@ -197,7 +201,7 @@ class WorkflowDefinitionAdmin(TenantScopedAdmin):
 
     form = WorkflowDefinitionForm
     inlines = [StageInline]
-    list_display = ["name", "priority", "is_active", "distinct_approvers", "version", "updated_at"]
+    list_display = ["name", "priority", "is_active", "version", "updated_at"]
     list_filter = ["is_active", "distinct_approvers"]
     search_fields = ["name"]
     readonly_fields = ["version", "created_by", "created_at", "updated_at", "dry_run"]

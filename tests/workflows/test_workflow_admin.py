@@ -214,9 +214,13 @@ def test_change_page_shows_the_policies_as_typed_and_an_edit_keeps_them(staff_cl
     page = staff_client.get(change_url(definition))
     finance = page.context["inline_admin_formsets"][0].formset.forms[1]
     assert finance["reset_on_change"].value() == "value, text"
-    assert 'value="value, text"' in page.content.decode()
-    for field in BUSINESS_FIELDS:  # the help text lists them
-        assert field in finance.fields["reset_on_change"].help_text
+    content = page.content.decode()
+    assert 'value="value, text"' in content
+    # The help lists the fields, visibly under the inline too (a header tooltip is no help on
+    # a touch screen).
+    help_text = finance.fields["reset_on_change"].help_text
+    assert all(field in help_text for field in BUSINESS_FIELDS)
+    assert help_text in content.split('class="help stage-reset-help"')[1]
 
     # Only the priority changes: the list policy survives (it is not reset to "any").
     response = staff_client.post(change_url(definition), edit_data(definition, priority="11"))
