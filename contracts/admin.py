@@ -16,6 +16,9 @@ class RevisionInline(ReadOnlyInline):
     readonly_fields = fields
     ordering = ["-number"]
 
+    class Media:
+        css = {"all": ["contracts/admin.css"]}
+
     def get_queryset(self, request):
         # Not the content: it holds the whole text, and the page shows only the hash of it.
         return super().get_queryset(request).select_related("created_by").defer("content")
@@ -28,15 +31,7 @@ class RevisionInline(ReadOnlyInline):
 @admin.register(Contract)
 class ContractAdmin(TenantScopedAdmin):
     inlines = [RevisionInline]
-    list_display = [
-        "title",
-        "contract_type",
-        "value",
-        "currency",
-        "status",
-        "revision",
-        "created_at",
-    ]
+    list_display = ["title", "contract_type", "value", "currency", "status", "created_at"]
     list_filter = ["status", "contract_type", "currency", "has_blocking_findings"]
     search_fields = ["title", "counterparty"]
     date_hierarchy = "created_at"
