@@ -54,10 +54,25 @@ class WorkflowInstanceAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
 
 @admin.register(WorkflowStageApproval)
 class WorkflowStageApprovalAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
-    list_display = ["contract", "stage", "approver", "assigned_to", "status", "revision", "due_at"]
+    # Status and revision right after the stage: with the filter sidebar open, the columns to
+    # the right of about 630 pixels are behind a sideways scroll on a 1280 pixel screen.
+    list_display = [
+        "contract",
+        "stage_label",
+        "status",
+        "revision",
+        "approver",
+        "assigned_to",
+        "due_at",
+    ]
     list_filter = ["status"]
     list_select_related = ["contract", "stage", "assigned_to"]
     search_fields = ["contract__title", "approver"]
+
+    @admin.display(description="Stage", ordering="stage__sequence")
+    def stage_label(self, obj):
+        # Not the stage's own status, which a row's status column would seem to contradict.
+        return f"{obj.stage.sequence}. {obj.stage.stage_name}"
 
 
 # --- SLA configuration: edited through approvals.services (validated and audited) --------------

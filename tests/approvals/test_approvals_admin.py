@@ -73,6 +73,7 @@ def test_approval_list_shows_revision_and_filters_superseded(browser, sent_back)
     content = response.content.decode()
     assert "column-revision" in content
     assert '<td class="field-revision">1</td>' in content
+    assert '<td class="field-stage_label">1. Legal</td>' in content
     assert "Superseded" in content
     assert f'href="?status__exact={ApprovalStatus.SUPERSEDED}"' in content  # in the filter
 
