@@ -18,21 +18,7 @@ from approvals.models import (
     WorkflowStage,
     WorkflowStageApproval,
 )
-from tenancy.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdmin, is_staff_tenant_admin
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_view_permission(self, request, obj=None):
-        return is_staff_tenant_admin(request) or super().has_view_permission(request, obj)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+from tenancy.admin_scoping import ReadOnlyAdminMixin, ReadOnlyInline, TenantScopedAdmin
 
 
 class StageInline(ReadOnlyInline):
@@ -44,7 +30,16 @@ class StageInline(ReadOnlyInline):
 class ApprovalInline(ReadOnlyInline):
     model = WorkflowStageApproval
     fk_name = "instance"
-    fields = ["stage", "approver", "assigned_to", "status", "decided_by", "decided_at", "due_at"]
+    fields = [
+        "stage",
+        "approver",
+        "assigned_to",
+        "status",
+        "revision",
+        "decided_by",
+        "decided_at",
+        "due_at",
+    ]
     readonly_fields = fields
 
 
@@ -59,10 +54,25 @@ class WorkflowInstanceAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
 
 @admin.register(WorkflowStageApproval)
 class WorkflowStageApprovalAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
-    list_display = ["contract", "stage", "approver", "assigned_to", "status", "due_at"]
+    # Status and revision right after the stage: with the filter sidebar open, the columns to
+    # the right of about 630 pixels are behind a sideways scroll on a 1280 pixel screen.
+    list_display = [
+        "contract",
+        "stage_label",
+        "status",
+        "revision",
+        "approver",
+        "assigned_to",
+        "due_at",
+    ]
     list_filter = ["status"]
     list_select_related = ["contract", "stage", "assigned_to"]
     search_fields = ["contract__title", "approver"]
+
+    @admin.display(description="Stage", ordering="stage__sequence")
+    def stage_label(self, obj):
+        # Not the stage's own status, which a row's status column would seem to contradict.
+        return f"{obj.stage.sequence}. {obj.stage.stage_name}"
 
 
 # --- SLA configuration: edited through approvals.services (validated and audited) --------------

@@ -3,12 +3,34 @@ from django.contrib import admin
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from contracts import clause_services
-from contracts.models import ClauseRule, Contract
-from tenancy.admin_scoping import TenantScopedAdmin
+from contracts.models import ClauseRule, Contract, ContractRevision
+from tenancy.admin_scoping import ReadOnlyInline, TenantScopedAdmin
+
+
+class RevisionInline(ReadOnlyInline):
+    """The contract's immutable revisions, newest first (what each approval was decided on)."""
+
+    model = ContractRevision
+    verbose_name_plural = "Revisions (newest first)"
+    fields = ["number", "content_hash", "changes", "created_by", "created_at"]
+    readonly_fields = fields
+    ordering = ["-number"]
+
+    class Media:
+        css = {"all": ["contracts/admin.css"]}
+
+    def get_queryset(self, request):
+        # Not the content: it holds the whole text, and the page shows only the hash of it.
+        return super().get_queryset(request).select_related("created_by").defer("content")
+
+    @admin.display(description="Changed fields")
+    def changes(self, obj):
+        return ", ".join(obj.changed_fields) or ("(created)" if obj.number == 1 else "-")
 
 
 @admin.register(Contract)
 class ContractAdmin(TenantScopedAdmin):
+    inlines = [RevisionInline]
     list_display = ["title", "contract_type", "value", "currency", "status", "created_at"]
     list_filter = ["status", "contract_type", "currency", "has_blocking_findings"]
     search_fields = ["title", "counterparty"]
@@ -16,6 +38,8 @@ class ContractAdmin(TenantScopedAdmin):
     list_select_related = ["created_by"]
     readonly_fields = [
         "status",
+        "revision",
+        "content_hash",
         "created_by",
         "created_at",
         "updated_at",

@@ -1,10 +1,13 @@
 """Django admin is scoped like the API: a tenant's staff admin sees only their own tenant."""
 
+from decimal import Decimal
+
 import pytest
 from django.test import Client
 
 from audit.models import AuditLog
-from contracts.models import Contract
+from contracts.models import Contract, ContractRevision
+from contracts.services import contract_update
 from tenancy.models import User
 from tests.factories import ContractFactory, UserFactory
 
@@ -258,3 +261,142 @@ def test_staff_member_who_is_not_tenant_admin_sees_nothing(browser, tenant, two_
     response = browser.get(f"{CONTRACTS}{their.pk}/change/")
     assert response.status_code in (302, 403, 404)
     assert "Outsider Agreement" not in response.content.decode()
+
+
+# --- contract revisions ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def revised(two_tenants):
+    """Both tenants' contracts edited twice: revisions 1 to 3, each with a distinct hash."""
+    for contract, creator in (
+        (two_tenants["my_contract"], two_tenants["my_user"]),
+        (two_tenants["their_contract"], two_tenants["their_user"]),
+    ):
+        contract_update(
+            tenant=contract.tenant, contract_id=contract.pk, updated_by=creator, value=Decimal(7)
+        )
+        contract_update(
+            tenant=contract.tenant,
+            contract_id=contract.pk,
+            updated_by=creator,
+            text="Revised terms.",
+            region="EMEA",
+        )
+        contract.refresh_from_db()
+    return two_tenants
+
+
+def revision_rows(response) -> list[tuple]:
+    [inline] = [
+        inline
+        for inline in response.context["inline_admin_formsets"]
+        if inline.formset.model is ContractRevision
+    ]
+    return [(form.instance.number, form.instance.content_hash) for form in inline.formset.forms]
+
+
+def test_contract_page_shows_revision_hash_and_revisions_newest_first(
+    browser, staff_admin, revised
+):
+    browser.force_login(staff_admin)
+    contract = revised["my_contract"]
+    hashes = dict(
+        ContractRevision.objects.filter(contract=contract).values_list("number", "content_hash")
+    )
+
+    response = browser.get(f"{CONTRACTS}{contract.pk}/change/")
+
+    assert response.status_code == 200
+    assert revision_rows(response) == [(number, hashes[number]) for number in (3, 2, 1)]
+    content = response.content.decode()
+    assert contract.revision == 3
+    assert contract.content_hash == hashes[3]
+    assert content.count(hashes[3]) == 2  # the contract's field and the newest revision
+    for number in (1, 2):
+        assert hashes[number] in content
+    assert "region, text" in content  # revision 3's changed fields, in BUSINESS_FIELDS order
+    assert "(created)" in content
+    assert "Insider Agreement" in content
+    # Read-only: no add row, no delete boxes, no inputs for the revisions.
+    assert "revisions-0-number" not in content
+    assert 'name="revisions-0-DELETE"' not in content
+    foreign = ContractRevision.objects.filter(contract=revised["their_contract"])
+    for their_hash in foreign.values_list("content_hash", flat=True):
+        assert their_hash not in content
+
+
+def test_revisions_are_read_in_one_query_without_their_contents(
+    browser, staff_admin, revised, django_assert_max_num_queries
+):
+    browser.force_login(staff_admin)
+    url = f"{CONTRACTS}{revised['my_contract'].pk}/change/"
+    browser.get(url)  # warm: session, permissions
+
+    with django_assert_max_num_queries(12) as captured:
+        browser.get(url)
+
+    # One query (created_by joined, not one per row), without the revisions' whole contents.
+    [sql] = [
+        query["sql"]
+        for query in captured.captured_queries
+        if '"contracts_contractrevision"' in query["sql"]
+    ]
+    assert '"contracts_contractrevision"."content"' not in sql
+    assert '"contracts_contractrevision"."content_hash"' in sql
+
+
+def test_other_tenants_staff_sees_neither_the_contract_nor_its_revisions(
+    browser, revised, other_tenant
+):
+    browser.force_login(UserFactory(tenant=other_tenant, is_tenant_admin=True, is_staff=True))
+    mine = revised["my_contract"]
+    hashes = list(
+        ContractRevision.objects.filter(contract=mine).values_list("content_hash", flat=True)
+    )
+
+    assert_hidden(browser, f"{CONTRACTS}{mine.pk}/change/", "Insider Agreement", *hashes)
+    # Their own contract's page lists only their revisions.
+    theirs = revised["their_contract"]
+    response = browser.get(f"{CONTRACTS}{theirs.pk}/change/")
+    assert [number for number, _ in revision_rows(response)] == [3, 2, 1]
+    content = response.content.decode()
+    for my_hash in hashes:
+        assert my_hash not in content
+
+
+def test_revisions_are_not_registered_on_their_own(browser, staff_admin, revised):
+    browser.force_login(staff_admin)
+    assert browser.get("/admin/contracts/contractrevision/").status_code == 404
+
+
+def test_posting_to_the_read_only_contract_page_changes_no_revision(browser, staff_admin, revised):
+    browser.force_login(staff_admin)
+    contract = revised["my_contract"]
+    before = list(ContractRevision.objects.filter(contract=contract).values_list("pk", "number"))
+
+    response = browser.post(
+        f"{CONTRACTS}{contract.pk}/change/",
+        {
+            "revisions-TOTAL_FORMS": "1",
+            "revisions-INITIAL_FORMS": "0",
+            "revisions-0-number": "99",
+            "revisions-0-content_hash": "0" * 64,
+            "title": "Hijacked",
+        },
+    )
+
+    assert response.status_code == 403
+    after = list(ContractRevision.objects.filter(contract=contract).values_list("pk", "number"))
+    assert after == before
+    contract.refresh_from_db()
+    assert contract.title == "Insider Agreement"
+
+
+def test_platform_superuser_sees_each_tenants_revisions(browser, superuser, revised):
+    browser.force_login(superuser)
+    for contract in (revised["my_contract"], revised["their_contract"]):
+        response = browser.get(f"{CONTRACTS}{contract.pk}/change/")
+        assert response.status_code == 200
+        expected = ContractRevision.objects.filter(contract=contract).order_by("-number")
+        assert revision_rows(response) == list(expected.values_list("number", "content_hash"))

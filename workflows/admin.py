@@ -1,15 +1,22 @@
 """Workflow configuration in the Django admin: the same validation and versioning as the API."""
 
+import re
+
 from django import forms
 from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html, format_html_join
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
-from contracts.models import Contract
+from contracts.models import BUSINESS_FIELDS, Contract
 from tenancy.admin_scoping import TenantAdminInlineMixin, TenantScopedAdmin
 from workflows import services
-from workflows.models import WorkflowDefinition, WorkflowStageDefinition
+from workflows.models import (
+    RESET_ANY,
+    RESET_NEVER,
+    WorkflowDefinition,
+    WorkflowStageDefinition,
+)
 from workflows.rules import (
     ALLOWED_FIELDS,
     ALLOWED_LOOKUPS,
@@ -29,6 +36,16 @@ RULES_HELP = format_html(
     ", ".join(sorted(ALLOWED_FIELDS)),
     ", ".join(sorted(ALLOWED_LOOKUPS)),
 )
+RESET_HELP = format_html(
+    "Which edits of a contract under review re-open this stage's decisions: <code>{}</code> "
+    "(default), <code>{}</code>, or comma-separated business fields, e.g. "
+    "<code>value, text</code>. Fields: {}.",
+    RESET_ANY,
+    RESET_NEVER,
+    ", ".join(BUSINESS_FIELDS),
+)
+# validate_stages keys its errors "stages[<index>].<field>" (or "stages" for the whole list).
+STAGE_ERROR_KEY = re.compile(r"^stages\[(\d+)\]\.(\w+)$")
 
 
 def _messages(error: ApiValidationError) -> list[str]:
@@ -48,7 +65,14 @@ class WorkflowDefinitionForm(forms.ModelForm):
 
     class Meta:
         model = WorkflowDefinition
-        fields = ["name", "description", "trigger_conditions", "priority", "is_active"]
+        fields = [
+            "name",
+            "description",
+            "trigger_conditions",
+            "priority",
+            "is_active",
+            "distinct_approvers",
+        ]
 
     def clean_trigger_conditions(self):
         conditions = self.cleaned_data.get("trigger_conditions")
@@ -59,8 +83,59 @@ class WorkflowDefinitionForm(forms.ModelForm):
             raise forms.ValidationError(_messages(exc)) from exc
 
 
+class ResetPolicyField(forms.CharField):
+    """A stage's ``reset_on_change`` as text: ``any``, ``never`` or ``value, text``.
+
+    Only parsed here (the keywords as they are, anything else split on commas); ``validate_stages``
+    then judges it exactly as it judges the API's JSON, with the same messages.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)  # empty is validate_stages' error, with its message
+        kwargs.setdefault("initial", RESET_ANY)
+        kwargs.setdefault("help_text", RESET_HELP)
+        kwargs.setdefault("widget", forms.TextInput(attrs={"size": 14, "placeholder": RESET_ANY}))
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        if text in (RESET_ANY, RESET_NEVER):
+            return text
+        return [item.strip() for item in text.split(",") if item.strip()]
+
+    def prepare_value(self, value):
+        """A stored list is shown as it is typed: ``value, text``."""
+        if isinstance(value, list | tuple):
+            return ", ".join(str(item) for item in value)
+        return value
+
+
+STAGE_FIELDS = (
+    "sequence",
+    "stage_name",
+    "approvers",
+    "approval_type",
+    "min_approvals",
+    "sla_hours",
+    "is_required",
+    "reset_on_change",
+)
+
+
+class StageForm(forms.ModelForm):
+    reset_on_change = ResetPolicyField(label="Reset on change")
+
+    class Meta:
+        model = WorkflowStageDefinition
+        fields = STAGE_FIELDS
+
+
 class StageFormSet(BaseInlineFormSet):
-    """Checks the stages together (names, quorum sizes, named users) like the API does."""
+    """Checks the stages together (names, quorum sizes, named users) like the API does.
+
+    ``validate_stages`` names the stage of each error by its index in the list it was given:
+    the message goes onto that row's field, as the API's ``stages[i].<field>`` key points.
+    """
 
     tenant = None
 
@@ -68,48 +143,51 @@ class StageFormSet(BaseInlineFormSet):
         super().clean()
         if any(self.errors):
             return
-        stages = [
-            form.cleaned_data
-            for form in self.forms
-            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        stage_forms = [
+            form for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")
         ]
         try:
             self.validated_stages = validate_stages(
-                [_stage_fields(stage) for stage in stages], tenant=self.tenant
+                [_stage_fields(form.cleaned_data) for form in stage_forms], tenant=self.tenant
             )
         except ApiValidationError as exc:
-            raise forms.ValidationError(_messages(exc)) from exc
+            others = _attach_stage_errors(exc, stage_forms)
+            if others:
+                raise forms.ValidationError(others) from exc
 
 
 def _stage_fields(cleaned: dict) -> dict:
-    return {
-        field: cleaned.get(field)
-        for field in (
-            "stage_name",
-            "sequence",
-            "approvers",
-            "approval_type",
-            "min_approvals",
-            "sla_hours",
-            "is_required",
-        )
-    }
+    return {field: cleaned.get(field) for field in STAGE_FIELDS}
+
+
+def _attach_stage_errors(error: ApiValidationError, stage_forms: list) -> list[str]:
+    """Add ``stages[i].<field>`` messages to that row's field; return the rest (whole list)."""
+    detail = error.detail if isinstance(error.detail, dict) else {"stages": error.detail}
+    others = []
+    for key, messages in detail.items():
+        match = STAGE_ERROR_KEY.match(key)
+        form = field = None
+        if match and int(match[1]) < len(stage_forms):
+            form, field = stage_forms[int(match[1])], match[2]
+        for message in messages:
+            if form is not None and field in form.fields:
+                form.add_error(field, str(message))
+            else:
+                others.append(str(message) if key == "stages" else f"{key}: {message}")
+    return others
 
 
 class StageInline(TenantAdminInlineMixin, admin.TabularInline):
     model = WorkflowStageDefinition
+    form = StageForm
     formset = StageFormSet
+    template = "admin/workflows/stage_inline_tabular.html"  # Django's, and the policy's help
     extra = 1
     min_num = 1
-    fields = [
-        "sequence",
-        "stage_name",
-        "approvers",
-        "approval_type",
-        "min_approvals",
-        "sla_hours",
-        "is_required",
-    ]
+    fields = list(STAGE_FIELDS)
+
+    class Media:
+        css = {"all": ["workflows/admin.css"]}
 
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
@@ -124,11 +202,12 @@ class WorkflowDefinitionAdmin(TenantScopedAdmin):
     form = WorkflowDefinitionForm
     inlines = [StageInline]
     list_display = ["name", "priority", "is_active", "version", "updated_at"]
-    list_filter = ["is_active"]
+    list_filter = ["is_active", "distinct_approvers"]
     search_fields = ["name"]
     readonly_fields = ["version", "created_by", "created_at", "updated_at", "dry_run"]
     fieldsets = [
         (None, {"fields": ["name", "description", "priority", "is_active"]}),
+        ("Who decides", {"fields": ["distinct_approvers"]}),
         ("When it applies", {"fields": ["trigger_conditions", "dry_run"]}),
         ("History", {"fields": ["version", "created_by", "created_at", "updated_at"]}),
     ]
