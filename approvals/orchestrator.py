@@ -990,14 +990,18 @@ def _reopen(transition: _Transition, reopening: list[WorkflowStage], changed) ->
     """Re-open ``reopening`` (stages that hold decisions their policy no longer accepts).
 
     Their approved, rejected and skipped rows become ``superseded`` and each of their approver
-    entries gets a fresh pending row. The workflow goes back to the lowest re-opened sequence:
-    later stages still open return to ``waiting`` (their pending rows superseded, decisions their
-    own policy keeps preserved), later settled stages whose policy did not fire stay settled.
+    entries gets a fresh pending row. The workflow goes back to the lowest re-opened sequence,
+    never forward: a re-opened stage after the current one (a waiting stage that kept a decision
+    through an earlier reset) only loses its decisions and waits for its turn. Later stages still
+    open return to ``waiting`` (their pending rows superseded, decisions their own policy keeps
+    preserved), later settled stages whose policy did not fire stay settled.
     """
     if not reopening:
         return
     instance = transition.instance
     lowest = min(stage.sequence for stage in reopening)
+    if instance.current_sequence is not None:
+        lowest = min(lowest, instance.current_sequence)
     superseded, touched = [], []
     for stage in transition.stages:
         if stage.sequence < lowest:
@@ -1031,12 +1035,13 @@ def _reopen(transition: _Transition, reopening: list[WorkflowStage], changed) ->
     _close_rows(transition, superseded, ApprovalStatus.SUPERSEDED, "approval_superseded")
     instance.current_sequence = lowest
     opening = [stage for stage in touched if stage.sequence == lowest]
-    assigned = _open_stages(transition, opening)
+    assigned = _open_stages(transition, opening) if opening else []
     _save_stages(touched)
     WorkflowStageApproval.objects.bulk_create(assigned)
     if deciders:
         transition.emit(signals.approvals_reset, approvals=deciders, reason="changed")
-    transition.emit(signals.approval_assigned, approvals=assigned)
+    if assigned:
+        transition.emit(signals.approval_assigned, approvals=assigned)
 
 
 # --- cancel ----------------------------------------------------------------------------------

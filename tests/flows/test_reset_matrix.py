@@ -238,3 +238,40 @@ def test_after_a_reset_the_review_runs_on_with_the_kept_decisions(
         ("Exec", "ceo", "approved"): 2,
     }
     assert requester_client.get(f"/api/contracts/{contract['id']}/").json()["status"] == "approved"
+
+
+def test_a_reset_never_opens_a_stage_ahead_of_the_current_one(
+    tenant, admin_client, role_holder, api_client_for
+):
+    """A later stage that kept a decision through an earlier reset loses it when its own policy
+    fires later on; it stays waiting behind the current stage instead of opening beside it."""
+    people = {name: role_holder(name) for name in ("legal", "finance", "treasury", "ceo")}
+    clients = {name: api_client_for(user) for name, user in people.items()}
+    requester_client = api_client_for(UserFactory(tenant=tenant))
+    define(admin_client, {"Legal": ["value"], "Finance": ["text"], "Exec": "never"})
+    contract = create_contract(requester_client)
+    approved(clients["legal"], contract["id"])
+    approved(clients["finance"], contract["id"])
+    url = f"/api/contracts/{contract['id']}/"
+    assert requester_client.patch(url, {"value": "700000"}, format="json").status_code == 200
+    status = status_of(requester_client, contract["id"])
+    assert (status["current_stage"], live_rows(status)["Finance"]) == (1, {"finance": "approved"})
+
+    assert requester_client.patch(url, {"text": "New terms."}, format="json").status_code == 200
+    status = status_of(requester_client, contract["id"])
+    assert status["current_stage"] == 1
+    assert stage_statuses(status) == {"Legal": "pending", "Finance": "waiting", "Exec": "waiting"}
+    assert live_rows(status) == {"Legal": {"legal": "pending"}, "Finance": {}}
+    notified = Notification.objects.filter(notification_type="approval_reset")
+    assert sorted(notified.values_list("recipient_id", flat=True)) == sorted(
+        [people["legal"].pk, people["finance"].pk]
+    )
+    for name in ("finance", "treasury"):
+        response = clients[name].post(f"{url}approve/", {"action": "approve"}, format="json")
+        assert response.status_code == 403, response.json()
+
+    status = approved(clients["legal"], contract["id"])
+    assert (status["current_stage"], live_rows(status)["Finance"]) == (
+        2,
+        {"finance": "pending", "treasury": "pending"},
+    )
