@@ -687,7 +687,8 @@ def _finish(transition: _Transition, outcome, *, action: str | None = None, **de
     """Close the instance: pending rows and unfinished stages are cancelled, contract follows.
 
     A completed workflow has neither (every stage settled), so only rejection and cancellation
-    look for them. ``action`` names the audit row (default ``workflow_<outcome>``).
+    look for them. ``action`` names the audit row (default ``workflow_<outcome>``); ``details``
+    add to its changes (and may override ``contract_status``).
     """
     instance, contract, now = transition.instance, transition.contract, transition.now
     if outcome != InstanceStatus.COMPLETED:
@@ -710,8 +711,7 @@ def _finish(transition: _Transition, outcome, *, action: str | None = None, **de
         action or f"workflow_{outcome}",
         instance,
         status=(previous_status, outcome),
-        contract_status=(contract.status, contract_status),
-        **details,
+        **{"contract_status": (contract.status, contract_status), **details},
     )
     contract.status = contract_status
     contract.save(update_fields=["status", "updated_at"])
@@ -979,6 +979,11 @@ def _reroute(transition: _Transition, match: WorkflowDefinition | None) -> None:
         action="workflow_rerouted",
         reason=(None, "rerouted"),
         to_definition=(None, str(match.pk) if match else None),
+        # Where the contract ends up: under the new workflow, or a draft (not 'cancelled').
+        contract_status=(
+            contract.status,
+            ContractStatus.IN_REVIEW if match else ContractStatus.DRAFT,
+        ),
     )
     if deciders:
         transition.emit(signals.approvals_reset, approvals=deciders, reason="rerouted")
