@@ -893,17 +893,15 @@ def workflow_resubmit(*, tenant, contract_id, actor: User) -> WorkflowInstance:
 
 
 def _extend_due_dates(transition: _Transition, paused) -> None:
-    """Rows that waited through the request, and their pending stages, are due ``paused`` later:
-    no breach is charged to approvers for the time the contract spent with its requester."""
-    since = transition.instance.changes_requested_at
-    waited = [
-        row
-        for row in transition.rows
-        if row.status == ApprovalStatus.PENDING and row.created_at <= since
-    ]
+    """Pending rows and stages are due later by the time they spent with the requester: the
+    whole pause, or since they were created or started during it (re-opened by an edit). No
+    breach is charged to approvers for the time the contract spent with its requester."""
+    since, now = transition.instance.changes_requested_at, transition.now
+    waited = [row for row in transition.rows if row.status == ApprovalStatus.PENDING]
     for row in waited:
-        row.due_at = row.due_at + paused if row.due_at else None
-        row.remind_at = row.remind_at + paused if row.remind_at else None
+        shift = min(paused, now - max(row.created_at, since))
+        row.due_at = row.due_at + shift if row.due_at else None
+        row.remind_at = row.remind_at + shift if row.remind_at else None
     if waited:
         WorkflowStageApproval.objects.bulk_update(waited, ["due_at", "remind_at"])
     pending_stages = [
@@ -912,7 +910,7 @@ def _extend_due_dates(transition: _Transition, paused) -> None:
         if stage.status == StageStatus.PENDING and stage.due_at is not None
     ]
     for stage in pending_stages:
-        stage.due_at += paused
+        stage.due_at += min(paused, now - max(stage.started_at or since, since))
     _save_stages(pending_stages)
 
 

@@ -69,6 +69,15 @@ def notified(notification_type) -> list:
     )
 
 
+def shift_back(queryset, fields, hours) -> None:
+    """Move ``fields`` of every row ``hours`` into the past, as if that time had passed."""
+    for row in queryset:
+        values = {name: getattr(row, name) for name in fields if getattr(row, name) is not None}
+        type(row).objects.filter(pk=row.pk).update(
+            **{name: value - timedelta(hours=hours) for name, value in values.items()}
+        )
+
+
 def open_instances(contract_id) -> int:
     return WorkflowInstance.objects.filter(
         contract_id=contract_id, status__in=["active", "changes_requested"]
@@ -513,13 +522,9 @@ def test_request_changes_pauses_the_review_until_resubmitted(
 
     # Five hours with the requester (the rows were there before the request).
     instance = WorkflowInstance.objects.get(pk=status["id"])
-    WorkflowInstance.objects.filter(pk=instance.pk).update(
-        changes_requested_at=instance.changes_requested_at - timedelta(hours=5)
-    )
-    rows = WorkflowStageApproval.objects.filter(instance=instance)
-    for row in rows:
-        rows.filter(pk=row.pk).update(created_at=row.created_at - timedelta(hours=5))
-    treasury_row = rows.get(approver="treasury")
+    shift_back(WorkflowInstance.objects.filter(pk=instance.pk), ["changes_requested_at"], hours=5)
+    shift_back(instance.approvals.all(), ["created_at"], hours=5)
+    treasury_row = instance.approvals.get(approver="treasury")
     response = post(capable("contracts.manage"), contract_id, "resubmit")
     assert response.status_code == 200, response.json()
     status = response.json()
@@ -563,16 +568,30 @@ def test_resubmit_after_an_edit_applies_the_reset_policy(paused_review, requeste
     requesting stage (after it) loses its decision but waits for Legal's new one."""
     people, clients, contract = paused_review(legal_policy=["text"])
     contract_id = contract["id"]
-    act(clients["treasury"], contract_id, "request_changes", comments="Cap liability")
+    paused = act(clients["treasury"], contract_id, "request_changes", comments="Cap liability")
+    instance = WorkflowInstance.objects.get(pk=paused.json()["id"])
+    shift_back(instance.approvals.all(), ["created_at"], hours=5)
+    shift_back(WorkflowInstance.objects.filter(pk=instance.pk), ["changes_requested_at"], hours=5)
     response = patch(requester_client, contract_id, text="Liability is capped at fees paid.")
     assert response.status_code == 200, response.json()
     assert (response.json()["status"], response.json()["revision"]) == ("changes_requested", 2)
     assert error_code(act(clients["legal"], contract_id), 409)["code"] == "changes_requested"
+    # The edit re-opened Legal two hours ago, three hours into the pause.
+    fresh = instance.approvals.filter(status="pending", approver="legal")
+    shift_back(fresh, ["created_at", "due_at", "remind_at"], hours=2)
+    shift_back(instance.stages.filter(stage_name="Legal"), ["started_at", "due_at"], hours=2)
+    edited_due = fresh.get().due_at
 
     response = post(requester_client, contract_id, "resubmit")
     assert response.status_code == 200, response.json()
     status = response.json()
     assert (status["status"], status["current_stage"]) == ("active", 1)
+    # Legal's fresh row waited two hours with the requester: it is due two hours later, and
+    # so is its stage.
+    moved = fresh.get().due_at - edited_due
+    assert timedelta(hours=2) <= moved <= timedelta(hours=2, minutes=1)
+    legal_stage = next(item for item in status["stages"] if item["stage_name"] == "Legal")
+    assert datetime.fromisoformat(legal_stage["due_at"]) == fresh.get().due_at
     assert stage_statuses(status) == {"Legal": "pending", "Finance": "waiting", "Exec": "waiting"}
     assert [(row["approver"], row["status"]) for row in rows_of(status, "Legal")] == [
         ("legal", "superseded"),
