@@ -687,7 +687,8 @@ def _finish(transition: _Transition, outcome, *, action: str | None = None, **de
     """Close the instance: pending rows and unfinished stages are cancelled, contract follows.
 
     A completed workflow has neither (every stage settled), so only rejection and cancellation
-    look for them. ``action`` names the audit row (default ``workflow_<outcome>``).
+    look for them. ``action`` names the audit row (default ``workflow_<outcome>``); ``details``
+    add to its changes (and may override ``contract_status``).
     """
     instance, contract, now = transition.instance, transition.contract, transition.now
     if outcome != InstanceStatus.COMPLETED:
@@ -710,8 +711,7 @@ def _finish(transition: _Transition, outcome, *, action: str | None = None, **de
         action or f"workflow_{outcome}",
         instance,
         status=(previous_status, outcome),
-        contract_status=(contract.status, contract_status),
-        **details,
+        **{"contract_status": (contract.status, contract_status), **details},
     )
     contract.status = contract_status
     contract.save(update_fields=["status", "updated_at"])
@@ -893,17 +893,15 @@ def workflow_resubmit(*, tenant, contract_id, actor: User) -> WorkflowInstance:
 
 
 def _extend_due_dates(transition: _Transition, paused) -> None:
-    """Rows that waited through the request, and their pending stages, are due ``paused`` later:
-    no breach is charged to approvers for the time the contract spent with its requester."""
-    since = transition.instance.changes_requested_at
-    waited = [
-        row
-        for row in transition.rows
-        if row.status == ApprovalStatus.PENDING and row.created_at <= since
-    ]
+    """Pending rows and stages are due later by the time they spent with the requester: the
+    whole pause, or since they were created or started during it (re-opened by an edit). No
+    breach is charged to approvers for the time the contract spent with its requester."""
+    since, now = transition.instance.changes_requested_at, transition.now
+    waited = [row for row in transition.rows if row.status == ApprovalStatus.PENDING]
     for row in waited:
-        row.due_at = row.due_at + paused if row.due_at else None
-        row.remind_at = row.remind_at + paused if row.remind_at else None
+        shift = min(paused, now - max(row.created_at, since))
+        row.due_at = row.due_at + shift if row.due_at else None
+        row.remind_at = row.remind_at + shift if row.remind_at else None
     if waited:
         WorkflowStageApproval.objects.bulk_update(waited, ["due_at", "remind_at"])
     pending_stages = [
@@ -912,7 +910,7 @@ def _extend_due_dates(transition: _Transition, paused) -> None:
         if stage.status == StageStatus.PENDING and stage.due_at is not None
     ]
     for stage in pending_stages:
-        stage.due_at += paused
+        stage.due_at += min(paused, now - max(stage.started_at or since, since))
     _save_stages(pending_stages)
 
 
@@ -979,6 +977,11 @@ def _reroute(transition: _Transition, match: WorkflowDefinition | None) -> None:
         action="workflow_rerouted",
         reason=(None, "rerouted"),
         to_definition=(None, str(match.pk) if match else None),
+        # Where the contract ends up: under the new workflow, or a draft (not 'cancelled').
+        contract_status=(
+            contract.status,
+            ContractStatus.IN_REVIEW if match else ContractStatus.DRAFT,
+        ),
     )
     if deciders:
         transition.emit(signals.approvals_reset, approvals=deciders, reason="rerouted")
@@ -990,14 +993,18 @@ def _reopen(transition: _Transition, reopening: list[WorkflowStage], changed) ->
     """Re-open ``reopening`` (stages that hold decisions their policy no longer accepts).
 
     Their approved, rejected and skipped rows become ``superseded`` and each of their approver
-    entries gets a fresh pending row. The workflow goes back to the lowest re-opened sequence:
-    later stages still open return to ``waiting`` (their pending rows superseded, decisions their
-    own policy keeps preserved), later settled stages whose policy did not fire stay settled.
+    entries gets a fresh pending row. The workflow goes back to the lowest re-opened sequence,
+    never forward: a re-opened stage after the current one (a waiting stage that kept a decision
+    through an earlier reset) only loses its decisions and waits for its turn. Later stages still
+    open return to ``waiting`` (their pending rows superseded, decisions their own policy keeps
+    preserved), later settled stages whose policy did not fire stay settled.
     """
     if not reopening:
         return
     instance = transition.instance
     lowest = min(stage.sequence for stage in reopening)
+    if instance.current_sequence is not None:
+        lowest = min(lowest, instance.current_sequence)
     superseded, touched = [], []
     for stage in transition.stages:
         if stage.sequence < lowest:
@@ -1031,12 +1038,13 @@ def _reopen(transition: _Transition, reopening: list[WorkflowStage], changed) ->
     _close_rows(transition, superseded, ApprovalStatus.SUPERSEDED, "approval_superseded")
     instance.current_sequence = lowest
     opening = [stage for stage in touched if stage.sequence == lowest]
-    assigned = _open_stages(transition, opening)
+    assigned = _open_stages(transition, opening) if opening else []
     _save_stages(touched)
     WorkflowStageApproval.objects.bulk_create(assigned)
     if deciders:
         transition.emit(signals.approvals_reset, approvals=deciders, reason="changed")
-    transition.emit(signals.approval_assigned, approvals=assigned)
+    if assigned:
+        transition.emit(signals.approval_assigned, approvals=assigned)
 
 
 # --- cancel ----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from approvals.analytics import analytics_period
-from approvals.models import MAX_SLA_HOURS
+from approvals.models import MAX_SLA_HOURS, InstanceStatus
 from approvals.orchestrator import ApprovalAction
 from contracts.models import VALUE_DECIMAL_PLACES, VALUE_MAX_DIGITS
 from tenancy.api.fields import TenantPrimaryKeyRelatedField
@@ -114,7 +114,9 @@ class WorkflowStatusSerializer(serializers.Serializer):
     def get_changes_requested(self, instance) -> dict | None:
         """Who sent the contract back, from which stage, on which revision (while
         ``changes_requested``)."""
-        if instance.changes_requested_at is None:
+        # A paused instance closed by a cancel or a re-route keeps the fields; it is no longer
+        # with its requester.
+        if instance.status != InstanceStatus.CHANGES_REQUESTED:
             return None
         stage = next(
             (s for s in instance.stages.all() if s.pk == instance.changes_requested_stage_id),
