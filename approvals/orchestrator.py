@@ -144,6 +144,25 @@ def _lock_contract(*, tenant, contract_id) -> Contract:
     return contract
 
 
+def _lock_contract_row(*, tenant, contract_id) -> None:
+    """``_lock_contract`` without loading the row, for the decision path: the instance and its
+    contract are read by the next statement, whose snapshot is taken after the lock is held.
+
+    Raw SQL because this runs on every decision and compiling an ORM query for a lock cost
+    more than the statement itself (bench/bench_process.py).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_CONTRACT, [contract_id, getattr(tenant, "pk", tenant)])
+        if cursor.fetchone() is None:
+            raise NotFound()
+
+
+_LOCK_CONTRACT = (
+    f"SELECT 1 FROM {Contract._meta.db_table} "  # noqa: S608 (table name only)
+    "WHERE id = %s AND tenant_id = %s FOR UPDATE"
+)
+
+
 def _open_instance(contract: Contract) -> WorkflowInstance | None:
     instance = (
         WorkflowInstance.objects.filter(contract=contract, status__in=OPEN_INSTANCE_STATUSES)
@@ -434,10 +453,16 @@ def approval_act(
     approval_id=None,
 ) -> WorkflowInstance:
     """Approve, reject, delegate or send back for changes one of the caller's pending approvals."""
-    contract = _lock_contract(tenant=tenant, contract_id=contract_id)
-    instance = _open_instance(contract)
+    _lock_contract_row(tenant=tenant, contract_id=contract_id)
+    instance = (
+        WorkflowInstance.objects.select_related("contract")
+        .defer(*(f"contract__{name}" for name in _DEFERRED_CONTRACT_FIELDS))
+        .filter(contract_id=contract_id, status__in=OPEN_INSTANCE_STATUSES)
+        .first()
+    )
     if instance is None:
         raise Conflict("This contract has no active workflow.", code="workflow_not_active")
+    contract = instance.contract
     if instance.status == InstanceStatus.CHANGES_REQUESTED:
         raise Conflict(
             "Changes were requested: nobody can decide until the contract is resubmitted.",
