@@ -990,14 +990,17 @@ def _reopen(transition: _Transition, reopening: list[WorkflowStage], changed) ->
     """Re-open ``reopening`` (stages that hold decisions their policy no longer accepts).
 
     Their approved, rejected and skipped rows become ``superseded`` and each of their approver
-    entries gets a fresh pending row. The workflow goes back to the lowest re-opened sequence:
-    later stages still open return to ``waiting`` (their pending rows superseded, decisions their
-    own policy keeps preserved), later settled stages whose policy did not fire stay settled.
+    entries gets a fresh pending row. The workflow goes back to the lowest re-opened sequence
+    (or stays at its current one, when that is lower): later stages still open return to
+    ``waiting`` (their pending rows superseded, decisions their own policy keeps preserved),
+    later settled stages whose policy did not fire stay settled.
     """
     if not reopening:
         return
     instance = transition.instance
-    lowest = min(stage.sequence for stage in reopening)
+    # Never past the current sequence: a stage ahead of it (kept settled by an earlier reset, or
+    # the requesting stage on resubmit) goes back to waiting; the current stage stays open.
+    lowest = min(instance.current_sequence, *(stage.sequence for stage in reopening))
     superseded, touched = [], []
     for stage in transition.stages:
         if stage.sequence < lowest:
@@ -1031,7 +1034,7 @@ def _reopen(transition: _Transition, reopening: list[WorkflowStage], changed) ->
     _close_rows(transition, superseded, ApprovalStatus.SUPERSEDED, "approval_superseded")
     instance.current_sequence = lowest
     opening = [stage for stage in touched if stage.sequence == lowest]
-    assigned = _open_stages(transition, opening)
+    assigned = _open_stages(transition, opening) if opening else []
     _save_stages(touched)
     WorkflowStageApproval.objects.bulk_create(assigned)
     if deciders:
