@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from approvals.consistency import consistency_check
 from approvals.models import WorkflowInstance, WorkflowStage, WorkflowStageApproval
-from contracts.models import Contract
+from contracts.models import Contract, ContractRevision
 from tests.factories import ContractFactory, TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -361,3 +361,305 @@ def test_command_tenant_option(at_finance, tenant, other_tenant):
 def test_command_unknown_tenant():
     with pytest.raises(CommandError, match="No tenant"):
         call_command("check_consistency", "--tenant", "nobody")
+
+
+# --- approval integrity: edits, resets, requests for changes, amendments ----------------------
+
+RESET_STAGES = [  # reset policies: a field list, "never", another list
+    {"stage_name": "Legal", "sequence": 1, "approvers": ["legal"], "reset_on_change": ["value"]},
+    {
+        "stage_name": "Finance",
+        "sequence": 2,
+        "approvers": ["finance", "cfo"],
+        "approval_type": "any",
+        "reset_on_change": "never",
+    },
+    {
+        "stage_name": "Board",
+        "sequence": 3,
+        "approvers": ["ceo", "risk"],
+        "reset_on_change": ["title"],
+    },
+]
+
+
+@pytest.fixture
+def reset_definitions(admin_client, definitions):
+    """RST: per-stage reset policies; BIG: what a SEQ contract of a million or more goes to."""
+    for name, conditions, stages, priority in (
+        ("RST flow", {"contract_type": "RST"}, RESET_STAGES, 10),
+        ("BIG flow", {"contract_type": "SEQ", "value__gte": 1000000}, SEQUENTIAL[:1], 20),
+    ):
+        body = {
+            "name": name,
+            "trigger_conditions": conditions,
+            "stages": stages,
+            "priority": priority,
+            "is_active": True,
+        }
+        response = admin_client.post("/api/workflows/config/", body, format="json")
+        assert response.status_code == 201, response.json()
+
+
+def patch(clients, contract_id, **fields) -> dict:
+    response = clients["requester"].patch(f"/api/contracts/{contract_id}/", fields, format="json")
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+def post(clients, contract_id, path, body=None, expect=200) -> dict:
+    response = clients["requester"].post(
+        f"/api/contracts/{contract_id}/{path}/", body or {}, format="json"
+    )
+    assert response.status_code == expect, response.json()
+    return response.json()
+
+
+def approvals_of(contract_id, stage_name) -> list[tuple[str, str, int | None]]:
+    return sorted(
+        WorkflowStageApproval.objects.filter(
+            contract_id=contract_id, stage__stage_name=stage_name
+        ).values_list("approver", "status", "revision")
+    )
+
+
+def test_resets_keep_what_their_policy_keeps_and_stay_consistent(clients, reset_definitions):
+    contract_id = create(clients, "RST")
+    act(clients["legal"], contract_id)
+    patch(clients, contract_id, text="Clause 1 reworded")  # no policy fires on the text
+    assert approvals_of(contract_id, "Legal") == [("legal", "approved", 1)]
+    assert_consistent()
+    act(clients["cfo"], contract_id)
+    act(clients["ceo"], contract_id)  # Board half decided
+    assert_consistent()
+    # The value re-opens Legal; Finance ("never") stays approved although it comes later, Board
+    # (["title"]) goes back to waiting keeping the CEO's decision, its pending row superseded.
+    patch(clients, contract_id, value="2500.00")
+    stages = dict(
+        WorkflowStage.objects.filter(instance__contract_id=contract_id).values_list(
+            "stage_name", "status"
+        )
+    )
+    assert stages == {"Legal": "pending", "Finance": "approved", "Board": "waiting"}
+    assert approvals_of(contract_id, "Board") == [
+        ("ceo", "approved", 2),
+        ("risk", "superseded", None),
+    ]
+    assert_consistent()
+    act(clients["legal"], contract_id)  # on revision 3; Board re-opens with only risk to ask
+    assert approvals_of(contract_id, "Board") == [
+        ("ceo", "approved", 2),
+        ("risk", "pending", None),
+        ("risk", "superseded", None),
+    ]
+    assert_consistent()
+    assert act(clients["risk"], contract_id)["status"] == "completed"
+    assert_consistent()  # Finance and the CEO decided on older revisions their policies accept
+    # An amendment to no match leaves a draft after the completed workflow.
+    amended = post(clients, contract_id, "amend", {"contract_type": "NONE"})
+    assert amended["status"] == "draft"
+    assert_consistent()
+
+
+def test_request_changes_edits_and_resubmit_stay_consistent(clients, reset_definitions):
+    contract_id = create(clients)
+    act(clients["legal"], contract_id)
+    act(clients["finance"], contract_id, "request_changes", comments="Cap the liability.")
+    assert Contract.objects.get(pk=contract_id).status == "changes_requested"
+    assert_consistent()
+    act(clients["cfo"], contract_id, expect=409)  # nobody decides meanwhile
+    patch(clients, contract_id, text="Liability capped")  # "any": Legal re-opens at once
+    assert approvals_of(contract_id, "Legal Review") == [
+        ("legal", "pending", None),
+        ("legal", "superseded", 1),
+    ]
+    assert_consistent()
+    post(clients, contract_id, "resubmit")
+    assert_consistent()
+    act(clients["legal"], contract_id)
+    act(clients["cfo"], contract_id, "request_changes", comments="And the term.")
+    assert_consistent()
+    post(clients, contract_id, "resubmit")  # nothing changed: the requesting stage re-opens
+    assert_consistent()
+    act(clients["cfo"], contract_id)
+    assert act(clients["ceo"], contract_id)["status"] == "completed"
+    assert_consistent()
+    post(clients, contract_id, "amend", {"text": "Amended"})  # a new review of revision 3
+    assert_consistent()
+    act(clients["legal"], contract_id)
+    act(clients["finance"], contract_id)
+    assert act(clients["ceo"], contract_id)["status"] == "completed"
+    assert_consistent()
+
+
+def test_reroutes_delegations_and_restarts_stay_consistent(clients, reset_definitions, people):
+    contract_id = create(clients)
+    act(clients["legal"], contract_id)
+    patch(clients, contract_id, value="2000000.00")  # BIG now matches: re-routed
+    assert WorkflowInstance.objects.filter(contract_id=contract_id).count() == 2
+    assert_consistent()
+    patch(clients, contract_id, value="10.00")  # back to SEQ
+    act(clients["legal"], contract_id, "delegate", delegate_to=str(people["stand_in"].pk))
+    act(clients["stand_in"], contract_id)
+    act(clients["finance"], contract_id)
+    patch(clients, contract_id, title="MSA v2")  # everything re-opens: the delegation's too
+    assert_consistent()
+    patch(clients, contract_id, contract_type="NONE")  # re-routed to nothing: a draft
+    assert Contract.objects.get(pk=contract_id).status == "draft"
+    assert_consistent()
+    patch(clients, contract_id, contract_type="SEQ")
+    post(clients, contract_id, "workflow/start", expect=201)
+    act(clients["legal"], contract_id, "reject")
+    assert_consistent()
+    post(clients, contract_id, "workflow/start", expect=201)
+    post(clients, contract_id, "workflow/cancel")
+    assert_consistent()
+
+
+# --- approval integrity: hand-made corruption -------------------------------------------------
+
+
+def _complete(clients, contract_type="SEQ") -> WorkflowInstance:
+    contract_id = create(clients, contract_type)
+    approvers = (
+        ("legal", "cfo", "ceo") if contract_type == "SEQ" else ("legal", "cfo", "ceo", "risk")
+    )
+    for role in approvers:
+        act(clients[role], contract_id)
+    return WorkflowInstance.objects.get(contract_id=contract_id, status="completed")
+
+
+def _edit_behind_the_services_back(contract_id, *changed: str) -> None:
+    """A new revision changing ``changed``, with no re-review: what the lock prevents."""
+    contract = Contract.objects.get(pk=contract_id)
+    ContractRevision.objects.create(
+        tenant_id=contract.tenant_id,
+        contract=contract,
+        number=contract.revision + 1,
+        content_hash="0" * 64,
+        content={},
+        changed_fields=list(changed),
+    )
+    Contract.objects.filter(pk=contract_id).update(revision=contract.revision + 1)
+
+
+@pytest.mark.parametrize(
+    ("changed", "stale_stages"),
+    [
+        (("text",), set()),  # Legal: ["value"], Finance: never, Board: ["title"]
+        (("title",), {"Board"}),
+        (("value", "title"), {"Legal", "Board"}),
+    ],
+)
+def test_approval_on_stale_revision_follows_the_stage_policies(
+    clients, reset_definitions, changed, stale_stages
+):
+    instance = _complete(clients, "RST")
+    _complete(clients, "RST")  # a healthy neighbour
+    _edit_behind_the_services_back(instance.contract_id, *changed)
+    violations = consistency_check().violations
+    assert {violation.code for violation in violations} <= {"approval_on_stale_revision"}
+    assert {violation.contract_id for violation in violations} <= {instance.contract_id}
+    flagged = {violation.detail.split('"')[1] for violation in violations}
+    assert flagged == stale_stages
+    board = [violation for violation in violations if '"Board"' in violation.detail]
+    assert len(board) == (2 if "Board" in stale_stages else 0)  # the CEO's and risk's
+
+
+def test_approval_on_stale_revision_under_the_default_policy(clients, definitions):
+    instance = _complete(clients)
+    _edit_behind_the_services_back(instance.contract_id, "metadata")
+    _edit_behind_the_services_back(instance.contract_id)  # and an edit changing nothing
+    violations = consistency_check().violations
+    assert [violation.code for violation in violations] == ["approval_on_stale_revision"] * 3
+    assert "decided on revision 1; the contract is approved at revision 3, and metadata" in (
+        violations[0].detail
+    )
+    # Only an approved contract is held to it: in review, the reset is the orchestrator's job.
+    Contract.objects.filter(pk=instance.contract_id).update(status="draft")
+    assert "approval_on_stale_revision" not in codes()
+
+
+def test_approval_on_stale_revision_ignores_optional_stages(clients, definitions, people):
+    contract_id = create(clients, "PAR")
+    for role in ("security", "legal", "named", "privacy", "finance", "ceo"):
+        act(clients[role], contract_id)
+    assert Contract.objects.get(pk=contract_id).status == "approved"
+    WorkflowStageApproval.objects.filter(contract_id=contract_id).exclude(
+        stage__stage_name="Ops"
+    ).update(revision=2)
+    _edit_behind_the_services_back(contract_id, "text")
+    assert_consistent()  # only the optional Ops approval is older
+
+
+def test_approver_decided_twice(clients, definitions, people):
+    instance = _complete(clients)
+    instance.approvals.filter(approver="ceo").update(decided_by=people["legal"])
+    [violation] = consistency_check().violations
+    assert violation.code == "approver_decided_twice"
+    assert violation.detail.startswith(f"user {people['legal'].pk} decided 2 approvals")
+    # A superseded decision does not count, nor an instance that allows one person twice.
+    instance.approvals.filter(approver="ceo").update(status="superseded")
+    assert "approver_decided_twice" not in codes()
+    instance.approvals.filter(approver="ceo").update(status="rejected")
+    WorkflowInstance.objects.filter(pk=instance.pk).update(distinct_approvers=False)
+    assert "approver_decided_twice" not in codes()
+
+
+@pytest.fixture
+def requested(clients, definitions):
+    """A SEQ workflow sent back for changes from its "any" stage 2."""
+    contract_id = create(clients)
+    act(clients["legal"], contract_id)
+    act(clients["finance"], contract_id, "request_changes", comments="Fix it.")
+    instance = WorkflowInstance.objects.get(contract_id=contract_id)
+    assert instance.status == "changes_requested"
+    return instance
+
+
+NEW_STATE_CORRUPTIONS = {
+    "superseded row is not live": (
+        lambda i: i.approvals.filter(approver="cfo").update(status="superseded"),
+        {"missing_approval"},
+    ),
+    "contract in review while changes are requested": (
+        lambda i: Contract.objects.filter(pk=i.contract_id).update(status="in_review"),
+        {"contract_status_mismatch"},
+    ),
+    "changes requested on a settled stage": (
+        lambda i: WorkflowStage.objects.filter(pk=_stage(i, 2).pk).update(status="approved"),
+        {"current_stage_not_open", "pending_approval_in_settled_stage"},
+    ),
+    "decided row in a stage never opened": (
+        lambda i: _copy(
+            _row(i, "cfo"), stage=_stage(i, 3), approver="ceo", role="ceo", status="approved"
+        ),
+        {"approval_in_unopened_stage"},
+    ),
+    "later stage settled without a reset": (
+        lambda i: WorkflowStage.objects.filter(pk=_stage(i, 3).pk).update(status="approved"),
+        {"stage_out_of_order"},
+    ),
+}
+
+
+@pytest.mark.parametrize("corruption", list(NEW_STATE_CORRUPTIONS))
+def test_corruption_of_a_workflow_sent_back_is_reported(requested, corruption):
+    assert_consistent()
+    corrupt, expected = NEW_STATE_CORRUPTIONS[corruption]
+    corrupt(requested)
+    report = consistency_check()
+    assert {violation.code for violation in report.violations} == expected
+    assert {violation.contract_id for violation in report.violations} == {requested.contract_id}
+
+
+def test_a_reset_leaves_no_pending_row_in_a_waiting_stage(clients, reset_definitions):
+    contract_id = create(clients, "RST")
+    for role in ("legal", "cfo", "ceo"):
+        act(clients[role], contract_id)
+    patch(clients, contract_id, value="2500.00")  # Board waits again, keeping the CEO's decision
+    assert_consistent()
+    WorkflowStageApproval.objects.filter(
+        contract_id=contract_id, approver="risk", status="superseded"
+    ).update(status="pending")
+    assert codes() == {"approval_in_unopened_stage"}
