@@ -25,11 +25,19 @@ def _unique_tenant_slug(name: str) -> str:
     return f"{base}-{suffix}"
 
 
-def _ensure_email_free(email: str) -> str:
-    normalized = User.objects.normalize_email(email).lower()
-    if User.objects.filter(email__iexact=normalized).exists():
-        raise ValidationError({"email": ["A user with this email already exists."]})
-    return normalized
+# One answer for a taken address, whichever tenant holds it (API.md "Security"): the message
+# neither says "exists" nor differs between the caller's tenant and another.
+EMAIL_UNAVAILABLE = "This email address cannot be used."
+EMAIL_UNIQUE_CONSTRAINT = "tenancy_user_email_key"
+
+
+def _email_unavailable() -> ValidationError:
+    return ValidationError({"email": [EMAIL_UNAVAILABLE]})
+
+
+def normalized_email(email: str) -> str:
+    """How addresses are stored (lower-cased), so uniqueness is case-insensitive."""
+    return User.objects.normalize_email(email).lower()
 
 
 def _validated_password(password: str, user: User) -> None:
@@ -41,15 +49,27 @@ def _validated_password(password: str, user: User) -> None:
         raise ValidationError({"password": list(exc.messages)}) from exc
 
 
+def _prepare_new_user(user: User, password: str) -> None:
+    """Everything but the e-mail's availability first, then that, at the same cost either way.
+
+    Against account enumeration: a weak password is reported whether or not the address is taken
+    (and a taken address only once the rest is valid), and the password is hashed (the slow part,
+    on purpose) before the lookup, so a taken address is not answered measurably faster than a
+    free one.
+    """
+    _validated_password(password, user)
+    user.set_password(password)
+    if User.objects.filter(email__iexact=user.email).exists():
+        raise _email_unavailable()
+
+
 @transaction.atomic
 def tenant_register(*, email: str, password: str, full_name: str, tenant_name: str) -> User:
     """Create a tenant and its first user, who is the tenant's admin."""
-    normalized = _ensure_email_free(email)
-    user = User(email=normalized, full_name=full_name, is_tenant_admin=True)
-    _validated_password(password, user)
+    user = User(email=normalized_email(email), full_name=full_name, is_tenant_admin=True)
+    _prepare_new_user(user, password)
     tenant = Tenant.objects.create(name=tenant_name, slug=_unique_tenant_slug(tenant_name))
     user.tenant = tenant
-    user.set_password(password)
     with rls.tenant_scope(tenant):  # the caller is anonymous: the new tenant is the scope
         _save_new_user(user)
         audit_record(
@@ -66,10 +86,8 @@ def tenant_register(*, email: str, password: str, full_name: str, tenant_name: s
 def user_create(
     *, tenant: Tenant, email: str, password: str, full_name: str, created_by: User
 ) -> User:
-    normalized = _ensure_email_free(email)
-    user = User(tenant=tenant, email=normalized, full_name=full_name)
-    _validated_password(password, user)
-    user.set_password(password)
+    user = User(tenant=tenant, email=normalized_email(email), full_name=full_name)
+    _prepare_new_user(user, password)
     _save_new_user(user)
     audit_record(
         action="user_created",
@@ -87,7 +105,11 @@ def _save_new_user(user: User) -> None:
         with transaction.atomic():
             user.save()
     except IntegrityError as exc:
-        raise ValidationError({"email": ["A user with this email already exists."]}) from exc
+        if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) != (
+            EMAIL_UNIQUE_CONSTRAINT
+        ):
+            raise
+        raise _email_unavailable() from exc
 
 
 @transaction.atomic

@@ -1,3 +1,5 @@
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from tenancy.api.fields import TenantPrimaryKeyRelatedField
@@ -28,12 +30,32 @@ class MeSerializer(serializers.ModelSerializer):
         return user_role_slugs(user=user)
 
 
-class RegisterInputSerializer(serializers.Serializer):
+class NewUserInputSerializer(serializers.Serializer):
+    """A new user's fields; the password's strength is checked with the other fields' errors.
+
+    Whether the e-mail is taken is not checked here: the service answers that only once every
+    other field is valid (API.md "Security").
+    """
+
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(
         write_only=True, max_length=128, trim_whitespace=False, help_text=PASSWORD_HELP
     )
     full_name = serializers.CharField(max_length=200)
+
+    def validate_password(self, value: str) -> str:
+        raw = self.initial_data if isinstance(self.initial_data, dict) else {}
+        provisional = User(
+            email=str(raw.get("email") or ""), full_name=str(raw.get("full_name") or "")
+        )
+        try:
+            password_validation.validate_password(value, provisional)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(list(exc.messages)) from exc
+        return value
+
+
+class RegisterInputSerializer(NewUserInputSerializer):
     tenant_name = serializers.CharField(max_length=200)
 
 
@@ -63,12 +85,8 @@ class UserSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class UserCreateInputSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(
-        write_only=True, max_length=128, trim_whitespace=False, help_text=PASSWORD_HELP
-    )
-    full_name = serializers.CharField(max_length=200)
+class UserCreateInputSerializer(NewUserInputSerializer):
+    pass
 
 
 class UserRoleSerializer(serializers.ModelSerializer):
