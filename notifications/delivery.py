@@ -27,7 +27,9 @@ import http.client
 import json
 import logging
 import random
+import smtplib
 import socket
+import ssl
 import urllib.error
 import urllib.request
 import uuid
@@ -95,10 +97,13 @@ class BatchResult:
 
 @dataclass(frozen=True)
 class SendResult:
+    """``error`` is shown to the tenant (``last_error``, audit); ``detail`` only logged."""
+
     ok: bool
     status: int | None = None
     error: str = ""
     permanent: bool = False  # retrying cannot help (inactive endpoint or recipient)
+    detail: str = ""
 
 
 @dataclass
@@ -221,7 +226,7 @@ def send_email(row: Delivery, connection) -> SendResult:
         message.connection = connection
         sent = connection.send_messages([message])
     except Exception as exc:  # any backend failure (SMTP, DNS, TLS) is retried
-        return SendResult(False, error=f"{type(exc).__name__}: {exc}")
+        return SendResult(False, error=public_error(exc), detail=_detail(exc))
     if not sent:
         return SendResult(False, error="the email backend sent nothing")
     return SendResult(True)
@@ -307,6 +312,41 @@ def _short(text: str) -> str:
     return text[:ERROR_MAX_LENGTH]
 
 
+def _detail(exc: BaseException) -> str:
+    return _short(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}")
+
+
+def public_error(exc: BaseException) -> str:
+    """What a tenant may read about a failed send: its kind, never an address, port or host.
+
+    Connection errors name the address they failed on (``[Errno 111] Connection refused`` from a
+    resolved internal address, a TLS error naming a host, an SMTP server's reply), which would
+    map our network for whoever reads the delivery log or the audit trail. Those details go to
+    the server log only (``delivery attempt failed``, field ``detail``).
+    """
+    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException):
+        exc = exc.reason
+    if isinstance(exc, UnsafeTarget):
+        return f"refused target: {exc.public}"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, ConnectionResetError | ConnectionAbortedError | BrokenPipeError):
+        return "connection reset"
+    if isinstance(exc, socket.gaierror):
+        return "the host name cannot be resolved"
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        return "TLS error"
+    if isinstance(exc, smtplib.SMTPException):
+        return f"SMTP error ({type(exc).__name__})"
+    if isinstance(exc, http.client.HTTPException):
+        return "invalid HTTP response"
+    if isinstance(exc, OSError | urllib.error.URLError):
+        return "connection error"
+    return f"send error ({type(exc).__name__})"
+
+
 def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float) -> SendResult:
     """POST ``body``; 2xx is success, anything else (3xx included) a failure to retry."""
     try:
@@ -318,15 +358,15 @@ def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float) ->
         with _opener(parts).open(request, timeout=timeout) as response:
             response.read(1024)
             status = response.status
-    except urllib.error.HTTPError as exc:
+    except urllib.error.HTTPError as exc:  # the body excerpt is logged, not shown
         with exc:
             excerpt = exc.read(200).decode("utf-8", "replace")
-        return SendResult(False, exc.code, _short(f"HTTP {exc.code}: {excerpt}".strip()))
+        detail = _short(f"HTTP {exc.code}: {excerpt}".strip())
+        return SendResult(False, exc.code, f"HTTP {exc.code}", detail=detail)
     except UnsafeTarget as exc:  # may be transient (DNS); retried, and logged
-        return SendResult(False, error=_short(f"refused target: {exc}"))
+        return SendResult(False, error=public_error(exc), detail=_short(f"refused target: {exc}"))
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return SendResult(False, error=_short(f"{type(exc).__name__}: {reason}"))
+        return SendResult(False, error=public_error(exc), detail=_detail(exc))
     if 200 <= status < 300:
         return SendResult(True, status)
     return SendResult(False, status, f"HTTP {status}")
@@ -399,6 +439,7 @@ class _Recorder:
                 "event_id": str(row.event_id),
                 "attempt": row.attempts,
                 "error": error,
+                "detail": outcome.detail or error,
             },
         )
         if outcome.permanent or row.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:

@@ -22,6 +22,7 @@ from notifications.models import (
     Priority,
     WebhookEndpoint,
 )
+from notifications.targets import redacted_url
 
 TITLE_MAX_LENGTH = Notification._meta.get_field("title").max_length
 REDACTED = "<redacted>"
@@ -241,7 +242,7 @@ def webhook_create(
         actor=created_by,
         resource=endpoint,
         changes={
-            "url": [None, endpoint.url],
+            "url": [None, redacted_url(endpoint.url)],
             "events": [None, endpoint.events],
             "is_active": [None, endpoint.is_active],
             "secret": [None, REDACTED],
@@ -261,6 +262,8 @@ def webhook_update(*, endpoint: WebhookEndpoint, updated_by, **fields) -> Webhoo
         if name in fields and getattr(endpoint, name) != fields[name]:
             changes[name] = [getattr(endpoint, name), fields[name]]
             setattr(endpoint, name, fields[name])
+    if "url" in changes:  # URLs often carry tokens: audit rows get scheme, host and a hash
+        changes["url"] = [redacted_url(url) for url in changes["url"]]
     if fields.get("secret") and fields["secret"] != endpoint.secret:
         changes["secret"] = [REDACTED, REDACTED]
         endpoint.secret = fields["secret"]
@@ -287,6 +290,6 @@ def webhook_delete(*, endpoint: WebhookEndpoint, deleted_by) -> None:
         tenant=endpoint.tenant_id,
         actor=deleted_by,
         resource=endpoint,
-        changes={"url": [endpoint.url, None], "events": [endpoint.events, None]},
+        changes={"url": [redacted_url(endpoint.url), None], "events": [endpoint.events, None]},
     )
     endpoint.delete()

@@ -11,6 +11,7 @@ A webhook URL is tenant input that the worker later fetches from inside our netw
   swap it), follows no redirects and uses no proxy.
 """
 
+import hashlib
 import ipaddress
 import socket
 from urllib.parse import SplitResult, urlsplit
@@ -25,7 +26,14 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class UnsafeTarget(Exception):
-    """The URL's host resolves to an address the service must not call."""
+    """The URL's host resolves to an address the service must not call.
+
+    ``str(exc)`` names the addresses (for the server log); ``public`` does not (for tenants).
+    """
+
+    def __init__(self, message: str, public: str):
+        super().__init__(message)
+        self.public = public
 
 
 def private_targets_allowed() -> bool:
@@ -93,6 +101,35 @@ def validate_webhook_url(url: str) -> str:
     return url
 
 
+def redacted_url(url: str) -> str:
+    """``url`` as audit rows show it: scheme and host, then a hash of everything else.
+
+    ``https://hooks.example.com/services/T0/B0/xyz?token=abc`` becomes
+    ``https://hooks.example.com/…#sha256:<16 hex>``: the port, path, query and fragment (where
+    tokens travel; credentials too, though they are refused anyway) are replaced by the first
+    16 hex digits of the SHA-256 of that rest as written, so the same URL always reads the same
+    and a change of it shows, without the secret parts. A string that is not a URL with a host
+    is hashed whole (``…#sha256:<16 hex>``).
+    """
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return f"…#sha256:{_short_digest(url)}"
+    start = url.find(f"//{parts.netloc}")
+    if not host or start < 0:
+        return f"…#sha256:{_short_digest(url)}"
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    after_host = url[start + 2 + len(parts.netloc) :]
+    rest = userinfo + at + (f":{port}" if port is not None else "") + after_host
+    host_part = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme.lower()}://{host_part}/…#sha256:{_short_digest(rest)}"
+
+
+def _short_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
 def resolve_target(parts: SplitResult) -> tuple[str, int]:
     """The address and port to connect to; ``UnsafeTarget`` when it is not public.
 
@@ -103,11 +140,18 @@ def resolve_target(parts: SplitResult) -> tuple[str, int]:
     try:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        raise UnsafeTarget(f"cannot resolve {parts.hostname}: {exc}") from exc
+        raise UnsafeTarget(
+            f"cannot resolve {parts.hostname}: {exc}", "the host name cannot be resolved"
+        ) from exc
     addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
     if not addresses:
-        raise UnsafeTarget(f"{parts.hostname} resolves to no address")
+        raise UnsafeTarget(
+            f"{parts.hostname} resolves to no address", "the host name cannot be resolved"
+        )
     unsafe = [str(address) for address in addresses if not is_public_address(address)]
     if unsafe:
-        raise UnsafeTarget(f"{parts.hostname} resolves to a non-public address ({unsafe[0]})")
+        raise UnsafeTarget(
+            f"{parts.hostname} resolves to a non-public address ({unsafe[0]})",
+            "the host name resolves to a non-public address",
+        )
     return str(addresses[0]), port

@@ -5,6 +5,7 @@ import pytest
 from audit.models import AuditLog
 from notifications.models import Delivery, WebhookEndpoint
 from notifications.services import notify
+from notifications.targets import redacted_url
 from tests.factories import UserFactory, UserRoleFactory, WebhookEndpointFactory
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +46,7 @@ def test_create_with_a_given_secret_and_audit(admin_client, tenant_admin):
     audit = AuditLog.objects.get(action="webhook_created")
     assert audit.actor == tenant_admin
     assert audit.resource_id == str(endpoint.pk)
-    assert audit.changes["url"] == [None, BODY["url"]]
+    assert audit.changes["url"] == [None, redacted_url(BODY["url"])]
     assert secret not in str(audit.changes)
 
 
