@@ -131,6 +131,32 @@ class LogoutView(APIView):
         return Response(status=status.HTTP_205_RESET_CONTENT)
 
 
+class LogoutAllView(APIView):
+    """Log out everywhere (205): every refresh token of the caller is revoked, and access tokens
+    issued before, this request's included, stop working at once."""
+
+    @extend_schema(request=None, responses={205: None}, tags=["auth"])
+    def post(self, request):
+        services.user_logout_all(user=request.user)
+        return Response(status=status.HTTP_205_RESET_CONTENT)
+
+
+class PasswordChangeView(APIView):
+    """Change the caller's password (204). Every session of the caller ends, as with logout-all:
+    sign in again with the new password."""
+
+    throttle_classes = [AuthRateThrottle]  # guessing `old_password` is limited like a login
+
+    @extend_schema(
+        request=serializers.PasswordChangeInputSerializer, responses={204: None}, tags=["auth"]
+    )
+    def post(self, request):
+        data = serializers.PasswordChangeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.password_change(user=request.user, **data.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 class MeView(APIView):
     @extend_schema(responses=serializers.MeSerializer, tags=["auth"])
     def get(self, request):
