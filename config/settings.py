@@ -151,6 +151,8 @@ SIMPLE_JWT = {
     "USER_ID_CLAIM": "user_id",
     "SIGNING_KEY": env_str("JWT_SIGNING_KEY") or SECRET_KEY,
 }
+# A session (a login and the refresh tokens rotated from it) ends this long after the login.
+JWT_MAX_SESSION = timedelta(days=env_int("JWT_MAX_SESSION_DAYS", 30))
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "CLM workflow service API",

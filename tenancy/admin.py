@@ -1,8 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm as DjangoAdminPasswordChangeForm
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.contrib.auth.forms import UserCreationForm as DjangoUserCreationForm
+from django.db import transaction
 
+from audit.context import current_request_context, set_actor
 from audit.services import audit_record, diff_fields
 from tenancy import services
 from tenancy.admin_scoping import TenantAdminInlineMixin, TenantScopedAdmin, admin_tenant_id
@@ -57,6 +60,20 @@ class UserChangeForm(DjangoUserChangeForm):
         fields = "__all__"
 
 
+class AdminPasswordChangeForm(DjangoAdminPasswordChangeForm):
+    """The admin's password form: a reset ends every session of the user, and is audited."""
+
+    def save(self, commit=True):
+        with transaction.atomic():
+            user = super().save(commit=commit)
+            if commit:
+                context = current_request_context()
+                services.user_password_reset(
+                    user=user, reset_by=context.actor_id if context else None
+                )
+        return user
+
+
 class UserRoleInline(TenantAdminInlineMixin, admin.TabularInline):
     model = UserRole
     fk_name = "user"
@@ -69,6 +86,7 @@ class UserRoleInline(TenantAdminInlineMixin, admin.TabularInline):
 class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
     inlines = [UserRoleInline]
     ordering = ["email"]
     list_display = ["email", "full_name", "tenant", "is_tenant_admin", "is_active", "is_staff"]
@@ -91,10 +109,19 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
             return [*fieldsets, ("Platform", {"fields": ["is_superuser"]})]
         return fieldsets
 
+    def user_change_password(self, request, id, form_url=""):
+        set_actor(request.user.pk)  # the reset's audit row names the administrator
+        return super().user_change_password(request, id, form_url)
+
     def save_model(self, request, obj, form, change):
-        """Saved and audited like the API's writes (``user_created``; ``user_updated`` here)."""
+        """Saved and audited like the API's writes (``user_created``; ``user_updated`` here).
+
+        Deactivating a user ends every session of it (``services.user_tokens_revoke``).
+        """
         before = _user_snapshot(User.objects.get(pk=obj.pk)) if change else None
         super().save_model(request, obj, form, change)
+        if change and before["is_active"] and not obj.is_active:
+            services.user_tokens_revoke(user=obj)
         if not change:
             audit_record(
                 action="user_created",

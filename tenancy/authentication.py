@@ -5,10 +5,15 @@ from rest_framework_simplejwt.settings import api_settings
 from audit.context import set_actor
 from tenancy import rls
 from tenancy.models import User
+from tenancy.tokens import check_not_revoked
 
 
 class TenantJWTAuthentication(JWTAuthentication):
-    """simplejwt's authentication, loading the user with its tenant in the same query."""
+    """simplejwt's authentication, loading the user with its tenant in the same query.
+
+    It replaces simplejwt's ``get_user``, so it also refuses a token from before a revocation
+    (``tenancy.tokens``).
+    """
 
     def get_user(self, validated_token):
         try:
@@ -21,6 +26,7 @@ class TenantJWTAuthentication(JWTAuthentication):
             raise AuthenticationFailed("User not found", code="user_not_found") from exc
         if not user.is_active:
             raise AuthenticationFailed("User is inactive", code="user_inactive")
+        check_not_revoked(validated_token, user)  # the user is loaded already: no extra query
         set_actor(user.pk)
         rls.activate_tenant(user.tenant_id)
         return user

@@ -65,6 +65,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="May log into the Django admin.")
     date_joined = models.DateTimeField(default=timezone.now)
+    auth_epoch = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text=(
+            "Bumped by every revocation (password change or reset, logout from everywhere, "
+            "deactivation); a JWT carrying an older epoch is refused."
+        ),
+    )
 
     objects = UserManager()
 

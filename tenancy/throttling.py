@@ -3,7 +3,10 @@ from rest_framework.throttling import SimpleRateThrottle
 
 
 class AuthRateThrottle(SimpleRateThrottle):
-    """Per-IP limit on login, registration and refresh (``AUTH_THROTTLE_RATE``, None = off)."""
+    """Per-IP limit on login, registration, refresh and password change (``AUTH_THROTTLE_RATE``).
+
+    None turns it off.
+    """
 
     scope = "auth"
 

@@ -78,6 +78,13 @@ class RefreshInputSerializer(serializers.Serializer):
     refresh = serializers.CharField(max_length=2048)
 
 
+class PasswordChangeInputSerializer(serializers.Serializer):
+    old_password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
+    new_password = serializers.CharField(
+        write_only=True, max_length=128, trim_whitespace=False, help_text=PASSWORD_HELP
+    )
+
+
 class UserSerializer(serializers.ModelSerializer):
     class Meta:
         model = User

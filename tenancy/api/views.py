@@ -6,7 +6,6 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from audit.services import audit_record
@@ -18,11 +17,7 @@ from tenancy.models import User, UserRole
 from tenancy.permissions import capability_required
 from tenancy.scoping import TenantScopedViewSetMixin
 from tenancy.throttling import AuthRateThrottle
-
-
-def _token_pair(user: User) -> dict:
-    refresh = RefreshToken.for_user(user)
-    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+from tenancy.tokens import SessionTokenRefreshSerializer, token_pair
 
 
 class PublicAuthView(APIView):
@@ -51,7 +46,7 @@ class RegisterView(PublicAuthView):
         body = {
             "user": serializers.MeSerializer(user).data,
             "tenant": serializers.TenantSerializer(user.tenant).data,
-            **_token_pair(user),
+            **token_pair(user),
         }
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -89,11 +84,15 @@ class TokenObtainView(PublicAuthView):
             raise AuthenticationFailed("No active account found with the given credentials.")
         with rls.tenant_scope(user.tenant_id):
             audit_record(action="login", tenant=user.tenant_id, actor=user, resource=user)
-        return Response(_token_pair(user))
+        return Response(token_pair(user))
 
 
 class TokenRefreshView(PublicAuthView):
-    """Exchange a refresh token for a new pair; the old refresh token is blacklisted."""
+    """Exchange a refresh token for a new pair; the old refresh token is blacklisted.
+
+    401 for a token revoked (password change, logout everywhere, deactivation), of a deleted
+    user, or of a session older than ``JWT_MAX_SESSION_DAYS``.
+    """
 
     @extend_schema(
         request=serializers.RefreshInputSerializer,
@@ -101,7 +100,7 @@ class TokenRefreshView(PublicAuthView):
         tags=["auth"],
     )
     def post(self, request):
-        data = TokenRefreshSerializer(data=request.data)
+        data = SessionTokenRefreshSerializer(data=request.data)
         try:
             data.is_valid(raise_exception=True)
         except TokenError as exc:
@@ -130,6 +129,32 @@ class LogoutView(APIView):
             resource=request.user,
         )
         return Response(status=status.HTTP_205_RESET_CONTENT)
+
+
+class LogoutAllView(APIView):
+    """Log out everywhere (205): every refresh token of the caller is revoked, and access tokens
+    issued before, this request's included, stop working at once."""
+
+    @extend_schema(request=None, responses={205: None}, tags=["auth"])
+    def post(self, request):
+        services.user_logout_all(user=request.user)
+        return Response(status=status.HTTP_205_RESET_CONTENT)
+
+
+class PasswordChangeView(APIView):
+    """Change the caller's password (204). Every session of the caller ends, as with logout-all:
+    sign in again with the new password."""
+
+    throttle_classes = [AuthRateThrottle]  # guessing `old_password` is limited like a login
+
+    @extend_schema(
+        request=serializers.PasswordChangeInputSerializer, responses={204: None}, tags=["auth"]
+    )
+    def post(self, request):
+        data = serializers.PasswordChangeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.password_change(user=request.user, **data.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MeView(APIView):
