@@ -94,6 +94,8 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
     def save_model(self, request, obj, form, change):
         """Saved and audited like the API's writes (``user_created``; ``user_updated`` here)."""
         before = _user_snapshot(User.objects.get(pk=obj.pk)) if change else None
+        if not change:
+            services.check_user_quota(obj.tenant_id or request.user.tenant_id)
         super().save_model(request, obj, form, change)
         if not change:
             audit_record(

@@ -11,6 +11,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from audit.services import audit_record
 from tenancy import rls
 from tenancy.models import Tenant, User, UserRole
+from tenancy.quotas import lock_tenant, quota_check
 from tenancy.selectors import user_capabilities
 
 
@@ -69,6 +70,7 @@ def user_create(
     normalized = _ensure_email_free(email)
     user = User(tenant=tenant, email=normalized, full_name=full_name)
     _validated_password(password, user)
+    check_user_quota(tenant)
     user.set_password(password)
     _save_new_user(user)
     audit_record(
@@ -79,6 +81,13 @@ def user_create(
         changes={"email": [None, user.email], "full_name": [None, user.full_name]},
     )
     return user
+
+
+def check_user_quota(tenant) -> None:
+    """One more user for ``tenant``: within the quota? (Locks the tenant until commit.)"""
+    lock_tenant(tenant)
+    count = User.objects.filter(tenant_id=getattr(tenant, "pk", tenant)).count()
+    quota_check("users", after=count + 1, before=count)
 
 
 def _save_new_user(user: User) -> None:
