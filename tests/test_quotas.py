@@ -125,6 +125,23 @@ def test_a_tenant_over_a_lowered_quota_may_still_shrink(admin_client, tenant, se
     assert_quota_exceeded(grow, "clause_phrase_chars", 30)
 
 
+def test_a_compile_never_exceeds_the_phrase_quota(admin_client, tenant, settings):
+    """Rules stored over a (later lowered) quota are refused at validation, not compiled."""
+    from contracts import clause_selectors
+
+    ClauseRuleFactory(tenant=tenant, patterns=["x" * 50])
+    settings.QUOTA_CLAUSE_PHRASE_CHARS = 30
+    clause_selectors.playbook_cache.clear()
+    compiled = clause_selectors.playbook_cache.compiled
+
+    response = admin_client.post(
+        "/api/contracts/validate-clauses/", {"text": "Some text."}, format="json"
+    )
+
+    assert_quota_exceeded(response, "clause_phrase_chars", 30)
+    assert clause_selectors.playbook_cache.compiled == compiled
+
+
 # --- webhooks, workflow definitions, users ------------------------------------------------------
 
 
