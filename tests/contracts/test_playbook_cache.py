@@ -107,3 +107,25 @@ def test_the_default_budget_holds_a_full_tenant_many_times():
         production_settings.PLAYBOOK_CACHE_CHARS
         >= 20 * production_settings.QUOTA_CLAUSE_PHRASE_CHARS
     )
+
+
+def test_scanning_texts_does_not_grow_a_matcher_past_its_memo_budget():
+    """A cached playbook's memory stays proportional to its phrases whatever texts it scans."""
+    from contracts.playbook import MEMO_ENTRIES_BASE, MEMO_ENTRIES_PER_STATE, PhraseMatcher
+
+    matcher = PhraseMatcher(["ab", "abc", "bcd"])
+    states = len(matcher._goto)
+    budget = MEMO_ENTRIES_PER_STATE * states + MEMO_ENTRIES_BASE
+    # Every CJK ideograph once (not in the phrases: root-row entries), then the phrases' letters.
+    distinct = "".join(map(chr, range(0x4E00, 0x4E00 + 3 * budget)))
+
+    hits = matcher.find_all(distinct + " abc bcd ab " + distinct)
+
+    assert matcher.memo_entries() <= budget
+    assert [(matcher.phrases[index], start) for index, start, _ in hits] == [
+        ("abc", len(distinct) + 1),
+        ("bcd", len(distinct) + 5),
+        ("ab", len(distinct) + 9),
+    ]
+    # Past the budget the same text still matches the same (walked instead of looked up).
+    assert matcher.find_all(distinct + " abc bcd ab " + distinct) == hits
