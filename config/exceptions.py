@@ -27,6 +27,22 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class QuotaExceeded(exceptions.APIException):
+    """400: the tenant already holds as much of a resource as its quota allows.
+
+    The body names the quota: ``{code: "quota_exceeded", detail, quota, limit, request_id}``.
+    """
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "A quota of the tenant is exceeded."
+    default_code = "quota_exceeded"
+
+    def __init__(self, quota: str, limit: int, detail: str | None = None) -> None:
+        super().__init__(detail or f"Quota '{quota}' exceeded: the limit is {limit}.")
+        self.quota = quota
+        self.limit = limit
+
+
 class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The service is temporarily unavailable; retry shortly."
@@ -100,6 +116,8 @@ def exception_handler(exc, context):
             )
         else:
             body = error_body(code if isinstance(code, str) else "error", str(detail))
+    if isinstance(exc, QuotaExceeded):
+        body |= {"quota": exc.quota, "limit": exc.limit}
     return Response(body, status=response.status_code, headers=dict(response.headers))
 
 

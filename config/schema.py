@@ -9,7 +9,10 @@ ERROR_COMPONENT = "Error"
 
 ERROR_SCHEMA = {
     "type": "object",
-    "description": "Every error response. `fields` is present on validation errors only.",
+    "description": (
+        "Every error response. `fields` is present on validation errors only, `quota` and "
+        "`limit` on `quota_exceeded` only."
+    ),
     "properties": {
         "code": {"type": "string", "description": "Machine-readable, e.g. `validation_error`."},
         "detail": {"type": "string", "description": "Human-readable summary."},
@@ -20,6 +23,11 @@ ERROR_SCHEMA = {
             ),
             "additionalProperties": {"type": "array", "items": {"type": "string"}},
         },
+        "quota": {
+            "type": "string",
+            "description": "On `quota_exceeded` only: the tenant quota, e.g. `webhooks`.",
+        },
+        "limit": {"type": "integer", "description": "On `quota_exceeded` only: the quota's limit."},
         "request_id": {"type": "string", "description": "Also sent as the X-Request-ID header."},
     },
     "required": ["code", "detail", "request_id"],
@@ -27,7 +35,10 @@ ERROR_SCHEMA = {
 
 # Status -> description; added to every operation.
 STANDARD_ERRORS = {
-    "400": "Invalid input: malformed JSON, wrong types, unknown filter values (see `fields`).",
+    "400": (
+        "Invalid input: malformed JSON, wrong types, unknown filter values (see `fields`); or "
+        "`quota_exceeded` (see `quota`)."
+    ),
     "401": "Missing, invalid or expired credentials.",
     "403": "Authenticated, but not allowed to do this.",
     "404": "Not found, or belonging to another tenant.",

@@ -250,3 +250,15 @@ API_STATEMENT_TIMEOUT_MS = env_int("API_STATEMENT_TIMEOUT_MS", 5000)
 # long an unanswered claim (a request that died without releasing it) blocks its key.
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
 IDEMPOTENCY_STALE_CLAIM_SECONDS = env_int("IDEMPOTENCY_STALE_CLAIM_SECONDS", 300)
+
+# Quotas per tenant (tenancy.quotas): exceeding one is a 400 `quota_exceeded` naming it.
+# Registration is open, so every per-tenant resource is capped. The phrase quota also bounds the
+# cost of one playbook compile.
+QUOTA_CLAUSE_RULES = env_int("QUOTA_CLAUSE_RULES", 500)
+QUOTA_CLAUSE_PHRASE_CHARS = env_int("QUOTA_CLAUSE_PHRASE_CHARS", 100_000)  # over active rules
+QUOTA_WEBHOOKS = env_int("QUOTA_WEBHOOKS", 20)
+QUOTA_ACTIVE_DEFINITIONS = env_int("QUOTA_ACTIVE_DEFINITIONS", 200)
+QUOTA_USERS = env_int("QUOTA_USERS", 10_000)
+# Compiled clause playbooks cached per process (contracts.clause_selectors), bounded by the
+# characters of the rules they were compiled from (least recently used evicted first).
+PLAYBOOK_CACHE_CHARS = env_int("PLAYBOOK_CACHE_CHARS", 4_000_000)

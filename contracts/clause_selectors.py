@@ -7,19 +7,22 @@ the rules loaded: the tenant and the tuple of rule specs (id, name, kind, phrase
 guidance). Any change to a rule, including deactivation, deletion or a changed list of contract
 types, changes the rows the query returns and therefore the key, so a stale playbook can never
 be served and no explicit invalidation (signals, cache versions) is needed; unused entries age
-out of the LRU.
+out of the LRU, which is bounded by the characters of the cached rules (``PLAYBOOK_CACHE_CHARS``),
+not by a count.
 """
 
 from collections import OrderedDict
 from threading import Lock
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from config.exceptions import QuotaExceeded
 from contracts.models import ClauseRule, ClauseSeverity
 from contracts.playbook import ClauseRuleSpec, Playbook, ValidationResult
 
-PLAYBOOK_CACHE_SIZE = 128
+PLAYBOOK_ENTRY_OVERHEAD = 200  # accounted characters per cached playbook, beyond its rules
 
 
 def clause_rule_list(*, tenant) -> QuerySet[ClauseRule]:
@@ -40,39 +43,80 @@ def applicable_rules(*, tenant, contract_type: str | None) -> QuerySet[ClauseRul
     )
 
 
-class _PlaybookCache:
-    """A small thread-safe LRU of compiled playbooks keyed by the rules they were built from."""
+def spec_chars(specs: tuple[ClauseRuleSpec, ...]) -> int:
+    """What a compiled playbook is accounted for: its rules' characters plus a fixed overhead.
 
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict = OrderedDict()
+    The automaton has about one state per phrase character; names and guidance are kept for the
+    findings. The overhead bounds the number of (even empty) playbooks a budget can hold.
+    """
+    return PLAYBOOK_ENTRY_OVERHEAD + sum(
+        len(spec.name) + len(spec.guidance) + sum(len(phrase) for phrase in spec.patterns)
+        for spec in specs
+    )
+
+
+class _PlaybookCache:
+    """A thread-safe LRU of compiled playbooks keyed by the rules they were built from.
+
+    Bounded by memory, not by count: the accounted size (:func:`spec_chars` of every entry) never
+    exceeds ``budget`` characters (default: the setting ``PLAYBOOK_CACHE_CHARS``, read at each
+    insertion); least recently used entries are evicted first, and a playbook larger than the
+    whole budget is compiled for its request but not kept.
+    """
+
+    def __init__(self, budget: int | None = None) -> None:
+        self._budget = budget
+        self._items: OrderedDict = OrderedDict()  # key -> (playbook, accounted chars)
         self._lock = Lock()
+        self.size = 0  # accounted characters of the entries held
         self.compiled = 0  # how many playbooks were built (observable in tests)
+
+    @property
+    def budget(self) -> int:
+        return settings.PLAYBOOK_CACHE_CHARS if self._budget is None else self._budget
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key) -> bool:
+        return key in self._items
 
     def get(self, key, specs: tuple[ClauseRuleSpec, ...]) -> Playbook:
         with self._lock:
-            playbook = self._items.get(key)
-            if playbook is not None:
+            entry = self._items.get(key)
+            if entry is not None:
                 self._items.move_to_end(key)
-                return playbook
+                return entry[0]
         playbook = Playbook(specs)  # outside the lock: compiling may take a while
+        weight = spec_chars(specs)
+        budget = self.budget
         with self._lock:
             self.compiled += 1
-            self._items[key] = playbook
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+            if weight > budget or key in self._items:  # too big to keep, or a racer stored it
+                return playbook
+            self._items[key] = (playbook, weight)
+            self.size += weight
+            while self.size > budget:
+                _, (_, evicted) = self._items.popitem(last=False)
+                self.size -= evicted
         return playbook
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self.size = 0
 
 
-playbook_cache = _PlaybookCache(PLAYBOOK_CACHE_SIZE)
+playbook_cache = _PlaybookCache()
 
 
 def playbook_for(*, tenant, contract_type: str | None) -> Playbook:
-    """The compiled playbook of the tenant's active rules for a contract type (one query)."""
+    """The compiled playbook of the tenant's active rules for a contract type (one query).
+
+    The compile is bounded by the phrase quota (``QUOTA_CLAUSE_PHRASE_CHARS``), which the clause
+    services enforce on every write; rules stored before a lowered quota still over it are refused
+    here (400 ``quota_exceeded``) rather than compiled, or silently skipped.
+    """
     rows = applicable_rules(tenant=tenant, contract_type=contract_type).values_list(
         "id", "name", "kind", "patterns", "severity", "guidance"
     )
@@ -87,7 +131,17 @@ def playbook_for(*, tenant, contract_type: str | None) -> Playbook:
         )
         for rule_id, name, kind, patterns, severity, guidance in rows
     )
-    return playbook_cache.get((getattr(tenant, "pk", tenant), specs), specs)
+    key = (getattr(tenant, "pk", tenant), specs)
+    if key not in playbook_cache:
+        limit = settings.QUOTA_CLAUSE_PHRASE_CHARS
+        if sum(len(phrase) for spec in specs for phrase in spec.patterns) > limit:
+            raise QuotaExceeded(
+                "clause_phrase_chars",
+                limit,
+                f"Quota 'clause_phrase_chars' exceeded: the active clause rules hold more than "
+                f"{limit} phrase characters; deactivate or shorten rules.",
+            )
+    return playbook_cache.get(key, specs)
 
 
 def clause_validate(*, tenant, text: str, contract_type: str | None) -> ValidationResult:

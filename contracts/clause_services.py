@@ -14,6 +14,7 @@ from contracts.models import (
     ClauseSeverity,
 )
 from contracts.playbook import validate_phrase
+from tenancy.quotas import lock_tenant, quota_check
 
 CLAUSE_RULE_FIELDS = (
     "name",
@@ -98,6 +99,26 @@ def clause_rule_name_taken(*, tenant, name: str, exclude_id=None) -> bool:
     return rules.exists()
 
 
+def phrase_chars(patterns) -> int:
+    """What the phrase quota counts of a rule: the characters of its phrases as stored."""
+    return sum(len(phrase) for phrase in patterns)
+
+
+def _active_phrase_chars(*, tenant, exclude_id=None) -> int:
+    rules = ClauseRule.objects.for_tenant(tenant).filter(is_active=True)
+    if exclude_id is not None:
+        rules = rules.exclude(pk=exclude_id)
+    return sum(phrase_chars(patterns) for patterns in rules.values_list("patterns", flat=True))
+
+
+def _check_phrase_quota(*, tenant, before: ClauseRule | None, after: ClauseRule) -> None:
+    """The tenant's phrase characters over active rules once ``after`` is saved (tenant locked)."""
+    others = _active_phrase_chars(tenant=tenant, exclude_id=after.pk)
+    own_before = phrase_chars(before.patterns) if before is not None and before.is_active else 0
+    own_after = phrase_chars(after.patterns) if after.is_active else 0
+    quota_check("clause_phrase_chars", after=others + own_after, before=others + own_before)
+
+
 def _save_unique(rule: ClauseRule) -> None:
     try:
         with transaction.atomic():
@@ -133,6 +154,10 @@ def clause_rule_create(
         }
     )
     rule = ClauseRule(tenant=tenant, created_by=created_by, **fields)
+    lock_tenant(tenant)
+    count = ClauseRule.objects.for_tenant(tenant).count()
+    quota_check("clause_rules", after=count + 1, before=count)
+    _check_phrase_quota(tenant=tenant, before=None, after=rule)
     _save_unique(rule)
     audit_record(
         action="clause_rule_created",
@@ -147,13 +172,17 @@ def clause_rule_create(
 @transaction.atomic
 def clause_rule_update(*, tenant, rule_id, updated_by, **fields) -> ClauseRule:
     """Apply a (partial) edit; audited with the changed fields only."""
+    lock_tenant(tenant)  # first, as every quota-checked write: one lock order
     rule = get_object_or_404(ClauseRule.objects.for_tenant(tenant).select_for_update(), pk=rule_id)
     fields = _validated(fields)
     before = _snapshot(rule)
+    stored = ClauseRule(pk=rule.pk, patterns=rule.patterns, is_active=rule.is_active)
     for field, value in fields.items():
         setattr(rule, field, value)
     changes = diff_fields(before, _snapshot(rule))
     if changes:
+        if "patterns" in changes or "is_active" in changes:
+            _check_phrase_quota(tenant=tenant, before=stored, after=rule)
         _save_unique(rule)  # bumps updated_at, so the playbook of the new rules is compiled
         audit_record(
             action="clause_rule_updated",

@@ -38,6 +38,8 @@ KINDS = ("required", "prohibited")
 SEVERITIES = ("info", "warning", "blocking")
 MAX_PHRASE_LENGTH = 500
 MAX_OCCURRENCES_PER_RULE = 20
+MEMO_ENTRIES_PER_STATE = 4  # memoized transitions per automaton state (see PhraseMatcher)
+MEMO_ENTRIES_BASE = 4_096
 EXCERPT_CONTEXT = 30  # characters on each side of a hit, so excerpts are about 60 + hit long
 
 # Code point ranges of scripts written without spaces between words (see module docstring).
@@ -218,8 +220,12 @@ class PhraseMatcher:
 
     The goto/fail walk is memoized into ``_delta`` as texts are scanned, so after warm-up each
     text character costs one dict lookup. Memoization is restricted to characters occurring in
-    phrases (plus the root row), which bounds it by the size of the full automaton. Concurrent
-    scans only ever store identical values, so sharing one matcher between threads is safe.
+    phrases (plus the root row), and to ``MEMO_ENTRIES_PER_STATE`` entries per state plus
+    ``MEMO_ENTRIES_BASE`` in all: texts cannot grow a (cached) matcher towards the full automaton
+    (states times alphabet, or every code point in the root row), so its memory stays
+    proportional to its phrase characters; past the budget a transition is walked, not stored.
+    Concurrent scans only ever store identical values, so sharing one matcher between threads is
+    safe (the budget is then approximate by a few entries).
     """
 
     def __init__(self, phrases: Iterable[str]) -> None:
@@ -260,6 +266,7 @@ class PhraseMatcher:
         self._fail = fail
         self._out = tuple(out)
         self._delta = [dict(row) for row in goto]
+        self._memo_left = MEMO_ENTRIES_PER_STATE * len(goto) + MEMO_ENTRIES_BASE
         self._states_with: list[list[int]] = [[] for _ in self.phrases]
         for state, outputs in enumerate(out):
             for index in outputs:
@@ -268,14 +275,23 @@ class PhraseMatcher:
     def _transition(self, state: int, char: str) -> int:
         if char not in self._alphabet:
             if state == 0:
-                self._delta[0][char] = 0
+                self._memoize(0, char, 0)
             return 0
         origin = state
         while char not in self._goto[state] and state:
             state = self._fail[state]
         following = self._goto[state].get(char, 0)
-        self._delta[origin][char] = following
+        self._memoize(origin, char, following)
         return following
+
+    def _memoize(self, state: int, char: str, following: int) -> None:
+        if self._memo_left > 0:
+            self._memo_left -= 1
+            self._delta[state][char] = following
+
+    def memo_entries(self) -> int:
+        """Transitions memoized beyond the automaton's own edges (observable in tests)."""
+        return sum(map(len, self._delta)) - sum(map(len, self._goto))
 
     def _hits(
         self, text: _NormalizedText, out: list[tuple[int, ...]]

@@ -23,6 +23,7 @@ from notifications.models import (
     WebhookEndpoint,
 )
 from notifications.targets import redacted_url
+from tenancy.quotas import lock_tenant, quota_check
 
 TITLE_MAX_LENGTH = Notification._meta.get_field("title").max_length
 REDACTED = "<redacted>"
@@ -228,6 +229,9 @@ def webhook_create(
     is_active: bool = True,
 ) -> WebhookEndpoint:
     """Create an endpoint; ``secret`` is generated when not given (the caller shows it once)."""
+    lock_tenant(tenant)
+    count = WebhookEndpoint.objects.for_tenant(tenant).count()
+    quota_check("webhooks", after=count + 1, before=count)
     endpoint = WebhookEndpoint.objects.create(
         tenant=tenant,
         url=url,

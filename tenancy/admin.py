@@ -119,6 +119,8 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
         Deactivating a user ends every session of it (``services.user_tokens_revoke``).
         """
         before = _user_snapshot(User.objects.get(pk=obj.pk)) if change else None
+        if not change:
+            services.check_user_quota(obj.tenant_id or request.user.tenant_id)
         super().save_model(request, obj, form, change)
         if change and before["is_active"] and not obj.is_active:
             services.user_tokens_revoke(user=obj)

@@ -1,7 +1,9 @@
 """Django admin, scoped like the API: staff of a tenant see and pick only their tenant's rows."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 
+from config.exceptions import QuotaExceeded
 from tenancy.scoping import is_tenant_owned
 
 
@@ -30,6 +32,14 @@ class TenantScopedAdmin(admin.ModelAdmin):
             elif is_tenant_owned(related):
                 kwargs["queryset"] = related._default_manager.filter(tenant_id=tenant_id)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def changeform_view(self, request, *args, **kwargs):
+        """A quota refused by a service (its transaction rolled back) is a message, not a 500."""
+        try:
+            return super().changeform_view(request, *args, **kwargs)
+        except QuotaExceeded as exc:
+            self.message_user(request, str(exc.detail), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):
         if not change and getattr(obj, "tenant_id", None) is None:

@@ -13,6 +13,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from audit.services import audit_record
 from tenancy import rls
 from tenancy.models import Tenant, User, UserRole
+from tenancy.quotas import lock_tenant, quota_check
 from tenancy.selectors import user_capabilities
 
 
@@ -90,6 +91,7 @@ def user_create(
 ) -> User:
     user = User(tenant=tenant, email=normalized_email(email), full_name=full_name)
     _prepare_new_user(user, password)
+    check_user_quota(tenant)
     _save_new_user(user)
     audit_record(
         action="user_created",
@@ -99,6 +101,13 @@ def user_create(
         changes={"email": [None, user.email], "full_name": [None, user.full_name]},
     )
     return user
+
+
+def check_user_quota(tenant) -> None:
+    """One more user for ``tenant``: within the quota? (Locks the tenant until commit.)"""
+    lock_tenant(tenant)
+    count = User.objects.filter(tenant_id=getattr(tenant, "pk", tenant)).count()
+    quota_check("users", after=count + 1, before=count)
 
 
 def _save_new_user(user: User) -> None:

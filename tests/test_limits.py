@@ -1,4 +1,4 @@
-"""Abuse limits: auth throttling, body size, page size, rule and list sizes, statement timeout."""
+"""Abuse limits: auth throttling, body size, page size, rule and list sizes, quotas, timeouts."""
 
 import pytest
 from django.core.cache import cache
@@ -192,6 +192,56 @@ def test_list_and_document_lengths_are_bounded(admin_client, method, url, body, 
 
     assert response.status_code == 400, response.json()
     assert field in response.json()["fields"]
+
+
+# --- quotas per tenant (tests/test_quotas.py: each through the API, races, updates) -------------
+
+
+@pytest.mark.parametrize(
+    ("setting", "url", "body", "quota"),
+    [
+        (
+            "QUOTA_CLAUSE_RULES",
+            "/api/admin/clauses/",
+            {"name": "R", "kind": "required", "patterns": ["p"]},
+            "clause_rules",
+        ),
+        (
+            "QUOTA_CLAUSE_PHRASE_CHARS",
+            "/api/admin/clauses/",
+            {"name": "R", "kind": "required", "patterns": ["p"]},
+            "clause_phrase_chars",
+        ),
+        (
+            "QUOTA_WEBHOOKS",
+            "/api/admin/webhooks/",
+            {"url": "https://hooks.example.com/x", "events": ["sla_breached"]},
+            "webhooks",
+        ),
+        ("QUOTA_ACTIVE_DEFINITIONS", DEFINITIONS, _definition(), "active_workflow_definitions"),
+        (
+            "QUOTA_USERS",
+            "/api/admin/users/",
+            {"email": "n@example.com", "password": "a-long-enough-passphrase", "full_name": "N"},
+            "users",
+        ),
+    ],
+    ids=["clause-rules", "clause-phrase-chars", "webhooks", "active-definitions", "users"],
+)
+def test_per_tenant_resources_have_quotas(admin_client, settings, setting, url, body, quota):
+    setattr(settings, setting, 0)
+
+    response = admin_client.post(url, body, format="json")
+
+    assert response.status_code == 400, response.json()
+    assert response.json() == {
+        "code": "quota_exceeded",
+        "detail": response.json()["detail"],
+        "quota": quota,
+        "limit": 0,
+        "request_id": response["X-Request-ID"],
+    }
+    assert response.json()["detail"].startswith(f"Quota '{quota}' exceeded")
 
 
 # --- statement timeout ------------------------------------------------------------------------

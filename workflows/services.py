@@ -4,6 +4,7 @@ from django.db import IntegrityError, transaction
 from rest_framework.exceptions import ValidationError
 
 from audit.services import audit_record, diff_fields
+from tenancy.quotas import lock_tenant, quota_check
 from workflows.models import WorkflowDefinition, WorkflowDefinitionVersion, WorkflowStageDefinition
 from workflows.rules import RuleValidationError, parse_rules
 from workflows.stages import validate_stages
@@ -63,6 +64,18 @@ def _save_unique(definition: WorkflowDefinition, **kwargs) -> None:
         ) from exc
 
 
+def _check_active_quota(*, tenant, definition: WorkflowDefinition) -> None:
+    """One more active definition (``definition``, not active before): within the quota?"""
+    lock_tenant(tenant)
+    active = (
+        WorkflowDefinition.objects.for_tenant(tenant)
+        .filter(is_active=True)
+        .exclude(pk=definition.pk)
+        .count()
+    )
+    quota_check("active_workflow_definitions", after=active + 1, before=active)
+
+
 @transaction.atomic
 def definition_create(
     *,
@@ -90,6 +103,8 @@ def definition_create(
         is_active=is_active,
         distinct_approvers=distinct_approvers,
     )
+    if is_active:
+        _check_active_quota(tenant=tenant, definition=definition)
     _save_unique(definition)
     _write_stages(definition, stages)
     audit_record(
@@ -121,6 +136,8 @@ def current_stages(definition: WorkflowDefinition) -> list[dict]:
 @transaction.atomic
 def definition_update(*, definition_id, tenant, updated_by, **fields) -> WorkflowDefinition:
     """Apply a (partial) edit. Any change bumps ``version``; running instances keep theirs."""
+    if fields.get("is_active"):
+        lock_tenant(tenant)  # before the definition's row: the lock order of every quota check
     definition = (
         WorkflowDefinition.objects.for_tenant(tenant).select_for_update().get(pk=definition_id)
     )
@@ -139,6 +156,8 @@ def definition_update(*, definition_id, tenant, updated_by, **fields) -> Workflo
     changes = diff_fields(before, after)
     if not changes:
         return definition
+    if "is_active" in changes and definition.is_active:
+        _check_active_quota(tenant=tenant, definition=definition)
     definition.version += 1
     _save_unique(definition)
     _write_stages(definition, stages)

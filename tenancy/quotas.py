@@ -1,0 +1,54 @@
+"""Quotas per tenant (API.md, "Security"): a 400 ``quota_exceeded`` naming the quota.
+
+Registration is open, so anyone can be a tenant admin: every resource a tenant can create is
+capped. A check runs inside the writing transaction after :func:`lock_tenant`, which takes the
+tenant row ``FOR NO KEY UPDATE``: two concurrent creates of one tenant are serialized (the second
+counts the first's row), while inserts referencing the tenant (``FOR KEY SHARE``) are not blocked.
+The limits are settings (``QUOTA_*``), read at each check.
+"""
+
+from django.conf import settings
+
+from config.exceptions import QuotaExceeded
+from tenancy.models import Tenant
+
+QUOTAS = {
+    "clause_rules": "QUOTA_CLAUSE_RULES",
+    "clause_phrase_chars": "QUOTA_CLAUSE_PHRASE_CHARS",
+    "webhooks": "QUOTA_WEBHOOKS",
+    "active_workflow_definitions": "QUOTA_ACTIVE_DEFINITIONS",
+    "users": "QUOTA_USERS",
+}
+
+_DESCRIPTIONS = {
+    "clause_rules": "clause rules",
+    "clause_phrase_chars": "phrase characters over active clause rules",
+    "webhooks": "webhook endpoints",
+    "active_workflow_definitions": "active workflow definitions",
+    "users": "users",
+}
+
+
+def quota_limit(quota: str) -> int:
+    return getattr(settings, QUOTAS[quota])
+
+
+def lock_tenant(tenant) -> None:
+    """Serialize the quota checks of one tenant until the end of the current transaction."""
+    tenant_id = getattr(tenant, "pk", tenant)
+    list(Tenant.objects.select_for_update(no_key=True).filter(pk=tenant_id).values_list("pk"))
+
+
+def quota_check(quota: str, *, after: int, before: int = 0) -> None:
+    """Refuse a change that leaves ``after`` units over the quota, unless it does not grow them.
+
+    ``before`` is the amount before the change: shrinking (or keeping) what a tenant already holds
+    stays possible when a lowered quota left it over the limit.
+    """
+    limit = quota_limit(quota)
+    if after > limit and after > before:
+        raise QuotaExceeded(
+            quota,
+            limit,
+            f"Quota '{quota}' exceeded: a tenant may have at most {limit} {_DESCRIPTIONS[quota]}.",
+        )
