@@ -12,7 +12,7 @@ RUN pip install -r requirements.txt
 
 COPY . .
 # Static files (admin, Swagger UI) are collected at build time and served by WhiteNoise.
-RUN SECRET_KEY=build-only DATABASE_URL=postgres://build@localhost/build \
+RUN SECRET_KEY=build-only JWT_SIGNING_KEY=build-only-jwt DATABASE_URL=postgres://build@localhost/build \
     python manage.py collectstatic --no-input -v 0
 
 RUN useradd --system --uid 10001 --home-dir /app clm && chown -R clm /app/staticfiles

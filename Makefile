@@ -11,8 +11,10 @@ WORKERS ?= 3
 # Test processes in parallel (pytest-xdist); 0 runs in-process.
 TEST_WORKERS ?= 2
 MANAGE := $(BIN)/python manage.py
-# Local runs keep a generated key in .data/secret_key; production sets SECRET_KEY itself.
+# Local runs keep a generated key in .data/secret_key and sign JWTs with a key derived from it
+# (config/secret_key.py); production sets SECRET_KEY and JWT_SIGNING_KEY itself.
 export SECRET_KEY ?= $(shell $(PYTHON) -m config.secret_key)
+export JWT_SIGNING_KEY ?= $(shell $(PYTHON) -m config.secret_key --jwt)
 
 .PHONY: run test install db lint format checks pytest bench clean
 
@@ -56,7 +58,8 @@ lint: install
 checks: db
 	$(MANAGE) check --fail-level WARNING
 	@# The deploy check runs with the settings a TLS-terminated production would use.
-	DEBUG=0 SECRET_KEY=$$($(BIN)/python -m config.secret_key --ephemeral) SECURE_SSL_REDIRECT=1 \
+	DEBUG=0 SECRET_KEY=$$($(BIN)/python -m config.secret_key --ephemeral) \
+		JWT_SIGNING_KEY=$$($(BIN)/python -m config.secret_key --ephemeral) SECURE_SSL_REDIRECT=1 \
 		SECURE_HSTS_SECONDS=31536000 SECURE_HSTS_INCLUDE_SUBDOMAINS=1 SECURE_HSTS_PRELOAD=1 \
 		$(MANAGE) check --deploy --database default --fail-level WARNING
 	$(MANAGE) makemigrations --check --dry-run

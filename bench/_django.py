@@ -66,6 +66,7 @@ def setup(*, fresh: bool = True) -> None:
     """
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-any-deployment-0123456789")
+    os.environ.setdefault("JWT_SIGNING_KEY", "bench-only-jwt-signing-key-not-for-any-deployment-0")
     bench_url = os.environ.get(_BENCH_URL_MARKER)
     if bench_url is None:
         from config.database import admin_url, provision

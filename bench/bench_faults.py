@@ -59,6 +59,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-any-deployment-0123456789")
+os.environ.setdefault("JWT_SIGNING_KEY", "bench-only-jwt-signing-key-not-for-any-deployment-0")
 os.environ.setdefault("LOG_LEVEL", "ERROR")
 # The receiver is on 127.0.0.1, which production settings refuse (SSRF); workers inherit this.
 os.environ["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "1"

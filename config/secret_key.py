@@ -1,15 +1,21 @@
 """Prints a secret key for local runs: kept in .data/secret_key so sessions survive restarts.
 
 ``--ephemeral`` prints a fresh key without storing it (for one-off deploy checks).
-Production sets SECRET_KEY in the environment instead.
+``--jwt`` prints the JWT signing key derived from SECRET_KEY (the environment's, else the local
+file's) with ``derived_key``, so a local run signs tokens with a key that is not SECRET_KEY.
+Production sets SECRET_KEY and JWT_SIGNING_KEY in the environment instead.
 """
 
+import hashlib
+import hmac
+import os
 import secrets
 import sys
 
 from config.database import BASE_DIR
 
 KEY_FILE = BASE_DIR / ".data" / "secret_key"
+JWT_KEY_LABEL = "clm.jwt-signing-key.v1"
 
 
 def local_secret_key() -> str:
@@ -20,5 +26,19 @@ def local_secret_key() -> str:
     return KEY_FILE.read_text().strip()
 
 
+def derived_key(secret_key: str, label: str) -> str:
+    """A key for one purpose (``label``) derived from ``secret_key``: HMAC-SHA256, hex.
+
+    Knowing the derived key does not reveal ``secret_key``, and a token signed with
+    ``secret_key`` itself does not verify under it.
+    """
+    return hmac.new(secret_key.encode(), label.encode(), hashlib.sha256).hexdigest()
+
+
 if __name__ == "__main__":
-    print(secrets.token_urlsafe(50) if "--ephemeral" in sys.argv else local_secret_key())
+    if "--ephemeral" in sys.argv:
+        print(secrets.token_urlsafe(50))
+    elif "--jwt" in sys.argv:
+        print(derived_key(os.environ.get("SECRET_KEY") or local_secret_key(), JWT_KEY_LABEL))
+    else:
+        print(local_secret_key())

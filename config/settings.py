@@ -8,6 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.database import role_url
 from config.env import env_bool, env_int, env_list, env_str
+from config.secret_key import JWT_KEY_LABEL, derived_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -17,6 +18,15 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG=0.")
     SECRET_KEY = "insecure-development-key-never-use-in-production-0123456789"  # noqa: S105
+# JWTs are signed with their own key: one that leaks (or SECRET_KEY itself) cannot forge the other.
+JWT_SIGNING_KEY = env_str("JWT_SIGNING_KEY")
+if not JWT_SIGNING_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("JWT_SIGNING_KEY must be set when DEBUG=0.")
+    JWT_SIGNING_KEY = derived_key(SECRET_KEY, JWT_KEY_LABEL)
+elif JWT_SIGNING_KEY == SECRET_KEY and not DEBUG:
+    raise ImproperlyConfigured("JWT_SIGNING_KEY must differ from SECRET_KEY.")
+    JWT_SIGNING_KEY = derived_key(SECRET_KEY, JWT_KEY_LABEL)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -149,7 +159,7 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
-    "SIGNING_KEY": env_str("JWT_SIGNING_KEY") or SECRET_KEY,
+    "SIGNING_KEY": JWT_SIGNING_KEY,
 }
 # A session (a login and the refresh tokens rotated from it) ends this long after the login.
 JWT_MAX_SESSION = timedelta(days=env_int("JWT_MAX_SESSION_DAYS", 30))

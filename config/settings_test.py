@@ -1,8 +1,9 @@
-"""The production settings, with a throwaway key so `pytest` runs without any environment."""
+"""The production settings, with throwaway keys so `pytest` runs without any environment."""
 
 import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-any-deployment-0123456789")
+os.environ.setdefault("JWT_SIGNING_KEY", "test-only-jwt-signing-key-not-for-any-deployment-0123")
 # The owner creates and migrates the test database; tests/conftest.py then switches to the app role.
 os.environ.setdefault("DATABASE_ROLE", "owner")
 
