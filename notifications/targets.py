@@ -5,7 +5,9 @@ A webhook URL is tenant input that the worker later fetches from inside our netw
 * only ``http`` and ``https``; no credentials in the URL (``user:pass@``); a host is required;
 * unless ``settings.WEBHOOK_ALLOW_PRIVATE_TARGETS`` is on, targets on loopback, private,
   link-local (cloud metadata at 169.254.169.254), shared, reserved or multicast addresses are
-  refused: at creation for literal addresses and obviously-internal names (``localhost``,
+  refused (IPv6 forms that embed an IPv4 address, such as ``::ffff:127.0.0.1``, ``::7f00:1``,
+  NAT64, 6to4 and Teredo, by the embedded address: see ``embedded_ipv4``): at creation for
+  literal addresses and obviously-internal names (``localhost``,
   single-label names such as ``db``), and again at delivery for whatever the name resolves to.
   The delivery connects to the address it checked (no second lookup, so DNS rebinding cannot
   swap it), follows no redirects and uses no proxy.
@@ -40,9 +42,40 @@ def private_targets_allowed() -> bool:
     return bool(settings.WEBHOOK_ALLOW_PRIVATE_TARGETS)
 
 
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # ::a.b.c.d (deprecated, RFC 4291)
+NAT64_PREFIXES = (
+    ipaddress.IPv6Network("64:ff9b::/96"),  # well-known NAT64 prefix (RFC 6052)
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # local-use NAT64 prefix (RFC 8215), /96 layout
+)
+SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")  # 2002:AABB:CCDD::/48 carries A.B.C.D
+TEREDO = ipaddress.IPv6Network("2001::/32")  # server IPv4, then the client's XOR 0xffffffff
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address] | None:
+    """The IPv4 addresses packets to ``address`` end up at, when it is a form that embeds them.
+
+    IPv4-mapped (``::ffff:127.0.0.1``) and IPv4-compatible (``::7f00:1``) addresses, NAT64
+    (``64:ff9b::/96``; ``64:ff9b:1::/48`` read as a /96 prefix: the last 32 bits), 6to4
+    (``2002::/16``: bytes 2-5) and Teredo (``2001::/32``: the server, bytes 4-7, and the client,
+    the last 32 bits XOR 0xffffffff). ``None`` for any other address.
+    """
+    if address.ipv4_mapped is not None:
+        return [address.ipv4_mapped]
+    if address in IPV4_COMPATIBLE or any(address in prefix for prefix in NAT64_PREFIXES):
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    if address in SIX_TO_FOUR:
+        return [address.sixtofour]
+    if address in TEREDO:
+        return list(address.teredo)
+    return None
+
+
 def is_public_address(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Global unicast; an IPv6 form that embeds IPv4 addresses is judged by every one of them."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = embedded_ipv4(address)
+        if embedded is not None:
+            return all(is_public_address(ipv4) for ipv4 in embedded)
     return address.is_global and not address.is_multicast
 
 
