@@ -26,7 +26,6 @@ if not JWT_SIGNING_KEY:
     JWT_SIGNING_KEY = derived_key(SECRET_KEY, JWT_KEY_LABEL)
 elif JWT_SIGNING_KEY == SECRET_KEY and not DEBUG:
     raise ImproperlyConfigured("JWT_SIGNING_KEY must differ from SECRET_KEY.")
-    JWT_SIGNING_KEY = derived_key(SECRET_KEY, JWT_KEY_LABEL)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
