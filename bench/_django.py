@@ -29,7 +29,7 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-def _recreate_database(server_url: str, name: str) -> None:
+def recreate_database(server_url: str, name: str) -> None:
     """DROP and CREATE ``name``, connected to the project's own database on that server."""
     import dj_database_url
     import psycopg2
@@ -76,7 +76,7 @@ def setup(*, fresh: bool = True) -> None:
             raise SystemExit(f"refusing to benchmark on the project database {BENCH_DATABASE_NAME}")
         bench_url = _with_database(server_url, BENCH_DATABASE_NAME)
         if fresh:
-            _recreate_database(server_url, BENCH_DATABASE_NAME)
+            recreate_database(server_url, BENCH_DATABASE_NAME)
             provision(bench_url)
         # Settings read DATABASE_URL; worker processes inherit both variables.
         os.environ[_BENCH_URL_MARKER] = bench_url
