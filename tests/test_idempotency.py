@@ -129,6 +129,21 @@ def test_same_key_on_another_endpoint_is_422(client, user):
     assert not WorkflowInstance.objects.filter(contract=contract).exists()
 
 
+def test_same_key_and_body_on_another_contract_is_422(client, user, definition):
+    """The path is part of the request: one key cannot start two contracts' workflows."""
+    first, second = (ContractFactory(created_by=user, contract_type="MSA") for _ in range(2))
+
+    started = post(client, f"/api/contracts/{first.pk}/workflow/start/", {}, key="start")
+    response = post(client, f"/api/contracts/{second.pk}/workflow/start/", {}, key="start")
+
+    assert started.status_code == 201
+    assert response.status_code == 422
+    assert response.json()["code"] == "idempotency_key_reused"
+    assert not WorkflowInstance.objects.filter(contract=second).exists()
+    second.refresh_from_db()
+    assert second.status == "draft"
+
+
 def test_keys_are_per_user_and_per_tenant(api_client_for, tenant):
     same_tenant = [UserFactory(tenant=tenant), UserFactory(tenant=tenant)]
     other_tenant = UserFactory(tenant=TenantFactory())
