@@ -8,6 +8,8 @@ import uuid
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditLog
 from config.env import env_rate, parse_rate
@@ -20,6 +22,7 @@ pytestmark = pytest.mark.django_db
 TOKEN = "/api/auth/token/"
 REFRESH = "/api/auth/token/refresh/"
 VALIDATE = "/api/contracts/validate-clauses/"
+ME = "/api/auth/me/"
 PEER = "192.0.2.10"
 WRONG = "wrong-password"
 
@@ -224,7 +227,7 @@ def test_writes_are_throttled_per_user(api_client_for, tenant, write_rate):
     assert [validate(alice_client).status_code for _ in range(3)] == [200] * 3
     assert 55 <= assert_throttled(validate(alice_client)) <= 60
     assert validate(bob_client).status_code == 200  # another user: unaffected
-    assert alice_client.get("/api/auth/me/").status_code == 200  # reads: unaffected
+    assert alice_client.get(ME).status_code == 200  # reads: unaffected
 
 
 def test_every_write_method_counts(api_client_for, user, write_rate):
@@ -236,6 +239,26 @@ def test_every_write_method_counts(api_client_for, user, write_rate):
     assert client.patch(contract, {}, format="json").status_code == 404
 
     assert_throttled(client.post(VALIDATE, {"text": "x"}, format="json"))
+
+
+def test_the_write_throttle_costs_one_statement_per_write_and_none_per_read(
+    api_client_for, user, settings, backend
+):
+    client = api_client_for(user)
+
+    def statements(request) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert request().status_code == 200
+        return len(queries)
+
+    settings.USER_WRITE_THROTTLE_RATE = None
+    write_off, read_off = statements(lambda: validate(client)), statements(lambda: client.get(ME))
+    settings.USER_WRITE_THROTTLE_RATE = "100/min"
+    validate(client)  # a process's first hit also deletes expired rows (once a minute)
+
+    extra = 1 if backend.name == "postgres" else 0  # Redis: one round trip, not SQL
+    assert statements(lambda: validate(client)) == write_off + extra
+    assert statements(lambda: client.get(ME)) == read_off
 
 
 def test_unauthenticated_writes_are_not_counted_per_user(api_client, write_rate, settings):
