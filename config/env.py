@@ -1,6 +1,7 @@
 """Typed reads of environment variables, so a bad value fails loudly at start-up."""
 
 import os
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -39,3 +40,30 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+_RATE_PATTERN = re.compile(
+    r"(?P<limit>[1-9]\d*)\s*/\s*(?P<count>[1-9]\d*)?\s*"
+    r"(?P<unit>s|secs?|seconds?|m|mins?|minutes?|h|hours?|d|days?)"
+)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(raw: str | None) -> tuple[int, int] | None:
+    """``"30/min"`` or ``"100/10s"`` as ``(limit, period in seconds)``; empty or None: no limit."""
+    if raw is None or not raw.strip():
+        return None
+    match = _RATE_PATTERN.fullmatch(raw.strip().lower())
+    if match is None:
+        raise ValueError(f"{raw!r} is not a rate such as '30/min', '600/h' or '100/10s'")
+    period = int(match["count"] or 1) * _UNIT_SECONDS[match["unit"][0]]
+    return int(match["limit"]), period
+
+
+def env_rate(name: str, default: str) -> str | None:
+    """A rate setting (see ``parse_rate``), validated at start-up; empty turns it off (None)."""
+    raw = os.environ.get(name, default)
+    try:
+        return raw.strip() if parse_rate(raw) else None
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from exc

@@ -7,7 +7,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.database import role_url
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_rate, env_str
 from config.secret_key import JWT_KEY_LABEL, derived_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -31,7 +31,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "t
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "tenancy.apps.AdminConfig",  # django.contrib.admin, with the login of tenancy.admin_site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -148,6 +148,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["tenancy.throttling.UserWriteRateThrottle"],
 }
 
 SIMPLE_JWT = {
@@ -247,8 +248,31 @@ LOGGING = {
     },
 }
 
-# Login, registration and token refresh per client IP; "N/min" style, or empty to switch off.
-AUTH_THROTTLE_RATE = env_str("AUTH_THROTTLE_RATE", "30/min") or None
+# Throttles (tenancy/throttling.py, docs/throttling.md), shared by every worker and machine: rates
+# are "N/unit" or "N/<count><unit>" (s, min, h, day), empty switches one off; a 429 says when to
+# retry. Login, registration, refresh and password change per client IP:
+AUTH_THROTTLE_RATE = env_rate("AUTH_THROTTLE_RATE", "30/min")
+# POST, PUT, PATCH and DELETE per authenticated user:
+USER_WRITE_THROTTLE_RATE = env_rate("USER_WRITE_THROTTLE_RATE", "600/min")
+# Failed logins per account (the normalised e-mail, known or not): the LOGIN_BACKOFF_FAILURES-th
+# attempt without a success blocks the account for BASE seconds, each further one for twice as
+# long, at most MAX (no one is locked out for longer); the count is forgotten WINDOW seconds after
+# the first attempt, or at a successful login. LOGIN_BACKOFF_FAILURES=0 switches it off.
+LOGIN_BACKOFF_FAILURES = env_int("LOGIN_BACKOFF_FAILURES", 5)
+LOGIN_BACKOFF_BASE_SECONDS = env_int("LOGIN_BACKOFF_BASE_SECONDS", 30)
+LOGIN_BACKOFF_MAX_SECONDS = env_int("LOGIN_BACKOFF_MAX_SECONDS", 900)
+LOGIN_BACKOFF_WINDOW_SECONDS = env_int("LOGIN_BACKOFF_WINDOW_SECONDS", 86400)
+if LOGIN_BACKOFF_FAILURES < 0 or not (
+    0 < LOGIN_BACKOFF_BASE_SECONDS <= LOGIN_BACKOFF_MAX_SECONDS < LOGIN_BACKOFF_WINDOW_SECONDS
+):
+    raise ImproperlyConfigured(
+        "Login back-off needs LOGIN_BACKOFF_FAILURES >= 0 and 0 < LOGIN_BACKOFF_BASE_SECONDS"
+        " <= LOGIN_BACKOFF_MAX_SECONDS < LOGIN_BACKOFF_WINDOW_SECONDS."
+    )
+# Where the counters live: Redis when REDIS_URL is set (keys under RATE_LIMIT_REDIS_PREFIX), else
+# an UNLOGGED PostgreSQL table (tenancy.RateLimitCounter), so nothing else is needed to run.
+REDIS_URL = env_str("REDIS_URL")
+RATE_LIMIT_REDIS_PREFIX = env_str("RATE_LIMIT_REDIS_PREFIX", "clm:ratelimit:")
 
 # Longest a single SQL statement of a web request may run (milliseconds; 0 = no limit). Set on the
 # connections web requests use (config.middleware.StatementTimeoutMiddleware); management commands

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class TenancyConfig(AppConfig):
@@ -8,3 +9,10 @@ class TenancyConfig(AppConfig):
 
     def ready(self) -> None:
         from tenancy import checks, schema  # noqa: F401  (registers system checks and schema hooks)
+
+
+class AdminConfig(admin_apps.AdminConfig):
+    """``django.contrib.admin`` with this project's site (``tenancy.admin_site.AdminSite``)."""
+
+    default = False  # named in INSTALLED_APPS; "tenancy" itself stays TenancyConfig
+    default_site = "tenancy.admin_site.AdminSite"

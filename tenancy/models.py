@@ -152,3 +152,20 @@ class IdempotencyRecord(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.user_id})"
+
+
+class RateLimitCounter(models.Model):
+    """A throttle's window, or an account's failed logins (``tenancy.ratelimit``).
+
+    Keys name a client, a user or a hashed e-mail, never a tenant's data, so the table has no
+    tenant and no row-level security. It is UNLOGGED (migration 0007): it is written on every
+    authenticated write, and a crash that empties it only forgives some counts.
+    """
+
+    key = models.TextField(primary_key=True)
+    count = models.BigIntegerField()
+    expires_at = models.DateTimeField()
+    blocked_until = models.DateTimeField(null=True, blank=True, help_text="Login back-off only.")
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count} until {self.expires_at:%Y-%m-%d %H:%M:%S}"

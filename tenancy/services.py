@@ -228,3 +228,30 @@ def user_password_reset(*, user: User, reset_by) -> None:
     """An administrator has set (or disabled) the user's password: every session of it ends."""
     user_tokens_revoke(user=user)
     audit_record(action="password_reset", tenant=user.tenant_id, actor=reset_by, resource=user)
+
+
+@transaction.atomic
+def login_failure_record(*, email: str, via: str | None = None) -> None:
+    """Audit a refused login (``login_failed``), the API's and the Django admin's alike.
+
+    ``via`` names a channel other than the API (``"admin"``). The row names the account when the
+    address is known; the answer to the caller is the same either way.
+    """
+    email = normalized_email(email)
+    known = User.objects.filter(email__iexact=email).only("id", "tenant_id").first()
+    tenant_id = known.tenant_id if known else None
+    changes = {"email": [None, email]} | ({"via": [None, via]} if via else {})
+    # Before authentication there is no scope: the attempt is filed under the account's
+    # tenant, or (no such tenant) under none, which only a bypass may write.
+    with (
+        rls.tenant_scope(tenant_id)
+        if tenant_id
+        else rls.bypass("audit a failed login without a tenant account")
+    ):
+        audit_record(
+            action="login_failed",
+            tenant=tenant_id,
+            resource_type="user",
+            resource_id=str(known.pk) if known else "",
+            changes=changes,
+        )

@@ -61,6 +61,8 @@ def _fast_and_unthrottled(settings):
     """Hashing dominates auth-heavy suites; throttling is tested on its own."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.AUTH_THROTTLE_RATE = None
+    settings.USER_WRITE_THROTTLE_RATE = None
+    settings.LOGIN_BACKOFF_FAILURES = 0
 
 
 @pytest.fixture

@@ -9,14 +9,14 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from audit.services import audit_record
-from tenancy import rls, services
+from tenancy import rls, services, throttling
 from tenancy.api import serializers
 from tenancy.capabilities import ROLES_MANAGE, USERS_MANAGE
 from tenancy.filtersets import UserRoleFilterSet
 from tenancy.models import User, UserRole
 from tenancy.permissions import capability_required
 from tenancy.scoping import TenantScopedViewSetMixin
-from tenancy.throttling import AuthRateThrottle
+from tenancy.throttling import AuthRateThrottle, UserWriteRateThrottle
 from tenancy.tokens import SessionTokenRefreshSerializer, token_pair
 
 
@@ -52,7 +52,7 @@ class RegisterView(PublicAuthView):
 
 
 class TokenObtainView(PublicAuthView):
-    """Log in with email and password; every attempt is audited."""
+    """Log in with email and password; every attempt is audited, failures back off per account."""
 
     @extend_schema(
         request=serializers.TokenObtainInputSerializer,
@@ -63,25 +63,13 @@ class TokenObtainView(PublicAuthView):
         data = serializers.TokenObtainInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         email = data.validated_data["email"].lower()
+        if wait := throttling.login_attempt(email):
+            raise throttling.LoginBackedOff(wait)
         user = authenticate(request, email=email, password=data.validated_data["password"])
         if user is None or user.tenant_id is None:
-            known = User.objects.filter(email__iexact=email).only("id", "tenant_id").first()
-            tenant_id = known.tenant_id if known else None
-            # Before authentication there is no scope: the attempt is filed under the account's
-            # tenant, or (no such tenant) under none, which only a bypass may write.
-            with (
-                rls.tenant_scope(tenant_id)
-                if tenant_id
-                else rls.bypass("audit a failed login without a tenant account")
-            ):
-                audit_record(
-                    action="login_failed",
-                    tenant=tenant_id,
-                    resource_type="user",
-                    resource_id=str(known.pk) if known else "",
-                    changes={"email": [None, email]},
-                )
+            services.login_failure_record(email=email)
             raise AuthenticationFailed("No active account found with the given credentials.")
+        throttling.login_backoff_reset(email)
         with rls.tenant_scope(user.tenant_id):
             audit_record(action="login", tenant=user.tenant_id, actor=user, resource=user)
         return Response(token_pair(user))
@@ -145,7 +133,8 @@ class PasswordChangeView(APIView):
     """Change the caller's password (204). Every session of the caller ends, as with logout-all:
     sign in again with the new password."""
 
-    throttle_classes = [AuthRateThrottle]  # guessing `old_password` is limited like a login
+    # Guessing `old_password` is limited like a login, on top of the per-user write limit.
+    throttle_classes = [AuthRateThrottle, UserWriteRateThrottle]
 
     @extend_schema(
         request=serializers.PasswordChangeInputSerializer, responses={204: None}, tags=["auth"]

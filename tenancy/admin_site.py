@@ -1,0 +1,113 @@
+"""The Django admin's site, whose login is limited and audited like the API's.
+
+* The same budget per client (``AUTH_THROTTLE_RATE``, shared with the API's auth endpoints) and
+  the same per-account back-off (``tenancy.throttling.login_attempt``): the API's failures count
+  here and the other way round.
+* A refused login is audited by the API's own service (``login_failed``, ``via: admin``).
+* A throttled login answers 429 with ``Retry-After``, on the login page saying when to try again.
+* A browser an account logged in from is remembered (a signed cookie, ``TRUSTED_DEVICE_DAYS``):
+  its attempts for that account back off on their own, so an attacker who keeps failing on the
+  account cannot keep its owner out of the admin (OWASP's "device cookies"). Elsewhere the owner
+  waits at most ``LOGIN_BACKOFF_MAX_SECONDS``, like everyone.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from tenancy import services, throttling
+
+TRUSTED_DEVICE_COOKIE = "clm_admin_device"
+TRUSTED_DEVICE_DAYS = 90
+_TRUSTED_DEVICE_SALT = "tenancy.admin_site.trusted-device"
+
+
+def trusted_device(request, email: str) -> str | None:
+    """The id of this browser, if the account of ``email`` logged in from it before."""
+    try:
+        account, device = signing.loads(
+            request.COOKIES.get(TRUSTED_DEVICE_COOKIE, ""),
+            salt=_TRUSTED_DEVICE_SALT,
+            max_age=TRUSTED_DEVICE_DAYS * 86400,
+        )
+    except (signing.BadSignature, TypeError, ValueError):
+        return None
+    return device if account == throttling.account_key(email) else None
+
+
+def _remember_device(request, response, path: str) -> None:
+    """After a login: this browser is trusted for this account (one account per browser)."""
+    email = request.user.email
+    device = trusted_device(request, email) or secrets.token_urlsafe(16)
+    response.set_cookie(
+        TRUSTED_DEVICE_COOKIE,
+        signing.dumps([throttling.account_key(email), device], salt=_TRUSTED_DEVICE_SALT),
+        max_age=TRUSTED_DEVICE_DAYS * 86400,
+        path=path,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def _how_long(seconds: int) -> str:
+    if seconds < 120:
+        return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
+    minutes = -(-seconds // 60)
+    return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """Limits first, then the password; a refusal is audited, a success resets the back-off."""
+
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "throttled": _("Too many login attempts. Try again in %(wait)s."),
+    }
+    throttled_for = 0  # seconds, when this attempt was refused unchecked
+
+    def clean(self):
+        email = self.cleaned_data.get("username")
+        if not email or not self.cleaned_data.get("password"):
+            return super().clean()
+        device = trusted_device(self.request, email)
+        self.throttled_for = throttling.auth_wait(self.request.META) or throttling.login_attempt(
+            email, device=device
+        )
+        if self.throttled_for:
+            raise ValidationError(
+                self.error_messages["throttled"],
+                code="throttled",
+                params={"wait": _how_long(self.throttled_for)},
+            )
+        try:
+            cleaned = super().clean()
+        except ValidationError:
+            services.login_failure_record(email=email, via="admin")
+            raise
+        throttling.login_backoff_reset(email, device=device)
+        return cleaned
+
+
+class AdminSite(admin.AdminSite):
+    """The default admin site (``tenancy.apps.AdminConfig``)."""
+
+    login_form = AdminLoginForm
+
+    def login(self, request, extra_context=None):
+        response = super().login(request, extra_context)
+        logged_in = request.method == "POST" and response.status_code == 302
+        if logged_in and request.user.is_authenticated:
+            _remember_device(request, response, reverse("admin:index", current_app=self.name))
+        form = (getattr(response, "context_data", None) or {}).get("form")
+        if getattr(form, "throttled_for", 0):
+            response.status_code = 429
+            response["Retry-After"] = str(form.throttled_for)
+        return response
