@@ -8,12 +8,15 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.database import role_url
 from config.env import env_bool, env_int, env_list, env_str
-from config.secret_key import JWT_KEY_LABEL, derived_key
+from config.secret_key import JWT_KEY_LABEL, derived_key, stored_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY")
+# Unset in a checkout where `make` wrote .data/secret_key (an image has none): commands run by hand
+# use the same keys as `make`, the JWT key derived as `python -m config.secret_key --jwt` does.
+_key_file = "" if env_str("SECRET_KEY") else stored_secret_key()
+SECRET_KEY = env_str("SECRET_KEY") or _key_file
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG=0.")
@@ -21,7 +24,7 @@ if not SECRET_KEY:
 # JWTs are signed with their own key: one that leaks (or SECRET_KEY itself) cannot forge the other.
 JWT_SIGNING_KEY = env_str("JWT_SIGNING_KEY")
 if not JWT_SIGNING_KEY:
-    if not DEBUG:
+    if not (DEBUG or _key_file):
         raise ImproperlyConfigured("JWT_SIGNING_KEY must be set when DEBUG=0.")
     JWT_SIGNING_KEY = derived_key(SECRET_KEY, JWT_KEY_LABEL)
 elif JWT_SIGNING_KEY == SECRET_KEY and not DEBUG:
