@@ -5,7 +5,7 @@ from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from audit.services import audit_record
@@ -104,7 +104,7 @@ class TokenRefreshView(PublicAuthView):
         try:
             data.is_valid(raise_exception=True)
         except TokenError as exc:
-            raise AuthenticationFailed(str(exc), code="token_not_valid") from exc
+            raise InvalidToken(str(exc)) from exc
         return Response(data.validated_data)
 
 
