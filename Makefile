@@ -47,8 +47,8 @@ run: db
 	else \
 		ALLOWED_HOSTS="$${ALLOWED_HOSTS:-$(HOST),localhost,127.0.0.1}" \
 		SESSION_COOKIE_SECURE=0 CSRF_COOKIE_SECURE=0 \
-		exec $(BIN)/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) \
-			--access-logfile - --forwarded-allow-ips=127.0.0.1; \
+		exec $(BIN)/gunicorn config.wsgi --config python:config.gunicorn \
+			--bind $(HOST):$(PORT) --workers $(WORKERS) --forwarded-allow-ips=127.0.0.1; \
 	fi
 
 lint: install
