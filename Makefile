@@ -36,8 +36,8 @@ run: db
 	@$(MANAGE) seed_demo
 	@$(MANAGE) collectstatic --no-input -v 0
 	@echo ""
-	@echo "  API        http://$(HOST):$(PORT)/api/"
 	@echo "  API docs   http://$(HOST):$(PORT)/api/docs/"
+	@echo "  API        http://$(HOST):$(PORT)/api/"
 	@echo "  Admin      http://$(HOST):$(PORT)/admin/   (admin@acme.example)"
 	@echo "  Health     http://$(HOST):$(PORT)/healthz  http://$(HOST):$(PORT)/readyz"
 	@echo "  Log in:    curl -s -X POST http://$(HOST):$(PORT)/api/auth/token/ -H 'Content-Type: application/json' -d '{\"email\": \"legal@acme.example\", \"password\": \"demo-pass-2026\"}'"

@@ -208,9 +208,7 @@ def test_unknown_but_well_formed_uuid_is_404_json(admin_client):
     assert_error(admin_client.get(f"{CONTRACTS}{uuid.uuid4()}/"), 404, "not_found")
 
 
-@pytest.mark.parametrize(
-    "url", ["/api/nothing-here/", "/nothing/", "/api/", "/api/contracts/x/y/z/"]
-)
+@pytest.mark.parametrize("url", ["/api/nothing-here/", "/nothing/", "/api/contracts/x/y/z/"])
 def test_unknown_url_is_404_json(admin_client, url):
     assert_error(admin_client.get(url), 404, "not_found")
 
