@@ -15,6 +15,8 @@ MANAGE := $(BIN)/python manage.py
 # (config/secret_key.py); production sets SECRET_KEY and JWT_SIGNING_KEY itself.
 export SECRET_KEY ?= $(shell $(PYTHON) -m config.secret_key)
 export JWT_SIGNING_KEY ?= $(shell $(PYTHON) -m config.secret_key --jwt)
+# E-mail links point at the server `make run` starts.
+export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 
 .PHONY: run test install db lint format checks pytest bench clean
 

@@ -7,7 +7,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.database import role_url
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_str, env_url_template
 from config.secret_key import JWT_KEY_LABEL, derived_key, stored_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -209,8 +209,11 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "clm@localhost")
-# Links in emails point here (the frontend).
+# Where this service is reached from outside (`make run` sets it from HOST and PORT). E-mails link
+# a contract to the frontend's page with FRONTEND_URL (https://app.example/contracts/{contract_id}),
+# else to its API resource here (notifications.links).
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+FRONTEND_URL = env_url_template("FRONTEND_URL", {"contract_id"})
 
 # Notification delivery (manage.py deliver_notifications); see notifications/delivery.py.
 # Webhook targets on private, loopback, link-local or reserved addresses are refused (SSRF)

@@ -1,5 +1,6 @@
 """What `make run` tells and gives a newcomer (issue 15), read from the Makefile itself."""
 
+import os
 import subprocess
 
 from tests.support import ROOT
@@ -12,6 +13,7 @@ def make(*args: str) -> str:
     result = subprocess.run(  # noqa: S603 (fixed arguments)
         ["make", "--no-print-directory", *args],  # noqa: S607 (make from PATH, as a developer's)
         cwd=ROOT,
+        env={name: value for name, value in os.environ.items() if name != "PUBLIC_BASE_URL"},
         capture_output=True,
         text=True,
         timeout=120,
@@ -25,3 +27,11 @@ def test_make_run_prints_the_api_docs_first():
     urls = [line for line in printed if line.startswith("echo") and f"http://{HOST}:{PORT}" in line]
 
     assert urls[0] == f'echo "  API docs   http://{HOST}:{PORT}/api/docs/"'
+
+
+def test_make_run_links_e_mails_to_the_server_it_starts():
+    show = "show-public-base-url: ; @echo $$PUBLIC_BASE_URL"
+
+    printed = make("--eval", show, "show-public-base-url", f"HOST={HOST}", f"PORT={PORT}")
+
+    assert printed.strip() == f"http://{HOST}:{PORT}"
