@@ -18,7 +18,7 @@ export JWT_SIGNING_KEY ?= $(shell $(PYTHON) -m config.secret_key --jwt)
 # E-mail links point at the server `make run` starts.
 export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run test install db lint format checks pytest bench clean
+.PHONY: run stop test install db lint format checks pytest bench clean
 
 install: $(STAMP)
 
@@ -52,6 +52,12 @@ run: db
 		exec $(BIN)/gunicorn config.wsgi --config python:config.gunicorn \
 			--bind $(HOST):$(PORT) --workers $(WORKERS) --forwarded-allow-ips=127.0.0.1; \
 	fi
+
+# Stops the embedded PostgreSQL that `make run` and `make test` leave running (a no-op, with a
+# message, when DATABASE_URL names the server). Its data stays under .data/.
+stop:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m config.database stop; \
+	else echo "No $(VENV) here, so no embedded PostgreSQL was started: nothing to stop."; fi
 
 lint: install
 	$(BIN)/ruff check .

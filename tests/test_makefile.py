@@ -8,12 +8,13 @@ from tests.support import ROOT
 HOST, PORT = "203.0.113.5", "8123"
 
 
-def make(*args: str) -> str:
-    """``make`` at the checkout's root; ``-n`` prints recipes instead of running them."""
+def make(*args: str, env: dict | None = None) -> str:
+    """``make`` at the checkout's root (``-n`` prints recipes instead of running them), in this
+    environment without PUBLIC_BASE_URL unless ``env`` is given."""
     result = subprocess.run(  # noqa: S603 (fixed arguments)
         ["make", "--no-print-directory", *args],  # noqa: S607 (make from PATH, as a developer's)
         cwd=ROOT,
-        env={name: value for name, value in os.environ.items() if name != "PUBLIC_BASE_URL"},
+        env=env or {name: value for name, value in os.environ.items() if name != "PUBLIC_BASE_URL"},
         capture_output=True,
         text=True,
         timeout=120,
