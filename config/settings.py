@@ -194,6 +194,21 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
     "ENUM_NAME_OVERRIDES": {"NotificationTypeEnum": "notifications.models.NotificationType"},
+    # Swagger UI lists the groups in this order: signing in first.
+    "TAGS": [
+        {"name": "auth", "description": "Sign in (a token pair), refresh, sign out; who am I."},
+        {"name": "contracts", "description": "Contracts, their revisions and amendments."},
+        {"name": "workflows", "description": "A contract's workflow: start, decide, cancel."},
+        {"name": "approvals", "description": "Approvals the caller may act on."},
+        {"name": "notifications", "description": "The caller's inbox and e-mail preferences."},
+        {"name": "workflow definitions", "description": "Which workflow a contract gets."},
+        {"name": "clauses", "description": "The clause playbook and clause validation."},
+        {"name": "audit", "description": "The tenant's audit trail."},
+        {"name": "analytics", "description": "Workflow, stage and approver figures."},
+        {"name": "admin: users", "description": "Users and their roles."},
+        {"name": "admin: SLA", "description": "SLA rules, calendar, holidays and breaches."},
+        {"name": "admin: webhooks", "description": "Webhook endpoints and their deliveries."},
+    ],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.schema.add_error_responses",

@@ -12,7 +12,7 @@ from audit.services import audit_record
 from tenancy import rls, services
 from tenancy.api import serializers
 from tenancy.capabilities import ROLES_MANAGE, USERS_MANAGE
-from tenancy.filtersets import UserRoleFilterSet
+from tenancy.filtersets import UserFilterSet, UserRoleFilterSet
 from tenancy.models import User, UserRole
 from tenancy.permissions import capability_required
 from tenancy.scoping import TenantScopedViewSetMixin
@@ -176,7 +176,7 @@ class UserViewSet(
     queryset = User.objects.all()
     serializer_class = serializers.UserSerializer
     permission_classes = [capability_required(USERS_MANAGE, writes_only=True)]
-    filterset_fields = ["is_active", "is_tenant_admin"]
+    filterset_class = UserFilterSet
 
     @extend_schema(
         request=serializers.UserCreateInputSerializer,
