@@ -140,13 +140,16 @@ def json_server_error(request):
     return JsonResponse(error_body("server_error", "Internal server error."), status=500)
 
 
+def request_too_large() -> JsonResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return JsonResponse(
+        error_body("request_too_large", f"The request body exceeds {limit} bytes."), status=413
+    )
+
+
 def json_bad_request(request, exception=None):
     if isinstance(exception, RequestDataTooBig):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return JsonResponse(
-            error_body("request_too_large", f"The request body exceeds {limit} bytes."),
-            status=413,
-        )
+        return request_too_large()
     return JsonResponse(error_body("bad_request", "Bad request."), status=400)
 
 

@@ -8,3 +8,6 @@ accesslog = "-"
 access_log_format = (
     '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" request_id=%({x-request-id}o)s'
 )
+# The longest request line gunicorn reads: its maximum, so URLs between the service's own limit
+# (MAX_URL_LENGTH) and this get the service's JSON 414; gunicorn's own 414 is an HTML page.
+limit_request_line = 8190

@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "audit.middleware.RequestContextMiddleware",
     # Before anything that may answer, so refusals reach a browser client readably too.
     "corsheaders.middleware.CorsMiddleware",
+    "config.middleware.RequestLimitsMiddleware",
     "config.middleware.StatementTimeoutMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -147,6 +148,8 @@ STORAGES = {
 
 # Bodies larger than this are refused before parsing (contract text is capped well below it).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 1024)
+# Longer URLs (path and query string) are a 414; keep it below gunicorn's limit_request_line.
+MAX_URL_LENGTH = env_int("MAX_URL_LENGTH", 4096)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenancy.authentication.TenantJWTAuthentication"],

@@ -341,11 +341,13 @@ def test_schema_documents_the_error_shape_on_every_operation(api_client):
     operations = [op for item in schema["paths"].values() for op in item.values()]
     assert len(operations) >= 16
     for operation in operations:
-        for status in ("400", "401", "403", "404", "409", "429"):
+        # 413 and 414 from the request limits, whatever the method (the fuzzer met an undocumented
+        # 414 on GET /api/admin/webhooks/ and /api/approvals/pending/); 406 and 503 anywhere too.
+        for status in ("400", "401", "403", "404", "406", "409", "413", "414", "429", "503"):
             content = operation["responses"][status]["content"]["application/json"]
             assert content["schema"] == {"$ref": "#/components/schemas/Error"}
         if "requestBody" in operation:
-            assert {"413", "415"} <= set(operation["responses"])
+            assert "415" in operation["responses"]
     assert '"format": "time"' not in json.dumps(schema)  # local times are HH:MM[:SS] patterns
 
 

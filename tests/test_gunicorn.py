@@ -1,13 +1,17 @@
 """The service under gunicorn with the settings of `make run` and the image (config/gunicorn.py)."""
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from contextlib import contextmanager
+
+import pytest
 
 from tests.support import ROOT
 
@@ -79,3 +83,13 @@ def test_access_lines_carry_the_request_id():
     [line] = access_log
     assert '"GET /healthz HTTP/1.1" 200' in line
     assert line.endswith(" request_id=trace-1")
+
+
+def test_a_long_url_gets_the_services_json_414_not_gunicorns_html_page():
+    """gunicorn's own limit (4094 bytes by default) answered these with an HTML page."""
+    with gunicorn() as (base, _), pytest.raises(urllib.error.HTTPError) as refused:
+        get(f"{base}/api/approvals/pending/?search={'x' * 5_000}")
+
+    assert refused.value.code == 414
+    assert refused.value.headers["Content-Type"] == "application/json"
+    assert json.loads(refused.value.read())["code"] == "uri_too_long"
