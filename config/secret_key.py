@@ -26,7 +26,7 @@ def local_secret_key() -> str:
         KEY_FILE.parent.mkdir(exist_ok=True)
         # Written aside, then linked into place: processes starting together (make -j, parallel
         # tests) never read a half-written key, and the first link wins.
-        draft = KEY_FILE.with_name(f".{KEY_FILE.name}.{os.getpid()}")
+        draft = KEY_FILE.with_name(f".{KEY_FILE.name}.{secrets.token_hex(8)}")
         draft.write_text(secrets.token_urlsafe(50))
         draft.chmod(0o600)
         try:
