@@ -15,8 +15,10 @@ MANAGE := $(BIN)/python manage.py
 # (config/secret_key.py); production sets SECRET_KEY and JWT_SIGNING_KEY itself.
 export SECRET_KEY ?= $(shell $(PYTHON) -m config.secret_key)
 export JWT_SIGNING_KEY ?= $(shell $(PYTHON) -m config.secret_key --jwt)
+# E-mail links point at the server `make run` starts.
+export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run test install db lint format checks pytest bench clean
+.PHONY: run stop test install db lint format checks pytest bench clean
 
 install: $(STAMP)
 
@@ -36,8 +38,8 @@ run: db
 	@$(MANAGE) seed_demo
 	@$(MANAGE) collectstatic --no-input -v 0
 	@echo ""
-	@echo "  API        http://$(HOST):$(PORT)/api/"
 	@echo "  API docs   http://$(HOST):$(PORT)/api/docs/"
+	@echo "  API        http://$(HOST):$(PORT)/api/"
 	@echo "  Admin      http://$(HOST):$(PORT)/admin/   (admin@acme.example)"
 	@echo "  Health     http://$(HOST):$(PORT)/healthz  http://$(HOST):$(PORT)/readyz"
 	@echo "  Log in:    curl -s -X POST http://$(HOST):$(PORT)/api/auth/token/ -H 'Content-Type: application/json' -d '{\"email\": \"legal@acme.example\", \"password\": \"demo-pass-2026\"}'"
@@ -47,9 +49,15 @@ run: db
 	else \
 		ALLOWED_HOSTS="$${ALLOWED_HOSTS:-$(HOST),localhost,127.0.0.1}" \
 		SESSION_COOKIE_SECURE=0 CSRF_COOKIE_SECURE=0 \
-		exec $(BIN)/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) \
-			--access-logfile - --forwarded-allow-ips=127.0.0.1; \
+		exec $(BIN)/gunicorn config.wsgi --config python:config.gunicorn \
+			--bind $(HOST):$(PORT) --workers $(WORKERS) --forwarded-allow-ips=127.0.0.1; \
 	fi
+
+# Stops the embedded PostgreSQL that `make run` and `make test` leave running (a no-op, with a
+# message, when DATABASE_URL names the server). Its data stays under .data/.
+stop:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m config.database stop; \
+	else echo "No $(VENV) here, so no embedded PostgreSQL was started: nothing to stop."; fi
 
 lint: install
 	$(BIN)/ruff check .

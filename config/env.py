@@ -2,6 +2,7 @@
 
 import os
 import re
+import string
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -67,3 +68,23 @@ def env_rate(name: str, default: str) -> str | None:
         return raw.strip() if parse_rate(raw) else None
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name}: {exc}") from exc
+
+
+def env_url_template(name: str, placeholders: set[str]) -> str:
+    """An http(s) URL with exactly these ``{placeholders}``, or "" when unset.
+
+    Checked here because a bad template would otherwise fail every e-mail it is used in.
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ""
+    try:
+        found = {field for _, field, _, _ in string.Formatter().parse(raw) if field is not None}
+    except ValueError as exc:  # an unmatched brace
+        raise ImproperlyConfigured(f"{name}: {exc}, got {raw!r}") from exc
+    expected = ", ".join(f"{{{field}}}" for field in sorted(placeholders))
+    if found != placeholders or not raw.startswith(("https://", "http://")):
+        raise ImproperlyConfigured(
+            f"{name} must be an http(s) URL with exactly the placeholders {expected}, got {raw!r}"
+        )
+    return raw

@@ -13,6 +13,7 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework_simplejwt.exceptions import AuthenticationFailed as TokenAuthenticationFailed
 
 from audit.context import current_request_context
 
@@ -84,6 +85,14 @@ def error_body(code: str, detail: str, fields: dict | None = None) -> dict:
     return body
 
 
+def _token_failure(detail: dict) -> tuple[str, str]:
+    """simplejwt's failures carry ``{detail, code[, messages]}`` as their detail; the first of
+    ``messages`` says what is wrong with the token ("Token is expired"), the rest is noise."""
+    messages = detail.get("messages") or []
+    text = str(messages[0]["message"] if messages else detail["detail"])
+    return str(detail["code"]), text if text.endswith(".") else f"{text}."
+
+
 def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
@@ -107,6 +116,8 @@ def exception_handler(exc, context):
         body = error_body(
             "validation_error", first if len(fields) == 1 else "Invalid input.", fields
         )
+    elif isinstance(exc, TokenAuthenticationFailed):
+        body = error_body(*_token_failure(exc.detail))
     else:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
         code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
@@ -129,13 +140,16 @@ def json_server_error(request):
     return JsonResponse(error_body("server_error", "Internal server error."), status=500)
 
 
+def request_too_large() -> JsonResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return JsonResponse(
+        error_body("request_too_large", f"The request body exceeds {limit} bytes."), status=413
+    )
+
+
 def json_bad_request(request, exception=None):
     if isinstance(exception, RequestDataTooBig):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return JsonResponse(
-            error_body("request_too_large", f"The request body exceeds {limit} bytes."),
-            status=413,
-        )
+        return request_too_large()
     return JsonResponse(error_body("bad_request", "Bad request."), status=400)
 
 

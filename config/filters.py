@@ -4,6 +4,11 @@ from datetime import UTC, datetime
 
 import django_filters
 from django_filters.fields import IsoDateTimeField
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+
+TRUE_WORDS = ("true", "1")
+BOOLEAN_CHOICES = [("true", "true"), ("false", "false"), ("1", "1"), ("0", "0")]
 
 
 class UTCIsoDateTimeField(IsoDateTimeField):
@@ -29,3 +34,17 @@ class UTCIsoDateTimeField(IsoDateTimeField):
 
 class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UTCIsoDateTimeField
+
+
+@extend_schema_field(OpenApiTypes.BOOL)
+class StrictBooleanFilter(django_filters.TypedChoiceFilter):
+    """true/false/1/0; anything else is a 400.
+
+    django-filter's BooleanFilter ignores a value it cannot read (``?is_active=yes`` lists every
+    row), so the filter the schema offers would silently do nothing.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("choices", BOOLEAN_CHOICES)
+        kwargs.setdefault("coerce", lambda value: value in TRUE_WORDS)
+        super().__init__(*args, **kwargs)

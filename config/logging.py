@@ -11,9 +11,20 @@ _STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "ascti
 
 
 class RequestContextFilter(logging.Filter):
+    """Stamps each record with the request id of the request being served, if any.
+
+    Django logs a response's status (``django.request``: every 4xx and 5xx) after the middleware
+    chain has returned, when the request's context is gone; those records carry the request
+    itself, which ``audit.middleware.RequestContextMiddleware`` gave its id.
+    """
+
     def filter(self, record: logging.LogRecord) -> bool:
         context = current_request_context()
-        record.request_id = context.request_id if context else None
+        record.request_id = (
+            context.request_id
+            if context
+            else getattr(getattr(record, "request", None), "request_id", None)
+        )
         return True
 
 

@@ -8,7 +8,7 @@ from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 from django.http import JsonResponse
 
-from config.exceptions import error_body
+from config.exceptions import error_body, request_too_large
 
 
 class RejectNulBytesMiddleware:
@@ -32,6 +32,38 @@ class RejectNulBytesMiddleware:
                     ),
                     status=400,
                 )
+        return self.get_response(request)
+
+
+class RequestLimitsMiddleware:
+    """Refuses a URL longer than ``MAX_URL_LENGTH`` (414) and a body declared larger than
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (413) before anything reads them, for every path and method.
+
+    Django itself checks the body size only when a view reads the body, so a GET would ignore a
+    huge one. The URL limit stays below what gunicorn reads (``config/gunicorn.py``), so clients
+    get the JSON error rather than the server's HTML one.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        url_length = len(request.get_full_path())
+        if url_length > settings.MAX_URL_LENGTH:
+            return JsonResponse(
+                error_body(
+                    "uri_too_long",
+                    f"The URL is {url_length} characters long; at most "
+                    f"{settings.MAX_URL_LENGTH} are accepted.",
+                ),
+                status=414,
+            )
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:  # not a number: Django reads no body at all
+            declared = 0
+        if declared > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            return request_too_large()
         return self.get_response(request)
 
 

@@ -42,12 +42,18 @@ STANDARD_ERRORS = {
     "401": "Missing, invalid or expired credentials.",
     "403": "Authenticated, but not allowed to do this.",
     "404": "Not found, or belonging to another tenant.",
+    "406": "The `Accept` header asks for something other than JSON.",
     "409": "The object's current state does not allow this.",
+    "413": (
+        "The request body is larger than the service accepts (`DATA_UPLOAD_MAX_MEMORY_SIZE`), "
+        "whatever the method."
+    ),
+    "414": "The URL (path and query string) is longer than `MAX_URL_LENGTH` characters.",
     "429": "Too many requests; retry after the `Retry-After` header's seconds.",
+    "503": "The database is unavailable or a statement took too long; retry shortly.",
 }
 # Added to operations that take a request body.
 BODY_ERRORS = {
-    "413": "The request body is larger than the service accepts.",
     "415": "The request body is not `application/json`.",
 }
 

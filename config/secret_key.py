@@ -3,7 +3,9 @@
 ``--ephemeral`` prints a fresh key without storing it (for one-off deploy checks).
 ``--jwt`` prints the JWT signing key derived from SECRET_KEY (the environment's, else the local
 file's) with ``derived_key``, so a local run signs tokens with a key that is not SECRET_KEY.
-Production sets SECRET_KEY and JWT_SIGNING_KEY in the environment instead.
+Production sets SECRET_KEY and JWT_SIGNING_KEY in the environment instead; settings fall back to
+an existing key file (``stored_secret_key``), so commands run by hand in a checkout use the same
+keys as ``make`` without exporting them. An image or a server without the file gets none.
 """
 
 import hashlib
@@ -19,11 +21,26 @@ JWT_KEY_LABEL = "clm.jwt-signing-key.v1"
 
 
 def local_secret_key() -> str:
+    """The key file's key, created first if there is none."""
     if not KEY_FILE.exists():
         KEY_FILE.parent.mkdir(exist_ok=True)
-        KEY_FILE.write_text(secrets.token_urlsafe(50))
-        KEY_FILE.chmod(0o600)
+        # Written aside, then linked into place: processes starting together (make -j, parallel
+        # tests) never read a half-written key, and the first link wins.
+        draft = KEY_FILE.with_name(f".{KEY_FILE.name}.{secrets.token_hex(8)}")
+        draft.write_text(secrets.token_urlsafe(50))
+        draft.chmod(0o600)
+        try:
+            os.link(draft, KEY_FILE)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
     return KEY_FILE.read_text().strip()
+
+
+def stored_secret_key() -> str:
+    """The key file's key, or "" when there is no file (never creates one)."""
+    return KEY_FILE.read_text().strip() if KEY_FILE.exists() else ""
 
 
 def derived_key(secret_key: str, label: str) -> str:

@@ -7,13 +7,16 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.database import role_url
-from config.env import env_bool, env_int, env_list, env_rate, env_str
-from config.secret_key import JWT_KEY_LABEL, derived_key
+from config.env import env_bool, env_int, env_list, env_rate, env_str, env_url_template
+from config.secret_key import JWT_KEY_LABEL, derived_key, stored_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY")
+# Unset in a checkout where `make` wrote .data/secret_key (an image has none): commands run by hand
+# use the same keys as `make`, the JWT key derived as `python -m config.secret_key --jwt` does.
+_key_file = "" if env_str("SECRET_KEY") else stored_secret_key()
+SECRET_KEY = env_str("SECRET_KEY") or _key_file
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG=0.")
@@ -21,7 +24,7 @@ if not SECRET_KEY:
 # JWTs are signed with their own key: one that leaks (or SECRET_KEY itself) cannot forge the other.
 JWT_SIGNING_KEY = env_str("JWT_SIGNING_KEY")
 if not JWT_SIGNING_KEY:
-    if not DEBUG:
+    if not (DEBUG or _key_file):
         raise ImproperlyConfigured("JWT_SIGNING_KEY must be set when DEBUG=0.")
     JWT_SIGNING_KEY = derived_key(SECRET_KEY, JWT_KEY_LABEL)
 elif JWT_SIGNING_KEY == SECRET_KEY and not DEBUG:
@@ -30,6 +33,13 @@ elif JWT_SIGNING_KEY == SECRET_KEY and not DEBUG:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
+# Browser frontends on these origins may call the API (django-cors-headers); none by default.
+# Tokens travel in the Authorization header, never in cookies, so credentials stay off.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
+CORS_URLS_REGEX = r"^/api/"
+CORS_ALLOW_HEADERS = ["accept", "authorization", "content-type", "idempotency-key", "x-request-id"]
+CORS_EXPOSE_HEADERS = ["x-request-id", "idempotent-replayed", "retry-after"]
+
 INSTALLED_APPS = [
     "tenancy.apps.AdminConfig",  # django.contrib.admin, with the login of tenancy.admin_site
     "django.contrib.auth",
@@ -37,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "django_filters",
@@ -52,6 +63,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "audit.middleware.RequestContextMiddleware",
+    # Before anything that may answer, so refusals reach a browser client readably too.
+    "corsheaders.middleware.CorsMiddleware",
+    "config.middleware.RequestLimitsMiddleware",
     "config.middleware.StatementTimeoutMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -134,6 +148,8 @@ STORAGES = {
 
 # Bodies larger than this are refused before parsing (contract text is capped well below it).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 1024)
+# Longer URLs (path and query string) are a 414; keep it below gunicorn's limit_request_line.
+MAX_URL_LENGTH = env_int("MAX_URL_LENGTH", 4096)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenancy.authentication.TenantJWTAuthentication"],
@@ -182,6 +198,21 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
     "ENUM_NAME_OVERRIDES": {"NotificationTypeEnum": "notifications.models.NotificationType"},
+    # Swagger UI lists the groups in this order: signing in first.
+    "TAGS": [
+        {"name": "auth", "description": "Sign in (a token pair), refresh, sign out; who am I."},
+        {"name": "contracts", "description": "Contracts, their revisions and amendments."},
+        {"name": "workflows", "description": "A contract's workflow: start, decide, cancel."},
+        {"name": "approvals", "description": "Approvals the caller may act on."},
+        {"name": "notifications", "description": "The caller's inbox and e-mail preferences."},
+        {"name": "workflow definitions", "description": "Which workflow a contract gets."},
+        {"name": "clauses", "description": "The clause playbook and clause validation."},
+        {"name": "audit", "description": "The tenant's audit trail."},
+        {"name": "analytics", "description": "Workflow, stage and approver figures."},
+        {"name": "admin: users", "description": "Users and their roles."},
+        {"name": "admin: SLA", "description": "SLA rules, calendar, holidays and breaches."},
+        {"name": "admin: webhooks", "description": "Webhook endpoints and their deliveries."},
+    ],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.schema.add_error_responses",
@@ -197,8 +228,11 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "clm@localhost")
-# Links in emails point here (the frontend).
+# Where this service is reached from outside (`make run` sets it from HOST and PORT). E-mails link
+# a contract to the frontend's page with FRONTEND_URL (https://app.example/contracts/{contract_id}),
+# else to its API resource here (notifications.links).
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+FRONTEND_URL = env_url_template("FRONTEND_URL", {"contract_id"})
 
 # Notification delivery (manage.py deliver_notifications); see notifications/delivery.py.
 # Webhook targets on private, loopback, link-local or reserved addresses are refused (SSRF)

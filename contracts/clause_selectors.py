@@ -94,11 +94,13 @@ class _PlaybookCache:
             self.compiled += 1
             if weight > budget or key in self._items:  # too big to keep, or a racer stored it
                 return playbook
-            self._items[key] = (playbook, weight)
-            self.size += weight
-            while self.size > budget:
+            # Room first, then the entry: `size` is read without the lock, so it must never
+            # pass the budget even between two statements.
+            while self.size + weight > budget:
                 _, (_, evicted) = self._items.popitem(last=False)
                 self.size -= evicted
+            self._items[key] = (playbook, weight)
+            self.size += weight
         return playbook
 
     def clear(self) -> None:

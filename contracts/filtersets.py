@@ -1,13 +1,13 @@
 import django_filters
 from django.db.models import Q
 
-from config.filters import IsoDateTimeFilter
+from config.filters import IsoDateTimeFilter, StrictBooleanFilter
 from contracts.models import ClauseKind, ClauseRule, ClauseSeverity, Contract, ContractStatus
 
 
 class ContractFilterSet(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=ContractStatus.choices)
-    has_blocking_findings = django_filters.BooleanFilter(
+    has_blocking_findings = StrictBooleanFilter(
         label="Whether the last clause validation found a blocking deviation"
     )
     contract_type = django_filters.CharFilter(max_length=50)
@@ -49,7 +49,7 @@ class ClauseRuleFilterSet(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=ClauseKind.choices)
     severity = django_filters.ChoiceFilter(choices=ClauseSeverity.choices)
     category = django_filters.CharFilter(lookup_expr="iexact", max_length=100)
-    is_active = django_filters.BooleanFilter()
+    is_active = StrictBooleanFilter()
     contract_type = django_filters.CharFilter(
         method="filter_contract_type",
         max_length=50,

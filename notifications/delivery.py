@@ -47,6 +47,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from audit.services import audit_record
+from notifications.links import contract_url, preferences_url
 from notifications.models import (
     Delivery,
     DeliveryChannel,
@@ -186,10 +187,6 @@ def release(claim: Claim, rows: list[Delivery]) -> int:
 # --- send: email -----------------------------------------------------------------------------
 
 
-def contract_url(contract_id) -> str:
-    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/contracts/{contract_id}/"
-
-
 def render_email(notification: Notification, event_id=None) -> EmailMultiAlternatives:
     """The email for a notification: plain text with an HTML alternative, linking the contract."""
     payload = notification.payload or {}
@@ -200,7 +197,7 @@ def render_email(notification: Notification, event_id=None) -> EmailMultiAlterna
         "payload": payload,
         "due_at": due_at,
         "contract_url": contract_url(payload["contract_id"]) if payload.get("contract_id") else "",
-        "inbox_url": f"{settings.PUBLIC_BASE_URL.rstrip('/')}/notifications/",
+        "inbox_url": preferences_url(),
     }
     subject = " ".join(f"[CLM] {notification.title}".split())  # no newlines in a header
     message = EmailMultiAlternatives(

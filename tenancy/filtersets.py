@@ -1,6 +1,16 @@
 import django_filters
 
-from tenancy.models import UserRole
+from config.filters import StrictBooleanFilter
+from tenancy.models import User, UserRole
+
+
+class UserFilterSet(django_filters.FilterSet):
+    is_active = StrictBooleanFilter()
+    is_tenant_admin = StrictBooleanFilter()
+
+    class Meta:
+        model = User
+        fields = []
 
 
 class UserRoleFilterSet(django_filters.FilterSet):

@@ -52,15 +52,20 @@ def run_together(*calls):
     return results
 
 
+def child_database_url() -> str:
+    """``DATABASE_URL`` for a child process working on this test's database."""
+    url = urlsplit(admin_url())
+    return urlunsplit(url._replace(path=f"/{connection.settings_dict['NAME']}"))
+
+
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     """``manage.py`` in a child process on this test's database (so only committed rows count).
 
     The child connects as the app role, as the deployed commands do.
     """
-    url = urlsplit(admin_url())
     child_env = {
         **os.environ,
-        "DATABASE_URL": urlunsplit(url._replace(path=f"/{connection.settings_dict['NAME']}")),
+        "DATABASE_URL": child_database_url(),
         "DATABASE_ROLE": "app",
         "DJANGO_SETTINGS_MODULE": "config.settings_test",
         "LOG_LEVEL": "WARNING",

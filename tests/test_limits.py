@@ -61,6 +61,56 @@ def test_oversized_body_is_a_413_json_error(admin_client, settings):
     assert not Contract.objects.exists()
 
 
+def test_a_body_over_the_limit_is_refused_whatever_the_method(admin_client, settings):
+    """Django checks the size only when a view reads the body; a GET never does."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1_000
+
+    response = admin_client.generic(
+        "GET", "/api/approvals/pending/", b"x" * 1_001, content_type="application/json"
+    )
+
+    assert response.status_code == 413
+    assert response.json()["code"] == "request_too_large"
+
+
+# --- URL length (414) ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/admin/webhooks/", "/api/approvals/pending/", "/api/", "/healthz", "/admin/"]
+)
+def test_a_url_over_the_limit_is_a_414_json_error(admin_client, settings, path):
+    settings.MAX_URL_LENGTH = 100
+    query = "?search=" + "x" * (101 - len(path) - len("?search="))
+
+    response = admin_client.get(path + query)
+
+    assert response.status_code == 414
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["code"] == "uri_too_long"
+    assert body["detail"] == "The URL is 101 characters long; at most 100 are accepted."
+    assert body["request_id"] == response["X-Request-ID"]
+
+
+def test_a_url_at_the_limit_is_served(admin_client, settings):
+    settings.MAX_URL_LENGTH = 100
+    path = "/api/approvals/pending/"
+
+    response = admin_client.get(path + "?contract=" + "0" * (100 - len(path) - len("?contract=")))
+
+    assert response.status_code == 400  # served: the filter judges the value
+    assert "contract" in response.json()["fields"]
+
+
+def test_the_url_limit_stays_below_what_gunicorn_reads():
+    from config import gunicorn
+    from config import settings as production_settings
+
+    request_line = f"OPTIONS {'x' * production_settings.MAX_URL_LENGTH} HTTP/1.1"
+    assert len(request_line) <= gunicorn.limit_request_line
+
+
 # --- page size --------------------------------------------------------------------------------
 
 

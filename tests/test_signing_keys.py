@@ -4,6 +4,8 @@ SECRET_KEY; production refuses to start without it; local runs derive a separate
 import os
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jwt
@@ -12,6 +14,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from config import secret_key
 from config.secret_key import JWT_KEY_LABEL, derived_key
 from tests.factories import UserFactory
 
@@ -38,14 +41,23 @@ def test_a_token_signed_with_secret_key_is_refused():
     assert bearer(resigned).get(ME).status_code == 200
 
 
-def load_settings(**env: str) -> subprocess.CompletedProcess:
+def load_settings(key_file: Path | None = None, **env: str) -> subprocess.CompletedProcess:
     """Imports config.settings in a child process with ``env`` (and no JWT_SIGNING_KEY unless
-    given); prints the JWT signing key when the import succeeds."""
+    given); prints the secret key and the JWT signing key when the import succeeds.
+
+    ``key_file`` stands in for the checkout's .data/secret_key (``None``: a path with no file),
+    so the outcome does not depend on whether `make` ran here."""
     child_env = {key: value for key, value in os.environ.items() if key != "JWT_SIGNING_KEY"}
     child_env.update(DJANGO_SETTINGS_MODULE="config.settings", **env)
-    code = "from django.conf import settings; print(settings.SIMPLE_JWT['SIGNING_KEY'])"
+    code = (
+        "import pathlib, sys; from config import secret_key; "
+        "secret_key.KEY_FILE = pathlib.Path(sys.argv[1]); "
+        "from django.conf import settings; "
+        "print(settings.SECRET_KEY); print(settings.SIMPLE_JWT['SIGNING_KEY'])"
+    )
+    stand_in = key_file or ROOT / ".data" / "no-such-key-file"
     return subprocess.run(  # noqa: S603 (our own interpreter, fixed arguments)
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", code, str(stand_in)],
         cwd=ROOT,
         env=child_env,
         capture_output=True,
@@ -53,6 +65,12 @@ def load_settings(**env: str) -> subprocess.CompletedProcess:
         timeout=60,
         check=False,
     )
+
+
+def printed_keys(result: subprocess.CompletedProcess) -> tuple[str, str]:
+    assert result.returncode == 0, result.stderr
+    secret, jwt_key = result.stdout.split()
+    return secret, jwt_key
 
 
 def test_production_refuses_to_start_without_a_jwt_signing_key():
@@ -69,14 +87,12 @@ def test_production_refuses_a_jwt_signing_key_equal_to_secret_key():
 
 def test_production_uses_the_given_jwt_signing_key():
     result = load_settings(DEBUG="0", SECRET_KEY="a-secret-key", JWT_SIGNING_KEY="a-jwt-key")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "a-jwt-key"
+    assert printed_keys(result) == ("a-secret-key", "a-jwt-key")
 
 
 def test_debug_derives_a_separate_key_from_secret_key():
     result = load_settings(DEBUG="1", SECRET_KEY="a-local-secret-key")
-    assert result.returncode == 0, result.stderr
-    key = result.stdout.strip()
+    _, key = printed_keys(result)
     assert key == derived_key("a-local-secret-key", JWT_KEY_LABEL)
     assert key != "a-local-secret-key"
 
@@ -93,3 +109,57 @@ def test_the_makefile_derivation_matches_the_settings_one():
         check=True,
     )
     assert result.stdout.strip() == derived_key("a-local-secret-key", JWT_KEY_LABEL)
+
+
+# --- a checkout's key file (issue 15: README's command lines failed without exported keys) -----
+
+
+def test_commands_in_a_checkout_use_the_key_file_make_wrote(tmp_path):
+    key_file = tmp_path / "secret_key"
+    key_file.write_text("a-key-make-wrote\n")
+
+    result = load_settings(key_file, DEBUG="0", SECRET_KEY="")
+
+    assert printed_keys(result) == (
+        "a-key-make-wrote",
+        derived_key("a-key-make-wrote", JWT_KEY_LABEL),
+    )
+
+
+def test_production_without_a_key_file_still_refuses_to_start(tmp_path):
+    result = load_settings(tmp_path / "absent", DEBUG="0", SECRET_KEY="")
+
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG=0." in result.stderr
+
+
+def test_a_secret_key_from_the_environment_still_needs_its_own_jwt_key(tmp_path):
+    """The key file stands in only for both keys at once: a deployment that sets SECRET_KEY never
+    has a JWT key derived behind its back from a file lying around."""
+    key_file = tmp_path / "secret_key"
+    key_file.write_text("a-key-make-wrote")
+
+    result = load_settings(key_file, DEBUG="0", SECRET_KEY="a-production-secret-key")
+
+    assert result.returncode != 0
+    assert "JWT_SIGNING_KEY must be set when DEBUG=0." in result.stderr
+
+
+def test_the_key_file_is_created_once_whoever_asks_first(tmp_path, monkeypatch):
+    """`make -j` or parallel test workers may all find no file: one key wins, nobody reads a
+    half-written one, and no draft is left behind."""
+    monkeypatch.setattr(secret_key, "KEY_FILE", tmp_path / ".data" / "secret_key")
+
+    start = threading.Barrier(8)
+
+    def first_use() -> str:
+        start.wait(timeout=30)
+        return secret_key.local_secret_key()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        keys = set(pool.map(lambda _: first_use(), range(8)))
+
+    assert keys == {secret_key.stored_secret_key()}
+    assert len(keys.pop()) >= 50
+    assert (tmp_path / ".data" / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert [path.name for path in (tmp_path / ".data").iterdir()] == ["secret_key"]

@@ -24,6 +24,7 @@ from approvals.api.serializers import (
 from approvals.filtersets import (
     ApprovalFilterSet,
     HolidayFilterSet,
+    PendingApprovalFilterSet,
     SLABreachFilterSet,
     SLARuleFilterSet,
 )
@@ -60,7 +61,7 @@ class ApprovalViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, viewsets.
         return {**super().get_serializer_context(), "now": timezone.now()}
 
     @extend_schema(responses=ApprovalListSerializer(many=True))
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], filterset_class=PendingApprovalFilterSet)
     def pending(self, request):
         """Only the caller's pending approvals."""
         return self.list(request)

@@ -5,14 +5,14 @@ from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from audit.services import audit_record
 from tenancy import rls, services, throttling
 from tenancy.api import serializers
 from tenancy.capabilities import ROLES_MANAGE, USERS_MANAGE
-from tenancy.filtersets import UserRoleFilterSet
+from tenancy.filtersets import UserFilterSet, UserRoleFilterSet
 from tenancy.models import User, UserRole
 from tenancy.permissions import capability_required
 from tenancy.scoping import TenantScopedViewSetMixin
@@ -92,7 +92,7 @@ class TokenRefreshView(PublicAuthView):
         try:
             data.is_valid(raise_exception=True)
         except TokenError as exc:
-            raise AuthenticationFailed(str(exc), code="token_not_valid") from exc
+            raise InvalidToken(str(exc)) from exc
         return Response(data.validated_data)
 
 
@@ -165,7 +165,7 @@ class UserViewSet(
     queryset = User.objects.all()
     serializer_class = serializers.UserSerializer
     permission_classes = [capability_required(USERS_MANAGE, writes_only=True)]
-    filterset_fields = ["is_active", "is_tenant_admin"]
+    filterset_class = UserFilterSet
 
     @extend_schema(
         request=serializers.UserCreateInputSerializer,

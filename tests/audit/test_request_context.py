@@ -4,9 +4,18 @@ X-Forwarded-For is believed only with `TRUSTED_PROXY_COUNT` set, and then only t
 outermost trusted proxy appended; everything to its left is the client's to forge.
 """
 
-import pytest
+import io
+import json
+import logging
+from datetime import timedelta
 
+import pytest
+from django.utils import timezone
+
+from approvals.models import WorkflowStageApproval
 from audit.models import AuditLog
+from config.logging import JsonFormatter
+from tests.approvals.sla_helpers import define, stage, start
 from tests.factories import FACTORY_PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -88,3 +97,58 @@ def test_rows_written_outside_a_request_have_no_request_context(tenant):
 
     row = audit_record(action="login", tenant=tenant)
     assert (row.ip_address, row.user_agent, row.request_id) == (None, "", "")
+
+
+# --- log lines (issue 15: every line said `"request_id": null`) -----------------------------
+
+
+@pytest.fixture
+def log_lines():
+    """The JSON lines the configured console handler writes (its real filter and formatter)."""
+    handler = next(
+        handler
+        for handler in logging.getLogger().handlers
+        if isinstance(handler.formatter, JsonFormatter)
+    )
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        handler.setStream(previous)
+
+
+def test_the_response_status_line_carries_the_request_id(api_client, log_lines):
+    """Django logs 4xx/5xx after the middleware chain returned: the context was gone."""
+    api_client.get("/api/auth/me/", HTTP_X_REQUEST_ID="trace-log-401")
+    api_client.get("/api/no-such-thing/", HTTP_X_REQUEST_ID="trace-log-404")
+
+    lines = [(line["logger"], line["message"], line["request_id"]) for line in log_lines()]
+
+    assert lines == [
+        ("django.request", "Unauthorized: /api/auth/me/", "trace-log-401"),
+        ("django.request", "Not Found: /api/no-such-thing/", "trace-log-404"),
+    ]
+
+
+def test_lines_logged_while_serving_carry_the_request_id(admin_client, tenant, log_lines):
+    define(tenant, [stage("Legal", ["legal"], sla_hours=1)], contract_type="LOGGED")
+    contract = start(tenant, contract_type="LOGGED")
+    WorkflowStageApproval.objects.filter(contract=contract).update(
+        due_at=timezone.now() - timedelta(hours=1)
+    )
+
+    response = admin_client.post(
+        "/api/admin/sla-breaches/check_breaches/", {}, HTTP_X_REQUEST_ID="trace-log-sla"
+    )
+
+    assert response.status_code == 200, response.content
+    assert [(line["message"], line["request_id"]) for line in log_lines()] == [
+        ("sla check", "trace-log-sla")
+    ]
+
+
+def test_lines_outside_requests_carry_no_request_id(log_lines):
+    logging.getLogger("clm.test").warning("between requests")
+
+    assert log_lines()[-1]["request_id"] is None

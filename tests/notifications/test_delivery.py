@@ -82,7 +82,7 @@ def test_email_has_text_and_html_bodies_linking_the_contract(tenant, role_holder
 
     assert (result.claimed, result.sent) == (1, 1)
     [email] = mail.outbox
-    link = f"https://clm.example.com/contracts/{contract.pk}/"
+    link = f"https://clm.example.com/api/contracts/{contract.pk}/"
     assert email.subject == "[CLM] Approval needed: Acme <Supply> & Co (Legal Review)"
     assert email.to == [legal.email]
     assert email.from_email

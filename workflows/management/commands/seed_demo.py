@@ -1,5 +1,5 @@
-"""A demo tenant, its admin, one user per approver role, a requester, the example workflow and a
-small clause playbook.
+"""A demo tenant, its admin, one user per approver role, a requester, the example workflow, a
+small clause playbook and the workflow routing contracts that break it to legal.
 
 Idempotent: running it again changes nothing that is already there.
 """
@@ -62,6 +62,25 @@ DEMO_WORKFLOW = {
     "is_active": True,
 }
 
+# README's routing of contracts that break a blocking playbook rule (below) to legal.
+DEMO_DEVIATION_WORKFLOW = {
+    "name": "Legal deviation review",
+    "description": "Contracts breaking a blocking playbook rule",
+    "trigger_conditions": {"has_blocking_findings": True},
+    "stages": [
+        {
+            "stage_name": "Legal Review",
+            "sequence": 1,
+            "approvers": ["legal"],
+            "approval_type": "all",
+            "sla_hours": 48,
+        }
+    ],
+    "priority": 1000,
+    "is_active": True,
+}
+DEMO_WORKFLOWS = [DEMO_WORKFLOW, DEMO_DEVIATION_WORKFLOW]
+
 # A small clause playbook, so `validate-clauses` and contract findings show something.
 DEMO_CLAUSES = [
     {
@@ -85,7 +104,7 @@ DEMO_CLAUSES = [
 
 
 class Command(BaseCommand):
-    help = "Create the demo tenant, users, roles and example workflow. Safe to run repeatedly."
+    help = "Create the demo tenant, users, roles and example workflows. Safe to run repeatedly."
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -118,10 +137,9 @@ class Command(BaseCommand):
                     role=role,
                     defaults={"permissions": capabilities, "assigned_by": admin},
                 )
-        if not WorkflowDefinition.objects.filter(
-            tenant=tenant, name=DEMO_WORKFLOW["name"]
-        ).exists():
-            definition_create(tenant=tenant, created_by=admin, **DEMO_WORKFLOW)
+        for workflow in DEMO_WORKFLOWS:
+            if not WorkflowDefinition.objects.filter(tenant=tenant, name=workflow["name"]).exists():
+                definition_create(tenant=tenant, created_by=admin, **workflow)
         for clause in DEMO_CLAUSES:
             if not ClauseRule.objects.filter(tenant=tenant, name=clause["name"]).exists():
                 clause_rule_create(tenant=tenant, created_by=admin, **clause)
