@@ -24,18 +24,20 @@ import functools
 import hashlib
 import hmac
 import http.client
+import ipaddress
 import json
 import logging
 import random
 import smtplib
 import socket
 import ssl
-import urllib.error
-import urllib.request
+import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import SplitResult
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -244,68 +246,130 @@ def webhook_request_body(row: Delivery) -> bytes:
     return json.dumps(row.payload, separators=(",", ":"), sort_keys=True).encode()
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is a failed delivery: following it could reach an unchecked address."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
+class DeadlineExceeded(TimeoutError):
+    """The send's overall deadline passed before this socket operation could start."""
 
 
-def _pin(connection: http.client.HTTPConnection, address: str) -> None:
-    """Make ``connection`` connect to ``address`` (resolved and checked beforehand) instead of
-    resolving its host again; the Host header and TLS verification still use the host name."""
+class Deadline:
+    """A wall-clock limit on a whole send: DNS, connect, TLS, the request and every read.
 
-    def create_connection(host_port, timeout, source_address=None):
-        return socket.create_connection((address, host_port[1]), timeout, source_address)
+    A socket timeout alone limits each call: a receiver trickling one byte per call never trips
+    it, so each operation is given the time left until the deadline instead, never more.
+    """
 
-    connection._create_connection = create_connection
+    def __init__(self, seconds: float):
+        self.at = time.monotonic() + seconds
 
+    def remaining(self) -> float:
+        left = self.at - time.monotonic()
+        if left <= 0:  # never 0 as a timeout: that would make the socket non-blocking
+            raise DeadlineExceeded("deadline exceeded")
+        return left
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, *args, address: str, **kwargs):
-        super().__init__(*args, **kwargs)
-        _pin(self, address)
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args, address: str, **kwargs):
-        super().__init__(*args, **kwargs)
-        _pin(self, address)
-
-
-class _PinnedHTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, address: str):
-        super().__init__()
-        self._address = address
-
-    def http_open(self, req):
-        return self.do_open(functools.partial(_PinnedHTTPConnection, address=self._address), req)
+    @property
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at
 
 
-class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, address: str):
-        super().__init__()
-        self._address = address
+class _DeadlineIO:
+    """Socket methods that each run within the time left until ``deadline``."""
 
-    def https_open(self, req):
-        return self.do_open(functools.partial(_PinnedHTTPSConnection, address=self._address), req)
+    deadline: Deadline | None = None
+
+    def _limit(self) -> None:
+        if self.deadline is not None:
+            self.settimeout(self.deadline.remaining())
+
+    def recv(self, *args, **kwargs):
+        self._limit()
+        return super().recv(*args, **kwargs)
+
+    def recv_into(self, *args, **kwargs):
+        self._limit()
+        return super().recv_into(*args, **kwargs)
+
+    def send(self, *args, **kwargs):
+        self._limit()
+        return super().send(*args, **kwargs)
+
+    def sendall(self, *args, **kwargs):
+        self._limit()
+        return super().sendall(*args, **kwargs)
 
 
-def _opener(parts) -> urllib.request.OpenerDirector:
-    """No proxy, no redirects; pinned to a checked public address unless private is allowed."""
-    if private_targets_allowed():
-        return _build_opener(None)
-    address, _ = resolve_target(parts)
-    return _build_opener(address)
+class _DeadlineSocket(_DeadlineIO, socket.socket):
+    pass
 
 
-@functools.lru_cache(maxsize=256)
-def _build_opener(address: str | None) -> urllib.request.OpenerDirector:
-    """Openers hold no per-request state; building one costs more than a local POST."""
-    handlers: list = [urllib.request.ProxyHandler({}), _NoRedirect()]
-    if address is not None:
-        handlers += [_PinnedHTTPHandler(address), _PinnedHTTPSHandler(address)]
-    return urllib.request.build_opener(*handlers)
+class _DeadlineSSLSocket(_DeadlineIO, ssl.SSLSocket):
+    pass
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """Verified TLS; its sockets keep to the deadline (the handshake gets the time left, and
+    Python bounds a whole handshake by the socket timeout)."""
+    context = ssl.create_default_context()
+    context.sslsocket_class = _DeadlineSSLSocket
+    return context
+
+
+class _DeadlineConnection:
+    """An ``http.client`` connection to addresses resolved (and checked) beforehand, connecting
+    to them instead of resolving the host again; the Host header and TLS use the host name."""
+
+    def __init__(self, host: str, port: int, *, addresses: list[str], deadline: Deadline, **kw):
+        super().__init__(host, port, timeout=deadline.remaining(), **kw)
+        self._addresses = addresses
+        self._deadline = deadline
+        self._create_connection = self._open
+
+    def _open(self, host_port, timeout, source_address=None) -> socket.socket:
+        error: OSError = DeadlineExceeded("deadline exceeded")
+        for address in self._addresses:
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            sock = _DeadlineSocket(family, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(self._deadline.remaining())
+                sock.connect((address, host_port[1]))
+                sock.settimeout(self._deadline.remaining())  # what is left, for TLS
+                return sock
+            except OSError as exc:
+                sock.close()
+                error = exc
+        raise error
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.deadline = self._deadline
+
+
+class _HTTPConnection(_DeadlineConnection, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_DeadlineConnection, http.client.HTTPSConnection):
+    pass
+
+
+# Name lookups run here so that a slow resolver counts against the deadline too.
+_resolver = ThreadPoolExecutor(max_workers=8, thread_name_prefix="webhook-dns")
+
+
+def _addresses(parts: SplitResult, port: int) -> list[str]:
+    """Where to connect: the checked public address, or (private targets allowed) any."""
+    if not private_targets_allowed():
+        return [resolve_target(parts)[0]]
+    infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def _resolve(parts: SplitResult, port: int, deadline: Deadline) -> list[str]:
+    try:
+        ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        return _resolver.submit(_addresses, parts, port).result(timeout=deadline.remaining())
+    return _addresses(parts, port)  # a literal address: no lookup to wait for
 
 
 def _short(text: str) -> str:
@@ -324,8 +388,6 @@ def public_error(exc: BaseException) -> str:
     map our network for whoever reads the delivery log or the audit trail. Those details go to
     the server log only (``delivery attempt failed``, field ``detail``).
     """
-    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException):
-        exc = exc.reason
     if isinstance(exc, UnsafeTarget):
         return f"refused target: {exc.public}"
     if isinstance(exc, TimeoutError | socket.timeout):
@@ -342,34 +404,46 @@ def public_error(exc: BaseException) -> str:
         return f"SMTP error ({type(exc).__name__})"
     if isinstance(exc, http.client.HTTPException):
         return "invalid HTTP response"
-    if isinstance(exc, OSError | urllib.error.URLError):
+    if isinstance(exc, OSError):
         return "connection error"
     return f"send error ({type(exc).__name__})"
 
 
 def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float) -> SendResult:
-    """POST ``body``; 2xx is success, anything else (3xx included) a failure to retry."""
+    """POST ``body`` within ``timeout`` seconds in all; 2xx is success, anything else (3xx
+    included: redirects are not followed) a failure to retry. No proxy is used."""
     try:
         parts = parse_webhook_url(url)
     except ValidationError as exc:
         return SendResult(False, error=f"invalid URL: {' '.join(exc.messages)}", permanent=True)
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    tls = parts.scheme.lower() == "https"
+    port = parts.port or (443 if tls else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    deadline = Deadline(timeout)
+    conn = None
     try:
-        with _opener(parts).open(request, timeout=timeout) as response:
-            response.read(1024)
-            status = response.status
-    except urllib.error.HTTPError as exc:  # the body excerpt is logged, not shown
-        with exc:
-            excerpt = exc.read(200).decode("utf-8", "replace")
-        detail = _short(f"HTTP {exc.code}: {excerpt}".strip())
-        return SendResult(False, exc.code, f"HTTP {exc.code}", detail=detail)
+        addresses = _resolve(parts, port, deadline)
+        if tls:
+            conn = _HTTPSConnection(
+                parts.hostname, port, addresses=addresses, deadline=deadline, context=_tls_context()
+            )
+        else:
+            conn = _HTTPConnection(parts.hostname, port, addresses=addresses, deadline=deadline)
+        conn.request("POST", target, body=body, headers=headers)
+        response = conn.getresponse()
+        if 200 <= response.status < 300:
+            return SendResult(True, response.status)
+        excerpt = response.read(200).decode("utf-8", "replace")  # logged, not shown
+        detail = _short(f"HTTP {response.status}: {excerpt}".strip())
+        return SendResult(False, response.status, f"HTTP {response.status}", detail=detail)
     except UnsafeTarget as exc:  # may be transient (DNS); retried, and logged
         return SendResult(False, error=public_error(exc), detail=_short(f"refused target: {exc}"))
-    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
-        return SendResult(False, error=public_error(exc), detail=_detail(exc))
-    if 200 <= status < 300:
-        return SendResult(True, status)
-    return SendResult(False, status, f"HTTP {status}")
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        error = f"deadline exceeded ({timeout:g} s)" if deadline.passed else public_error(exc)
+        return SendResult(False, error=error, detail=_detail(exc))
+    finally:
+        if conn is not None:
+            conn.close()
 
 
 def send_webhook(row: Delivery) -> SendResult:
