@@ -1,16 +1,20 @@
 """The delivery worker's claim / send / record loop (``manage.py deliver_notifications``).
 
-Claim: one short transaction selects due pending rows ``FOR UPDATE SKIP LOCKED`` (workers never
-wait on, nor take, each other's rows), counts the attempt and sets a lease (``locked_until``,
-``claim_token``), then commits. Send: outside any transaction, so no row lock is held during
-network I/O. Record: each row is marked sent / retried / failed right after its send, only if
-this claim still holds it (``claim_token``).
+Claim: one statement leases the due e-mails and the due rows of ONE webhook endpoint (rows and
+endpoint locked ``FOR UPDATE SKIP LOCKED``, so workers never wait on, nor take, each other's; the
+lease is ``locked_until`` and ``claim_token`` on each row and on the endpoint). Other claims skip
+a leased endpoint, so at most one delivery is in flight per endpoint, and a slow endpoint holds
+one worker only. Send: outside any transaction, so no row lock is held during network I/O; each
+webhook POST has an overall deadline (``WEBHOOK_TIMEOUT_SECONDS``: lookup, connect, TLS, request
+and every read). Record: each row is marked sent / retried / failed right after its send, only if
+this claim still holds it (``claim_token``); the endpoint is released after the last row.
 
 A worker killed mid-batch loses nothing: its rows stay ``pending`` and become claimable again
-when the lease expires. That, and a crash between a send and its record, make delivery
-at-least-once; ``X-Event-Id`` is the same on every attempt so receivers can de-duplicate. A
-worker never sends a row whose lease is about to run out (it releases the rest of its batch), so
-two live workers do not send the same row.
+when the lease expires (the endpoint's with them). That, and a crash between a send and its
+record, make delivery at-least-once; ``X-Event-Id`` is the same on every attempt so receivers can
+de-duplicate. A worker never starts a send unless its lease outlasts the longest send plus a
+margin (it releases the rest of its batch), so two live workers never send the same row, nor to
+the same endpoint at once.
 
 Results are recorded with ``synchronous_commit`` off (see ``_synchronous_commit``).
 
@@ -43,7 +47,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -113,6 +117,7 @@ class Claim:
     token: uuid.UUID
     locked_until: datetime
     rows: list[Delivery] = field(default_factory=list)
+    endpoint_id: uuid.UUID | None = None  # the one webhook endpoint this claim sends to
 
 
 # --- settings --------------------------------------------------------------------------------
@@ -149,31 +154,92 @@ def longest_send_seconds() -> float:
 def claim_due(
     *, batch_size: int, now: datetime | None = None, lease_seconds: float | None = None
 ) -> Claim:
-    """Lease up to ``batch_size`` due rows to a new claim (one short transaction, 2 queries)."""
+    """Lease the due e-mails and the due rows of one webhook endpoint, each up to
+    ``batch_size``, to a new claim (one statement, then one read of the rows)."""
     now = now or timezone.now()
     claim = Claim(
         token=uuid.uuid4(), locked_until=now + timedelta(seconds=_lease_seconds(lease_seconds))
     )
-    with transaction.atomic():
-        rows = list(
-            Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-            .filter(Q(locked_until__isnull=True) | Q(locked_until__lte=now))
-            .select_related("endpoint", "notification__recipient")
-            .order_by("next_attempt_at", "id")
-            .select_for_update(skip_locked=True, of=("self",))[:batch_size]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM,
+            {
+                "now": now,
+                "until": claim.locked_until,
+                "token": str(claim.token),
+                "batch": batch_size,
+                "scan": max(batch_size, ENDPOINT_SCAN_ROWS),
+            },
         )
-        if rows:
-            Delivery.objects.filter(pk__in=[row.pk for row in rows]).update(
-                locked_until=claim.locked_until,
-                claim_token=claim.token,
-                attempts=F("attempts") + 1,
-            )
-    for row in rows:
-        row.attempts += 1
-        row.locked_until = claim.locked_until
-        row.claim_token = claim.token
-    claim.rows = rows
+        ids = [row[0] for row in cursor.fetchall()]
+    if not ids:
+        return claim
+    rows = Delivery.objects.filter(pk__in=ids).select_related("endpoint", "notification__recipient")
+    # E-mails first: they never wait behind a slow endpoint's sends.
+    claim.rows = sorted(
+        rows, key=lambda row: (row.channel != DeliveryChannel.EMAIL, row.next_attempt_at, row.pk)
+    )
+    claim.endpoint_id = next((row.endpoint_id for row in claim.rows if row.endpoint_id), None)
     return claim
+
+
+# How many of the earliest due webhook rows (of endpoints no live claim holds) a claim looks at
+# to pick its endpoint: the earliest one's, or the next when a concurrent claim is taking it.
+ENDPOINT_SCAN_ROWS = 200
+
+# At most one delivery is in flight per webhook endpoint: a claim leases ONE endpoint (its
+# ``locked_until`` and ``claim_token``, like the rows') with that endpoint's due rows, and other
+# claims skip an endpoint that is leased (or locked by a claim being made: SKIP LOCKED, and a
+# lease committed meanwhile fails the re-checked condition). A slow endpoint holds one worker,
+# never the others' endpoints. E-mails are claimed as before, alongside. ``FOR NO KEY UPDATE``
+# lets deliveries referencing the endpoint be inserted meanwhile.
+_CLAIM = """
+WITH candidate AS MATERIALIZED (
+    SELECT due.endpoint_id, min(due.next_attempt_at) AS first_due
+      FROM (SELECT d.endpoint_id, d.next_attempt_at
+              FROM notifications_delivery d
+              JOIN notifications_webhookendpoint e ON e.id = d.endpoint_id
+             WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s
+               AND (d.locked_until IS NULL OR d.locked_until <= %(now)s)
+               AND (e.locked_until IS NULL OR e.locked_until <= %(now)s)
+             ORDER BY d.next_attempt_at
+             LIMIT %(scan)s) due
+     GROUP BY due.endpoint_id
+), endpoint AS MATERIALIZED (
+    SELECT e.id
+      FROM notifications_webhookendpoint e
+      JOIN candidate c ON c.endpoint_id = e.id
+     WHERE e.locked_until IS NULL OR e.locked_until <= %(now)s
+     ORDER BY c.first_due, e.id
+     LIMIT 1
+       FOR NO KEY UPDATE OF e SKIP LOCKED
+), webhook_rows AS MATERIALIZED (
+    SELECT d.id
+      FROM notifications_delivery d
+     WHERE d.endpoint_id = (SELECT id FROM endpoint)
+       AND d.status = 'pending' AND d.next_attempt_at <= %(now)s
+       AND (d.locked_until IS NULL OR d.locked_until <= %(now)s)
+     ORDER BY d.next_attempt_at, d.id
+     LIMIT %(batch)s
+       FOR UPDATE SKIP LOCKED
+), email_rows AS MATERIALIZED (
+    SELECT d.id
+      FROM notifications_delivery d
+     WHERE d.channel = 'email' AND d.status = 'pending' AND d.next_attempt_at <= %(now)s
+       AND (d.locked_until IS NULL OR d.locked_until <= %(now)s)
+     ORDER BY d.next_attempt_at, d.id
+     LIMIT %(batch)s
+       FOR UPDATE SKIP LOCKED
+), leased_endpoint AS (
+    UPDATE notifications_webhookendpoint
+       SET locked_until = %(until)s, claim_token = %(token)s::uuid
+     WHERE id = (SELECT id FROM endpoint) AND EXISTS (SELECT 1 FROM webhook_rows)
+)
+UPDATE notifications_delivery d
+   SET locked_until = %(until)s, claim_token = %(token)s::uuid, attempts = d.attempts + 1
+ WHERE d.id IN (SELECT id FROM webhook_rows UNION ALL SELECT id FROM email_rows)
+RETURNING d.id
+"""
 
 
 def release(claim: Claim, rows: list[Delivery]) -> int:
@@ -183,6 +249,14 @@ def release(claim: Claim, rows: list[Delivery]) -> int:
     return Delivery.objects.filter(pk__in=[row.pk for row in rows], claim_token=claim.token).update(
         locked_until=None, claim_token=None, attempts=F("attempts") - 1
     )
+
+
+def release_endpoint(claim: Claim) -> None:
+    """End the claim's lease of its endpoint: the next claim may send to it."""
+    if claim.endpoint_id is not None:
+        WebhookEndpoint.objects.filter(pk=claim.endpoint_id, claim_token=claim.token).update(
+            locked_until=None, claim_token=None
+        )
 
 
 # --- send: email -----------------------------------------------------------------------------
@@ -607,7 +681,8 @@ def deliver_claim(
     should_stop: Callable[[], bool] | None = None,
     rng: random.Random | None = None,
 ) -> BatchResult:
-    """Send the claim's rows one by one, recording each; release what is left on a stop."""
+    """Send the claim's rows one by one, recording each; release what is left on a stop, then
+    the endpoint."""
     recorder = _Recorder(claim, rng)
     email_connection = None
     margin = timedelta(seconds=longest_send_seconds() + LEASE_MARGIN_SECONDS)
@@ -630,6 +705,7 @@ def deliver_claim(
                 recorder.sent(row, outcome)
             else:
                 recorder.failed(row, outcome)
+        release_endpoint(claim)
     finally:
         _synchronous_commit(True)
         if email_connection is not None:

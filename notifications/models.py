@@ -92,6 +92,10 @@ class WebhookEndpoint(TenantOwnedModel):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # The delivery worker's claim that alone sends to this endpoint until ``locked_until``: at
+    # most one delivery is in flight per endpoint (notifications/delivery.py, ``claim_due``).
+    locked_until = models.DateTimeField(null=True, blank=True, editable=False)
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
 
     def __str__(self) -> str:
         return self.url
