@@ -25,8 +25,6 @@ after ``WEBHOOK_DISABLE_AFTER_FAILURES`` consecutive failed attempts (audited
 """
 
 import functools
-import hashlib
-import hmac
 import http.client
 import ipaddress
 import json
@@ -60,6 +58,7 @@ from notifications.models import (
     Notification,
     WebhookEndpoint,
 )
+from notifications.signing import signature_headers
 from notifications.targets import (
     UnsafeTarget,
     parse_webhook_url,
@@ -311,11 +310,6 @@ def send_email(row: Delivery, connection) -> SendResult:
 # --- send: webhooks --------------------------------------------------------------------------
 
 
-def signature(secret: str, body: bytes) -> str:
-    """``sha256=<hex HMAC-SHA256 of body>``, the ``X-Signature`` header."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 def webhook_request_body(row: Delivery) -> bytes:
     return json.dumps(row.payload, separators=(",", ":"), sort_keys=True).encode()
 
@@ -525,13 +519,14 @@ def send_webhook(row: Delivery) -> SendResult:
     if not endpoint.is_active:
         return SendResult(False, error="the endpoint is inactive", permanent=True)
     body = webhook_request_body(row)
+    event_id = str(row.event_id)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "X-Signature": signature(endpoint.secret, body),
-        "X-Event-Id": str(row.event_id),
+        "X-Event-Id": event_id,
         "X-Event-Type": row.event_type,
         "X-Delivery-Attempt": str(row.attempts),
+        **signature_headers(endpoint, event_id, body, timezone.now()),
     }
     return post_json(endpoint.url, body, headers, _timeout())
 

@@ -85,6 +85,9 @@ class WebhookEndpoint(TenantOwnedModel):
     url = models.URLField(max_length=2000)
     events = ArrayField(models.CharField(max_length=32, choices=NotificationType.choices))
     secret = models.CharField(max_length=200)
+    # After a rotation the replaced secret signs too, until it expires (notifications/signing.py).
+    previous_secret = models.CharField(max_length=200, blank=True, default="")
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     disabled_at = models.DateTimeField(null=True, blank=True)
