@@ -392,6 +392,12 @@ class _DeadlineConnection:
         self._deadline = deadline
         self._create_connection = self._open
 
+    def set_deadline(self, deadline: Deadline) -> None:
+        """The next send's deadline, for a kept connection (and a reconnect)."""
+        self._deadline = deadline
+        if self.sock is not None:
+            self.sock.deadline = deadline
+
     def _open(self, host_port, timeout, source_address=None) -> socket.socket:
         error: OSError = DeadlineExceeded("deadline exceeded")
         for address in self._addresses:
@@ -418,6 +424,61 @@ class _HTTPConnection(_DeadlineConnection, http.client.HTTPConnection):
 
 class _HTTPSConnection(_DeadlineConnection, http.client.HTTPSConnection):
     pass
+
+
+class WebhookConnections:
+    """The connection a claim's webhook sends share (HTTP keep-alive): a claim sends to one
+    endpoint, one POST after another, so the next reuses the last one's connection, without a
+    new TCP or TLS handshake. Each send still has its own deadline."""
+
+    def __init__(self):
+        self._key: tuple | None = None
+        self._connection: http.client.HTTPConnection | None = None
+
+    def take(self, key: tuple) -> http.client.HTTPConnection | None:
+        """The kept connection to ``key`` (scheme, host, port), if any; it is no longer kept."""
+        connection, self._connection = self._connection, None
+        if connection is not None and key != self._key:
+            connection.close()
+            return None
+        return connection
+
+    def keep(self, key: tuple, connection: http.client.HTTPConnection) -> None:
+        self._key, self._connection = key, connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+# An answer is read whole, and its connection kept, only up to this size (and not chunked).
+KEEP_ALIVE_MAX_BODY = 65536
+
+
+def _drained(response: http.client.HTTPResponse) -> bool:
+    """Whether a 2xx answer was read whole, so its connection can carry the next POST."""
+    if response.will_close or response.length is None or response.length > KEEP_ALIVE_MAX_BODY:
+        return False
+    try:
+        response.read()
+    except (OSError, http.client.HTTPException):
+        return False
+    return True
+
+
+def _exchange(conn, target: str, body: bytes, headers: dict, *, reused: bool):
+    try:
+        conn.request("POST", target, body=body, headers=headers)
+        return conn.getresponse()
+    except (ConnectionResetError, BrokenPipeError):  # RemoteDisconnected is a ConnectionResetError
+        if not reused:
+            raise
+    # The receiver closed the kept connection meanwhile (an idle timeout): once more, on a new
+    # one. Should it have processed the first POST after all, X-Event-Id tells the two apart.
+    conn.close()
+    conn.request("POST", target, body=body, headers=headers)
+    return conn.getresponse()
 
 
 # Name lookups run here so that a slow resolver counts against the deadline too.
@@ -477,29 +538,45 @@ def public_error(exc: BaseException) -> str:
     return f"send error ({type(exc).__name__})"
 
 
-def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float) -> SendResult:
+def post_json(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float,
+    connections: WebhookConnections | None = None,
+) -> SendResult:
     """POST ``body`` within ``timeout`` seconds in all; 2xx is success, anything else (3xx
-    included: redirects are not followed) a failure to retry. No proxy is used."""
+    included: redirects are not followed) a failure to retry. No proxy is used. With
+    ``connections``, a kept connection to the same endpoint is reused and a good one kept."""
     try:
         parts = parse_webhook_url(url)
     except ValidationError as exc:
         return SendResult(False, error=f"invalid URL: {' '.join(exc.messages)}", permanent=True)
     tls = parts.scheme.lower() == "https"
     port = parts.port or (443 if tls else 80)
+    key = (tls, parts.hostname, port)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     deadline = Deadline(timeout)
-    conn = None
+    conn = connections.take(key) if connections is not None else None
+    reused, kept = conn is not None, False
     try:
-        addresses = _resolve(parts, port, deadline)
-        if tls:
-            conn = _HTTPSConnection(
-                parts.hostname, port, addresses=addresses, deadline=deadline, context=_tls_context()
-            )
+        if conn is None:
+            addresses = _resolve(parts, port, deadline)
+            if tls:
+                conn = _HTTPSConnection(
+                    parts.hostname,
+                    port,
+                    addresses=addresses,
+                    deadline=deadline,
+                    context=_tls_context(),
+                )
+            else:
+                conn = _HTTPConnection(parts.hostname, port, addresses=addresses, deadline=deadline)
         else:
-            conn = _HTTPConnection(parts.hostname, port, addresses=addresses, deadline=deadline)
-        conn.request("POST", target, body=body, headers=headers)
-        response = conn.getresponse()
+            conn.set_deadline(deadline)
+        response = _exchange(conn, target, body, headers, reused=reused)
         if 200 <= response.status < 300:
+            kept = connections is not None and _drained(response)
             return SendResult(True, response.status)
         excerpt = response.read(200).decode("utf-8", "replace")  # logged, not shown
         detail = _short(f"HTTP {response.status}: {excerpt}".strip())
@@ -510,11 +587,13 @@ def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float) ->
         error = f"deadline exceeded ({timeout:g} s)" if deadline.passed else public_error(exc)
         return SendResult(False, error=error, detail=_detail(exc))
     finally:
-        if conn is not None:
+        if kept:
+            connections.keep(key, conn)
+        elif conn is not None:
             conn.close()
 
 
-def send_webhook(row: Delivery) -> SendResult:
+def send_webhook(row: Delivery, connections: WebhookConnections | None = None) -> SendResult:
     endpoint = row.endpoint
     if not endpoint.is_active:
         return SendResult(False, error="the endpoint is inactive", permanent=True)
@@ -528,7 +607,7 @@ def send_webhook(row: Delivery) -> SendResult:
         "X-Delivery-Attempt": str(row.attempts),
         **signature_headers(endpoint, event_id, body, timezone.now()),
     }
-    return post_json(endpoint.url, body, headers, _timeout())
+    return post_json(endpoint.url, body, headers, _timeout(), connections)
 
 
 # --- record ----------------------------------------------------------------------------------
@@ -680,6 +759,7 @@ def deliver_claim(
     the endpoint."""
     recorder = _Recorder(claim, rng)
     email_connection = None
+    webhook_connections = WebhookConnections()
     margin = timedelta(seconds=longest_send_seconds() + LEASE_MARGIN_SECONDS)
     _synchronous_commit(False)
     try:
@@ -695,7 +775,7 @@ def deliver_claim(
                 recorder.result.failed += 1  # failed with its endpoint, already recorded
                 continue
             else:
-                outcome = send_webhook(row)
+                outcome = send_webhook(row, webhook_connections)
             if outcome.ok:
                 recorder.sent(row, outcome)
             else:
@@ -703,6 +783,7 @@ def deliver_claim(
         release_endpoint(claim)
     finally:
         _synchronous_commit(True)
+        webhook_connections.close()
         if email_connection is not None:
             email_connection.close()
     return recorder.result

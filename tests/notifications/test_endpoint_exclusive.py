@@ -216,3 +216,56 @@ def test_a_slow_endpoint_does_not_delay_a_healthy_one(tenant, webhook_receiver):
     for endpoint_id, status in Delivery.objects.values_list("endpoint_id", "status"):
         by_endpoint[endpoint_id].add(status)
     assert by_endpoint == {slow.pk: {"sent"}, healthy.pk: {"sent"}}
+
+
+# --- one connection per claim (HTTP keep-alive) -------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_claims_posts_share_one_connection(tenant, webhook_receiver):
+    endpoint(tenant, webhook_receiver.url)
+    for number in range(4):
+        event(tenant, number)
+    webhook_receiver.respond_with(500)  # an error answer is not read on: its connection closes
+
+    result = delivery.drain(batch_size=10)
+
+    assert (result.sent, result.retrying) == (3, 1)
+    ports = [request.client_port for request in webhook_receiver.requests]
+    assert ports[0] != ports[1]
+    assert ports[1] == ports[2] == ports[3]
+
+
+@pytest.mark.django_db
+def test_a_connection_the_receiver_closed_is_replaced_without_a_failure(tenant, webhook_receiver):
+    webhook_receiver.close_after_answer = True  # without a Connection: close header
+    endpoint(tenant, webhook_receiver.url)
+    for number in range(3):
+        event(tenant, number)
+
+    result = delivery.drain(batch_size=10)
+
+    assert (result.sent, result.retrying, result.failed) == (3, 0, 0)
+    assert len({request.client_port for request in webhook_receiver.requests}) == 3
+    assert set(webhook_receiver.event_ids().values()) == {1}
+    assert set(Delivery.objects.values_list("status", "attempts")) == {("sent", 1)}
+
+
+@pytest.mark.django_db
+def test_each_send_on_a_kept_connection_has_its_own_deadline(tenant, webhook_receiver, settings):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 1
+    record = webhook_receiver._record
+
+    def record_slowly(request):
+        time.sleep(0.4)  # three of these exceed one deadline, none exceeds its own
+        return record(request)
+
+    webhook_receiver._record = record_slowly
+    endpoint(tenant, webhook_receiver.url)
+    for number in range(3):
+        event(tenant, number)
+
+    result = delivery.drain(batch_size=10)
+
+    assert result.sent == 3
+    assert len({request.client_port for request in webhook_receiver.requests}) == 1
