@@ -167,7 +167,6 @@ def claim_due(
                 "until": claim.locked_until,
                 "token": str(claim.token),
                 "batch": batch_size,
-                "scan": max(batch_size, ENDPOINT_SCAN_ROWS),
             },
         )
         ids = [row[0] for row in cursor.fetchall()]
@@ -182,34 +181,27 @@ def claim_due(
     return claim
 
 
-# How many of the earliest due webhook rows (of endpoints no live claim holds) a claim looks at
-# to pick its endpoint: the earliest one's, or the next when a concurrent claim is taking it.
-ENDPOINT_SCAN_ROWS = 200
-
 # At most one delivery is in flight per webhook endpoint: a claim leases ONE endpoint (its
-# ``locked_until`` and ``claim_token``, like the rows') with that endpoint's due rows, and other
-# claims skip an endpoint that is leased (or locked by a claim being made: SKIP LOCKED, and a
-# lease committed meanwhile fails the re-checked condition). A slow endpoint holds one worker,
-# never the others' endpoints. E-mails are claimed as before, alongside. ``FOR NO KEY UPDATE``
-# lets deliveries referencing the endpoint be inserted meanwhile.
+# ``locked_until`` and ``claim_token``, like the rows') with up to a batch of its due rows, and
+# other claims skip a leased endpoint, or one being leased (SKIP LOCKED; a lease committed
+# meanwhile fails the re-checked condition). The endpoint is the one with the earliest due row:
+# one probe of ``delivery_endpoint_due_idx`` per endpoint nobody holds, whatever the backlog or
+# the history behind it. E-mails are claimed alongside (``delivery_email_due_idx``). ``FOR NO KEY
+# UPDATE`` lets deliveries referencing the endpoint be inserted meanwhile. Rows tied on their due
+# time (one ``notify_many``) come in index order.
 _CLAIM = """
-WITH candidate AS MATERIALIZED (
-    SELECT due.endpoint_id, min(due.next_attempt_at) AS first_due
-      FROM (SELECT d.endpoint_id, d.next_attempt_at
-              FROM notifications_delivery d
-              JOIN notifications_webhookendpoint e ON e.id = d.endpoint_id
-             WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s
-               AND (d.locked_until IS NULL OR d.locked_until <= %(now)s)
-               AND (e.locked_until IS NULL OR e.locked_until <= %(now)s)
-             ORDER BY d.next_attempt_at
-             LIMIT %(scan)s) due
-     GROUP BY due.endpoint_id
-), endpoint AS MATERIALIZED (
+WITH endpoint AS MATERIALIZED (
     SELECT e.id
       FROM notifications_webhookendpoint e
-      JOIN candidate c ON c.endpoint_id = e.id
+     CROSS JOIN LATERAL (
+           SELECT d.next_attempt_at
+             FROM notifications_delivery d
+            WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= %(now)s
+              AND (d.locked_until IS NULL OR d.locked_until <= %(now)s)
+            ORDER BY d.next_attempt_at
+            LIMIT 1) first_due
      WHERE e.locked_until IS NULL OR e.locked_until <= %(now)s
-     ORDER BY c.first_due, e.id
+     ORDER BY first_due.next_attempt_at, e.id
      LIMIT 1
        FOR NO KEY UPDATE OF e SKIP LOCKED
 ), webhook_rows AS MATERIALIZED (
@@ -218,7 +210,7 @@ WITH candidate AS MATERIALIZED (
      WHERE d.endpoint_id = (SELECT id FROM endpoint)
        AND d.status = 'pending' AND d.next_attempt_at <= %(now)s
        AND (d.locked_until IS NULL OR d.locked_until <= %(now)s)
-     ORDER BY d.next_attempt_at, d.id
+     ORDER BY d.next_attempt_at
      LIMIT %(batch)s
        FOR UPDATE SKIP LOCKED
 ), email_rows AS MATERIALIZED (
@@ -226,7 +218,7 @@ WITH candidate AS MATERIALIZED (
       FROM notifications_delivery d
      WHERE d.channel = 'email' AND d.status = 'pending' AND d.next_attempt_at <= %(now)s
        AND (d.locked_until IS NULL OR d.locked_until <= %(now)s)
-     ORDER BY d.next_attempt_at, d.id
+     ORDER BY d.next_attempt_at
      LIMIT %(batch)s
        FOR UPDATE SKIP LOCKED
 ), leased_endpoint AS (
@@ -436,7 +428,7 @@ class WebhookConnections:
         self._connection: http.client.HTTPConnection | None = None
 
     def take(self, key: tuple) -> http.client.HTTPConnection | None:
-        """The kept connection to ``key`` (scheme, host, port), if any; it is no longer kept."""
+        """The kept connection to ``key`` (TLS or not, host, port), if any; no longer kept."""
         connection, self._connection = self._connection, None
         if connection is not None and key != self._key:
             connection.close()

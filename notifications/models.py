@@ -173,6 +173,19 @@ class Delivery(TenantOwnedModel):
                 condition=Q(endpoint__isnull=False),
                 name="delivery_endpoint_time_idx",
             ),
+            # A claim takes the due e-mails, and one endpoint's due rows (notifications/delivery.py,
+            # _CLAIM), each without reading past the other kind: pending rows only, so they stay
+            # small.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending", channel="email"),
+                name="delivery_email_due_idx",
+            ),
+            models.Index(
+                fields=["endpoint", "next_attempt_at"],
+                condition=Q(status="pending", endpoint__isnull=False),
+                name="delivery_endpoint_due_idx",
+            ),
             models.Index(
                 fields=["notification"],
                 condition=Q(notification__isnull=False),
