@@ -7,7 +7,8 @@ a leased endpoint, so at most one delivery is in flight per endpoint, and a slow
 one worker only. Send: outside any transaction, so no row lock is held during network I/O; each
 webhook POST has an overall deadline (``WEBHOOK_TIMEOUT_SECONDS``: lookup, connect, TLS, request
 and every read). Record: each row is marked sent / retried / failed right after its send, only if
-this claim still holds it (``claim_token``); the endpoint is released after the last row.
+this claim still holds it (``claim_token``); a success is recorded while the next POST is answered
+(``_Deferred``). The endpoint is released after the last row.
 
 A worker killed mid-batch loses nothing: its rows stay ``pending`` and become claimable again
 when the lease expires (the endpoint's with them). That, and a crash between a send and its
@@ -459,9 +460,10 @@ def _drained(response: http.client.HTTPResponse) -> bool:
     return True
 
 
-def _exchange(conn, target: str, body: bytes, headers: dict, *, reused: bool):
+def _exchange(conn, target: str, body: bytes, headers: dict, *, reused: bool, while_waiting):
     try:
         conn.request("POST", target, body=body, headers=headers)
+        while_waiting()
         return conn.getresponse()
     except (ConnectionResetError, BrokenPipeError):  # RemoteDisconnected is a ConnectionResetError
         if not reused:
@@ -470,6 +472,7 @@ def _exchange(conn, target: str, body: bytes, headers: dict, *, reused: bool):
     # one. Should it have processed the first POST after all, X-Event-Id tells the two apart.
     conn.close()
     conn.request("POST", target, body=body, headers=headers)
+    while_waiting()
     return conn.getresponse()
 
 
@@ -536,10 +539,12 @@ def post_json(
     headers: dict[str, str],
     timeout: float,
     connections: WebhookConnections | None = None,
+    while_waiting: Callable[[], None] = lambda: None,
 ) -> SendResult:
     """POST ``body`` within ``timeout`` seconds in all; 2xx is success, anything else (3xx
     included: redirects are not followed) a failure to retry. No proxy is used. With
-    ``connections``, a kept connection to the same endpoint is reused and a good one kept."""
+    ``connections``, a kept connection to the same endpoint is reused and a good one kept.
+    ``while_waiting`` runs once the request is written, while the receiver works on it."""
     try:
         parts = parse_webhook_url(url)
     except ValidationError as exc:
@@ -566,7 +571,9 @@ def post_json(
                 conn = _HTTPConnection(parts.hostname, port, addresses=addresses, deadline=deadline)
         else:
             conn.set_deadline(deadline)
-        response = _exchange(conn, target, body, headers, reused=reused)
+        response = _exchange(
+            conn, target, body, headers, reused=reused, while_waiting=while_waiting
+        )
         if 200 <= response.status < 300:
             kept = connections is not None and _drained(response)
             return SendResult(True, response.status)
@@ -585,7 +592,11 @@ def post_json(
             conn.close()
 
 
-def send_webhook(row: Delivery, connections: WebhookConnections | None = None) -> SendResult:
+def send_webhook(
+    row: Delivery,
+    connections: WebhookConnections | None = None,
+    while_waiting: Callable[[], None] = lambda: None,
+) -> SendResult:
     endpoint = row.endpoint
     if not endpoint.is_active:
         return SendResult(False, error="the endpoint is inactive", permanent=True)
@@ -599,7 +610,7 @@ def send_webhook(row: Delivery, connections: WebhookConnections | None = None) -
         "X-Delivery-Attempt": str(row.attempts),
         **signature_headers(endpoint, event_id, body, timezone.now()),
     }
-    return post_json(endpoint.url, body, headers, _timeout(), connections)
+    return post_json(endpoint.url, body, headers, _timeout(), connections, while_waiting)
 
 
 # --- record ----------------------------------------------------------------------------------
@@ -741,22 +752,41 @@ class _Recorder:
 # --- the loop --------------------------------------------------------------------------------
 
 
+class _Deferred:
+    """The record of the last successful POST, made while the next POST's answer is awaited: the
+    database and the receiver work at the same time, and still one POST is in flight."""
+
+    def __init__(self):
+        self._call: Callable[[], None] | None = None
+
+    def defer(self, call: Callable[[], None]) -> None:
+        self.run()
+        self._call = call
+
+    def run(self) -> None:
+        call, self._call = self._call, None
+        if call is not None:
+            call()
+
+
 def deliver_claim(
     claim: Claim,
     *,
     should_stop: Callable[[], bool] | None = None,
     rng: random.Random | None = None,
 ) -> BatchResult:
-    """Send the claim's rows one by one, recording each; release what is left on a stop, then
-    the endpoint."""
+    """Send the claim's rows one by one, recording each (a success while the next POST is
+    answered); release what is left on a stop, then the endpoint."""
     recorder = _Recorder(claim, rng)
     email_connection = None
     webhook_connections = WebhookConnections()
+    last_success = _Deferred()
     margin = timedelta(seconds=longest_send_seconds() + LEASE_MARGIN_SECONDS)
     _synchronous_commit(False)
     try:
         for index, row in enumerate(claim.rows):
             if (should_stop and should_stop()) or timezone.now() + margin > claim.locked_until:
+                last_success.run()
                 recorder.result.released += release(claim, claim.rows[index:])
                 break
             if row.channel == DeliveryChannel.EMAIL:
@@ -767,11 +797,13 @@ def deliver_claim(
                 recorder.result.failed += 1  # failed with its endpoint, already recorded
                 continue
             else:
-                outcome = send_webhook(row, webhook_connections)
+                outcome = send_webhook(row, webhook_connections, last_success.run)
+            last_success.run()  # when the send failed before its request was written
             if outcome.ok:
-                recorder.sent(row, outcome)
+                last_success.defer(functools.partial(recorder.sent, row, outcome))
             else:
                 recorder.failed(row, outcome)
+        last_success.run()
         release_endpoint(claim)
     finally:
         _synchronous_commit(True)
