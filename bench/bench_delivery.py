@@ -5,9 +5,11 @@ Run from the repository root: ``python bench/bench_delivery.py`` (or ``make benc
 one event each, queued by ``notify_many``) are drained by worker processes running
 ``call_command("deliver_notifications", "--once")`` started together on a barrier. The receiver is
 a ``ThreadingHTTPServer`` on 127.0.0.1 in this process: it verifies every signature and counts
-``X-Event-Id``s, so duplicates (the same event received twice) and bad signatures are counted,
-not assumed. A second set of runs has the receiver answer after ``--latency-ms`` (a real endpoint
-is never 0 ms away), where more workers pay off.
+``X-Event-Id``s per endpoint, so duplicates (the same event received twice) and bad signatures
+are counted, not assumed. At most one delivery is in flight per endpoint, so one endpoint is
+served by one worker at a time; the same N deliveries spread over ``--endpoints E`` endpoints
+(N/E events, each to every endpoint) show workers sharing the load again. A second set of runs
+has the receiver answer after ``--latency-ms`` (a real endpoint is never 0 ms away).
 
 Baselines in the same run:
 
@@ -44,6 +46,7 @@ DELIVERIES = 2000
 SLOW_DELIVERIES = 400
 LATENCY_MS = 5
 BATCH_SIZE = 50
+ENDPOINTS = 4
 SECRET = "bench-webhook-secret-0123456789abcdef"
 
 
@@ -67,7 +70,7 @@ class Receiver:
                 expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
                 valid = hmac.compare_digest(expected, self.headers.get("X-Signature", ""))
                 with receiver.lock:
-                    receiver.events[self.headers.get("X-Event-Id")] += 1
+                    receiver.events[self.path, self.headers.get("X-Event-Id")] += 1
                     receiver.bad_signatures += not valid
                 if receiver.latency:
                     time.sleep(receiver.latency)
@@ -98,18 +101,32 @@ class Receiver:
 # --- fixtures ----------------------------------------------------------------------------------
 
 
-def create_endpoint(url: str):
+def create_endpoints(url: str, count: int) -> list:
     from notifications.models import WebhookEndpoint
     from tenancy.models import Tenant
 
     tenant = Tenant.objects.create(name="Bench delivery", slug="bench-delivery")
-    return WebhookEndpoint.objects.create(
-        tenant=tenant, url=url, events=["approval_assigned"], secret=SECRET
+    return [
+        WebhookEndpoint.objects.create(
+            tenant=tenant, url=f"{url}/{number}", events=["approval_assigned"], secret=SECRET
+        )
+        for number in range(count)
+    ]
+
+
+def use_endpoints(endpoints: list, active: int) -> None:
+    """The first ``active`` endpoints receive the events; the others are switched off."""
+    from notifications.models import WebhookEndpoint
+
+    WebhookEndpoint.objects.filter(pk__in=[e.pk for e in endpoints[:active]]).update(is_active=True)
+    WebhookEndpoint.objects.filter(pk__in=[e.pk for e in endpoints[active:]]).update(
+        is_active=False
     )
 
 
-def queue(endpoint, count: int) -> None:
-    """``count`` events, each one webhook delivery (no recipients: no inbox rows, no emails)."""
+def queue(endpoint, count: int, endpoints: int = 1) -> None:
+    """``count`` webhook deliveries: ``count / endpoints`` events, each to every active endpoint
+    (no recipients: no inbox rows, no emails)."""
     from notifications.models import Delivery
     from notifications.services import Message, notify_many
 
@@ -128,7 +145,7 @@ def queue(endpoint, count: int) -> None:
                     "due_at": "2026-12-01T12:00:00+00:00",
                 },
             )
-            for number in range(count)
+            for number in range(count // endpoints)
         ],
     )
     assert Delivery.objects.filter(status="pending").count() == count
@@ -233,8 +250,9 @@ def run_naive() -> dict:
 
 def run_floor(endpoint, count: int) -> dict:
     """The same signed POSTs, no database: what the network and the receiver cost."""
-    from notifications.delivery import signature, webhook_request_body
+    from notifications.delivery import webhook_request_body
     from notifications.models import Delivery
+    from notifications.signing import x_signature
 
     rows = list(Delivery.objects.order_by("created_at", "id")[:count])
     requests = []
@@ -242,7 +260,7 @@ def run_floor(endpoint, count: int) -> dict:
         body = webhook_request_body(row)
         headers = {
             "Content-Type": "application/json",
-            "X-Signature": signature(SECRET, body),
+            "X-Signature": x_signature(SECRET, body),
             "X-Event-Id": str(row.event_id),
             "X-Event-Type": row.event_type,
         }
@@ -289,7 +307,7 @@ def row(label: str, workers: str, count: int, outcome: dict, verified, baseline=
     ]
 
 
-def measure(endpoint, receiver: Receiver, count: int, latency_ms: float, batch_size: int):
+def measure(endpoints: list, receiver: Receiver, count: int, latency_ms: float, batch_size: int):
     header = [
         "run",
         "workers",
@@ -304,6 +322,8 @@ def measure(endpoint, receiver: Receiver, count: int, latency_ms: float, batch_s
         "bad sig",
     ]
     rows = [header]
+    endpoint = endpoints[0]
+    use_endpoints(endpoints, 1)
 
     queue(endpoint, count)
     receiver.reset(latency_ms)
@@ -330,6 +350,22 @@ def measure(endpoint, receiver: Receiver, count: int, latency_ms: float, batch_s
                 naive_rate,
             )
         )
+    if len(endpoints) > 1:
+        use_endpoints(endpoints, len(endpoints))
+        for workers in (1, 2):
+            queue(endpoint, count, len(endpoints))
+            receiver.reset(latency_ms)
+            outcome = run_workers(workers, batch_size)
+            rows.append(
+                row(
+                    f"the same, {len(endpoints)} endpoints",
+                    str(workers),
+                    count,
+                    outcome,
+                    check(receiver, count),
+                    naive_rate,
+                )
+            )
     rows.append(
         row(
             "HTTP floor: urllib POSTs, no DB", "1", count, floor_outcome, floor_verified, naive_rate
@@ -345,25 +381,29 @@ def main() -> None:
     parser.add_argument("--slow-deliveries", type=int, default=SLOW_DELIVERIES)
     parser.add_argument("--latency-ms", type=float, default=LATENCY_MS)
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    parser.add_argument("--endpoints", type=int, default=ENDPOINTS)
     options = parser.parse_args()
 
     _django.setup()
     receiver = Receiver()
-    endpoint = create_endpoint(receiver.url)
+    endpoints = create_endpoints(receiver.url, max(options.endpoints, 1))
     print(
-        f"{_django.database_description()}; one webhook endpoint on {receiver.url} "
+        f"{_django.database_description()}; webhook endpoints on {receiver.url}/<n> "
         "(ThreadingHTTPServer in the benchmark process, verifying each HMAC signature); worker "
         "processes start together after Django set-up, timed from the barrier to the last exit"
     )
     print()
-    measure(endpoint, receiver, options.deliveries, 0, options.batch_size)
+    measure(endpoints, receiver, options.deliveries, 0, options.batch_size)
     if options.latency_ms > 0 and options.slow_deliveries > 0:
-        measure(endpoint, receiver, options.slow_deliveries, options.latency_ms, options.batch_size)
+        measure(
+            endpoints, receiver, options.slow_deliveries, options.latency_ms, options.batch_size
+        )
     print(
-        "duplicates: events received more than once (X-Event-Id seen twice); every run also checks "
-        "that each delivery row ended `sent` and each event arrived. queries/delivery: statements "
-        "Django sent (BEGIN/COMMIT not counted); ours is 4 per claimed batch (claim SELECT and "
-        "UPDATE, SET/RESET synchronous_commit) plus 1 UPDATE per row."
+        "duplicates: events received more than once by an endpoint (X-Event-Id seen twice); every "
+        "run also checks that each delivery row ended `sent` and each event arrived. "
+        "queries/delivery: statements Django sent (BEGIN/COMMIT not counted); ours is 5 per "
+        "claimed batch (the claim's UPDATE ... RETURNING and the read of its rows, SET/RESET "
+        "synchronous_commit, the endpoint's release) plus 1 UPDATE per row."
     )
 
 

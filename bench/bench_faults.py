@@ -18,7 +18,8 @@ happens.
    SIGKILLed once ``--kill-after`` events arrived (the middle of a batch); a fresh worker is
    started at once. Reported: deliveries, rows still leased by the dead worker, events received
    (distinct), lost (never received, or not ``sent`` in the database: must be 0), duplicates
-   received (at-least-once: the POST in flight at the kill is sent again), time to drain.
+   received (at-least-once: the POST in flight at the kill, and the success before it not yet
+   recorded, are sent again), time to drain.
 2. **PostgreSQL restarted under load.** The API runs under gunicorn (``bench/_server.py``, 2 sync
    workers) and ``--concurrency`` clients (``bench/_http.py``) each loop over one contract's life:
    create it (the match engine starts the workflow), then the legal, finance and CEO approvals.

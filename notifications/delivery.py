@@ -1,16 +1,21 @@
 """The delivery worker's claim / send / record loop (``manage.py deliver_notifications``).
 
-Claim: one short transaction selects due pending rows ``FOR UPDATE SKIP LOCKED`` (workers never
-wait on, nor take, each other's rows), counts the attempt and sets a lease (``locked_until``,
-``claim_token``), then commits. Send: outside any transaction, so no row lock is held during
-network I/O. Record: each row is marked sent / retried / failed right after its send, only if
-this claim still holds it (``claim_token``).
+Claim: one statement leases the due e-mails and the due rows of ONE webhook endpoint (rows and
+endpoint locked ``FOR UPDATE SKIP LOCKED``, so workers never wait on, nor take, each other's; the
+lease is ``locked_until`` and ``claim_token`` on each row and on the endpoint). Other claims skip
+a leased endpoint, so at most one delivery is in flight per endpoint, and a slow endpoint holds
+one worker only. Send: outside any transaction, so no row lock is held during network I/O; each
+webhook POST has an overall deadline (``WEBHOOK_TIMEOUT_SECONDS``: lookup, connect, TLS, request
+and every read). Record: each row is marked sent / retried / failed right after its send, only if
+this claim still holds it (``claim_token``); a success is recorded while the next POST is answered
+(``_Deferred``). The endpoint is released after the last row.
 
 A worker killed mid-batch loses nothing: its rows stay ``pending`` and become claimable again
-when the lease expires. That, and a crash between a send and its record, make delivery
-at-least-once; ``X-Event-Id`` is the same on every attempt so receivers can de-duplicate. A
-worker never sends a row whose lease is about to run out (it releases the rest of its batch), so
-two live workers do not send the same row.
+when the lease expires (the endpoint's with them). That, and a crash between a send and its
+record, make delivery at-least-once; ``X-Event-Id`` is the same on every attempt so receivers can
+de-duplicate. A worker never starts a send unless its lease outlasts the longest send plus a
+margin (it releases the rest of its batch), so two live workers never send the same row, nor to
+the same endpoint at once.
 
 Results are recorded with ``synchronous_commit`` off (see ``_synchronous_commit``).
 
@@ -21,27 +26,27 @@ after ``WEBHOOK_DISABLE_AFTER_FAILURES`` consecutive failed attempts (audited
 """
 
 import functools
-import hashlib
-import hmac
 import http.client
+import ipaddress
 import json
 import logging
 import random
 import smtplib
 import socket
 import ssl
-import urllib.error
-import urllib.request
+import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import SplitResult
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -55,6 +60,7 @@ from notifications.models import (
     Notification,
     WebhookEndpoint,
 )
+from notifications.signing import signature_headers
 from notifications.targets import (
     UnsafeTarget,
     parse_webhook_url,
@@ -112,6 +118,7 @@ class Claim:
     token: uuid.UUID
     locked_until: datetime
     rows: list[Delivery] = field(default_factory=list)
+    endpoint_id: uuid.UUID | None = None  # the one webhook endpoint this claim sends to
 
 
 # --- settings --------------------------------------------------------------------------------
@@ -148,31 +155,84 @@ def longest_send_seconds() -> float:
 def claim_due(
     *, batch_size: int, now: datetime | None = None, lease_seconds: float | None = None
 ) -> Claim:
-    """Lease up to ``batch_size`` due rows to a new claim (one short transaction, 2 queries)."""
+    """Lease the due e-mails and the due rows of one webhook endpoint, each up to
+    ``batch_size``, to a new claim (one statement, then one read of the rows)."""
     now = now or timezone.now()
     claim = Claim(
         token=uuid.uuid4(), locked_until=now + timedelta(seconds=_lease_seconds(lease_seconds))
     )
-    with transaction.atomic():
-        rows = list(
-            Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-            .filter(Q(locked_until__isnull=True) | Q(locked_until__lte=now))
-            .select_related("endpoint", "notification__recipient")
-            .order_by("next_attempt_at", "id")
-            .select_for_update(skip_locked=True, of=("self",))[:batch_size]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM,
+            {
+                "now": now,
+                "until": claim.locked_until,
+                "token": str(claim.token),
+                "batch": batch_size,
+            },
         )
-        if rows:
-            Delivery.objects.filter(pk__in=[row.pk for row in rows]).update(
-                locked_until=claim.locked_until,
-                claim_token=claim.token,
-                attempts=F("attempts") + 1,
-            )
-    for row in rows:
-        row.attempts += 1
-        row.locked_until = claim.locked_until
-        row.claim_token = claim.token
-    claim.rows = rows
+        ids = [row[0] for row in cursor.fetchall()]
+    if not ids:
+        return claim
+    rows = Delivery.objects.filter(pk__in=ids).select_related("endpoint", "notification__recipient")
+    # E-mails first: they never wait behind a slow endpoint's sends.
+    claim.rows = sorted(
+        rows, key=lambda row: (row.channel != DeliveryChannel.EMAIL, row.next_attempt_at, row.pk)
+    )
+    claim.endpoint_id = next((row.endpoint_id for row in claim.rows if row.endpoint_id), None)
     return claim
+
+
+# At most one delivery is in flight per webhook endpoint: a claim leases ONE endpoint (its
+# ``locked_until`` and ``claim_token``, like the rows') with up to a batch of its due rows, and
+# other claims skip a leased endpoint, or one being leased (SKIP LOCKED; a lease committed
+# meanwhile fails the re-checked condition). The endpoint is the one with the earliest due row:
+# one probe of ``delivery_endpoint_due_idx`` per endpoint nobody holds, whatever the backlog or
+# the history behind it. E-mails are claimed alongside (``delivery_email_due_idx``). ``FOR NO KEY
+# UPDATE`` lets deliveries referencing the endpoint be inserted meanwhile. Rows tied on their due
+# time (one ``notify_many``) come in index order.
+_CLAIM = """
+WITH endpoint AS MATERIALIZED (
+    SELECT e.id
+      FROM notifications_webhookendpoint e
+     CROSS JOIN LATERAL (
+           SELECT d.next_attempt_at
+             FROM notifications_delivery d
+            WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= %(now)s
+              AND (d.locked_until IS NULL OR d.locked_until <= %(now)s)
+            ORDER BY d.next_attempt_at
+            LIMIT 1) first_due
+     WHERE e.locked_until IS NULL OR e.locked_until <= %(now)s
+     ORDER BY first_due.next_attempt_at, e.id
+     LIMIT 1
+       FOR NO KEY UPDATE OF e SKIP LOCKED
+), webhook_rows AS MATERIALIZED (
+    SELECT d.id
+      FROM notifications_delivery d
+     WHERE d.endpoint_id = (SELECT id FROM endpoint)
+       AND d.status = 'pending' AND d.next_attempt_at <= %(now)s
+       AND (d.locked_until IS NULL OR d.locked_until <= %(now)s)
+     ORDER BY d.next_attempt_at
+     LIMIT %(batch)s
+       FOR UPDATE SKIP LOCKED
+), email_rows AS MATERIALIZED (
+    SELECT d.id
+      FROM notifications_delivery d
+     WHERE d.channel = 'email' AND d.status = 'pending' AND d.next_attempt_at <= %(now)s
+       AND (d.locked_until IS NULL OR d.locked_until <= %(now)s)
+     ORDER BY d.next_attempt_at
+     LIMIT %(batch)s
+       FOR UPDATE SKIP LOCKED
+), leased_endpoint AS (
+    UPDATE notifications_webhookendpoint
+       SET locked_until = %(until)s, claim_token = %(token)s::uuid
+     WHERE id = (SELECT id FROM endpoint) AND EXISTS (SELECT 1 FROM webhook_rows)
+)
+UPDATE notifications_delivery d
+   SET locked_until = %(until)s, claim_token = %(token)s::uuid, attempts = d.attempts + 1
+ WHERE d.id IN (SELECT id FROM webhook_rows UNION ALL SELECT id FROM email_rows)
+RETURNING d.id
+"""
 
 
 def release(claim: Claim, rows: list[Delivery]) -> int:
@@ -182,6 +242,14 @@ def release(claim: Claim, rows: list[Delivery]) -> int:
     return Delivery.objects.filter(pk__in=[row.pk for row in rows], claim_token=claim.token).update(
         locked_until=None, claim_token=None, attempts=F("attempts") - 1
     )
+
+
+def release_endpoint(claim: Claim) -> None:
+    """End the claim's lease of its endpoint: the next claim may send to it."""
+    if claim.endpoint_id is not None:
+        WebhookEndpoint.objects.filter(pk=claim.endpoint_id, claim_token=claim.token).update(
+            locked_until=None, claim_token=None
+        )
 
 
 # --- send: email -----------------------------------------------------------------------------
@@ -232,77 +300,197 @@ def send_email(row: Delivery, connection) -> SendResult:
 # --- send: webhooks --------------------------------------------------------------------------
 
 
-def signature(secret: str, body: bytes) -> str:
-    """``sha256=<hex HMAC-SHA256 of body>``, the ``X-Signature`` header."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 def webhook_request_body(row: Delivery) -> bytes:
     return json.dumps(row.payload, separators=(",", ":"), sort_keys=True).encode()
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is a failed delivery: following it could reach an unchecked address."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
+class DeadlineExceeded(TimeoutError):
+    """The send's overall deadline passed before this socket operation could start."""
 
 
-def _pin(connection: http.client.HTTPConnection, address: str) -> None:
-    """Make ``connection`` connect to ``address`` (resolved and checked beforehand) instead of
-    resolving its host again; the Host header and TLS verification still use the host name."""
+class Deadline:
+    """A wall-clock limit on a whole send: DNS, connect, TLS, the request and every read.
 
-    def create_connection(host_port, timeout, source_address=None):
-        return socket.create_connection((address, host_port[1]), timeout, source_address)
+    A socket timeout alone limits each call: a receiver trickling one byte per call never trips
+    it, so each operation is given the time left until the deadline instead, never more.
+    """
 
-    connection._create_connection = create_connection
+    def __init__(self, seconds: float):
+        self.at = time.monotonic() + seconds
 
+    def remaining(self) -> float:
+        left = self.at - time.monotonic()
+        if left <= 0:  # never 0 as a timeout: that would make the socket non-blocking
+            raise DeadlineExceeded("deadline exceeded")
+        return left
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, *args, address: str, **kwargs):
-        super().__init__(*args, **kwargs)
-        _pin(self, address)
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args, address: str, **kwargs):
-        super().__init__(*args, **kwargs)
-        _pin(self, address)
-
-
-class _PinnedHTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, address: str):
-        super().__init__()
-        self._address = address
-
-    def http_open(self, req):
-        return self.do_open(functools.partial(_PinnedHTTPConnection, address=self._address), req)
+    @property
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at
 
 
-class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, address: str):
-        super().__init__()
-        self._address = address
+class _DeadlineIO:
+    """Socket methods that each run within the time left until ``deadline``."""
 
-    def https_open(self, req):
-        return self.do_open(functools.partial(_PinnedHTTPSConnection, address=self._address), req)
+    deadline: Deadline | None = None
+
+    def _limit(self) -> None:
+        if self.deadline is not None:
+            self.settimeout(self.deadline.remaining())
+
+    def recv(self, *args, **kwargs):
+        self._limit()
+        return super().recv(*args, **kwargs)
+
+    def recv_into(self, *args, **kwargs):
+        self._limit()
+        return super().recv_into(*args, **kwargs)
+
+    def send(self, *args, **kwargs):
+        self._limit()
+        return super().send(*args, **kwargs)
+
+    def sendall(self, *args, **kwargs):
+        self._limit()
+        return super().sendall(*args, **kwargs)
 
 
-def _opener(parts) -> urllib.request.OpenerDirector:
-    """No proxy, no redirects; pinned to a checked public address unless private is allowed."""
-    if private_targets_allowed():
-        return _build_opener(None)
-    address, _ = resolve_target(parts)
-    return _build_opener(address)
+class _DeadlineSocket(_DeadlineIO, socket.socket):
+    pass
 
 
-@functools.lru_cache(maxsize=256)
-def _build_opener(address: str | None) -> urllib.request.OpenerDirector:
-    """Openers hold no per-request state; building one costs more than a local POST."""
-    handlers: list = [urllib.request.ProxyHandler({}), _NoRedirect()]
-    if address is not None:
-        handlers += [_PinnedHTTPHandler(address), _PinnedHTTPSHandler(address)]
-    return urllib.request.build_opener(*handlers)
+class _DeadlineSSLSocket(_DeadlineIO, ssl.SSLSocket):
+    pass
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """Verified TLS; its sockets keep to the deadline (the handshake gets the time left, and
+    Python bounds a whole handshake by the socket timeout)."""
+    context = ssl.create_default_context()
+    context.sslsocket_class = _DeadlineSSLSocket
+    return context
+
+
+class _DeadlineConnection:
+    """An ``http.client`` connection to addresses resolved (and checked) beforehand, connecting
+    to them instead of resolving the host again; the Host header and TLS use the host name."""
+
+    def __init__(self, host: str, port: int, *, addresses: list[str], deadline: Deadline, **kw):
+        super().__init__(host, port, timeout=deadline.remaining(), **kw)
+        self._addresses = addresses
+        self._deadline = deadline
+        self._create_connection = self._open
+
+    def set_deadline(self, deadline: Deadline) -> None:
+        """The next send's deadline, for a kept connection (and a reconnect)."""
+        self._deadline = deadline
+        if self.sock is not None:
+            self.sock.deadline = deadline
+
+    def _open(self, host_port, timeout, source_address=None) -> socket.socket:
+        error: OSError = DeadlineExceeded("deadline exceeded")
+        for address in self._addresses:
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            sock = _DeadlineSocket(family, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(self._deadline.remaining())
+                sock.connect((address, host_port[1]))
+                sock.settimeout(self._deadline.remaining())  # what is left, for TLS
+                return sock
+            except OSError as exc:
+                sock.close()
+                error = exc
+        raise error
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.deadline = self._deadline
+
+
+class _HTTPConnection(_DeadlineConnection, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_DeadlineConnection, http.client.HTTPSConnection):
+    pass
+
+
+class WebhookConnections:
+    """The connection a claim's webhook sends share (HTTP keep-alive): a claim sends to one
+    endpoint, one POST after another, so the next reuses the last one's connection, without a
+    new TCP or TLS handshake. Each send still has its own deadline."""
+
+    def __init__(self):
+        self._key: tuple | None = None
+        self._connection: http.client.HTTPConnection | None = None
+
+    def take(self, key: tuple) -> http.client.HTTPConnection | None:
+        """The kept connection to ``key`` (TLS or not, host, port), if any; no longer kept."""
+        connection, self._connection = self._connection, None
+        if connection is not None and key != self._key:
+            connection.close()
+            return None
+        return connection
+
+    def keep(self, key: tuple, connection: http.client.HTTPConnection) -> None:
+        self._key, self._connection = key, connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+# An answer is read whole, and its connection kept, only up to this size (and not chunked).
+KEEP_ALIVE_MAX_BODY = 65536
+
+
+def _drained(response: http.client.HTTPResponse) -> bool:
+    """Whether a 2xx answer was read whole, so its connection can carry the next POST."""
+    if response.will_close or response.length is None or response.length > KEEP_ALIVE_MAX_BODY:
+        return False
+    try:
+        response.read()
+    except (OSError, http.client.HTTPException):
+        return False
+    return True
+
+
+def _exchange(conn, target: str, body: bytes, headers: dict, *, reused: bool, while_waiting):
+    try:
+        conn.request("POST", target, body=body, headers=headers)
+        while_waiting()
+        return conn.getresponse()
+    except (ConnectionResetError, BrokenPipeError):  # RemoteDisconnected is a ConnectionResetError
+        if not reused:
+            raise
+    # The receiver closed the kept connection meanwhile (an idle timeout): once more, on a new
+    # one. Should it have processed the first POST after all, X-Event-Id tells the two apart.
+    conn.close()
+    conn.request("POST", target, body=body, headers=headers)
+    while_waiting()
+    return conn.getresponse()
+
+
+# Name lookups run here so that a slow resolver counts against the deadline too.
+_resolver = ThreadPoolExecutor(max_workers=8, thread_name_prefix="webhook-dns")
+
+
+def _addresses(parts: SplitResult, port: int) -> list[str]:
+    """Where to connect: the checked public address, or (private targets allowed) any."""
+    if not private_targets_allowed():
+        return [resolve_target(parts)[0]]
+    infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def _resolve(parts: SplitResult, port: int, deadline: Deadline) -> list[str]:
+    try:
+        ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        return _resolver.submit(_addresses, parts, port).result(timeout=deadline.remaining())
+    return _addresses(parts, port)  # a literal address: no lookup to wait for
 
 
 def _short(text: str) -> str:
@@ -321,8 +509,6 @@ def public_error(exc: BaseException) -> str:
     map our network for whoever reads the delivery log or the audit trail. Those details go to
     the server log only (``delivery attempt failed``, field ``detail``).
     """
-    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException):
-        exc = exc.reason
     if isinstance(exc, UnsafeTarget):
         return f"refused target: {exc.public}"
     if isinstance(exc, TimeoutError | socket.timeout):
@@ -339,50 +525,89 @@ def public_error(exc: BaseException) -> str:
         return f"SMTP error ({type(exc).__name__})"
     if isinstance(exc, http.client.HTTPException):
         return "invalid HTTP response"
-    if isinstance(exc, OSError | urllib.error.URLError):
+    if isinstance(exc, OSError):
         return "connection error"
     return f"send error ({type(exc).__name__})"
 
 
-def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float) -> SendResult:
-    """POST ``body``; 2xx is success, anything else (3xx included) a failure to retry."""
+def post_json(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float,
+    connections: WebhookConnections | None = None,
+    while_waiting: Callable[[], None] = lambda: None,
+) -> SendResult:
+    """POST ``body`` within ``timeout`` seconds in all; 2xx is success, anything else (3xx
+    included: redirects are not followed) a failure to retry. No proxy is used. With
+    ``connections``, a kept connection to the same endpoint is reused and a good one kept.
+    ``while_waiting`` runs once the request is written, while the receiver works on it."""
     try:
         parts = parse_webhook_url(url)
     except ValidationError as exc:
         return SendResult(False, error=f"invalid URL: {' '.join(exc.messages)}", permanent=True)
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    tls = parts.scheme.lower() == "https"
+    port = parts.port or (443 if tls else 80)
+    key = (tls, parts.hostname, port)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    deadline = Deadline(timeout)
+    conn = connections.take(key) if connections is not None else None
+    reused, kept = conn is not None, False
     try:
-        with _opener(parts).open(request, timeout=timeout) as response:
-            response.read(1024)
-            status = response.status
-    except urllib.error.HTTPError as exc:  # the body excerpt is logged, not shown
-        with exc:
-            excerpt = exc.read(200).decode("utf-8", "replace")
-        detail = _short(f"HTTP {exc.code}: {excerpt}".strip())
-        return SendResult(False, exc.code, f"HTTP {exc.code}", detail=detail)
+        if conn is None:
+            addresses = _resolve(parts, port, deadline)
+            if tls:
+                conn = _HTTPSConnection(
+                    parts.hostname,
+                    port,
+                    addresses=addresses,
+                    deadline=deadline,
+                    context=_tls_context(),
+                )
+            else:
+                conn = _HTTPConnection(parts.hostname, port, addresses=addresses, deadline=deadline)
+        else:
+            conn.set_deadline(deadline)
+        response = _exchange(
+            conn, target, body, headers, reused=reused, while_waiting=while_waiting
+        )
+        if 200 <= response.status < 300:
+            kept = connections is not None and _drained(response)
+            return SendResult(True, response.status)
+        excerpt = response.read(200).decode("utf-8", "replace")  # logged, not shown
+        detail = _short(f"HTTP {response.status}: {excerpt}".strip())
+        return SendResult(False, response.status, f"HTTP {response.status}", detail=detail)
     except UnsafeTarget as exc:  # may be transient (DNS); retried, and logged
         return SendResult(False, error=public_error(exc), detail=_short(f"refused target: {exc}"))
-    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
-        return SendResult(False, error=public_error(exc), detail=_detail(exc))
-    if 200 <= status < 300:
-        return SendResult(True, status)
-    return SendResult(False, status, f"HTTP {status}")
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        error = f"deadline exceeded ({timeout:g} s)" if deadline.passed else public_error(exc)
+        return SendResult(False, error=error, detail=_detail(exc))
+    finally:
+        if kept:
+            connections.keep(key, conn)
+        elif conn is not None:
+            conn.close()
 
 
-def send_webhook(row: Delivery) -> SendResult:
+def send_webhook(
+    row: Delivery,
+    connections: WebhookConnections | None = None,
+    while_waiting: Callable[[], None] = lambda: None,
+) -> SendResult:
     endpoint = row.endpoint
     if not endpoint.is_active:
         return SendResult(False, error="the endpoint is inactive", permanent=True)
     body = webhook_request_body(row)
+    event_id = str(row.event_id)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "X-Signature": signature(endpoint.secret, body),
-        "X-Event-Id": str(row.event_id),
+        "X-Event-Id": event_id,
         "X-Event-Type": row.event_type,
         "X-Delivery-Attempt": str(row.attempts),
+        **signature_headers(endpoint, event_id, body, timezone.now()),
     }
-    return post_json(endpoint.url, body, headers, _timeout())
+    return post_json(endpoint.url, body, headers, _timeout(), connections, while_waiting)
 
 
 # --- record ----------------------------------------------------------------------------------
@@ -524,20 +749,41 @@ class _Recorder:
 # --- the loop --------------------------------------------------------------------------------
 
 
+class _Deferred:
+    """The record of the last successful POST, made while the next POST's answer is awaited: the
+    database and the receiver work at the same time, and still one POST is in flight."""
+
+    def __init__(self):
+        self._call: Callable[[], None] | None = None
+
+    def defer(self, call: Callable[[], None]) -> None:
+        self.run()
+        self._call = call
+
+    def run(self) -> None:
+        call, self._call = self._call, None
+        if call is not None:
+            call()
+
+
 def deliver_claim(
     claim: Claim,
     *,
     should_stop: Callable[[], bool] | None = None,
     rng: random.Random | None = None,
 ) -> BatchResult:
-    """Send the claim's rows one by one, recording each; release what is left on a stop."""
+    """Send the claim's rows one by one, recording each (a success while the next POST is
+    answered); release what is left on a stop, then the endpoint."""
     recorder = _Recorder(claim, rng)
     email_connection = None
+    webhook_connections = WebhookConnections()
+    last_success = _Deferred()
     margin = timedelta(seconds=longest_send_seconds() + LEASE_MARGIN_SECONDS)
     _synchronous_commit(False)
     try:
         for index, row in enumerate(claim.rows):
             if (should_stop and should_stop()) or timezone.now() + margin > claim.locked_until:
+                last_success.run()
                 recorder.result.released += release(claim, claim.rows[index:])
                 break
             if row.channel == DeliveryChannel.EMAIL:
@@ -548,13 +794,17 @@ def deliver_claim(
                 recorder.result.failed += 1  # failed with its endpoint, already recorded
                 continue
             else:
-                outcome = send_webhook(row)
+                outcome = send_webhook(row, webhook_connections, last_success.run)
+            last_success.run()  # when the send failed before its request was written
             if outcome.ok:
-                recorder.sent(row, outcome)
+                last_success.defer(functools.partial(recorder.sent, row, outcome))
             else:
                 recorder.failed(row, outcome)
+        last_success.run()
+        release_endpoint(claim)
     finally:
         _synchronous_commit(True)
+        webhook_connections.close()
         if email_connection is not None:
             email_connection.close()
     return recorder.result

@@ -85,6 +85,9 @@ class WebhookEndpoint(TenantOwnedModel):
     url = models.URLField(max_length=2000)
     events = ArrayField(models.CharField(max_length=32, choices=NotificationType.choices))
     secret = models.CharField(max_length=200)
+    # After a rotation the replaced secret signs too, until it expires (notifications/signing.py).
+    previous_secret = models.CharField(max_length=200, blank=True, default="")
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     disabled_at = models.DateTimeField(null=True, blank=True)
@@ -92,6 +95,10 @@ class WebhookEndpoint(TenantOwnedModel):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # The delivery worker's claim that alone sends to this endpoint until ``locked_until``: at
+    # most one delivery is in flight per endpoint (notifications/delivery.py, ``claim_due``).
+    locked_until = models.DateTimeField(null=True, blank=True, editable=False)
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
 
     def __str__(self) -> str:
         return self.url
@@ -165,6 +172,19 @@ class Delivery(TenantOwnedModel):
                 fields=["endpoint", "-created_at"],
                 condition=Q(endpoint__isnull=False),
                 name="delivery_endpoint_time_idx",
+            ),
+            # A claim takes the due e-mails, and one endpoint's due rows (notifications/delivery.py,
+            # _CLAIM), each without reading past the other kind: pending rows only, so they stay
+            # small.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending", channel="email"),
+                name="delivery_email_due_idx",
+            ),
+            models.Index(
+                fields=["endpoint", "next_attempt_at"],
+                condition=Q(status="pending", endpoint__isnull=False),
+                name="delivery_endpoint_due_idx",
             ),
             models.Index(
                 fields=["notification"],

@@ -5,7 +5,6 @@ a webhook endpoint is audited in the same transaction.
 """
 
 import json
-import secrets
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from notifications.models import (
     Priority,
     WebhookEndpoint,
 )
+from notifications.signing import PREVIOUS_SECRET_TTL, secret_generate
 from notifications.targets import redacted_url
 from tenancy.quotas import lock_tenant, quota_check
 
@@ -210,10 +210,6 @@ def email_preferences_set(*, user, email: Mapping[str, bool]) -> None:
 # --- webhook endpoints -----------------------------------------------------------------------
 
 
-def webhook_secret_generate() -> str:
-    return secrets.token_urlsafe(32)
-
-
 def _dedupe(events: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(events))
 
@@ -236,7 +232,7 @@ def webhook_create(
         tenant=tenant,
         url=url,
         events=_dedupe(events),
-        secret=secret or webhook_secret_generate(),
+        secret=secret or secret_generate(),
         is_active=is_active,
         created_by=created_by,
     )
@@ -255,9 +251,16 @@ def webhook_create(
     return endpoint
 
 
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
 @transaction.atomic
 def webhook_update(*, endpoint: WebhookEndpoint, updated_by, **fields) -> WebhookEndpoint:
-    """Change url, events, secret or is_active; re-activating clears the failure streak."""
+    """Change url, events, secret or is_active; re-activating clears the failure streak.
+
+    A secret set here replaces the current one at once, and ends a rotation's overlap: whoever
+    sets it (after a leak, say) wants no other secret signing."""
     endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
     changes: dict[str, list] = {}
     if "events" in fields:
@@ -271,6 +274,12 @@ def webhook_update(*, endpoint: WebhookEndpoint, updated_by, **fields) -> Webhoo
     if fields.get("secret") and fields["secret"] != endpoint.secret:
         changes["secret"] = [REDACTED, REDACTED]
         endpoint.secret = fields["secret"]
+        if endpoint.previous_secret:
+            changes["previous_secret_expires_at"] = [
+                _iso(endpoint.previous_secret_expires_at),
+                None,
+            ]
+        endpoint.previous_secret, endpoint.previous_secret_expires_at = "", None
     if changes.get("is_active") == [False, True]:
         endpoint.consecutive_failures = 0
         endpoint.disabled_at = None
@@ -283,6 +292,37 @@ def webhook_update(*, endpoint: WebhookEndpoint, updated_by, **fields) -> Webhoo
             resource=endpoint,
             changes=changes,
         )
+    return endpoint
+
+
+@transaction.atomic
+def webhook_rotate_secret(*, endpoint: WebhookEndpoint, rotated_by) -> WebhookEndpoint:
+    """A new secret (the caller shows it once); the current one keeps signing beside it for
+    ``PREVIOUS_SECRET_TTL``, so receivers switch without a failed delivery.
+
+    Two secrets sign at most: rotating again within that time drops the older previous secret
+    and keeps the one just replaced, which receivers may still hold. The row is locked, so two
+    rotations at once are serialized and neither returned secret is lost.
+    """
+    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    previous_expiry = endpoint.previous_secret_expires_at if endpoint.previous_secret else None
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_expires_at = timezone.now() + PREVIOUS_SECRET_TTL
+    endpoint.secret = secret_generate()
+    endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at"])
+    audit_record(
+        action="webhook_secret_rotated",
+        tenant=endpoint.tenant_id,
+        actor=rotated_by,
+        resource=endpoint,
+        changes={
+            "secret": [REDACTED, REDACTED],
+            "previous_secret_expires_at": [
+                _iso(previous_expiry),
+                endpoint.previous_secret_expires_at.isoformat(),
+            ],
+        },
+    )
     return endpoint
 
 

@@ -5,6 +5,7 @@ from factory.django import DjangoModelFactory
 
 from contracts.models import ClauseRule, Contract, ContractRevision
 from contracts.revisions import canonical_content, content_hash
+from notifications.signing import secret_generate
 from tenancy.models import Tenant, User, UserRole
 
 FACTORY_PASSWORD = "correct-horse-battery-staple"
@@ -110,4 +111,4 @@ class WebhookEndpointFactory(DjangoModelFactory):
     tenant = factory.SubFactory(TenantFactory)
     url = factory.Sequence(lambda n: f"https://hooks{n}.example.com/clm")
     events = factory.LazyFunction(lambda: ["approval_assigned", "workflow_completed"])
-    secret = factory.Sequence(lambda n: f"webhook-secret-{n:08d}-0123456789")
+    secret = factory.LazyFunction(secret_generate)

@@ -243,7 +243,7 @@ OBJECT_ENDPOINTS = [
         "PATCH",
         "/api/admin/webhooks/{id}/",
         lambda t: WebhookEndpointFactory(tenant=t),
-        {"is_active": False, "secret": "hijacked-secret-0123456789"},
+        {"is_active": False, "secret": "whsec_aGlqYWNrZWQtc2VjcmV0LTAxMjM0NTY3ODk="},
     ),
     ObjectEndpoint(
         "DELETE",
@@ -253,6 +253,11 @@ OBJECT_ENDPOINTS = [
     ),
     ObjectEndpoint(
         "GET", "/api/admin/webhooks/{id}/deliveries/", lambda t: WebhookEndpointFactory(tenant=t)
+    ),
+    ObjectEndpoint(
+        "POST",
+        "/api/admin/webhooks/{id}/rotate-secret/",
+        lambda t: WebhookEndpointFactory(tenant=t),
     ),
     # SLA administration
     ObjectEndpoint("GET", "/api/admin/sla-rules/{id}/", make_sla_rule),

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from notifications.models import Delivery, Notification, NotificationType, WebhookEndpoint
+from notifications.signing import SECRET_MAX_BYTES, SECRET_MIN_BYTES, secret_validate
 from notifications.targets import URL_MAX_LENGTH, validate_webhook_url
 
 # --- inbox -------------------------------------------------------------------------------------
@@ -80,7 +81,7 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
 
 class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
     secret = serializers.CharField(
-        help_text="The signing secret. Shown only in this response: store it now."
+        help_text="The signing secret (`whsec_<base64>`), shown only in this response: store it."
     )
 
     class Meta(WebhookEndpointSerializer.Meta):
@@ -105,10 +106,14 @@ class WebhookEndpointInputSerializer(serializers.Serializer):
     secret = serializers.CharField(
         write_only=True,
         required=False,
-        min_length=16,
         max_length=200,
         trim_whitespace=False,
-        help_text="HMAC-SHA256 signing secret; generated when omitted (and returned once).",
+        help_text=(
+            f"`whsec_` + base64 of {SECRET_MIN_BYTES}-{SECRET_MAX_BYTES} random bytes (the "
+            "Standard Webhooks format); generated when omitted on create (and returned once). "
+            "Setting it replaces the current secret at once; `rotate-secret` keeps the old one "
+            "signing for 24 hours."
+        ),
     )
     is_active = serializers.BooleanField(
         required=False, help_text="Default true on create; left unchanged when omitted later."
@@ -119,6 +124,21 @@ class WebhookEndpointInputSerializer(serializers.Serializer):
 
     def validate_events(self, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
+
+    def validate_secret(self, value: str) -> str:
+        return secret_validate(value)
+
+
+class WebhookSecretRotatedSerializer(serializers.Serializer):
+    secret = serializers.CharField(
+        help_text="The new signing secret (`whsec_<base64>`). Shown only in this response."
+    )
+    previous_secret_expires_at = serializers.DateTimeField(
+        help_text=(
+            "Until then the replaced secret signs every delivery too (`webhook-signature` "
+            "carries both); `X-Signature` uses the new secret at once."
+        )
+    )
 
 
 class DeliverySerializer(serializers.ModelSerializer):

@@ -12,6 +12,8 @@ from tenancy.capabilities import WEBHOOKS_MANAGE
 from tenancy.permissions import capability_required
 from tenancy.scoping import TenantScopedViewSetMixin
 
+NO_STORE = {"Cache-Control": "no-store"}  # responses carrying a secret
+
 
 @extend_schema(tags=["notifications"])
 class NotificationViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -65,7 +67,8 @@ class NotificationViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, views
     serializers.WebhookEndpointSerializer,
     created_serializer=serializers.WebhookEndpointCreatedSerializer,
     update_description=(
-        "Change url, events, secret (rotation) or is_active; re-activating resets failures."
+        "Change url, events, secret or is_active; re-activating resets failures. A secret set "
+        "here replaces the current one at once (and ends a rotation's overlap)."
     ),
 )
 class WebhookEndpointViewSet(
@@ -78,10 +81,12 @@ class WebhookEndpointViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Webhook endpoints of the tenant (`webhooks.manage`). Each delivery is a POST signed with
-    `X-Signature: sha256=<HMAC-SHA256 of the body with the secret>`, carrying `X-Event-Id` (the
-    same on every retry) and `X-Event-Type`; failures are retried with exponential backoff and
-    the endpoint is disabled after repeated failures."""
+    """Webhook endpoints of the tenant (`webhooks.manage`). Each delivery is a POST carrying
+    `X-Event-Id` (the same on every retry) and `X-Event-Type`, signed twice: Standard Webhooks
+    (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of
+    "{id}.{timestamp}.{body}">`) and `X-Signature: sha256=<hex HMAC-SHA256 of the body>`.
+    Failures are retried with exponential backoff; the endpoint is disabled after repeated
+    failures."""
 
     queryset = WebhookEndpoint.objects.all()
     selector = selectors.webhook_list
@@ -105,13 +110,24 @@ class WebhookEndpointViewSet(
         """Create an endpoint; the response carries the secret, this once."""
         endpoint = self.service_create(self._input(data=request.data))
         body = serializers.WebhookEndpointCreatedSerializer(endpoint).data
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(body, status=status.HTTP_201_CREATED, headers=NO_STORE)
 
     def service_update(self, instance, data):
         return services.webhook_update(endpoint=instance, updated_by=self.request.user, **data)
 
     def service_delete(self, instance):
         services.webhook_delete(endpoint=instance, deleted_by=self.request.user)
+
+    @extend_schema(request=None, responses=serializers.WebhookSecretRotatedSerializer)
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request, pk=None):
+        """A new secret, shown only in this response; the previous one also signs every delivery
+        for 24 hours (rotating again within them drops the older previous secret)."""
+        endpoint = services.webhook_rotate_secret(
+            endpoint=self.get_object(), rotated_by=request.user
+        )
+        body = serializers.WebhookSecretRotatedSerializer(endpoint).data
+        return Response(body, headers=NO_STORE)
 
     @extend_schema(responses=serializers.DeliverySerializer(many=True))
     @action(detail=True, methods=["get"])

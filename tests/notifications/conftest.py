@@ -21,6 +21,7 @@ class ReceivedRequest:
     path: str
     headers: dict[str, str]
     body: bytes
+    client_port: int = 0  # one per TCP connection
 
     @property
     def json(self) -> dict:
@@ -36,11 +37,14 @@ class WebhookReceiver:
     """A real HTTP server on 127.0.0.1 (a free port) that records every POST it gets.
 
     Answers with the queued statuses in turn (`respond_with(500, 500, 200)`), then the default.
+    HTTP/1.1 keep-alive; `close_after_answer` closes each connection after its answer without
+    saying so, as a receiver whose idle timeout is short does.
     """
 
     def __init__(self):
         self.requests: list[ReceivedRequest] = []
         self.default_status = 200
+        self.close_after_answer = False
         self._statuses: deque[int] = deque()
         self._lock = threading.Lock()
         receiver = self
@@ -51,13 +55,16 @@ class WebhookReceiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 status = receiver._record(
-                    ReceivedRequest(self.path, dict(self.headers.items()), body)
+                    ReceivedRequest(
+                        self.path, dict(self.headers.items()), body, self.client_address[1]
+                    )
                 )
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
+                self.close_connection = receiver.close_after_answer
 
             def log_message(self, format, *args):
                 pass

@@ -12,11 +12,13 @@ pytestmark = pytest.mark.django_db
 
 URL = "/api/admin/webhooks/"
 BODY = {"url": "https://hooks.example.com/clm", "events": ["approval_assigned"]}
+ROTATED = "whsec_cm90YXRlZC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg=="  # base64 of 31 bytes
 
 
 def test_create_generates_a_secret_returned_once(admin_client, tenant, tenant_admin):
     response = admin_client.post(URL, BODY, format="json")
     assert response.status_code == 201, response.json()
+    assert response["Cache-Control"] == "no-store"
     body = response.json()
     endpoint = WebhookEndpoint.objects.get(pk=body["id"])
     assert body["secret"] == endpoint.secret
@@ -35,7 +37,7 @@ def test_create_generates_a_secret_returned_once(admin_client, tenant, tenant_ad
 
 
 def test_create_with_a_given_secret_and_audit(admin_client, tenant_admin):
-    secret = "s3cret-of-my-own-choosing"
+    secret = "whsec_" + "czNjcmV0LW9mLW15LW93bi1jaG9vc2luZy0wMTIz"  # base64 of 30 bytes
     response = admin_client.post(
         URL, {**BODY, "secret": secret, "events": ["workflow_completed"] * 2}, format="json"
     )
@@ -56,14 +58,14 @@ def test_update_and_delete_are_audited(admin_client):
 
     response = admin_client.patch(
         f"{URL}{endpoint_id}/",
-        {"events": ["workflow_rejected", "workflow_completed"], "secret": "rotated-secret-0123"},
+        {"events": ["workflow_rejected", "workflow_completed"], "secret": ROTATED},
         format="json",
     )
     assert response.status_code == 200, response.json()
     assert response.json()["events"] == ["workflow_rejected", "workflow_completed"]
     assert "secret" not in response.json()
     endpoint = WebhookEndpoint.objects.get(pk=endpoint_id)
-    assert endpoint.secret == "rotated-secret-0123"
+    assert endpoint.secret == ROTATED
     assert endpoint.url == BODY["url"]  # PATCH leaves the rest alone
     updated = AuditLog.objects.get(action="webhook_updated")
     assert updated.changes["events"] == [
@@ -71,13 +73,13 @@ def test_update_and_delete_are_audited(admin_client):
         ["workflow_rejected", "workflow_completed"],
     ]
     assert old_secret not in str(updated.changes)
-    assert "rotated-secret-0123" not in str(updated.changes)
+    assert ROTATED not in str(updated.changes)
 
     response = admin_client.put(
         f"{URL}{endpoint_id}/", {"url": "https://other.example.org/h", "events": ["sla_breached"]}
     )
     assert response.status_code == 200, response.json()
-    assert WebhookEndpoint.objects.get(pk=endpoint_id).secret == "rotated-secret-0123"
+    assert WebhookEndpoint.objects.get(pk=endpoint_id).secret == ROTATED
 
     assert admin_client.delete(f"{URL}{endpoint_id}/").status_code == 204
     assert not WebhookEndpoint.objects.filter(pk=endpoint_id).exists()
