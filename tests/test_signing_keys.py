@@ -12,10 +12,10 @@ import jwt
 import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from config import secret_key
 from config.secret_key import JWT_KEY_LABEL, derived_key
+from tenancy.tokens import SessionRefreshToken
 from tests.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +31,7 @@ def bearer(token: str) -> APIClient:
 @pytest.mark.django_db
 def test_a_token_signed_with_secret_key_is_refused():
     assert settings.SIMPLE_JWT["SIGNING_KEY"] != settings.SECRET_KEY
-    access = str(RefreshToken.for_user(UserFactory()).access_token)
+    access = str(SessionRefreshToken.for_user(UserFactory()).access_token)
     assert bearer(access).get(ME).status_code == 200
     claims = jwt.decode(access, options={"verify_signature": False})
     forged = jwt.encode(claims, settings.SECRET_KEY, algorithm="HS256")
