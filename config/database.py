@@ -14,10 +14,12 @@ the project uses three roles (``docs/database-roles.md`` is the operator's guide
 
 Where they come from:
 
-* ``DATABASE_URL`` and ``DATABASE_OWNER_URL`` both set (production): the operator created the
-  roles (``python -m config.database provision`` does it, given ``DATABASE_ADMIN_URL``); the web
-  connects with ``DATABASE_URL``, the worker commands with ``DATABASE_WORKER_URL``, migrations
-  with ``DATABASE_OWNER_URL``.
+* Explicit roles (production): each process is given the URLs it uses, ``DATABASE_URL`` (the
+  app role) and ``DATABASE_WORKER_URL`` or ``DATABASE_OWNER_URL``, or ``DATABASE_ROLES=explicit``
+  when ``DATABASE_URL`` is all it gets (the web). The operator created the roles (``python -m
+  config.database provision`` does it, given ``DATABASE_ADMIN_URL``); the web connects with
+  ``DATABASE_URL``, the worker commands with ``DATABASE_WORKER_URL``, migrations with
+  ``DATABASE_OWNER_URL``.
 * Only ``DATABASE_URL`` set (a developer's or CI's server, docker-compose): it names a role that
   may create roles (a superuser: only one may grant BYPASSRLS); ``provision`` creates the three
   roles in that server and the project connects as them, with the same host, port and database
@@ -95,7 +97,11 @@ def _embedded_admin_url() -> str:
 
 
 def _explicit_roles() -> bool:
-    return bool(os.environ.get("DATABASE_OWNER_URL"))
+    """Production's mode: the owner's or the worker's URL is set, or, in a process that is given
+    only its own URL (the web), ``DATABASE_ROLES=explicit``."""
+    return os.environ.get("DATABASE_ROLES") == "explicit" or any(
+        os.environ.get(EXPLICIT_URLS[role]) for role in ("worker", "owner")
+    )
 
 
 def role_url(role: str = "app") -> str:
@@ -106,8 +112,8 @@ def role_url(role: str = "app") -> str:
         url = os.environ.get(EXPLICIT_URLS[role])
         if not url:
             raise ValueError(
-                f"{EXPLICIT_URLS[role]} must be set: with DATABASE_OWNER_URL set, each role's URL "
-                "is explicit (docs/database-roles.md)"
+                f"{EXPLICIT_URLS[role]} must be set: each role's URL is explicit here "
+                "(docs/database-roles.md)"
             )
         return url
     names = {"app": APP_ROLE, "worker": WORKER_ROLE, "owner": OWNER_ROLE}
