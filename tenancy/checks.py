@@ -115,6 +115,7 @@ def check_row_level_security(app_configs=None, databases=None, **kwargs):
 
 
 def row_level_security_errors(connection) -> list[checks.Error]:
+    """The check's findings on one connection: as which role it logged in is what is judged."""
     from django.apps import apps
 
     tenant_tables = {
@@ -194,8 +195,10 @@ def row_level_security_errors(connection) -> list[checks.Error]:
                 id="tenancy.E003",
             )
         )
+    functions_ok = True
     for signature, definer, owned_by_owner, owner_bypasses in functions:
         if not (definer and owned_by_owner and owner_bypasses):
+            functions_ok = False
             errors.append(
                 checks.Error(
                     f"Function {signature} is missing, not SECURITY DEFINER, or not owned by the "
@@ -204,7 +207,7 @@ def row_level_security_errors(connection) -> list[checks.Error]:
                     id="tenancy.E003",
                 )
             )
-    if not errors:
+    if functions_ok:
         errors += _signing_key_errors(connection)
     return errors
 

@@ -8,6 +8,8 @@ row-level security. The rows are committed first (a transactional test) so anoth
 them.
 """
 
+import hashlib
+import hmac
 import importlib
 import os
 import secrets
@@ -259,7 +261,8 @@ def test_a_temporary_key_table_does_not_stand_in_for_the_real_one(populated, att
     _ours, theirs, hidden = populated
     key = b"the-attackers-own-key"
     inner, outer = rls_key.pads(key)
-    forged = f"{theirs.pk}.{hmac_hex(key, f'{theirs.pk}:{attacker.nonce}')}"
+    message = f"{theirs.pk}:{attacker.nonce}".encode()
+    forged = f"{theirs.pk}.{hmac.new(key, message, hashlib.sha256).hexdigest()}"
     visible = attacker.run(
         "CREATE TEMPORARY TABLE rls_signing_key (id boolean, inner_pad bytea, outer_pad bytea)",
         f"INSERT INTO pg_temp.rls_signing_key VALUES (true, '\\x{inner.hex()}',"  # noqa: S608
@@ -269,13 +272,6 @@ def test_a_temporary_key_table_does_not_stand_in_for_the_real_one(populated, att
         "SELECT id::text FROM contracts_contract",
     )
     assert not {row_id for (row_id,) in visible} & hidden["contracts_contract"]
-
-
-def hmac_hex(key: bytes, message: str) -> str:
-    import hashlib
-    import hmac
-
-    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
 
 def test_rows_cannot_be_moved_into_another_tenant(populated, attacker):
