@@ -76,8 +76,12 @@ REVOKE ALL ON public.rls_signing_key FROM PUBLIC, {app};
 -- The tenant of app.tenant_id ('<uuid>.<hex HMAC-SHA256 of "<uuid>:<app.session_nonce>">') when
 -- the signature is right, else NULL. Nothing is cast before the signature matched (so no value of
 -- either setting can raise an error), and only the application signs, and only UUIDs.
+-- PARALLEL RESTRICTED: the leader evaluates the policies' InitPlans and hands the value to the
+-- workers; a PARALLEL UNSAFE function (the default) would keep every query on a tenant table
+-- from running in parallel.
 CREATE FUNCTION public.app_current_tenant() RETURNS uuid
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     scope text := current_setting('app.tenant_id', true);
     signed boolean;
