@@ -28,8 +28,9 @@ $(STAMP):
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
-# Starts the embedded server when DATABASE_URL is unset, creates the app and owner roles (see
-# config/database.py), then migrates as the owner. Everything else connects as the app role.
+# Starts the embedded server when DATABASE_URL is unset, creates the app, worker and owner roles
+# (see docs/database-roles.md), then migrates as the owner, which also stores the row-level
+# security key. The web connects as the app role; the cross-tenant commands as the worker.
 db: install
 	@$(BIN)/python -m config.database provision
 	@DATABASE_ROLE=owner $(MANAGE) migrate --no-input -v 0
@@ -65,8 +66,11 @@ lint: install
 
 checks: db
 	$(MANAGE) check --fail-level WARNING
-	@# The deploy check runs with the settings a TLS-terminated production would use.
-	DEBUG=0 SECRET_KEY=$$($(BIN)/python -m config.secret_key --ephemeral) \
+	@# The deploy check runs with the settings a TLS-terminated production would use, and with
+	@# the row-level security key the database holds (it checks that they agree: tenancy.E004),
+	@# derived from the real SECRET_KEY before the throwaway one is assigned.
+	RLS_SIGNING_KEY=$$($(BIN)/python -m config.secret_key --rls) \
+		DEBUG=0 SECRET_KEY=$$($(BIN)/python -m config.secret_key --ephemeral) \
 		JWT_SIGNING_KEY=$$($(BIN)/python -m config.secret_key --ephemeral) SECURE_SSL_REDIRECT=1 \
 		SECURE_HSTS_SECONDS=31536000 SECURE_HSTS_INCLUDE_SUBDOMAINS=1 SECURE_HSTS_PRELOAD=1 \
 		$(MANAGE) check --deploy --database default --fail-level WARNING

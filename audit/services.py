@@ -75,8 +75,8 @@ def audit_record(
 def audit_rls_bypass(*, reason: str, actor=None) -> AuditLog:
     """A platform audit row for a row-level security bypass (``tenancy.rls``).
 
-    It has no tenant, so no tenant's API lists it; platform administrators read it in the admin.
-    Written inside the bypass, since only a bypass may write a row without a tenant.
+    It has no tenant, so no tenant's API lists it; platform administrators read it in the admin
+    (the platform scope). Written inside the bypass, as the worker role.
     """
     return audit_record(
         action="rls_bypass",
@@ -90,7 +90,8 @@ def audit_rls_bypass(*, reason: str, actor=None) -> AuditLog:
 
 @contextmanager
 def audited_rls_bypass(*, reason: str, actor=None) -> Iterator[None]:
-    """``tenancy.rls.bypass`` for production's cross-tenant jobs: logged and audited."""
+    """``tenancy.rls.bypass`` for production's cross-tenant jobs (``tenancy.worker``: only they
+    connect as the worker role, which the bypass runs as): logged and audited."""
     with rls.bypass(reason):
         audit_rls_bypass(reason=reason, actor=actor)
         yield

@@ -7,6 +7,11 @@ database is dropped, re-created and migrated at start, so a benchmark never read
 development data and always starts from the same empty state. ``setup(fresh=False)`` only
 connects (for worker processes of a run that already created it: they inherit ``DATABASE_URL``
 from the parent).
+
+A benchmark process builds fixtures across tenants, so it connects as the worker role and
+bypasses row-level security (``tenancy.worker``, ``tenancy.rls``); what it measures as the app
+does runs in its tenant's scope, as the app role. A server it starts (``bench/_server.py``) is a
+separate process that connects as the app role, as production's does.
 """
 
 import os
@@ -60,9 +65,9 @@ def recreate_database(server_url: str, name: str) -> None:
 def setup(*, fresh: bool = True) -> None:
     """``django.setup()`` on the benchmark database; ``fresh`` re-creates and migrates it.
 
-    As in production, the process connects as the app role, which row-level security binds; the
-    owner role migrates. Benchmark code builds and reads rows of any tenant under one logged
-    bypass (``tenancy.rls``); requests to a server it starts get their own tenant scope.
+    The owner role migrates; the process connects as the worker role, and builds and reads rows
+    of any tenant under one logged bypass (``tenancy.rls``); requests to a server it starts get
+    their own tenant scope, as the app role.
     """
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-any-deployment-0123456789")
@@ -91,7 +96,9 @@ def setup(*, fresh: bool = True) -> None:
 
     django.setup()
     from tenancy import rls
+    from tenancy.worker import connect_as_worker
 
+    connect_as_worker()
     rls.activate_bypass("benchmark fixtures and checks")
 
 
@@ -115,6 +122,24 @@ def database_description() -> str:
         cursor.execute("SHOW server_version")
         (version,) = cursor.fetchone()
     return f"PostgreSQL {version}, database {settings['NAME']} at {where}"
+
+
+def scoped_connection(scope):
+    """A psycopg2 connection outside Django, on the same login as Django's, and the statement
+    that puts ``scope`` into one of its transactions (signed for its own nonce: ``tenancy.rls``).
+    """
+    import secrets
+
+    import psycopg2
+    from django.db import connection
+
+    from tenancy.rls import NONCE_SETTING
+
+    nonce = secrets.token_hex(16)
+    params = connection.get_connection_params()
+    options = " ".join(filter(None, [params.get("options"), f"-c {NONCE_SETTING}={nonce}"]))
+    raw = psycopg2.connect(**{**params, "options": options})
+    return raw, scope.sql(roles=connection.scope_roles, nonce=nonce)
 
 
 def maintenance_connection(role: str = "owner"):

@@ -389,7 +389,7 @@ def page_statement(api: Api, params: dict) -> str:
         api.page(params)
     (statement,) = [query["sql"] for query in queries.captured_queries]
     # What was sent, so with the RLS scope in front (tenancy.rls); EXPLAIN wants the query alone.
-    return statement.removeprefix(f"{rls.current_scope().sql()}; ")
+    return statement.removeprefix(f"{connection.scope_sql(rls.current_scope())}; ")
 
 
 def plan_summary(api: Api, params: dict) -> tuple[str, float]:

@@ -333,14 +333,13 @@ def kill_worker_mid_batch(deliveries: int, kill_after: int) -> list[list]:
 
 def access_headers() -> dict[str, dict]:
     """A bearer token for the demo requester and each approver (minted here, same signing key)."""
-    from rest_framework_simplejwt.tokens import RefreshToken
-
     from tenancy.models import User
+    from tenancy.tokens import SessionRefreshToken
 
     headers = {}
     for name in ("requester", *APPROVERS):
         user = User.objects.get(email=f"{name}@acme.example")
-        token = RefreshToken.for_user(user).access_token
+        token = SessionRefreshToken.for_user(user).access_token
         headers[name] = {"Authorization": f"Bearer {token}"}
     return headers
 

@@ -33,7 +33,8 @@ Same-run baseline, the raw-SQL limit: each scenario's request is first run in-pr
 ``django.test.Client`` while a connection ``execute_wrapper`` records every statement Django sends
 (with its parameters, SAVEPOINTs and the row-level security scope included) and where psycopg2
 opens (BEGIN) and ends (COMMIT) transactions. The recording is replayed with psycopg2 as the
-same database role (BEGIN/COMMIT sent explicitly): the same statements in the same transactions
+same database role, on connections with the recording's nonce (its scopes are signed for it), and
+BEGIN/COMMIT sent explicitly: the same statements in the same transactions
 with the same parameters, except ids. Ids of rows the request created get fresh UUIDs per replay;
 for approve, the ids of the template contract's rows (contract, instance, stages, approval) are
 replaced by those of the next unused contract of the pool, so every replay decides a different
@@ -398,12 +399,11 @@ class Scenario:
 
 
 def make_scenarios(ids: dict) -> list[Scenario]:
-    from rest_framework_simplejwt.tokens import RefreshToken
-
     from tenancy.models import User
+    from tenancy.tokens import SessionRefreshToken
 
     def token(user_id) -> str:
-        return str(RefreshToken.for_user(User.objects.get(pk=user_id)).access_token)
+        return str(SessionRefreshToken.for_user(User.objects.get(pk=user_id)).access_token)
 
     return [
         Scenario("create", "POST", token(ids["requesters"][1])),
@@ -494,20 +494,19 @@ class Program:
 def record(scenario: Scenario, client) -> Program:
     """Run the scenario's next request in-process, recording its statements, and turn the
     recording into a ``Program`` (which ids are fresh and which belong to the case)."""
-    import psycopg2
     from django.db import connection
 
     from tenancy.rls import Scope
 
     case = scenario.cases[scenario.used] if scenario.name == "approve" else {}
-    snapshot = psycopg2.connect(**connection.get_connection_params())
+    snapshot, bypass_sql = _django.scoped_connection(Scope(bypass=True))
     snapshot.set_session(isolation_level="REPEATABLE READ")
     recorder = Recorder()
     try:
         with snapshot.cursor() as cursor:
-            # Every tenant's rows (row-level security), as of now: the first statement takes
+            # Every tenant's rows (the worker role), as of now: the first statement takes
             # the transaction's snapshot.
-            cursor.execute(Scope(bypass=True).sql())
+            cursor.execute(bypass_sql)
             connection.ensure_connection()
             undo = recorder.install(connection)
             try:
@@ -665,7 +664,13 @@ def replay(
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(processes)
     results = context.Queue()
+    from tenancy.rls import NONCE_SETTING
+
+    # The recorded scopes are signed for the recording connection's nonce (tenancy.rls): the
+    # replaying connections get the same one, so the database believes them as it did there.
     connect = connection.get_connection_params()
+    nonce = f"-c {NONCE_SETTING}={connection.rls_nonce}"
+    connect["options"] = " ".join(filter(None, [connect.get("options"), nonce]))
     children = [
         context.Process(
             target=_replay_worker,

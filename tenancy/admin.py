@@ -1,4 +1,5 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm as DjangoAdminPasswordChangeForm
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
@@ -8,8 +9,14 @@ from django.db import transaction
 from audit.context import current_request_context, set_actor
 from audit.services import audit_record, diff_fields
 from tenancy import services
-from tenancy.admin_scoping import TenantAdminInlineMixin, TenantScopedAdmin, admin_tenant_id
+from tenancy.admin_scoping import (
+    ADMINISTERED_TENANT_KEY,
+    TenantAdminInlineMixin,
+    TenantScopedAdmin,
+    admin_tenant_id,
+)
 from tenancy.models import Tenant, User, UserRole
+from tenancy.selectors import account_by_email
 
 # What a user change in the admin audits (the password has its own view and is never recorded).
 AUDITED_USER_FIELDS = (
@@ -38,23 +45,68 @@ def _role_snapshot(assignment: UserRole) -> dict:
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
+    """Tenants. A platform superuser sees them all and picks the one to administer: the rest of
+    the admin then shows that tenant's rows only (row-level security shows no other's)."""
+
     list_display = ["name", "slug", "timezone", "created_at"]
     search_fields = ["name", "slug"]
     readonly_fields = ["created_at"]
+    actions = ["administer", "stop_administering"]
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
-        tenant_id = admin_tenant_id(request)
+        tenant_id = request.user.tenant_id
         return queryset if tenant_id is None else queryset.filter(pk=tenant_id)
 
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if request.user.tenant_id is not None or not request.user.is_superuser:
+            actions.pop("administer", None)
+            actions.pop("stop_administering", None)
+        return actions
 
-class UserCreationForm(DjangoUserCreationForm):
+    @admin.action(description="Administer the selected tenant")
+    def administer(self, request, queryset):
+        if len(queryset) != 1:
+            self.message_user(request, "Select exactly one tenant to administer.", messages.ERROR)
+            return
+        [tenant] = queryset
+        services.platform_admin_enter(admin=request.user, tenant=tenant)
+        request.session[ADMINISTERED_TENANT_KEY] = str(tenant.pk)
+        self.message_user(
+            request,
+            f"You administer {tenant.name} now: the admin shows its rows only. Its audit log "
+            "records this. To leave, run “Stop administering a tenant” on any tenant.",
+        )
+
+    @admin.action(description="Stop administering a tenant")
+    def stop_administering(self, request, queryset):
+        request.session.pop(ADMINISTERED_TENANT_KEY, None)
+        self.message_user(request, "You administer no tenant: the admin shows platform rows.")
+
+
+class AvailableEmailMixin:
+    """The e-mail is stored lower-cased and must be free in every tenant, as in the API.
+
+    Users are under row-level security, so the form's own uniqueness check would only see this
+    tenant's: another tenant's address would then fail on the unique index, a 500.
+    """
+
+    def clean_email(self):
+        email = services.normalized_email(self.cleaned_data["email"])
+        account = account_by_email(email=email)
+        if account is not None and account.id != self.instance.pk:
+            raise forms.ValidationError(services.EMAIL_UNAVAILABLE)
+        return email
+
+
+class UserCreationForm(AvailableEmailMixin, DjangoUserCreationForm):
     class Meta:
         model = User
         fields = ["email", "full_name"]
 
 
-class UserChangeForm(DjangoUserChangeForm):
+class UserChangeForm(AvailableEmailMixin, DjangoUserChangeForm):
     class Meta:
         model = User
         fields = "__all__"
@@ -120,7 +172,7 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
         """
         before = _user_snapshot(User.objects.get(pk=obj.pk)) if change else None
         if not change:
-            services.check_user_quota(obj.tenant_id or request.user.tenant_id)
+            services.check_user_quota(obj.tenant_id or admin_tenant_id(request))
         super().save_model(request, obj, form, change)
         if change and before["is_active"] and not obj.is_active:
             services.user_tokens_revoke(user=obj)

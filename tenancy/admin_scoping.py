@@ -6,10 +6,17 @@ from django.http import HttpResponseRedirect
 from config.exceptions import QuotaExceeded
 from tenancy.scoping import is_tenant_owned
 
+# The tenant a platform superuser administers, in their session (``TenantAdmin``).
+ADMINISTERED_TENANT_KEY = "administered_tenant"
+
 
 def admin_tenant_id(request):
-    """None for platform superusers (who see every tenant), else the staff user's tenant."""
-    return None if request.user.is_superuser else request.user.tenant_id
+    """The tenant whose rows the admin shows: the staff user's own, or the one a platform
+    superuser chose to administer; None for a platform superuser who chose none (who then sees
+    platform rows only: row-level security shows no tenant's)."""
+    if request.user.tenant_id is not None or not request.user.is_superuser:
+        return request.user.tenant_id
+    return request.session.get(ADMINISTERED_TENANT_KEY)
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
@@ -43,7 +50,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if not change and getattr(obj, "tenant_id", None) is None:
-            obj.tenant_id = request.user.tenant_id
+            obj.tenant_id = admin_tenant_id(request)
         super().save_model(request, obj, form, change)
 
     def _is_tenant_admin(self, request) -> bool:
@@ -59,8 +66,8 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return self._is_tenant_admin(request) or super().has_change_permission(request, obj)
 
     def has_add_permission(self, request):
-        # Rows need a tenant: platform superusers without one add through a tenant's staff.
-        if request.user.tenant_id is None:
+        # Rows need a tenant: a platform superuser adds inside the tenant they administer.
+        if admin_tenant_id(request) is None:
             return False
         return self._is_tenant_admin(request) or super().has_add_permission(request)
 

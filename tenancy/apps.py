@@ -8,7 +8,12 @@ class TenancyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
         from tenancy import checks, schema  # noqa: F401  (registers system checks and schema hooks)
+        from tenancy.rls_key import store_after_migrate
+
+        post_migrate.connect(store_after_migrate, sender=self)
 
 
 class AdminConfig(admin_apps.AdminConfig):

@@ -6,6 +6,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from tenancy.capabilities import CAPABILITY_CHOICES
@@ -31,6 +32,10 @@ class Tenant(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # The nil UUID is the scope of platform rows (tenancy.rls.PLATFORM), no tenant's id.
+            models.CheckConstraint(condition=~Q(id=uuid.UUID(int=0)), name="tenant_id_not_nil"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -46,12 +51,23 @@ class UserManager(BaseUserManager.from_queryset(TenantQuerySet)):
         return user
 
     def get_by_natural_key(self, username):
-        return self.get(email=self.normalize_email(username).lower())
+        """The user an e-mail names, whichever tenant (``tenancy_user`` is under RLS)."""
+        from tenancy import rls
+        from tenancy.selectors import account_by_email
+
+        account = account_by_email(email=self.normalize_email(username))
+        if account is None:
+            raise self.model.DoesNotExist
+        with rls.account_scope(account.tenant_id):
+            return self.get(pk=account.id)
 
     def create_superuser(self, email: str, password: str | None = None, **fields):
-        """Platform operators: Django admin across tenants, no tenant of their own, no API."""
+        """Platform operators: the Django admin, one tenant at a time, no API; no tenant."""
+        from tenancy import rls
+
         fields.update(is_staff=True, is_superuser=True, tenant=None)
-        return self.create_user(email, password, **fields)
+        with rls.platform_scope():
+            return self.create_user(email, password, **fields)
 
 
 class User(AbstractBaseUser, PermissionsMixin):
@@ -88,6 +104,8 @@ class User(AbstractBaseUser, PermissionsMixin):
                 name="user_tenant_required_unless_superuser",
             ),
         ]
+        # Finding an account by e-mail across tenants (``app_account_by_email``), any case.
+        indexes = [models.Index(Lower("email"), name="user_email_lower_idx")]
 
     def __str__(self) -> str:
         return self.email

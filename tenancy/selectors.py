@@ -1,7 +1,9 @@
-"""Reads about tenants, users and roles. All tenant-scoped."""
+"""Reads about tenants, users and roles. All tenant-scoped, but for the two account look-ups."""
 
 import uuid
+from typing import NamedTuple
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -66,3 +68,35 @@ def tenant_by_slug_or_id(value: str) -> Tenant | None:
     except ValueError:
         lookup = {"slug": value}
     return Tenant.objects.filter(**lookup).first()
+
+
+class Account(NamedTuple):
+    """Which user an e-mail or a session names, and the tenant (None: platform) to load it in."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID | None
+
+
+def _account(function: str, argument) -> Account | None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, tenant_id FROM {function}(%s)", [argument])  # noqa: S608
+        row = cursor.fetchone()
+    return Account(*row) if row else None
+
+
+def account_by_email(*, email: str) -> Account | None:
+    """The account an e-mail address (any case) belongs to, in any tenant.
+
+    ``tenancy_user`` is under row-level security and logging in has no tenant yet: a SECURITY
+    DEFINER function of the owner answers this one question, and nothing else about the row.
+    """
+    return _account("app_account_by_email", email)
+
+
+def account_by_id(*, user_id) -> Account | None:
+    """The account a session names (the Django admin), by the same kind of function."""
+    try:
+        user_id = uuid.UUID(str(user_id))
+    except ValueError:
+        return None
+    return _account("app_account_by_id", user_id)

@@ -14,7 +14,7 @@ from audit.services import audit_record
 from tenancy import rls
 from tenancy.models import Tenant, User, UserRole
 from tenancy.quotas import lock_tenant, quota_check
-from tenancy.selectors import user_capabilities
+from tenancy.selectors import account_by_email, user_capabilities
 
 
 def _unique_tenant_slug(name: str) -> str:
@@ -62,7 +62,7 @@ def _prepare_new_user(user: User, password: str) -> None:
     """
     _validated_password(password, user)
     user.set_password(password)
-    if User.objects.filter(email__iexact=user.email).exists():
+    if account_by_email(email=user.email) is not None:  # in any tenant
         raise _email_unavailable()
 
 
@@ -238,20 +238,25 @@ def login_failure_record(*, email: str, via: str | None = None) -> None:
     address is known; the answer to the caller is the same either way.
     """
     email = normalized_email(email)
-    known = User.objects.filter(email__iexact=email).only("id", "tenant_id").first()
+    known = account_by_email(email=email)
     tenant_id = known.tenant_id if known else None
     changes = {"email": [None, email]} | ({"via": [None, via]} if via else {})
-    # Before authentication there is no scope: the attempt is filed under the account's
-    # tenant, or (no such tenant) under none, which only a bypass may write.
-    with (
-        rls.tenant_scope(tenant_id)
-        if tenant_id
-        else rls.bypass("audit a failed login without a tenant account")
-    ):
+    # Filed under the account's tenant, or (no such tenant) as a platform row.
+    with rls.account_scope(tenant_id):
         audit_record(
             action="login_failed",
             tenant=tenant_id,
             resource_type="user",
-            resource_id=str(known.pk) if known else "",
+            resource_id=str(known.id) if known else "",
             changes=changes,
         )
+
+
+@transaction.atomic
+def platform_admin_enter(*, admin: User, tenant: Tenant) -> None:
+    """A platform superuser starts administering ``tenant`` in the Django admin (their session
+    then works in its scope): the tenant's own audit log records who, and when."""
+    if not admin.is_superuser or admin.tenant_id is not None:
+        raise PermissionDenied("Only platform superusers administer a tenant of their choice.")
+    with rls.tenant_scope(tenant):
+        audit_record(action="platform_admin_entered", tenant=tenant, actor=admin, resource=tenant)

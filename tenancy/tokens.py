@@ -1,11 +1,17 @@
-"""The JWTs of a session: who, since when (``auth_time``) and under which ``auth_epoch``.
+"""The JWTs of a session: who, of which ``tenant``, since when (``auth_time``), under which
+``auth_epoch``.
+
+``tenant`` is the user's tenant: ``tenancy_user`` and the token tables are under row-level
+security, so a request must know the tenant before it can read the user or the blacklist, and a
+claim signed with the JWT key is a tenant the caller cannot choose. A token without it (from
+before the claim existed, or minted by plain ``RefreshToken.for_user``) is refused with a 401:
+sign in again.
 
 ``auth_epoch`` is the user's revocation counter when the session began: every revocation
 (password change or reset, logout from everywhere, deactivation) bumps ``User.auth_epoch``, and a
 token carrying an older value is refused, access tokens at once (``TenantJWTAuthentication``),
 refresh tokens on refresh. A counter rather than a timestamp: a JWT's ``iat`` has whole seconds,
 so a timestamp cannot tell a token issued just before a revocation from one issued just after.
-Tokens without the claim (minted by plain ``RefreshToken.for_user``) count as epoch 0.
 
 ``auth_time`` is the login, carried unchanged through rotation; refreshing a session older than
 ``JWT_MAX_SESSION`` is refused, and no rotated refresh token outlives it.
@@ -18,19 +24,24 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.settings import api_settings
-from rest_framework_simplejwt.tokens import RefreshToken, Token
+from rest_framework_simplejwt.tokens import RefreshToken, Token, UntypedToken
 from rest_framework_simplejwt.utils import datetime_from_epoch, datetime_to_epoch
 
+from tenancy import rls
 from tenancy.models import User
 
 EPOCH_CLAIM = "auth_epoch"
 AUTH_TIME_CLAIM = "auth_time"
+TENANT_CLAIM = "tenant"
+NO_TENANT = "Token has no tenant: sign in again."
 
 
 class SessionRefreshToken(RefreshToken):
     @classmethod
     def for_user(cls, user):
+        """Within the user's tenant's scope (the token's row is under RLS through the user)."""
         token = super().for_user(user)
+        token[TENANT_CLAIM] = str(user.tenant_id) if user.tenant_id else None
         token[EPOCH_CLAIM] = user.auth_epoch
         token[AUTH_TIME_CLAIM] = datetime_to_epoch(token.current_time)
         return token
@@ -40,6 +51,14 @@ def token_pair(user) -> dict:
     """A new session's pair (login, registration)."""
     refresh = SessionRefreshToken.for_user(user)
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def activate_token_tenant(token: Token) -> None:
+    """Narrow the request's scope to the token's tenant, or raise ``AuthenticationFailed``."""
+    try:
+        rls.activate_tenant(token.get(TENANT_CLAIM) or "")
+    except ValueError as exc:
+        raise AuthenticationFailed(NO_TENANT, code="token_not_valid") from exc
 
 
 def check_not_revoked(token: Token, user) -> None:
@@ -63,6 +82,8 @@ class SessionTokenRefreshSerializer(TokenRefreshSerializer):
     token_class = SessionRefreshToken
 
     def validate(self, attrs: dict) -> dict:
+        # The signature first (TokenError): only then is the tenant claim the scope to read in.
+        activate_token_tenant(UntypedToken(attrs["refresh"]))
         refresh = self.token_class(attrs["refresh"])  # TokenError: invalid, expired, blacklisted
         user = self._user(refresh)
         if user is None or not user.is_active:

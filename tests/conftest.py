@@ -6,15 +6,15 @@ goes through the same authentication path as production.
 
 import os
 
-import dj_database_url
 import pytest
+from django.conf import settings
 from django.db import connections
 from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
-from config.database import role_url
-from tenancy import rls
+from config.database import admin_url, connect, role_name
+from tenancy import rls, rls_key
+from tenancy.tokens import SessionRefreshToken
 from tests.factories import TenantFactory, UserFactory, UserRoleFactory
 
 # CI replays the same examples on every run (reproducible verdicts on a submission); a developer's
@@ -24,22 +24,61 @@ if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
 
+# The tests log in as a role of their own: a member of the app and worker roles, NOINHERIT and with
+# no privileges itself, so every statement runs as whichever of the two its scope names (a
+# forgotten role switch fails loudly) and test code may bypass while requests run as the app role.
+TEST_ROLE = os.environ.get("DATABASE_TEST_ROLE", "clm_tests")
+_TEST_ROLE_SQL = """
+DO $test_role$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{test}') THEN
+    CREATE ROLE {test} LOGIN NOINHERIT;
+  END IF;
+END
+$test_role$;
+ALTER ROLE {test} NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOINHERIT LOGIN;
+GRANT {app}, {worker} TO {test};
+"""
+
+
+def _provision_test_role(app: str, worker: str) -> None:
+    """Created by a role that may create roles: ``DATABASE_ADMIN_URL``, else ``admin_url()``."""
+    admin = connect(os.environ.get("DATABASE_ADMIN_URL") or admin_url(), dbname="postgres")
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute("BEGIN")
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('clm.tests.role'))")
+            cursor.execute(_TEST_ROLE_SQL.format(test=TEST_ROLE, app=app, worker=worker))
+            password = os.environ.get("DATABASE_ROLE_PASSWORD")
+            if password:
+                cursor.execute(f"ALTER ROLE {TEST_ROLE} PASSWORD %s", [password])
+            cursor.execute("COMMIT")
+    finally:
+        admin.close()
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
-    """The owner role created and migrated the test database; the tests run as the app role.
+    """The owner role created and migrated the test database; the tests log in as ``TEST_ROLE``.
 
-    So every query of every test is bound by row-level security exactly as in production. The
-    app role may also TRUNCATE here, which Django's flush between transactional tests needs.
+    So every query of every request runs as the app role, bound by row-level security exactly as
+    in production. The app role may also TRUNCATE here (not the signing key), which Django's
+    flush between transactional tests needs.
     """
     connection = connections["default"]
-    owner = {key: connection.settings_dict[key] for key in ("USER", "PASSWORD")}
-    app = dj_database_url.parse(role_url("app"))
+    owner = {key: connection.settings_dict[key] for key in ("USER", "PASSWORD", "SCOPE_ROLES")}
+    app, worker = settings.DATABASE_APP_ROLE, role_name("worker")
+    _provision_test_role(app, worker)
     with django_db_blocker.unblock(), connection.cursor() as cursor:
-        role = connection.ops.quote_name(app["USER"])
-        cursor.execute(f"GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO {role}")
+        cursor.execute(f"GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO {app}")
+        cursor.execute(f"REVOKE ALL ON {rls_key.KEY_TABLE} FROM {app}")
     connection.close()
-    # The settings dict is shared with every thread's connection, so threads connect as app too.
-    connection.settings_dict.update(USER=app["USER"], PASSWORD=app["PASSWORD"])
+    # The settings dict is shared with every thread's connection, so threads log in so too.
+    connection.settings_dict.update(
+        USER=TEST_ROLE,
+        PASSWORD=os.environ.get("DATABASE_ROLE_PASSWORD", ""),
+        SCOPE_ROLES={"tenant": app, "bypass": worker},
+    )
     yield
     connection.close()
     connection.settings_dict.update(owner)
@@ -49,8 +88,9 @@ def django_db_setup(django_db_setup, django_db_blocker):
 def _rls_bypass_for_test_code():
     """Test code builds and inspects rows of several tenants directly, as an operator would.
 
-    Requests made through the test client are not bypassed: ``RowLevelSecurityMiddleware`` starts
-    each one with no scope, and authentication narrows it to the caller's tenant.
+    It runs as the worker role. Requests made through the test client are not bypassed:
+    ``RowLevelSecurityMiddleware`` starts each one with no scope, as the app role, and
+    authentication narrows it to the caller's tenant.
     """
     with rls.bypass("test set-up and assertions"):
         yield
@@ -74,7 +114,8 @@ def api_client() -> APIClient:
 def api_client_for():
     def make(user) -> APIClient:
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+        token = SessionRefreshToken.for_user(user).access_token
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
         return client
 
     return make

@@ -207,37 +207,77 @@ def test_user_added_by_staff_tenant_admin_joins_their_tenant(browser, staff_admi
     assert not added.is_superuser
 
 
-def test_platform_superuser_sees_every_tenant(browser, superuser, staff_admin, two_tenants):
+TENANTS = "/admin/tenancy/tenant/"
+
+
+def administer(browser, tenant) -> None:
+    """A platform superuser picks the tenant to administer (the tenant changelist's action)."""
+    response = browser.post(TENANTS, {"action": "administer", "_selected_action": [str(tenant.pk)]})
+    assert response.status_code == 302
+
+
+def test_platform_superuser_sees_platform_rows_until_choosing_a_tenant(
+    browser, superuser, staff_admin, two_tenants, tenant, other_tenant
+):
     browser.force_login(superuser)
 
-    contracts = changelist_pks(browser.get(CONTRACTS))
-    assert contracts == {
-        str(two_tenants["my_contract"].pk),
-        str(two_tenants["their_contract"].pk),
-    }
-    users = changelist_pks(browser.get(USERS))
-    assert users == {
-        str(superuser.pk),
+    assert changelist_pks(browser.get(TENANTS)) == {str(tenant.pk), str(other_tenant.pk)}
+    assert changelist_pks(browser.get(CONTRACTS)) == set()  # no tenant's rows
+    assert changelist_pks(browser.get(USERS)) == {str(superuser.pk)}  # platform users only
+    assert_hidden(browser, f"{CONTRACTS}{two_tenants['my_contract'].pk}/change/", "Insider")
+
+
+def test_platform_superuser_administers_one_tenant_at_a_time(
+    browser, superuser, staff_admin, two_tenants, tenant, other_tenant
+):
+    browser.force_login(superuser)
+
+    administer(browser, tenant)
+    assert changelist_pks(browser.get(CONTRACTS)) == {str(two_tenants["my_contract"].pk)}
+    assert changelist_pks(browser.get(USERS)) == {
         str(staff_admin.pk),
         str(two_tenants["my_user"].pk),
-        str(two_tenants["their_user"].pk),
     }
-    for contract in (two_tenants["my_contract"], two_tenants["their_contract"]):
-        response = browser.get(f"{CONTRACTS}{contract.pk}/change/")
-        assert response.status_code == 200
-        assert contract.title in response.content.decode()
+    mine = two_tenants["my_contract"]
+    response = browser.get(f"{CONTRACTS}{mine.pk}/change/")
+    assert response.status_code == 200
+    assert mine.title in response.content.decode()
+    assert_hidden(
+        browser, f"{CONTRACTS}{two_tenants['their_contract'].pk}/change/", "Outsider Agreement"
+    )
+
+    administer(browser, other_tenant)
+    assert changelist_pks(browser.get(CONTRACTS)) == {str(two_tenants["their_contract"].pk)}
     response = browser.get(f"{USERS}{two_tenants['their_user'].pk}/change/")
     assert response.status_code == 200
     assert "outsider@example.com" in response.content.decode()
 
+    browser.post(TENANTS, {"action": "stop_administering", "_selected_action": [str(tenant.pk)]})
+    assert changelist_pks(browser.get(CONTRACTS)) == set()
 
-def test_platform_superuser_requests_are_audited_rls_bypasses(browser, superuser, two_tenants):
+
+def test_choosing_a_tenant_is_audited_in_that_tenant(browser, superuser, tenant, other_tenant):
     browser.force_login(superuser)
-    browser.get(CONTRACTS)
+    administer(browser, tenant)
 
-    [row] = AuditLog.objects.filter(action="rls_bypass")
-    assert (row.tenant_id, row.actor_id) == (None, superuser.pk)
-    assert row.changes == {"reason": [None, f"platform administrator: GET {CONTRACTS}"]}
+    [row] = AuditLog.objects.filter(action="platform_admin_entered")
+    assert (row.tenant_id, row.actor_id) == (tenant.pk, superuser.pk)
+    assert (row.resource_type, row.resource_id) == ("tenant", str(tenant.pk))
+    assert not AuditLog.objects.filter(action="rls_bypass").exists()  # the web never bypasses
+
+
+def test_only_one_tenant_at_a_time_and_only_by_platform_superusers(
+    browser, superuser, staff_admin, tenant, other_tenant
+):
+    browser.force_login(superuser)
+    both = {"action": "administer", "_selected_action": [str(tenant.pk), str(other_tenant.pk)]}
+    browser.post(TENANTS, both)
+    assert not AuditLog.objects.filter(action="platform_admin_entered").exists()
+
+    browser.force_login(staff_admin)  # a tenant's staff: no such action
+    browser.post(TENANTS, {"action": "administer", "_selected_action": [str(other_tenant.pk)]})
+    assert not AuditLog.objects.filter(action="platform_admin_entered").exists()
+    assert browser.get(CONTRACTS).status_code == 200  # still their own tenant's admin
 
 
 def test_tenant_staff_requests_bypass_nothing(browser, staff_admin, two_tenants):
@@ -396,6 +436,7 @@ def test_posting_to_the_read_only_contract_page_changes_no_revision(browser, sta
 def test_platform_superuser_sees_each_tenants_revisions(browser, superuser, revised):
     browser.force_login(superuser)
     for contract in (revised["my_contract"], revised["their_contract"]):
+        administer(browser, contract.tenant)
         response = browser.get(f"{CONTRACTS}{contract.pk}/change/")
         assert response.status_code == 200
         expected = ContractRevision.objects.filter(contract=contract).order_by("-number")

@@ -24,7 +24,6 @@ from django.db import close_old_connections
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import AccessToken
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import (
@@ -36,6 +35,7 @@ from schemathesis.specs.openapi.checks import (
 from approvals.models import WorkflowStageApproval
 from config.wsgi import application
 from contracts import services as contract_services
+from tenancy.tokens import SessionRefreshToken
 from tests.factories import ContractFactory, TenantFactory, UserFactory, UserRoleFactory
 from workflows import services as workflow_services
 
@@ -86,7 +86,7 @@ class FuzzData:
         }
 
     def token(self) -> str:
-        return str(AccessToken.for_user(self.admin))
+        return str(SessionRefreshToken.for_user(self.admin).access_token)
 
     def call(self, method: str, url: str, body: dict | None = None, expect: int = 200) -> dict:
         """A request through the API itself (as the admin); returns the JSON body."""

@@ -15,6 +15,7 @@ from django.utils import timezone as django_timezone
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from contracts.models import Contract
+from tenancy.tokens import SessionRefreshToken
 from tests.factories import ContractFactory
 
 pytestmark = pytest.mark.django_db
@@ -547,7 +548,7 @@ def test_jwt_failures_have_the_one_error_shape(api_client, user, make_header, co
 
 
 def test_a_token_of_a_deleted_user_has_the_one_error_shape(api_client, user):
-    header = f"Bearer {AccessToken.for_user(user)}"
+    header = f"Bearer {SessionRefreshToken.for_user(user).access_token}"
     user.delete()
 
     body = token_failure(api_client.get(ME, HTTP_AUTHORIZATION=header))
@@ -556,7 +557,7 @@ def test_a_token_of_a_deleted_user_has_the_one_error_shape(api_client, user):
 
 
 def blacklisted_refresh_token(user) -> str:
-    token = RefreshToken.for_user(user)
+    token = SessionRefreshToken.for_user(user)
     token.blacklist()
     return str(token)
 
@@ -566,7 +567,9 @@ def blacklisted_refresh_token(user) -> str:
     [
         pytest.param(lambda user: "not.a.token", "Token is invalid.", id="garbage"),
         pytest.param(
-            lambda user: str(AccessToken.for_user(user)), "Token has wrong type.", id="access"
+            lambda user: str(SessionRefreshToken.for_user(user).access_token),
+            "Token has wrong type.",
+            id="access",
         ),
         pytest.param(blacklisted_refresh_token, "Token is blacklisted.", id="blacklisted"),
     ],

@@ -1,6 +1,9 @@
 """Deployment defaults (security round two, finding 9): JWTs are signed with JWT_SIGNING_KEY, not
-SECRET_KEY; production refuses to start without it; local runs derive a separate one."""
+SECRET_KEY; production refuses to start without it; local runs derive a separate one. The
+row-level security key (finding 8) is derived the same way unless given, and differs from both."""
 
+import hashlib
+import hmac
 import os
 import subprocess
 import sys
@@ -12,10 +15,11 @@ import jwt
 import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from config import secret_key
-from config.secret_key import JWT_KEY_LABEL, derived_key
+from config.secret_key import JWT_KEY_LABEL, RLS_KEY_LABEL, derived_key
+from tenancy import rls_key
+from tenancy.tokens import SessionRefreshToken
 from tests.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +35,7 @@ def bearer(token: str) -> APIClient:
 @pytest.mark.django_db
 def test_a_token_signed_with_secret_key_is_refused():
     assert settings.SIMPLE_JWT["SIGNING_KEY"] != settings.SECRET_KEY
-    access = str(RefreshToken.for_user(UserFactory()).access_token)
+    access = str(SessionRefreshToken.for_user(UserFactory()).access_token)
     assert bearer(access).get(ME).status_code == 200
     claims = jwt.decode(access, options={"verify_signature": False})
     forged = jwt.encode(claims, settings.SECRET_KEY, algorithm="HS256")
@@ -42,18 +46,24 @@ def test_a_token_signed_with_secret_key_is_refused():
 
 
 def load_settings(key_file: Path | None = None, **env: str) -> subprocess.CompletedProcess:
-    """Imports config.settings in a child process with ``env`` (and no JWT_SIGNING_KEY unless
-    given); prints the secret key and the JWT signing key when the import succeeds.
+    """Imports config.settings in a child process with ``env`` (and no JWT_SIGNING_KEY or
+    RLS_SIGNING_KEY unless given); prints the secret key, the JWT signing key and the row-level
+    security key when the import succeeds.
 
     ``key_file`` stands in for the checkout's .data/secret_key (``None``: a path with no file),
     so the outcome does not depend on whether `make` ran here."""
-    child_env = {key: value for key, value in os.environ.items() if key != "JWT_SIGNING_KEY"}
+    child_env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("JWT_SIGNING_KEY", "RLS_SIGNING_KEY")
+    }
     child_env.update(DJANGO_SETTINGS_MODULE="config.settings", **env)
     code = (
         "import pathlib, sys; from config import secret_key; "
         "secret_key.KEY_FILE = pathlib.Path(sys.argv[1]); "
         "from django.conf import settings; "
-        "print(settings.SECRET_KEY); print(settings.SIMPLE_JWT['SIGNING_KEY'])"
+        "print(settings.SECRET_KEY); print(settings.SIMPLE_JWT['SIGNING_KEY']); "
+        "print(settings.RLS_SIGNING_KEY)"
     )
     stand_in = key_file or ROOT / ".data" / "no-such-key-file"
     return subprocess.run(  # noqa: S603 (our own interpreter, fixed arguments)
@@ -69,8 +79,13 @@ def load_settings(key_file: Path | None = None, **env: str) -> subprocess.Comple
 
 def printed_keys(result: subprocess.CompletedProcess) -> tuple[str, str]:
     assert result.returncode == 0, result.stderr
-    secret, jwt_key = result.stdout.split()
+    secret, jwt_key, _rls_key = result.stdout.split()
     return secret, jwt_key
+
+
+def printed_rls_key(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()[2]
 
 
 def test_production_refuses_to_start_without_a_jwt_signing_key():
@@ -163,3 +178,46 @@ def test_the_key_file_is_created_once_whoever_asks_first(tmp_path, monkeypatch):
     assert len(keys.pop()) >= 50
     assert (tmp_path / ".data" / "secret_key").stat().st_mode & 0o777 == 0o600
     assert [path.name for path in (tmp_path / ".data").iterdir()] == ["secret_key"]
+
+
+# --- the row-level security signing key (tenancy.rls_key) ------------------------------------
+
+
+@pytest.mark.parametrize("same_as", ["SECRET_KEY", "JWT_SIGNING_KEY"])
+def test_production_refuses_an_rls_signing_key_equal_to_another_key(same_as):
+    keys = {"SECRET_KEY": "a-secret-key", "JWT_SIGNING_KEY": "a-jwt-key"}
+    result = load_settings(DEBUG="0", RLS_SIGNING_KEY=keys[same_as], **keys)
+    assert result.returncode != 0
+    assert "RLS_SIGNING_KEY must differ from SECRET_KEY and JWT_SIGNING_KEY." in result.stderr
+
+
+def test_the_rls_key_is_derived_from_secret_key_unless_given():
+    keys = {"DEBUG": "0", "SECRET_KEY": "a-secret-key", "JWT_SIGNING_KEY": "a-jwt-key"}
+    derived = load_settings(**keys)
+    assert printed_rls_key(derived) == derived_key("a-secret-key", RLS_KEY_LABEL)
+    given = load_settings(RLS_SIGNING_KEY="an-rls-key", **keys)
+    assert printed_rls_key(given) == "an-rls-key"
+
+
+def test_the_printed_rls_key_is_the_one_settings_derive():
+    """What operators pin before rotating SECRET_KEY (docs/database-roles.md)."""
+    env = {**os.environ, "SECRET_KEY": "a-local-secret-key"}
+    result = subprocess.run(
+        [sys.executable, "-m", "config.secret_key", "--rls"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.strip() == derived_key("a-local-secret-key", RLS_KEY_LABEL)
+
+
+@pytest.mark.parametrize("key", [b"short", b"k" * 64, b"a-key-longer-than-the-block-" * 4])
+def test_the_stored_pads_make_the_same_hmac_as_python(key):
+    """What app_current_tenant() computes with two sha256() calls is HMAC-SHA256, any key size."""
+    inner, outer = rls_key.pads(key)
+    message = b"tenant:nonce"
+    by_pads = hashlib.sha256(outer + hashlib.sha256(inner + message).digest()).hexdigest()
+    assert by_pads == hmac.new(key, message, hashlib.sha256).hexdigest()

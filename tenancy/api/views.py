@@ -43,6 +43,7 @@ class RegisterView(PublicAuthView):
         data = serializers.RegisterInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.tenant_register(**data.validated_data)
+        rls.activate_tenant(user.tenant_id)  # the new account's request, as after a login
         body = {
             "user": serializers.MeSerializer(user).data,
             "tenant": serializers.TenantSerializer(user.tenant).data,
@@ -65,13 +66,13 @@ class TokenObtainView(PublicAuthView):
         email = data.validated_data["email"].lower()
         if wait := throttling.login_attempt(email):
             raise throttling.LoginBackedOff(wait)
+        # Success narrows the request's scope to the user's tenant (TenantAccountBackend).
         user = authenticate(request, email=email, password=data.validated_data["password"])
         if user is None or user.tenant_id is None:
             services.login_failure_record(email=email)
             raise AuthenticationFailed("No active account found with the given credentials.")
         throttling.login_backoff_reset(email)
-        with rls.tenant_scope(user.tenant_id):
-            audit_record(action="login", tenant=user.tenant_id, actor=user, resource=user)
+        audit_record(action="login", tenant=user.tenant_id, actor=user, resource=user)
         return Response(token_pair(user))
 
 

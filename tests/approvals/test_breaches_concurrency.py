@@ -76,8 +76,13 @@ def test_racing_checks_act_on_each_breach_exactly_once(tenant):
 
 
 def _wait_until_blocked(pattern: str) -> bool:
-    """Whether another backend is waiting on a lock while running a statement like ``pattern``."""
-    with connections["default"].cursor() as cursor:
+    """Whether another backend is waiting on a lock while running a statement like ``pattern``.
+
+    Asked as the tests' login role, past the scope's role switch (a raw cursor, in autocommit):
+    only a session's own role sees the statements of the others (the threads' sessions).
+    """
+    connections["default"].ensure_connection()
+    with connections["default"].connection.cursor() as cursor:
         for _ in range(600):
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "

@@ -8,15 +8,20 @@ connection (the app role, as in production), and the endpoint tables of
 import importlib
 import io
 import logging
+import os
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 from psycopg2 import sql as psycopg2_sql
 
 from audit.models import AuditLog
+from config.database import ROLES, role_name
 from tenancy import rls
-from tenancy.checks import check_row_level_security
+from tenancy.api.views import MeView
+from tenancy.checks import RLS_THROUGH_PARENT, check_row_level_security, row_level_security_errors
+from tenancy.rls_backend.base import DatabaseWrapper
 from tenancy.scoping import TenantQuerySet, TenantScopedViewSetMixin
 from tests import test_tenant_isolation as isolation
 from tests.factories import ContractFactory
@@ -28,10 +33,8 @@ from tests.test_tenant_isolation import (
     tenant_state,
 )
 
-RLS_MIGRATION = importlib.import_module("tenancy.migrations.0004_row_level_security")
-TENANT_TABLES = RLS_MIGRATION.TENANT_TABLES
-# Users are the one tenant table without RLS (tenancy.checks.RLS_EXEMPT): only app scoping.
-USER_ENDPOINTS = ("/api/admin/users/{id}/", "/api/admin/users/")
+RLS_MIGRATION = importlib.import_module("tenancy.migrations.0008_signed_rls_scope")
+TENANT_TABLES = [*RLS_MIGRATION.TENANT_TABLES, "tenancy_user"]
 
 pytestmark = pytest.mark.django_db
 
@@ -65,16 +68,26 @@ def two_populated_tenants(tenant, other_tenant):
     return str(tenant.pk), str(other_tenant.pk)
 
 
-def test_the_app_connects_as_a_role_rls_binds():
-    [(role, superuser, bypassrls)] = sql(
-        "SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
-    )
-    [(owned,)] = sql(
-        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = 'public' AND c.relowner = (SELECT oid FROM pg_roles"
-        " WHERE rolname = current_user)"
-    )
-    assert role == connection.settings_dict["USER"]
+def test_requests_run_as_the_app_role_which_rls_binds(client, monkeypatch):
+    """What a request's queries run as, seen from inside a real request."""
+    seen = {}
+    original = MeView.get
+
+    def get(self, request):
+        [seen["roles"]] = sql("SELECT current_user, session_user")
+        return original(self, request)
+
+    monkeypatch.setattr(MeView, "get", get)
+    assert client.get("/api/auth/me/").status_code == 200
+
+    current, session = seen["roles"]
+    assert current == settings.DATABASE_APP_ROLE
+    assert session != role_name("worker")  # the tests log in as their own role (conftest)
+    with rls.request_scope():
+        [(superuser, bypassrls, owned)] = sql(
+            "SELECT rolsuper, rolbypassrls, (SELECT count(*) FROM pg_class"
+            " WHERE relowner = pg_roles.oid) FROM pg_roles WHERE rolname = current_user"
+        )
     assert (superuser, bypassrls, owned) == (False, False, 0)
 
 
@@ -92,6 +105,16 @@ def test_raw_reads_see_only_the_scoped_tenant_in_every_table(two_populated_tenan
             }, table
             # Naming the other tenant explicitly does not help either.
             assert sql(f"SELECT count(*) FROM {table} WHERE tenant_id = %s", [theirs]) == [(0,)]  # noqa: S608
+
+
+def test_the_policies_leave_parallel_plans_possible():
+    """A PARALLEL UNSAFE function (PostgreSQL's default) in the policies would keep every query on
+    a tenant table out of parallel plans: the analytics ran two to three times slower. Restricted,
+    the leader evaluates the policies' InitPlans and hands their value to the workers."""
+    [(parallel,)] = sql(
+        "SELECT proparallel FROM pg_proc WHERE oid = 'app_current_tenant()'::regprocedure"
+    )
+    assert parallel == "r"
 
 
 def test_stage_definitions_are_visible_through_their_definition_only(two_populated_tenants):
@@ -203,16 +226,88 @@ def test_a_one_tenant_sla_check_runs_in_that_tenants_scope(tenant):
 # --- the make-test check ---------------------------------------------------------------------
 
 
-def test_every_tenant_table_passes_the_rls_check():
-    assert check_row_level_security(databases=["default"]) == []
+@pytest.fixture
+def login_as():
+    """``login_as("app")``: a connection of this backend logged in as that role (or role name)."""
+    opened = []
+
+    def make(role: str):
+        name = role_name(role) if role in ROLES else role
+        wrapper = DatabaseWrapper(
+            {
+                **connection.settings_dict,
+                "USER": name,
+                "PASSWORD": os.environ.get("DATABASE_ROLE_PASSWORD", ""),
+                "SCOPE_ROLES": None if role == "owner" else connection.settings_dict["SCOPE_ROLES"],
+            },
+            f"as_{name}",
+        )
+        opened.append(wrapper)
+        return wrapper
+
+    yield make
+    for wrapper in opened:
+        wrapper.close()
 
 
-def test_the_rls_check_reports_a_tenant_table_without_rls(monkeypatch):
-    """tenancy_user really lacks RLS; once it is no longer declared exempt, the check says so."""
-    monkeypatch.setattr("tenancy.checks.RLS_EXEMPT", {})
+def rls_errors(wrapper) -> list:
+    """The check, as the web process runs it: outside any scope (a bypass would need the worker)."""
+    with rls.request_scope():
+        return row_level_security_errors(wrapper)
+
+
+def test_the_web_role_passes_the_rls_check(login_as):
+    assert rls_errors(login_as("app")) == []
+
+
+def test_the_deploy_check_runs_it_on_the_default_database():
+    """As the tests' own role, which may become the worker: exactly that is reported."""
     errors = check_row_level_security(databases=["default"])
-    assert [(error.id, "tenancy_user" in error.msg) for error in errors] == [("tenancy.E002", True)]
+    assert [error.id for error in errors] == ["tenancy.E003"]
+    assert role_name("worker") in errors[0].msg
+
+
+def test_the_rls_check_reports_a_table_without_rls(login_as, monkeypatch):
+    monkeypatch.setitem(RLS_THROUGH_PARENT, "django_session", "sessions.Session")
+    errors = rls_errors(login_as("app"))
+    assert [(error.id, "django_session" in error.msg) for error in errors] == [
+        ("tenancy.E002", True)
+    ]
     assert "ENABLE, FORCE, policy missing" in errors[0].msg
+
+
+def test_the_rls_check_reports_a_policy_that_reads_a_setting(login_as):
+    """A policy that reads a setting itself, such as the bypass clause policies used to have."""
+    owner = login_as("owner")
+    owner.set_autocommit(False)
+    try:
+        with owner.cursor() as cursor:
+            cursor.execute(
+                "CREATE POLICY sneaky ON contracts_contract"
+                " USING ((SELECT current_setting('app.rls_bypass', true)) = 'on')"
+            )
+        errors = rls_errors(owner)  # sees its own uncommitted policy
+    finally:
+        owner.rollback()
+    assert [error.id for error in errors if "Policy sneaky on contracts_contract" in error.msg] == [
+        "tenancy.E002"
+    ]
+
+
+def test_the_rls_check_reports_roles_that_escape_it(login_as):
+    worker_errors = rls_errors(login_as("worker"))
+    assert any("BYPASSRLS" in error.msg for error in worker_errors)
+    assert {error.id for error in worker_errors} == {"tenancy.E003"}
+
+    tests_errors = rls_errors(login_as(connection.settings_dict["USER"]))
+    assert [error.id for error in tests_errors] == ["tenancy.E003"]
+    assert "may become" in tests_errors[0].msg
+
+
+def test_the_rls_check_reports_a_key_the_database_does_not_share(login_as, settings):
+    settings.RLS_SIGNING_KEY = "a-key-the-database-has-never-seen-0123456789"
+    errors = rls_errors(login_as("app"))
+    assert [error.id for error in errors] == ["tenancy.E004"]
 
 
 # --- the endpoint tables, with the application's scoping switched off ------------------------
@@ -238,9 +333,7 @@ def test_switching_app_scoping_off_really_unfilters(app_scoping_off, tenant, oth
     assert Contract.objects.for_tenant(tenant).count() == 2  # the test's bypass scope
 
 
-@pytest.mark.parametrize(
-    "endpoint", [e for e in OBJECT_ENDPOINTS if e.url not in USER_ENDPOINTS], ids=str
-)
+@pytest.mark.parametrize("endpoint", OBJECT_ENDPOINTS, ids=str)
 def test_without_app_scoping_another_tenants_object_is_still_404_and_untouched(
     app_scoping_off, client_a, other_tenant, endpoint
 ):
@@ -253,9 +346,7 @@ def test_without_app_scoping_another_tenants_object_is_still_404_and_untouched(
     assert tenant_state(other_tenant) == before
 
 
-@pytest.mark.parametrize(
-    "endpoint", [e for e in LIST_ENDPOINTS if e.url not in USER_ENDPOINTS], ids=str
-)
+@pytest.mark.parametrize("endpoint", LIST_ENDPOINTS, ids=str)
 def test_without_app_scoping_lists_still_hold_only_the_callers_rows(
     app_scoping_off, client_a, tenant, other_tenant, endpoint
 ):

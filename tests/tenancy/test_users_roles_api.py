@@ -73,9 +73,12 @@ def test_users_require_authentication(api_client, user):
     assert api_client.post(USERS, new_user_body(), format="json").status_code == 401
 
 
-def test_platform_superuser_has_no_api_access(api_client_for, db):
+def test_platform_superuser_has_no_api_access(api_client, api_client_for, db):
     root = User.objects.create_superuser("root@example.com", "a-long-enough-passphrase")
-    assert api_client_for(root).get(USERS).status_code == 403
+    login = {"email": "root@example.com", "password": "a-long-enough-passphrase"}
+    assert api_client.post(TOKEN, login).status_code == 401
+    # A token the login never issues (no tenant) is refused too.
+    assert api_client_for(root).get(USERS).status_code == 401
 
 
 # --------------------------------------------------------------------------- users: create

@@ -8,15 +8,14 @@ database error.
 
 import sys
 
-from django.core.management.base import BaseCommand
-
 from approvals.consistency import consistency_check
 from audit.services import audited_rls_bypass
 from tenancy.cli import tenant_option
 from tenancy.models import Tenant
+from tenancy.worker import WorkerCommand
 
 
-class Command(BaseCommand):
+class Command(WorkerCommand):
     help = (
         "Check that every workflow's stages, approvals and contract status agree "
         "(exit status 1 when something does not)."

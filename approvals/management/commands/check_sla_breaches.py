@@ -5,20 +5,19 @@ or a reminder is acted on by exactly one run. Exit status 0 when the check ran (
 found anything), non-zero on bad arguments or a database error.
 """
 
-from django.core.management.base import BaseCommand
-
 from approvals.services import sla_check_breaches
 from audit.services import audited_rls_bypass
 from tenancy import rls
 from tenancy.cli import tenant_option
 from tenancy.models import Tenant
+from tenancy.worker import WorkerCommand
 
 # Two sessions use both cores of a small server; tenants are never split across sessions.
 DEFAULT_JOBS = 2
 MAX_JOBS = 16
 
 
-class Command(BaseCommand):
+class Command(WorkerCommand):
     help = "Record SLA breaches (with escalation) and send SLA reminders; prints what it found."
 
     def add_arguments(self, parser):

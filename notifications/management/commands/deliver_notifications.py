@@ -12,11 +12,11 @@ import logging
 import signal
 import threading
 
-from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
 from audit.services import audited_rls_bypass
 from notifications.delivery import BatchResult, drain
+from tenancy.worker import WorkerCommand
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def _seconds(raw: str) -> float:
     return value
 
 
-class Command(BaseCommand):
+class Command(WorkerCommand):
     help = "Deliver queued notification emails and webhooks (several workers may run at once)."
 
     def add_arguments(self, parser):

@@ -4,13 +4,12 @@ Each new claim already purges its own user's expired keys, so this only keeps th
 for users who stopped sending keys; run it from cron, e.g. hourly. Idempotent.
 """
 
-from django.core.management.base import BaseCommand
-
 from audit.services import audited_rls_bypass
 from tenancy.idempotency import purge_expired
+from tenancy.worker import WorkerCommand
 
 
-class Command(BaseCommand):
+class Command(WorkerCommand):
     help = "Delete expired Idempotency-Key records; prints how many."
 
     def handle(self, *args, **options):
