@@ -134,12 +134,16 @@ class Attacker:
     def __init__(self) -> None:
         self.nonce = secrets.token_hex(16)
         config = dj_database_url.parse(database_url(role_url("app")))
+        params = {
+            "dbname": config["NAME"],
+            "user": config["USER"],
+            "password": config.get("PASSWORD"),
+            "host": config.get("HOST"),
+            "port": config.get("PORT"),
+            **config.get("OPTIONS", {}),  # the embedded server's socket directory (?host=...)
+        }
         self.connection = psycopg2.connect(
-            dbname=config["NAME"],
-            user=config["USER"],
-            password=config.get("PASSWORD") or None,
-            host=config.get("HOST") or None,
-            port=config.get("PORT") or None,
+            **{key: value for key, value in params.items() if value},
             options=f"-c {rls.NONCE_SETTING}={self.nonce}",
         )
         self.connection.autocommit = True
