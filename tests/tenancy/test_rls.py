@@ -109,8 +109,8 @@ def test_raw_reads_see_only_the_scoped_tenant_in_every_table(two_populated_tenan
 
 def test_the_policies_leave_parallel_plans_possible():
     """A PARALLEL UNSAFE function (PostgreSQL's default) in the policies would keep every query on
-    a tenant table out of parallel plans: the analytics ran two to three times slower. Restricted,
-    the leader evaluates the policies' InitPlans and hands their value to the workers."""
+    a tenant table out of parallel plans, the analytics' among them. Restricted, the leader
+    evaluates the policies' InitPlans and hands their value to the workers."""
     [(parallel,)] = sql(
         "SELECT proparallel FROM pg_proc WHERE oid = 'app_current_tenant()'::regprocedure"
     )
