@@ -105,6 +105,20 @@ def test_production_uses_the_given_jwt_signing_key():
     assert printed_keys(result) == ("a-secret-key", "a-jwt-key")
 
 
+def secret_key_command(*arguments: str, **env: str) -> str:
+    """What ``python -m config.secret_key <arguments>`` prints (as ``make`` runs it)."""
+    result = subprocess.run(  # noqa: S603  (our own module, test-chosen flags)
+        [sys.executable, "-m", "config.secret_key", *arguments],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
 def test_debug_derives_a_separate_key_from_secret_key():
     result = load_settings(DEBUG="1", SECRET_KEY="a-local-secret-key")
     _, key = printed_keys(result)
@@ -113,17 +127,8 @@ def test_debug_derives_a_separate_key_from_secret_key():
 
 
 def test_the_makefile_derivation_matches_the_settings_one():
-    env = {**os.environ, "SECRET_KEY": "a-local-secret-key"}
-    result = subprocess.run(
-        [sys.executable, "-m", "config.secret_key", "--jwt"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert result.stdout.strip() == derived_key("a-local-secret-key", JWT_KEY_LABEL)
+    printed = secret_key_command("--jwt", SECRET_KEY="a-local-secret-key")
+    assert printed == derived_key("a-local-secret-key", JWT_KEY_LABEL)
 
 
 # --- a checkout's key file (issue 15: README's command lines failed without exported keys) -----
@@ -201,17 +206,8 @@ def test_the_rls_key_is_derived_from_secret_key_unless_given():
 
 def test_the_printed_rls_key_is_the_one_settings_derive():
     """What operators pin before rotating SECRET_KEY (docs/database-roles.md)."""
-    env = {**os.environ, "SECRET_KEY": "a-local-secret-key"}
-    result = subprocess.run(
-        [sys.executable, "-m", "config.secret_key", "--rls"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert result.stdout.strip() == derived_key("a-local-secret-key", RLS_KEY_LABEL)
+    printed = secret_key_command("--rls", SECRET_KEY="a-local-secret-key")
+    assert printed == derived_key("a-local-secret-key", RLS_KEY_LABEL)
 
 
 @pytest.mark.parametrize("key", [b"short", b"k" * 64, b"a-key-longer-than-the-block-" * 4])
