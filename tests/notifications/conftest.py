@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from contracts import services as contract_services
+from notifications.services import notify
 from tests.factories import UserFactory
 from workflows import services as workflow_services
 
@@ -131,3 +132,15 @@ def start_contract(tenant, creator, title="Supply agreement", contract_type="NOT
     )
     assert contract.status == "in_review"
     return contract
+
+
+def queue_completed_event(tenant, *, title="Done", payload=None, recipient_ids=()):
+    """One ``workflow_completed`` notification: a delivery to each subscribed webhook."""
+    notify(
+        tenant_id=tenant.pk,
+        recipient_ids=list(recipient_ids),
+        notification_type="workflow_completed",
+        title=title,
+        message="",
+        payload=payload or {},
+    )

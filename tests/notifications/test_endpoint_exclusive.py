@@ -12,9 +12,8 @@ from django.db import connection
 
 from notifications import delivery
 from notifications.models import Delivery, WebhookEndpoint
-from notifications.services import notify
 from tests.factories import UserFactory, WebhookEndpointFactory
-from tests.notifications.conftest import WebhookReceiver
+from tests.notifications.conftest import WebhookReceiver, queue_completed_event
 from tests.support import run_together, start_thread
 
 GUARD_SECONDS = 8  # a guard only: the slow receiver answers as soon as the healthy one is done
@@ -27,13 +26,8 @@ def _delivery_settings(settings):
 
 
 def event(tenant, number, recipients=()):
-    notify(
-        tenant_id=tenant.pk,
-        recipient_ids=recipients,
-        notification_type="workflow_completed",
-        title=f"Event {number}",
-        message="",
-        payload={"n": number},
+    queue_completed_event(
+        tenant, title=f"Event {number}", payload={"n": number}, recipient_ids=recipients
     )
 
 

@@ -13,9 +13,8 @@ from django.utils import timezone
 
 from notifications import delivery
 from notifications.models import Delivery, WebhookEndpoint
-from notifications.services import notify
 from tests.factories import WebhookEndpointFactory
-from tests.notifications.conftest import WebhookReceiver
+from tests.notifications.conftest import WebhookReceiver, queue_completed_event
 
 DEADLINE = 1
 TRICKLE_SECONDS = 0.05  # far below the deadline: a per-read timeout alone never trips
@@ -146,14 +145,7 @@ def test_the_worker_records_a_trickling_receiver_as_a_retryable_failure(tenant, 
     endpoint = WebhookEndpointFactory(
         tenant=tenant, url=f"http://127.0.0.1:{server.port}/hook", events=["workflow_completed"]
     )
-    notify(
-        tenant_id=tenant.pk,
-        recipient_ids=[],
-        notification_type="workflow_completed",
-        title="Done",
-        message="",
-        payload={},
-    )
+    queue_completed_event(tenant)
 
     result = delivery.drain()
 

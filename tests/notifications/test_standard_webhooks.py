@@ -16,8 +16,9 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from audit.models import AuditLog
 from notifications import delivery
 from notifications.models import WebhookEndpoint
-from notifications.services import notify, webhook_rotate_secret
+from notifications.services import webhook_rotate_secret
 from tests.factories import UserFactory, UserRoleFactory, WebhookEndpointFactory
+from tests.notifications.conftest import queue_completed_event
 from tests.support import run_together
 
 URL = "/api/admin/webhooks/"
@@ -27,14 +28,7 @@ OTHER_SECRET = "whsec_" + base64.b64encode(b"x" * 32).decode()
 
 
 def event(tenant, number=0):
-    notify(
-        tenant_id=tenant.pk,
-        recipient_ids=[],
-        notification_type="workflow_completed",
-        title=f"Event {number}",
-        message="",
-        payload={"n": number},
-    )
+    queue_completed_event(tenant, title=f"Event {number}", payload={"n": number})
 
 
 def deliver_one(tenant, receiver):

@@ -11,9 +11,9 @@ import pytest
 from audit.models import AuditLog
 from notifications import delivery
 from notifications.models import Delivery
-from notifications.services import notify
 from notifications.targets import redacted_url
 from tests.factories import WebhookEndpointFactory
+from tests.notifications.conftest import queue_completed_event
 
 pytestmark = pytest.mark.django_db
 
@@ -102,14 +102,7 @@ def test_a_refused_connection_shows_the_tenant_no_address_or_port(
     endpoint = WebhookEndpointFactory(
         tenant=tenant, url=f"http://127.0.0.1:{port}/x", events=["workflow_completed"]
     )
-    notify(
-        tenant_id=tenant.pk,
-        recipient_ids=[],
-        notification_type="workflow_completed",
-        title="Done",
-        message="",
-        payload={},
-    )
+    queue_completed_event(tenant)
 
     with caplog.at_level(logging.WARNING, logger="notifications.delivery"):
         assert delivery.drain().failed == 1
@@ -133,14 +126,7 @@ def test_an_internal_target_refused_at_delivery_is_not_named(admin_client, tenan
     endpoint = WebhookEndpointFactory(
         tenant=tenant, url="http://127.0.0.1:9/hook", events=["workflow_completed"]
     )
-    notify(
-        tenant_id=tenant.pk,
-        recipient_ids=[],
-        notification_type="workflow_completed",
-        title="Done",
-        message="",
-        payload={},
-    )
+    queue_completed_event(tenant)
     assert delivery.drain().retrying == 1
     [row] = admin_client.get(f"{URL}{endpoint.pk}/deliveries/").json()["results"]
     assert row["last_error"] == "refused target: the host name resolves to a non-public address"

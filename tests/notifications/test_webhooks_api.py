@@ -4,9 +4,9 @@ import pytest
 
 from audit.models import AuditLog
 from notifications.models import Delivery, WebhookEndpoint
-from notifications.services import notify
 from notifications.targets import redacted_url
 from tests.factories import UserFactory, UserRoleFactory, WebhookEndpointFactory
+from tests.notifications.conftest import queue_completed_event
 
 pytestmark = pytest.mark.django_db
 
@@ -207,14 +207,7 @@ def test_delivery_log_lists_the_endpoints_deliveries_newest_first(admin_client, 
     endpoint = WebhookEndpointFactory(tenant=tenant, events=["workflow_completed"])
     other = WebhookEndpointFactory(tenant=tenant, events=["workflow_completed"])
     for number in range(3):
-        notify(
-            tenant_id=tenant.pk,
-            recipient_ids=[],
-            notification_type="workflow_completed",
-            title=f"Done {number}",
-            message="",
-            payload={"n": number},
-        )
+        queue_completed_event(tenant, title=f"Done {number}", payload={"n": number})
     response = admin_client.get(f"{URL}{endpoint.pk}/deliveries/")
     assert response.status_code == 200
     body = response.json()
