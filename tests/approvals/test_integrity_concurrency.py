@@ -88,6 +88,21 @@ def refused(result) -> str | None:
     return f"{value.status_code} {value.get_codes()}"
 
 
+def race_approval_and_edit(tenant, contract, approver, editor, round_number, **changes):
+    """``approver`` approves while ``editor`` edits the contract, staggered by the round; the
+    refusals of both (None for the one that went through)."""
+    results = run_together(
+        *staggered(
+            round_number,
+            lambda: act(tenant, contract, approver),
+            lambda: contract_update(
+                tenant=tenant, contract_id=contract.pk, updated_by=editor, **changes
+            ),
+        )
+    )
+    return tuple(map(refused, results))
+
+
 def assert_consistent(tenant) -> None:
     assert consistency_check(tenant_id=tenant.pk).violations == []
 
@@ -116,16 +131,9 @@ def test_patch_racing_the_last_approval(tenant):
     for round_number in range(ROUNDS):
         contract = new_contract(tenant, creator, round_number)
         act(tenant, contract, legal)
-        results = run_together(
-            *staggered(
-                round_number,
-                lambda contract=contract: act(tenant, contract, ceo),
-                lambda contract=contract: contract_update(
-                    tenant=tenant, contract_id=contract.pk, updated_by=creator, text="Edited."
-                ),
-            )
+        approve, edit = race_approval_and_edit(
+            tenant, contract, ceo, creator, round_number, text="Edited."
         )
-        approve, edit = map(refused, results)
         contract.refresh_from_db()
         instance = WorkflowInstance.objects.get(contract=contract)
         if edit is not None:  # (i) the approval won
@@ -161,16 +169,9 @@ def test_patch_racing_the_last_approval_of_someone_eligible_at_the_reset_stage(t
     for round_number in range(ROUNDS):
         contract = new_contract(tenant, creator, round_number)
         act(tenant, contract, legal)
-        results = run_together(
-            *staggered(
-                round_number,
-                lambda contract=contract: act(tenant, contract, both),
-                lambda contract=contract: contract_update(
-                    tenant=tenant, contract_id=contract.pk, updated_by=creator, title="Edited"
-                ),
-            )
+        approve, edit = race_approval_and_edit(
+            tenant, contract, both, creator, round_number, title="Edited"
         )
-        approve, edit = map(refused, results)
         assert approve is None, approve
         contract.refresh_from_db()
         instance = WorkflowInstance.objects.get(contract=contract)
@@ -215,16 +216,9 @@ def test_patch_racing_the_last_approval_when_no_policy_fires(tenant):
     for round_number in range(ROUNDS):
         contract = new_contract(tenant, creator, round_number)
         act(tenant, contract, legal)
-        results = run_together(
-            *staggered(
-                round_number,
-                lambda contract=contract: act(tenant, contract, ceo),
-                lambda contract=contract: contract_update(
-                    tenant=tenant, contract_id=contract.pk, updated_by=creator, text="Edited."
-                ),
-            )
+        approve, edit = race_approval_and_edit(
+            tenant, contract, ceo, creator, round_number, text="Edited."
         )
-        approve, edit = map(refused, results)
         assert approve is None, approve
         contract.refresh_from_db()
         assert contract.status == ContractStatus.APPROVED
