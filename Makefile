@@ -18,7 +18,7 @@ export JWT_SIGNING_KEY ?= $(shell $(PYTHON) -m config.secret_key --jwt)
 # E-mail links point at the server `make run` starts.
 export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run stop test install db lint format checks pytest bench clean
+.PHONY: run stop test install db browser lint format checks pytest bench clean
 
 install: $(STAMP)
 
@@ -77,7 +77,22 @@ checks: db
 	$(MANAGE) makemigrations --check --dry-run
 	$(MANAGE) spectacular --validate --fail-on-warn --file /dev/null
 
-pytest: db
+# The browser tests drive the system's Chromium through Playwright (it cannot download browsers
+# here). Installs Debian's package when it is missing and apt-get may be used; otherwise says how.
+CHROMIUM_PATH ?= /usr/bin/chromium
+export CHROMIUM_PATH
+browser:
+	@test -x $(CHROMIUM_PATH) || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing Chromium for the browser tests (apt-get install chromium)"; \
+			apt-get install -y -q chromium >/dev/null; \
+		else \
+			echo "The browser tests need Chromium at $(CHROMIUM_PATH): install it (Debian/Ubuntu:"; \
+			echo "sudo apt-get install chromium) or set CHROMIUM_PATH to a Chromium or Chrome binary."; \
+			exit 1; \
+		fi; }
+
+pytest: db browser
 	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS)) $(PYTEST_ARGS)
 
 test: lint checks pytest

@@ -17,6 +17,8 @@ from tenancy import rls, rls_key
 from tenancy.tokens import SessionRefreshToken
 from tests.factories import TenantFactory, UserFactory, UserRoleFactory
 
+pytest_plugins = ["tests.browser"]
+
 # CI replays the same examples on every run (reproducible verdicts on a submission); a developer's
 # runs keep exploring new ones, and what they find becomes a regression test.
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
