@@ -9,9 +9,9 @@ from contextlib import contextmanager
 
 from django.core.exceptions import FieldDoesNotExist
 
-from audit.context import current_request_context
 from audit.models import AuditLog
-from tenancy import rls
+from core import rls
+from core.context import current_request_context
 
 # By label, not by import: the audit app does not depend on the apps whose rows it records.
 CONTRACT_MODEL = "contracts.Contract"
@@ -73,7 +73,7 @@ def audit_record(
 
 
 def audit_rls_bypass(*, reason: str, actor=None) -> AuditLog:
-    """A platform audit row for a row-level security bypass (``tenancy.rls``).
+    """A platform audit row for a row-level security bypass (``core.rls``).
 
     It has no tenant, so no tenant's API lists it; platform administrators read it in the admin
     (the platform scope). Written inside the bypass, as the worker role.
@@ -90,7 +90,7 @@ def audit_rls_bypass(*, reason: str, actor=None) -> AuditLog:
 
 @contextmanager
 def audited_rls_bypass(*, reason: str, actor=None) -> Iterator[None]:
-    """``tenancy.rls.bypass`` for production's cross-tenant jobs (``tenancy.worker``: only they
+    """``core.rls.bypass`` for production's cross-tenant jobs (``tenancy.worker``: only they
     connect as the worker role, which the bypass runs as): logged and audited."""
     with rls.bypass(reason):
         audit_rls_bypass(reason=reason, actor=actor)

@@ -6,8 +6,8 @@ from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.contrib.auth.forms import UserCreationForm as DjangoUserCreationForm
 from django.db import transaction
 
-from audit.context import current_request_context, set_actor
 from audit.services import audit_record, diff_fields
+from core.context import current_request_context, set_actor
 from tenancy import services
 from tenancy.admin_scoping import (
     ADMINISTERED_TENANT_KEY,

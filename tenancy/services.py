@@ -11,7 +11,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from audit.services import audit_record
-from tenancy import rls
+from core import rls
 from tenancy.models import Tenant, User, UserRole
 from tenancy.quotas import lock_tenant, quota_check
 from tenancy.selectors import account_by_email, user_capabilities

@@ -9,7 +9,8 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from audit.services import audit_record
-from tenancy import rls, services, throttling
+from core import rls
+from tenancy import services, throttling
 from tenancy.api import serializers
 from tenancy.capabilities import ROLES_MANAGE, USERS_MANAGE
 from tenancy.filtersets import UserFilterSet, UserRoleFilterSet

@@ -9,7 +9,7 @@ no bypass clause: no setting a session can make lets a policy through.
 ``app_current_tenant()`` believes a scope only when it is signed. The backend puts
 ``app.tenant_id = <tenant id>.<signature>`` into the transaction, the signature being
 HMAC-SHA256 over ``<tenant id>:<connection nonce>`` with a key only this application and the
-owner role know (``tenancy.rls_key``; the database copy lives in a table the app role cannot
+owner role know (``core.rls_key``; the database copy lives in a table the app role cannot
 read). The function, SECURITY DEFINER and owned by the owner, recomputes it with PostgreSQL's
 ``sha256()`` and returns the tenant, or NULL. So SQL running as the web's role, an injection
 included, may set ``app.tenant_id`` (or any setting) to anything, but cannot name another tenant:
@@ -54,7 +54,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from tenancy import rls_key
+from core import rls_key
 
 TENANT_SETTING = "app.tenant_id"
 # The connection's secret nonce, set in its startup packet (``tenancy.rls_backend``).
