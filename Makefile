@@ -60,9 +60,11 @@ stop:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m config.database stop; \
 	else echo "No $(VENV) here, so no embedded PostgreSQL was started: nothing to stop."; fi
 
+# lint-imports checks the import contract in pyproject.toml: no import cycle between the apps.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache --no-logo
 
 checks: db
 	$(MANAGE) check --fail-level WARNING

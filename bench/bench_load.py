@@ -496,7 +496,7 @@ def record(scenario: Scenario, client) -> Program:
     recording into a ``Program`` (which ids are fresh and which belong to the case)."""
     from django.db import connection
 
-    from tenancy.rls import Scope
+    from core.rls import Scope
 
     case = scenario.cases[scenario.used] if scenario.name == "approve" else {}
     snapshot, bypass_sql = _django.scoped_connection(Scope(bypass=True))
@@ -664,9 +664,9 @@ def replay(
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(processes)
     results = context.Queue()
-    from tenancy.rls import NONCE_SETTING
+    from core.rls import NONCE_SETTING
 
-    # The recorded scopes are signed for the recording connection's nonce (tenancy.rls): the
+    # The recorded scopes are signed for the recording connection's nonce (core.rls): the
     # replaying connections get the same one, so the database believes them as it did there.
     connect = connection.get_connection_params()
     nonce = f"-c {NONCE_SETTING}={connection.rls_nonce}"

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework_simplejwt.exceptions import AuthenticationFailed as TokenAuthenticationFailed
 
-from audit.context import current_request_context
+from core.context import current_request_context
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ if not JWT_SIGNING_KEY:
     JWT_SIGNING_KEY = derived_key(SECRET_KEY, JWT_KEY_LABEL)
 elif JWT_SIGNING_KEY == SECRET_KEY and not DEBUG:
     raise ImproperlyConfigured("JWT_SIGNING_KEY must differ from SECRET_KEY.")
-# Signs each transaction's row-level security scope (tenancy.rls_key); `migrate` stores it in the
+# Signs each transaction's row-level security scope (core.rls_key); `migrate` stores it in the
 # database. Derived from SECRET_KEY unless set: pin it before rotating SECRET_KEY to keep it.
 RLS_SIGNING_KEY = env_str("RLS_SIGNING_KEY") or derived_key(SECRET_KEY, RLS_KEY_LABEL)
 if RLS_SIGNING_KEY in (SECRET_KEY, JWT_SIGNING_KEY) and not DEBUG:
@@ -119,7 +119,7 @@ DATABASES = {
         # The tenant setting travels with each statement; a server-side cursor's DECLARE cannot
         # carry it (and transaction-pooling proxies such as PgBouncer cannot keep such cursors).
         "DISABLE_SERVER_SIDE_CURSORS": True,
-        # The role each scope runs as (tenancy.rls): a bypass as the worker, which only a process
+        # The role each scope runs as (core.rls): a bypass as the worker, which only a process
         # logged in as the worker may become. The owner, migrating, stays itself.
         "SCOPE_ROLES": None
         if DATABASE_ROLE == "owner"

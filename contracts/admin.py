@@ -88,7 +88,7 @@ class ClauseRuleForm(forms.ModelForm):
             "(no regular expressions)."
         ),
     )
-    tenant_id = None  # set by ClauseRuleAdmin.get_form, for the per-tenant name check
+    tenant = None  # set by ClauseRuleAdmin.get_form, for the per-tenant name check
 
     class Meta:
         model = ClauseRule
@@ -102,8 +102,8 @@ class ClauseRuleForm(forms.ModelForm):
 
     def clean_name(self):
         name = self.cleaned_data["name"]
-        if self.tenant_id is not None and clause_services.clause_rule_name_taken(
-            tenant=self.tenant_id, name=name, exclude_id=self.instance.pk
+        if self.tenant is not None and clause_services.clause_rule_name_taken(
+            tenant=self.tenant, name=name, exclude_id=self.instance.pk
         ):
             raise forms.ValidationError("A clause rule with this name already exists.")
         return name
@@ -144,14 +144,14 @@ class ClauseRuleAdmin(TenantScopedAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
-        tenant_id = obj.tenant_id if obj is not None else request.user.tenant_id
-        return type("TenantClauseRuleForm", (form,), {"tenant_id": tenant_id})
+        tenant = obj.tenant if obj is not None else request.user.tenant
+        return type("TenantClauseRuleForm", (form,), {"tenant": tenant})
 
     def save_model(self, request, obj, form, change):
         fields = {field: form.cleaned_data[field] for field in clause_services.CLAUSE_RULE_FIELDS}
         if change:
             saved = clause_services.clause_rule_update(
-                tenant=obj.tenant_id, rule_id=obj.pk, updated_by=request.user, **fields
+                tenant=obj.tenant, rule_id=obj.pk, updated_by=request.user, **fields
             )
         else:
             saved = clause_services.clause_rule_create(
@@ -162,7 +162,7 @@ class ClauseRuleAdmin(TenantScopedAdmin):
 
     def delete_model(self, request, obj):
         clause_services.clause_rule_delete(
-            tenant=obj.tenant_id, rule_id=obj.pk, deleted_by=request.user
+            tenant=obj.tenant, rule_id=obj.pk, deleted_by=request.user
         )
 
     def get_actions(self, request):

@@ -164,7 +164,7 @@ def row_level_security_errors(connection) -> list[checks.Error]:
             checks.Error(
                 f"Policy {policy} on {table} reads a setting (current_setting): any session may "
                 "set any setting, so it can be switched off or pointed at another tenant.",
-                hint="Policies read the tenant from app_current_tenant() only (tenancy/rls.py).",
+                hint="Policies read the tenant from app_current_tenant() only (core/rls.py).",
                 id="tenancy.E002",
             )
         )
@@ -214,7 +214,7 @@ def row_level_security_errors(connection) -> list[checks.Error]:
 
 def _signing_key_errors(connection) -> list[checks.Error]:
     """A scope this application signs is believed by the database (same key, same HMAC)."""
-    from tenancy import rls
+    from core import rls
 
     probe = uuid.uuid4()
     with rls.tenant_scope(probe), connection.cursor() as cursor:

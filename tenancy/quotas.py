@@ -33,10 +33,9 @@ def quota_limit(quota: str) -> int:
     return getattr(settings, QUOTAS[quota])
 
 
-def lock_tenant(tenant) -> None:
+def lock_tenant(tenant: Tenant) -> None:
     """Serialize the quota checks of one tenant until the end of the current transaction."""
-    tenant_id = getattr(tenant, "pk", tenant)
-    list(Tenant.objects.select_for_update(no_key=True).filter(pk=tenant_id).values_list("pk"))
+    list(Tenant.objects.select_for_update(no_key=True).filter(pk=tenant.pk).values_list("pk"))
 
 
 def quota_check(quota: str, *, after: int, before: int = 0) -> None:

@@ -2,7 +2,7 @@
 
 * Per client: login, registration, token refresh and password change (``AUTH_THROTTLE_RATE``),
   the API's and the Django admin's logins in one budget. The client is the audit log's
-  (``audit.context.client_ip``: ``X-Forwarded-For`` only through ``TRUSTED_PROXY_COUNT`` proxies);
+  (``core.context.client_ip``: ``X-Forwarded-For`` only through ``TRUSTED_PROXY_COUNT`` proxies);
   an IPv6 client is counted by its /64, the block one subscriber usually holds.
 * Per user: every authenticated POST, PUT, PATCH and DELETE (``USER_WRITE_THROTTLE_RATE``).
 * Per account: failed logins back off (``LOGIN_BACKOFF_*``), keyed on a keyed hash of the
@@ -21,8 +21,8 @@ from rest_framework.exceptions import Throttled
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import BaseThrottle
 
-from audit.context import client_ip
 from config.env import parse_rate
+from core.context import client_ip
 from tenancy import ratelimit
 
 IPV6_PREFIX = 64

@@ -1,7 +1,7 @@
 """The worker role, for the few management commands that work across tenants.
 
 The web connects as the app role, which row-level security binds and which can become no other
-role, so ``tenancy.rls.bypass`` fails there. A command built on ``WorkerCommand`` connects as the
+role, so ``core.rls.bypass`` fails there. A command built on ``WorkerCommand`` connects as the
 worker role instead (BYPASSRLS; ``DATABASE_WORKER_URL``, or the role ``provision`` derives),
 before its first query. Exactly these do, and nothing else may (``tests/tenancy/test_rls.py``):
 ``deliver_notifications``, ``check_sla_breaches``, ``check_consistency`` and

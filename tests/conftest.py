@@ -13,7 +13,7 @@ from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from config.database import admin_url, connect, role_name
-from tenancy import rls, rls_key
+from core import rls, rls_key
 from tenancy.tokens import SessionRefreshToken
 from tests.factories import TenantFactory, UserFactory, UserRoleFactory
 

@@ -4,6 +4,7 @@ from django.db import IntegrityError, transaction
 from rest_framework.exceptions import ValidationError
 
 from audit.services import audit_record, diff_fields
+from tenancy.models import Tenant
 from tenancy.quotas import lock_tenant, quota_check
 from workflows.models import WorkflowDefinition, WorkflowDefinitionVersion, WorkflowStageDefinition
 from workflows.rules import RuleValidationError, parse_rules
@@ -64,7 +65,7 @@ def _save_unique(definition: WorkflowDefinition, **kwargs) -> None:
         ) from exc
 
 
-def _check_active_quota(*, tenant, definition: WorkflowDefinition) -> None:
+def _check_active_quota(*, tenant: Tenant, definition: WorkflowDefinition) -> None:
     """One more active definition (``definition``, not active before): within the quota?"""
     lock_tenant(tenant)
     active = (
@@ -79,7 +80,7 @@ def _check_active_quota(*, tenant, definition: WorkflowDefinition) -> None:
 @transaction.atomic
 def definition_create(
     *,
-    tenant,
+    tenant: Tenant,
     created_by,
     name: str,
     stages: list[dict],
@@ -134,7 +135,7 @@ def current_stages(definition: WorkflowDefinition) -> list[dict]:
 
 
 @transaction.atomic
-def definition_update(*, definition_id, tenant, updated_by, **fields) -> WorkflowDefinition:
+def definition_update(*, definition_id, tenant: Tenant, updated_by, **fields) -> WorkflowDefinition:
     """Apply a (partial) edit. Any change bumps ``version``; running instances keep theirs."""
     if fields.get("is_active"):
         lock_tenant(tenant)  # before the definition's row: the lock order of every quota check
@@ -172,7 +173,7 @@ def definition_update(*, definition_id, tenant, updated_by, **fields) -> Workflo
 
 
 @transaction.atomic
-def definition_delete(*, definition_id, tenant, deleted_by) -> bool:
+def definition_delete(*, definition_id, tenant: Tenant, deleted_by) -> bool:
     """Delete, or only deactivate when instances reference it (their history must stay).
 
     Returns True when the row was really deleted.

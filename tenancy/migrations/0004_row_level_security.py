@@ -3,7 +3,7 @@
 Each table below gets ``ENABLE`` and ``FORCE ROW LEVEL SECURITY`` (FORCE: the policy binds the
 table's owner too) and one policy ``tenant_isolation`` for every command, USING and WITH CHECK:
 the row's tenant is the transaction's ``app.tenant_id``, or the transaction is an explicit bypass
-(``tenancy/rls.py``). The settings are read in scalar subqueries so PostgreSQL evaluates them
+(``core/rls.py``). The settings are read in scalar subqueries so PostgreSQL evaluates them
 once per statement, not once per row. Stage definitions carry no tenant column: they are visible
 through their definition, whose own policy applies inside the subquery.
 

@@ -18,7 +18,7 @@ from psycopg2 import sql as psycopg2_sql
 
 from audit.models import AuditLog
 from config.database import ROLES, role_name
-from tenancy import rls
+from core import rls
 from tenancy.api.views import MeView
 from tenancy.checks import RLS_THROUGH_PARENT, check_row_level_security, row_level_security_errors
 from tenancy.rls_backend.base import DatabaseWrapper

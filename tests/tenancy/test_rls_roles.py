@@ -32,8 +32,8 @@ from django.utils import timezone
 from approvals.models import SLASettings
 from audit.services import audit_record
 from config.database import admin_url, role_name, role_url
+from core import rls, rls_key
 from notifications.models import NotificationPreference, NotificationType
-from tenancy import rls, rls_key
 from tenancy.models import IdempotencyRecord, User
 from tenancy.tokens import SessionRefreshToken
 from tenancy.worker import WorkerCommand
@@ -372,7 +372,7 @@ WEB_PROCESS = """
 import config.wsgi  # the web's settings and application
 from django.conf import settings
 from django.db import connection
-from tenancy import rls
+from core import rls
 print(settings.DATABASES["default"]["USER"])
 with connection.cursor() as cursor:
     cursor.execute("SELECT session_user, current_user")

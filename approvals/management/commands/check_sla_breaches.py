@@ -7,7 +7,7 @@ found anything), non-zero on bad arguments or a database error.
 
 from approvals.services import sla_check_breaches
 from audit.services import audited_rls_bypass
-from tenancy import rls
+from core import rls
 from tenancy.cli import tenant_option
 from tenancy.models import Tenant
 from tenancy.worker import WorkerCommand

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from contracts.clause_services import clause_rule_create
 from contracts.models import ClauseRule
-from tenancy import rls
+from core import rls
 from tenancy.capabilities import ALL_CAPABILITIES
 from tenancy.models import Tenant, User, UserRole
 from workflows.models import WorkflowDefinition
