@@ -90,7 +90,8 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Server-rendered pages keep their templates beside their views, in the app's web/.
+        "DIRS": [BASE_DIR / "approvals" / "web" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

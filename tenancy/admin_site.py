@@ -5,6 +5,8 @@
   here and the other way round.
 * A refused login is audited by the API's own service (``login_failed``, ``via: admin``).
 * A throttled login answers 429 with ``Retry-After``, on the login page saying when to try again.
+* Members without admin access log in here too, for the member pages (the analytics
+  dashboard): a login whose ``next`` is such a page accepts any active account.
 * A browser an account logged in from is remembered (a signed cookie, ``TRUSTED_DEVICE_DAYS``):
   its attempts for that account back off on their own, so an attacker who keeps failing on the
   account cannot keep its owner out of the admin (OWASP's "device cookies"). Elsewhere the owner
@@ -12,13 +14,16 @@
 """
 
 import secrets
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -64,6 +69,19 @@ def _how_long(seconds: int) -> str:
     return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
 
 
+# Pages for every member of a tenant (each checks its own capability), by URL name.
+MEMBER_PAGES = ("dashboard",)
+
+
+def _for_member_page(request) -> bool:
+    """Whether the login's ``next`` is a member page of this site."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return False
+    path = urlsplit(target).path
+    return any(path.startswith(reverse(name)) for name in MEMBER_PAGES)
+
+
 class AdminLoginForm(AdminAuthenticationForm):
     """Limits first, then the password; a refusal is audited, a success resets the back-off."""
 
@@ -72,6 +90,11 @@ class AdminLoginForm(AdminAuthenticationForm):
         "throttled": _("Too many login attempts. Try again in %(wait)s."),
     }
     throttled_for = 0  # seconds, when this attempt was refused unchecked
+
+    def confirm_login_allowed(self, user):
+        if user.is_staff or not _for_member_page(self.request):
+            return super().confirm_login_allowed(user)
+        return AuthenticationForm.confirm_login_allowed(self, user)  # active accounts only
 
     def clean(self):
         email = self.cleaned_data.get("username")
