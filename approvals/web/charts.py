@@ -19,11 +19,11 @@ BLACK = "#000000"
 GRID = "#767676"  # 4.5:1 on white
 
 WIDTH = 640
-LABEL_HEIGHT = 18  # a label line above each horizontal bar
+LABEL_HEIGHT = 26  # a label line above each horizontal bar (24 units high on a phone)
 BAR_HEIGHT = 16
 ROW_GAP = 12
-VALUE_ROOM = 110  # right of the longest bar, for its figure
-AXIS_HEIGHT = 28
+VALUE_ROOM = 150  # right of the longest bar, for its figure (phones draw it larger)
+AXIS_HEIGHT = 34
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def _axis(chart: Chart, bottom: float, scale_max: float, text: Callable[[float],
         x = plot * step / 4
         chart.lines.append(Line(x, 0, x, bottom))
         anchor = "start" if step == 0 else "middle"
-        chart.labels.append(Label(x, bottom + 18, text(scale_max * step / 4), anchor))
+        chart.labels.append(Label(x, bottom + 24, text(scale_max * step / 4), anchor))
 
 
 def completion_chart(workflows: list[dict]) -> Chart:
@@ -226,7 +226,7 @@ def sla_text(row: dict) -> str:
 
 WEEK_PLOT_TOP = 10
 WEEK_PLOT_HEIGHT = 160
-WEEK_LEFT = 44
+WEEK_LEFT = 72
 MAX_WEEK_LABELS = 8
 
 
@@ -269,7 +269,7 @@ def weekly_compliance_chart(weeks: list[dict]) -> Chart:
             )
         )
         if index % every == 0:
-            chart.labels.append(Label(centre, bottom + 18, _day(row["week"]), "middle"))
+            chart.labels.append(Label(centre, bottom + 24, _day(row["week"]), "middle"))
     return chart
 
 
