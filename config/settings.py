@@ -149,6 +149,8 @@ PASSWORD_HASHERS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# Timestamps to the second, with their zone (config/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -14,6 +14,7 @@
 """
 
 import secrets
+from functools import wraps
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -23,11 +24,17 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from tenancy import services, throttling
+from tenancy.admin_scoping import admin_tenant
+from tenancy.capabilities import ANALYTICS_VIEW
+from tenancy.permissions import has_capability
+
+PRODUCT = "Contract Approvals"
 
 TRUSTED_DEVICE_COOKIE = "clm_admin_device"
 TRUSTED_DEVICE_DAYS = 90
@@ -120,9 +127,46 @@ class AdminLoginForm(AdminAuthenticationForm):
 
 
 class AdminSite(admin.AdminSite):
-    """The default admin site (``tenancy.apps.AdminConfig``)."""
+    """The default admin site (``tenancy.apps.AdminConfig``), branded as the product.
+
+    Pages render in the administered tenant's time zone (``admin_tenant``), and the header names
+    that tenant, so a platform superuser always sees whose data they are looking at.
+    """
 
     login_form = AdminLoginForm
+    site_header = PRODUCT
+    site_title = PRODUCT
+    index_title = "Administration"
+    index_template = "admin/tenancy/index.html"
+
+    def each_context(self, request):
+        context = super().each_context(request)
+        tenant = admin_tenant(request) if request.user.is_authenticated else None
+        if tenant is not None:
+            administering = request.user.tenant_id is None
+            context["site_header"] = (
+                f"{PRODUCT} · administering {tenant.name}"
+                if administering
+                else f"{PRODUCT} · {tenant.name}"
+            )
+            if administering or has_capability(request.user, ANALYTICS_VIEW):
+                context["dashboard_url"] = reverse("dashboard")
+        return context
+
+    def admin_view(self, view, cacheable=False):
+        """Every admin page in the tenant's time zone, rendered before the zone is left."""
+        wrapped = super().admin_view(view, cacheable)
+
+        @wraps(view)
+        def in_tenant_time(request, *args, **kwargs):
+            tenant = admin_tenant(request) if request.user.is_authenticated else None
+            with timezone.override(tenant.timezone if tenant is not None else None):
+                response = wrapped(request, *args, **kwargs)
+                if hasattr(response, "render"):
+                    response.render()
+            return response
+
+        return in_tenant_time
 
     def login(self, request, extra_context=None):
         response = super().login(request, extra_context)
