@@ -32,25 +32,22 @@ def demo(capsys):
     tenant = Tenant.objects.get(slug="acme")
     with rls.tenant_scope(tenant):
         users = {user.email.split("@")[0]: user for user in User.objects.filter(tenant=tenant)}
-        globex = contract_create(
-            tenant=tenant,
-            created_by=users["requester"],
-            title="Globex MSA",
-            contract_type="MSA",
-            value=Decimal("750000.00"),
-            counterparty="Globex Corporation",
-            text=CLEAN_TEXT,
-        )
+        requester = users["requester"]
+
+        def create(title, contract_type, value, counterparty, text):
+            return contract_create(
+                tenant=tenant,
+                created_by=requester,
+                title=title,
+                contract_type=contract_type,
+                value=Decimal(value),
+                counterparty=counterparty,
+                text=text,
+            )
+
+        globex = create("Globex MSA", "MSA", "750000.00", "Globex Corporation", CLEAN_TEXT)
         approval_act(tenant=tenant, contract_id=globex.pk, actor=users["legal"], action="approve")
-        initech = contract_create(
-            tenant=tenant,
-            created_by=users["requester"],
-            title="Initech SOW",
-            contract_type="SOW",
-            value=Decimal("120000.00"),
-            counterparty="Initech",
-            text=FLAGGED_TEXT,
-        )
+        initech = create("Initech SOW", "SOW", "120000.00", "Initech", FLAGGED_TEXT)
     return {"tenant": tenant, "users": users, "globex": globex, "initech": initech}
 
 
@@ -133,3 +130,6 @@ def test_the_admin_pages_a_legal_ops_person_reads(
 
     if viewport is DESKTOP:
         assert overflow == dict.fromkeys(overflow, 0)
+    else:  # Django's own responsive CSS; wide tables scroll in their own boxes
+        print(f"phone overflow: {overflow}")
+        assert overflow["index"] == 0
