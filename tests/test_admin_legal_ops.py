@@ -147,3 +147,25 @@ def test_a_neutral_boolean_for_a_flagged_contract(staff, tokyo):
 
     assert "Yes: routed as a deviation" in page
     assert "Not validated yet." in page
+
+
+def test_workflow_pages_use_the_titles(staff, reviewed, tokyo):
+    sla_check_breaches(tenant=tokyo, now=timezone.now() + timedelta(hours=3))
+    instance = WorkflowInstance.objects.get()
+    approval = WorkflowStageApproval.objects.get(stage__stage_name="Legal Review")
+
+    pages = {
+        "instance": staff.get(f"/admin/approvals/workflowinstance/{instance.pk}/change/"),
+        "instances": staff.get("/admin/approvals/workflowinstance/"),
+        "approval": staff.get(f"/admin/approvals/workflowstageapproval/{approval.pk}/change/"),
+        "breaches": staff.get("/admin/approvals/slabreach/"),
+    }
+
+    assert {name: page.status_code for name, page in pages.items()} == dict.fromkeys(pages, 200)
+    instance_page = pages["instance"].content.decode()
+    assert "<h2>Deal Review — Globex MSA</h2>" in instance_page
+    assert "1. Legal Review" in instance_page
+    assert "any legal" in instance_page
+    assert "Deal Review — Globex MSA" in pages["instances"].content.decode()
+    assert "Legal Review — Globex MSA: any legal" in pages["approval"].content.decode()
+    assert "Globex MSA" in pages["breaches"].content.decode()
