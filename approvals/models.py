@@ -116,7 +116,8 @@ class WorkflowInstance(TenantOwnedModel):
         ]
 
     def __str__(self) -> str:
-        return f"Workflow {self.pk} on {self.contract_id} ({self.status})"
+        # Human titles (the admin's headings, links and pickers): the admin selects the relations.
+        return f"{self.definition.name} — {self.contract.title}"
 
 
 class WorkflowStage(TenantOwnedModel):
@@ -158,7 +159,7 @@ class WorkflowStage(TenantOwnedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.sequence}. {self.stage_name} ({self.status})"
+        return f"{self.stage_name} — {self.instance.contract.title}"
 
 
 class WorkflowStageApproval(TenantOwnedModel):
@@ -287,7 +288,14 @@ class WorkflowStageApproval(TenantOwnedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.approver} on {self.stage_id} ({self.status})"
+        return f"{self.stage.stage_name} — {self.contract.title}: {self.approver_label}"
+
+    @property
+    def approver_label(self) -> str:
+        """Who the row waits for or was decided by: a person's e-mail or "any <role>"."""
+        if self.assigned_to_id is not None:
+            return self.assigned_to.email
+        return f"any {self.role}" if self.role else self.approver
 
     def is_overdue(self, now=None) -> bool:
         """Pending and past its due date, or marked by the breach check (decided: never).
@@ -346,6 +354,8 @@ class SLARule(TenantOwnedModel):
 
     class Meta:
         ordering = ["created_at", "id"]
+        verbose_name = "SLA rule"
+        verbose_name_plural = "SLA rules"
         constraints = [
             # Matching ignores case, so does uniqueness; two "any" (null) values collide too.
             models.UniqueConstraint(
@@ -457,4 +467,4 @@ class SLABreach(TenantOwnedModel):
         ]
 
     def __str__(self) -> str:
-        return f"Breach of {self.approval_id} at {self.breached_at}"
+        return f"{self.stage_name} — {self.contract.title}: overdue"

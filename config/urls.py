@@ -30,4 +30,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
+    path("dashboard/", include("approvals.web.urls")),
 ]

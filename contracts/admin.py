@@ -1,7 +1,11 @@
 from django import forms
 from django.contrib import admin
+from django.template.loader import render_to_string
+from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
+from approvals.models import WorkflowInstance
+from approvals.selectors import workflow_instance_latest
 from contracts import clause_services
 from contracts.models import ClauseRule, Contract, ContractRevision
 from tenancy.admin_scoping import ReadOnlyInline, TenantScopedAdmin
@@ -28,9 +32,25 @@ class RevisionInline(ReadOnlyInline):
         return ", ".join(obj.changed_fields) or ("(created)" if obj.number == 1 else "-")
 
 
+class WorkflowInline(ReadOnlyInline):
+    """Every workflow the contract ran, newest first, each linking to its stages and approvals."""
+
+    model = WorkflowInstance
+    verbose_name_plural = "Workflows (newest first)"
+    fields = ["definition_version", "status", "started_at", "completed_at"]
+    readonly_fields = fields
+    ordering = ["-started_at"]
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("definition_version")
+
+
 @admin.register(Contract)
 class ContractAdmin(TenantScopedAdmin):
-    inlines = [RevisionInline]
+    """A contract as legal operations reads it: its terms, its review, its workflow, its history."""
+
+    inlines = [WorkflowInline, RevisionInline]
     list_display = ["title", "contract_type", "value", "currency", "status", "created_at"]
     list_filter = ["status", "contract_type", "currency", "has_blocking_findings"]
     search_fields = ["title", "counterparty"]
@@ -43,9 +63,55 @@ class ContractAdmin(TenantScopedAdmin):
         "created_by",
         "created_at",
         "updated_at",
-        "has_blocking_findings",
-        "clause_findings",
+        "blocking_findings",
+        "findings_table",
+        "workflow_panel",
     ]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "title",
+                    "contract_type",
+                    ("value", "currency"),
+                    "counterparty",
+                    ("department", "region"),
+                    ("start_date", "end_date"),
+                    "status",
+                ]
+            },
+        ),
+        ("Clause review", {"fields": ["blocking_findings", "findings_table"]}),
+        ("Current workflow", {"fields": ["workflow_panel"]}),
+        ("Text", {"fields": ["text", "metadata"], "classes": ["collapse"]}),
+        (
+            "Record",
+            {"fields": ["revision", "content_hash", "created_by", "created_at", "updated_at"]},
+        ),
+    ]
+
+    @admin.display(description="Blocking findings")
+    def blocking_findings(self, obj):
+        # Words, not Django's red cross: having no blocking finding is the good case.
+        return "Yes: routed as a deviation" if obj.has_blocking_findings else "None"
+
+    @admin.display(description="Findings")
+    def findings_table(self, obj):
+        summary = obj.clause_findings
+        if not summary:
+            return "Not validated yet."
+        return render_to_string(
+            "admin/contracts/contract/findings.html",
+            {"summary": summary, "checked_at": parse_datetime(summary.get("checked_at") or "")},
+        )
+
+    @admin.display(description="Workflow")
+    def workflow_panel(self, obj):
+        instance = workflow_instance_latest(tenant=obj.tenant_id, contract_id=obj.pk)
+        if instance is None:
+            return "No workflow: no active definition matched this contract."
+        return render_to_string("admin/contracts/contract/workflow.html", {"instance": instance})
 
     def has_add_permission(self, request):
         # Contracts start workflows; they are created through the API, which runs the match engine.

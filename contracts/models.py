@@ -129,7 +129,7 @@ class ContractRevision(TenantOwnedModel):
         ]
 
     def __str__(self) -> str:
-        return f"Revision {self.number} of {self.contract_id}"
+        return f"Revision {self.number} of {self.contract.title}"
 
 
 # --- clause library -------------------------------------------------------------------------
