@@ -21,7 +21,7 @@ def row_status(contract) -> str:
     return WorkflowStageApproval.objects.get(contract=contract, stage__sequence=1).status
 
 
-@pytest.mark.parametrize("viewport, name", [(PHONE, "phone"), (DESKTOP, "desktop")])
+@pytest.mark.parametrize(("viewport", "name"), [(PHONE, "phone"), (DESKTOP, "desktop")])
 def test_the_page_shows_the_contract_and_changes_nothing(
     live_server, open_page, screenshot, waiting, viewport, name
 ):
@@ -79,9 +79,7 @@ def test_reject_without_a_comment_is_refused_with_a_visible_message(
     assert row_status(contract) == ApprovalStatus.PENDING
 
 
-def test_approve_then_the_used_link_shows_the_410_page(
-    live_server, open_page, screenshot, waiting
-):
+def test_approve_then_the_used_link_shows_the_410_page(live_server, open_page, screenshot, waiting):
     contract, link = waiting
     page = open_page(PHONE)
     page.goto(f"{live_server.url}{link}")
