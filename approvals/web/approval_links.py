@@ -26,6 +26,7 @@ from approvals.link_selectors import (
 )
 from approvals.link_services import LINK_ACTIONS, LinkUnusable, approval_link_decide
 from approvals.orchestrator import ApprovalAction
+from config.exceptions import error_message
 from notifications.links import contract_url
 from tenancy import rls
 from tenancy.throttling import link_wait
@@ -80,14 +81,6 @@ def _summary(link) -> dict:
     }
 
 
-def _first_message(detail) -> str:
-    if isinstance(detail, dict):
-        return _first_message(next(iter(detail.values()), ""))
-    if isinstance(detail, list):
-        return _first_message(detail[0]) if detail else ""
-    return str(detail)
-
-
 @never_cache
 @csrf_protect
 @require_http_methods(["GET", "POST"])
@@ -130,13 +123,13 @@ def _decide(request, tenant_id, token: str):
             return _gone(request, UNKNOWN_LINK)
         context = {
             **_summary(link),
-            "error": _first_message(exc.detail),
+            "error": error_message(exc.detail),
             "comments": comments[:COMMENTS_MAX_LENGTH],
         }
         return _page(request, "link_confirm.html", context, status=400)
     except APIException as exc:  # the orchestrator refused (a race lost to another decision)
         problem = LinkProblem(
-            exc.status_code, "The decision was not recorded", _first_message(exc.detail)
+            exc.status_code, "The decision was not recorded", error_message(exc.detail)
         )
         return _gone(request, problem)
     context = {**_summary(link), "done": DONE_TEXT[action], "comments": comments.strip()}
