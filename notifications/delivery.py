@@ -52,6 +52,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from audit.services import audit_record
+from notifications.formats import formatted_body
 from notifications.links import contract_url, decide_url, preferences_url
 from notifications.models import (
     Delivery,
@@ -303,7 +304,9 @@ def send_email(row: Delivery, connection) -> SendResult:
 
 
 def webhook_request_body(row: Delivery) -> bytes:
-    return json.dumps(row.payload, separators=(",", ":"), sort_keys=True).encode()
+    """The queued event in the endpoint's format (``notifications.formats``), compact JSON."""
+    body = formatted_body(row.endpoint.format, row.payload)
+    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
 
 class DeadlineExceeded(TimeoutError):
