@@ -45,12 +45,18 @@ run: db
 	@echo "  Health     http://$(HOST):$(PORT)/healthz  http://$(HOST):$(PORT)/readyz"
 	@echo "  Log in:    curl -s -X POST http://$(HOST):$(PORT)/api/auth/token/ -H 'Content-Type: application/json' -d '{\"email\": \"legal@acme.example\", \"password\": \"demo-pass-2026\"}'"
 	@echo ""
-	@if [ "$${DEBUG:-0}" = "1" ]; then \
-		exec $(MANAGE) runserver $(HOST):$(PORT); \
+	@# Workers run in the background beside the server, one line each adding its process id to
+	@# $$workers, and stop with it: the trap ends them when the server exits or on Ctrl-C.
+	@# The delivery worker sends the queued e-mails (the console backend prints them here, with
+	@# their approval links) and webhooks.
+	@workers=""; trap 'kill $$workers 2>/dev/null; wait' EXIT INT TERM; \
+	$(MANAGE) deliver_notifications & workers="$$workers $$!"; \
+	if [ "$${DEBUG:-0}" = "1" ]; then \
+		$(MANAGE) runserver $(HOST):$(PORT); \
 	else \
 		ALLOWED_HOSTS="$${ALLOWED_HOSTS:-$(HOST),localhost,127.0.0.1}" \
 		SESSION_COOKIE_SECURE=0 CSRF_COOKIE_SECURE=0 \
-		exec $(BIN)/gunicorn config.wsgi --config python:config.gunicorn \
+		$(BIN)/gunicorn config.wsgi --config python:config.gunicorn \
 			--bind $(HOST):$(PORT) --workers $(WORKERS) --forwarded-allow-ips=127.0.0.1; \
 	fi
 

@@ -468,3 +468,39 @@ class SLABreach(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.stage_name} — {self.contract.title}: overdue"
+
+
+# --- decide from e-mail ----------------------------------------------------------------------
+
+
+class ApprovalLink(TenantOwnedModel):
+    """A personal link to decide one approval from an e-mail (``/approve/<token>/``).
+
+    One per approval row and person: a newer e-mail's link replaces the earlier one. Only the
+    token's SHA-256 is stored; the token itself exists only in the e-mail. Whether a link still
+    works is decided when it is used (``approvals.link_selectors``): the row must be pending and
+    the person still eligible, so nothing has to revoke links when a row moves on.
+    """
+
+    # Indexed by approvallink_expiry_idx (tenant, expires_at), the purge's scan.
+    tenant = models.ForeignKey(
+        "tenancy.Tenant", on_delete=models.CASCADE, editable=False, db_index=False
+    )
+    # Indexed by approvallink_one_per_person (approval, user).
+    approval = models.ForeignKey(
+        WorkflowStageApproval, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256, hex.")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["approval", "user"], name="approvallink_one_per_person")
+        ]
+        indexes = [models.Index(fields=["tenant", "expires_at"], name="approvallink_expiry_idx")]
+
+    def __str__(self) -> str:
+        return f"Link to {self.approval_id} for {self.user_id}"

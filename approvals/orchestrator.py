@@ -95,8 +95,11 @@ class _Transition:
     rows: list = field(default_factory=list)
     audit: list = field(default_factory=list)
     sends: list = field(default_factory=list)
+    via: str = ""  # the channel a decision came through ("email_link"), recorded in its audit
 
     def record(self, action: str, resource, **changes) -> None:
+        if self.via:
+            changes["via"] = (None, self.via)
         self.audit.append(
             {
                 "action": action,
@@ -451,8 +454,13 @@ def approval_act(
     comments: str = "",
     delegate_to: User | None = None,
     approval_id=None,
+    via: str = "",
 ) -> WorkflowInstance:
-    """Approve, reject, delegate or send back for changes one of the caller's pending approvals."""
+    """Approve, reject, delegate or send back for changes one of the caller's pending approvals.
+
+    ``via`` names the channel when it is not the API (``"email_link"``): every audit row of the
+    decision carries it.
+    """
     _lock_contract_row(tenant=tenant, contract_id=contract_id)
     instance = (
         WorkflowInstance.objects.select_related("contract")
@@ -471,7 +479,9 @@ def approval_act(
     instance.tenant = tenant  # the request's tenant object (keys the cached SLA policy)
     if contract.created_by_id == actor.pk:
         raise PermissionDenied("The contract's creator may not approve their own contract.")
-    transition = _Transition(instance=instance, contract=contract, actor=actor, now=timezone.now())
+    transition = _Transition(
+        instance=instance, contract=contract, actor=actor, now=timezone.now(), via=via
+    )
     _load_stages_and_rows(transition, actor)
     approval = _actors_approval(transition, approval_id)
     if action != ApprovalAction.DELEGATE:

@@ -77,6 +77,12 @@ def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
     return {prefix or "non_field_errors": [str(detail)]}
 
 
+def error_message(detail) -> str:
+    """The first message of an exception's detail (a string, or DRF's nested lists and dicts)."""
+    fields = _flatten(detail)
+    return next(iter(fields.values()))[0] if fields else "Invalid input."
+
+
 def error_body(code: str, detail: str, fields: dict | None = None) -> dict:
     body = {"code": code, "detail": detail}
     if fields:

@@ -249,6 +249,9 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "clm@localhost")
 # else to its API resource here (notifications.links).
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 FRONTEND_URL = env_url_template("FRONTEND_URL", {"contract_id"})
+# Approval e-mails carry a personal link to decide from the e-mail (approvals.link_services);
+# it works this many hours, once, while its approval waits for that person.
+APPROVAL_LINK_TTL_HOURS = env_int("APPROVAL_LINK_TTL_HOURS", 72)
 
 # Notification delivery (manage.py deliver_notifications); see notifications/delivery.py.
 # Webhook targets on private, loopback, link-local or reserved addresses are refused (SSRF)
@@ -304,6 +307,8 @@ LOGGING = {
 AUTH_THROTTLE_RATE = env_rate("AUTH_THROTTLE_RATE", "30/min")
 # POST, PUT, PATCH and DELETE per authenticated user:
 USER_WRITE_THROTTLE_RATE = env_rate("USER_WRITE_THROTTLE_RATE", "600/min")
+# Pages opened by a link's token (decide from an e-mail), GET and POST, per client IP:
+LINK_THROTTLE_RATE = env_rate("LINK_THROTTLE_RATE", "60/min")
 # Failed logins per account (the normalised e-mail, known or not): the LOGIN_BACKOFF_FAILURES-th
 # attempt without a success blocks the account for BASE seconds, each further one for twice as
 # long, at most MAX (no one is locked out for longer); the count is forgotten WINDOW seconds after

@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/", include(api_patterns)),
+    path("approve/", include("approvals.web.link_urls")),
     path("admin/", admin.site.urls),
     path("dashboard/", include("approvals.web.urls")),
 ]

@@ -44,11 +44,13 @@ RLS_THROUGH_PARENT = {
     "token_blacklist_outstandingtoken": "token_blacklist.OutstandingToken (through its user)",
     "token_blacklist_blacklistedtoken": "token_blacklist.BlacklistedToken (through its token)",
 }
-# The owner's SECURITY DEFINER functions: the signed scope, and the two account look-ups.
+# The owner's SECURITY DEFINER functions: the signed scope, the two account look-ups, and the
+# tenant of an approval link (approvals/migrations/0005).
 RLS_FUNCTIONS = (
     "app_current_tenant()",
     "app_account_by_email(text)",
     "app_account_by_id(uuid)",
+    "app_approval_link_tenant(text)",
 )
 RLS_KEY_TABLE = "rls_signing_key"
 HINT_MIGRATION = "Add it in a migration, as tenancy/migrations/0008 does."

@@ -5,6 +5,7 @@
   (``core.context.client_ip``: ``X-Forwarded-For`` only through ``TRUSTED_PROXY_COUNT`` proxies);
   an IPv6 client is counted by its /64, the block one subscriber usually holds.
 * Per user: every authenticated POST, PUT, PATCH and DELETE (``USER_WRITE_THROTTLE_RATE``).
+* Per client: pages opened by a link's token, GET and POST (``LINK_THROTTLE_RATE``).
 * Per account: failed logins back off (``LOGIN_BACKOFF_*``), keyed on a keyed hash of the
   normalised e-mail, so an unknown address is treated exactly like a known one and the store
   holds no addresses. See ``login_attempt``.
@@ -57,6 +58,15 @@ def user_write_wait(request) -> int:
     if rate is None or request.method in SAFE_METHODS or user is None:
         return 0
     return ratelimit.hit(f"write:{user.pk}", *rate)
+
+
+def link_wait(meta) -> int:
+    """Count a request to a page a link's token opens (``LINK_THROTTLE_RATE``, per client):
+    0, or the seconds it must wait. Tokens cannot be guessed; this bounds whoever tries."""
+    rate = parse_rate(settings.LINK_THROTTLE_RATE)
+    if rate is None:
+        return 0
+    return ratelimit.hit(f"link:{client_key(meta)}", *rate)
 
 
 class _SharedThrottle(BaseThrottle):

@@ -104,6 +104,7 @@ def _fast_and_unthrottled(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.AUTH_THROTTLE_RATE = None
     settings.USER_WRITE_THROTTLE_RATE = None
+    settings.LINK_THROTTLE_RATE = None
     settings.LOGIN_BACKOFF_FAILURES = 0
 
 

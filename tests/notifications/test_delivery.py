@@ -478,7 +478,7 @@ def test_command_rejects_bad_arguments():
 
 
 def test_webhook_body_is_canonical_json():
-    row = Delivery(payload={"b": 1, "a": {"z": "é", "y": None}})
+    row = Delivery(payload={"b": 1, "a": {"z": "é", "y": None}}, endpoint=WebhookEndpoint())
     assert (
         delivery.webhook_request_body(row)
         == json.dumps(
