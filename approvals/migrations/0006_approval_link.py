@@ -44,7 +44,7 @@ def backward(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("approvals", "0004_approval_integrity"),
+        ("approvals", "0005_sla_rule_verbose_names"),
         ("tenancy", "0008_signed_rls_scope"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
