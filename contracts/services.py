@@ -21,6 +21,7 @@ from contracts.models import BUSINESS_FIELDS, Contract, ContractRevision, Contra
 from contracts.permissions import require_contract_editor
 from contracts.revisions import canonical_content, changed_fields, content_hash
 from contracts.selectors import contract_get_for_update
+from documents.services import signature_requests_void_open
 from workflows.engine import match_engine
 
 # Statuses in which an edit reaches the running workflow (re-route or reset, API.md).
@@ -82,6 +83,8 @@ def contract_update(*, tenant, contract_id, updated_by, **fields) -> Contract:
             "An approved contract is locked; amend it (POST .../amend/) to change it.",
             code="contract_locked",
         )
+    if contract.status == ContractStatus.SIGNED:
+        raise Conflict("A signed contract is locked.", code="contract_locked")
     changed = _apply_revision(contract, fields, updated_by, action="contract_updated")
     if changed and contract.status in UNDER_REVIEW:
         workflow_revise(contract=contract, changed=changed, actor=updated_by)
@@ -106,7 +109,23 @@ def contract_amend(*, tenant, contract_id, amended_by, **fields) -> Contract:
         raise ValidationError(
             {"non_field_errors": ["An amendment must change at least one business field."]}
         )
+    # What signers were asked to sign is no longer the contract.
+    signature_requests_void_open(contract=contract, actor=amended_by, reason="contract amended")
     workflow_start_matched(contract=contract, started_by=amended_by)
+    return contract
+
+
+@transaction.atomic
+def contract_mark_signed(*, tenant, contract_id) -> Contract:
+    """Every signer signed the approved contract (``documents.services``): it is ``signed``."""
+    contract = contract_get_for_update(tenant=tenant, contract_id=contract_id)
+    if contract.status != ContractStatus.APPROVED:
+        raise Conflict(
+            f"Only an approved contract becomes signed; this one is '{contract.status}'.",
+            code="contract_not_approved",
+        )
+    contract.status = ContractStatus.SIGNED
+    contract.save(update_fields=["status", "updated_at"])
     return contract
 
 
