@@ -45,6 +45,9 @@ run: db
 	@echo "  Health     http://$(HOST):$(PORT)/healthz  http://$(HOST):$(PORT)/readyz"
 	@echo "  Log in:    curl -s -X POST http://$(HOST):$(PORT)/api/auth/token/ -H 'Content-Type: application/json' -d '{\"email\": \"legal@acme.example\", \"password\": \"demo-pass-2026\"}'"
 	@echo ""
+	@# documents worker (approval certificates, signing links) beside the server: it is in the
+	@# terminal's process group, so Ctrl-C stops it with the server.
+	@$(MANAGE) generate_documents &
 	@if [ "$${DEBUG:-0}" = "1" ]; then \
 		exec $(MANAGE) runserver $(HOST):$(PORT); \
 	else \

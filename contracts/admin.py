@@ -4,6 +4,7 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from contracts import clause_services
 from contracts.models import ClauseRule, Contract, ContractRevision
+from documents.admin import DocumentInline, SignatureRequestInline
 from tenancy.admin_scoping import ReadOnlyInline, TenantScopedAdmin
 
 
@@ -30,7 +31,7 @@ class RevisionInline(ReadOnlyInline):
 
 @admin.register(Contract)
 class ContractAdmin(TenantScopedAdmin):
-    inlines = [RevisionInline]
+    inlines = [RevisionInline, DocumentInline, SignatureRequestInline]
     list_display = ["title", "contract_type", "value", "currency", "status", "created_at"]
     list_filter = ["status", "contract_type", "currency", "has_blocking_findings"]
     search_fields = ["title", "counterparty"]

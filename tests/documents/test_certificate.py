@@ -14,6 +14,7 @@ from documents.models import Document, DocumentJob, JobStatus
 from documents.selectors import certificate_inputs, inputs_sha256
 from documents.services import jobs_run_due
 from tests.documents.conftest import run_worker
+from tests.factories import UserFactory
 from tests.support import run_together
 
 pytestmark = pytest.mark.django_db
@@ -185,8 +186,6 @@ def test_documents_are_immutable(approved_contract):
 def test_another_tenants_contract_documents_are_404(
     api_client_for, other_tenant, clients, approved_contract
 ):
-    from tests.factories import UserFactory
-
     run_worker()
     document = Document.objects.get()
     outsider = api_client_for(UserFactory(tenant=other_tenant))
@@ -206,3 +205,26 @@ def test_a_stored_file_altered_on_disk_is_refused(clients, approved_contract, do
     )
     assert response.status_code == 409
     assert response.json()["code"] == "document_integrity"
+
+
+def test_the_admin_shows_documents_read_only_with_a_download_link(
+    tenant, other_tenant, approved_contract
+):
+    from django.test import Client
+
+    run_worker()
+    document = Document.objects.get()
+    staff = UserFactory(tenant=tenant, is_tenant_admin=True, is_staff=True)
+    browser = Client()
+    browser.force_login(staff)
+    page = browser.get(f"/admin/contracts/contract/{approved_contract['id']}/change/")
+    assert page.status_code == 200
+    link = f"/admin/documents/document/{document.pk}/download/"
+    assert link in page.content.decode()
+    download = browser.get(link)
+    assert download.status_code == 200
+    assert hashlib.sha256(download.content).hexdigest() == document.sha256
+    assert browser.get(f"/admin/documents/document/{document.pk}/change/").status_code == 200
+    outsider = Client()
+    outsider.force_login(UserFactory(tenant=other_tenant, is_tenant_admin=True, is_staff=True))
+    assert outsider.get(link).status_code == 404
