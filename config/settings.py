@@ -283,6 +283,10 @@ DOCUMENT_SEAL_P12_PASSWORD = env_str("DOCUMENT_SEAL_P12_PASSWORD")
 DOCUMENT_JOB_MAX_ATTEMPTS = env_int("DOCUMENT_JOB_MAX_ATTEMPTS", 8)
 DOCUMENT_JOB_RETRY_BASE_SECONDS = env_int("DOCUMENT_JOB_RETRY_BASE_SECONDS", 30)
 DOCUMENT_JOB_RETRY_MAX_SECONDS = env_int("DOCUMENT_JOB_RETRY_MAX_SECONDS", 6 * 3600)
+# An external signature provider (documents/providers.py, HttpProvider's protocol): requests
+# naming provider "external" go there; its callbacks are signed with the secret.
+SIGNATURE_PROVIDER_URL = env_str("SIGNATURE_PROVIDER_URL")
+SIGNATURE_PROVIDER_SECRET = env_str("SIGNATURE_PROVIDER_SECRET")
 # How long a signing link lives (days); the request expires with its links.
 SIGNATURE_LINK_DAYS = env_int("SIGNATURE_LINK_DAYS", 14)
 

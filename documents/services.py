@@ -19,7 +19,6 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.core.mail import send_mail
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
@@ -28,7 +27,7 @@ from config.exceptions import Conflict
 from contracts.models import ContractStatus
 from contracts.permissions import require_contract_editor
 from contracts.selectors import contract_get_for_update
-from documents import selectors
+from documents import providers, selectors
 from documents.models import (
     Document,
     DocumentJob,
@@ -79,12 +78,13 @@ def certificate_job_enqueue(*, instance) -> None:
 # --- documents -------------------------------------------------------------------------------
 
 
-def render_and_seal(*, kind: str, inputs: dict) -> tuple[bytes, bytes]:
-    """The rendered PDF and its sealed copy."""
+def render_and_seal(*, kind: str, inputs: dict, pdf: bytes | None = None) -> tuple[bytes, bytes]:
+    """The PDF (rendered from ``inputs`` unless given) and its sealed copy."""
     # fpdf2 and pyHanko take seconds to import: only the processes that render pay for them.
     from documents import rendering, sealing
 
-    pdf = rendering.RENDERERS[kind](inputs)
+    if pdf is None:
+        pdf = rendering.RENDERERS[kind](inputs)
     return pdf, sealing.seal_pdf(pdf, reason=SEAL_REASONS[kind])
 
 
@@ -95,14 +95,14 @@ def document_create(
     contract_id,
     kind: str,
     inputs: dict,
+    pdf: bytes | None = None,
     workflow_instance_id=None,
     signature_request_id=None,
 ) -> Document:
-    """Render, seal and store a PDF; record it with its SHA-256; audit ``document_generated``.
-
-    The file's name is the document's id: a stored document is never overwritten.
-    """
-    _, sealed = render_and_seal(kind=kind, inputs=inputs)
+    """Render (unless a provider gave the ``pdf``), seal and store a PDF; record it with its
+    SHA-256; audit ``document_generated``. The file's name is the document's id: a stored
+    document is never overwritten."""
+    _, sealed = render_and_seal(kind=kind, inputs=inputs, pdf=pdf)
     document = Document(
         tenant_id=tenant_id,
         contract_id=contract_id,
@@ -249,7 +249,14 @@ JOB_RUNNERS: dict[str, Callable[[DocumentJob], Document | None]] = {
 
 @transaction.atomic
 def signature_request_create(
-    *, tenant, contract_id, requested_by, signers: list[dict], order: str, message: str = ""
+    *,
+    tenant,
+    contract_id,
+    requested_by,
+    signers: list[dict],
+    order: str,
+    message: str = "",
+    provider: str = providers.BUILTIN,
 ) -> SignatureRequest:
     """Ask for signatures on an approved contract's current revision (the creator or
     ``contracts.manage``). Links go out from the worker: all at once, or one after another."""
@@ -279,6 +286,7 @@ def signature_request_create(
         content_hash=contract.content_hash,
         order=order,
         message=message,
+        provider=provider,
         requested_by=requested_by,
         created_at=now,
         expires_at=now + timedelta(days=settings.SIGNATURE_LINK_DAYS),
@@ -384,21 +392,16 @@ def _run_signer_link(job: DocumentJob) -> None:
     request = signer.request
     if request.status != RequestStatus.PENDING or signer.status != SignerStatus.WAITING:
         return None  # voided, declined or already sent: nothing to send
-    token, digest = signer_token_new(tenant_id=signer.tenant_id)
-    signer.token_sha256, signer.token_expires_at = digest, request.expires_at
+    chosen = providers.provider(request.provider)
+    token = None
+    if chosen.uses_links:
+        token, signer.token_sha256 = signer_token_new(tenant_id=signer.tenant_id)
+        signer.token_expires_at = request.expires_at
     signer.status, signer.sent_at = SignerStatus.SENT, timezone.now()
     signer.save(update_fields=["token_sha256", "token_expires_at", "status", "sent_at"])
-    link = f"{settings.PUBLIC_BASE_URL.rstrip('/')}{reverse('sign', args=[token])}"
-    send_mail(
-        subject=f"Please sign: {request.contract.title}",
-        message=(
-            f"Hello {signer.name},\n\nyou are asked to sign '{request.contract.title}'."
-            f"\n{request.message}\n\nRead and sign it here (the link works once, until "
-            f"{request.expires_at:%Y-%m-%d %H:%M} UTC):\n{link}\n"
-        ),
-        from_email=None,
-        recipient_list=[signer.email],
-    )
+    reference = chosen.send(signer=signer, token=token)
+    if reference and reference != request.provider_reference:
+        SignatureRequest.objects.filter(pk=request.pk).update(provider_reference=reference)
     return None
 
 
@@ -449,14 +452,22 @@ def _locked_live_signer(signer: Signer) -> Signer:
 def signer_sign(
     *, signer: Signer, typed_name: str, consent: bool, ip_address, user_agent: str
 ) -> Signer:
-    """Sign: consent and a typed full name are required; the link dies. The last signature
-    completes the request; in order, the next signer's link goes out."""
+    """Sign on the built-in page: consent and a typed full name are required; the link dies.
+    The last signature completes the request; in order, the next signer's link goes out."""
     if not consent:
         raise ValidationError({"consent": ["Tick the box to agree to sign electronically."]})
     typed_name = " ".join(typed_name.split())
     if not typed_name:
         raise ValidationError({"full_name": ["Type your full name to sign."]})
-    signer = _locked_live_signer(signer)
+    return _record_signature(
+        _locked_live_signer(signer),
+        typed_name=typed_name,
+        ip_address=ip_address,
+        user_agent=user_agent,
+    )
+
+
+def _record_signature(signer: Signer, *, typed_name: str, ip_address, user_agent: str) -> Signer:
     request = signer.request
     signer.status, signer.signed_at = SignerStatus.SIGNED, timezone.now()
     signer.typed_name = typed_name[:200]
@@ -471,6 +482,7 @@ def signer_sign(
             "signer": [None, signer.email],
             "typed_name": [None, signer.typed_name],
             "document_sha256": [None, signer.document_sha256],
+            "provider": [None, request.provider],
         },
     )
     remaining = list(request.signers.exclude(status=SignerStatus.SIGNED).order_by("position"))
@@ -515,7 +527,10 @@ def signer_decline(*, signer: Signer, reason: str) -> Signer:
     reason = reason.strip()
     if not reason:
         raise ValidationError({"reason": ["Say why you decline."]})
-    signer = _locked_live_signer(signer)
+    return _record_decline(_locked_live_signer(signer), reason=reason)
+
+
+def _record_decline(signer: Signer, *, reason: str) -> Signer:
     request = signer.request
     signer.status, signer.declined_at = SignerStatus.DECLINED, timezone.now()
     signer.decline_reason = reason[:5000]
@@ -531,6 +546,37 @@ def signer_decline(*, signer: Signer, reason: str) -> Signer:
     recipients = {request.contract.created_by_id, request.requested_by_id} - {None}
     _notify(request, "signature_declined", recipients, f"{signer.name} declined to sign")
     return signer
+
+
+@transaction.atomic
+def provider_event_apply(*, tenant_id, provider_name: str, event: providers.SignerEvent) -> bool:
+    """A verified callback of an external provider: the signer viewed, signed or declined.
+    Events for unknown, closed or already-settled signers are ignored (callbacks repeat)."""
+    signer = (
+        Signer.objects.for_tenant(tenant_id)
+        .select_related("request__contract")
+        .filter(
+            request__provider=provider_name,
+            request__provider_reference=event.reference,
+            email=event.email,
+        )
+        .first()
+    )
+    if signer is None:
+        return False
+    try:
+        signer = _locked_live_signer(signer)
+    except Conflict:
+        return False
+    if event.event == "viewed":
+        signer_viewed(signer=signer, document_sha256="")
+    elif event.event == "signed":
+        _record_signature(
+            signer, typed_name=signer.name, ip_address=event.ip_address, user_agent=event.user_agent
+        )
+    else:
+        _record_decline(signer, reason=event.reason or f"Declined at {provider_name}.")
+    return True
 
 
 @transaction.atomic
@@ -613,6 +659,7 @@ def _run_signed_contract(job: DocumentJob) -> Document:
         contract_id=job.contract_id,
         kind=DocumentKind.SIGNED_CONTRACT,
         inputs=selectors.signed_contract_inputs(request=request),
+        pdf=providers.provider(request.provider).fetch_signed_document(request=request),
         signature_request_id=request.pk,
     )
 

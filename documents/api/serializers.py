@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from documents import providers
 from documents.models import Document, SignatureRequest, Signer, SigningOrder
 
 MAX_SIGNERS = 20
@@ -45,6 +46,15 @@ class SignatureRequestInputSerializer(serializers.Serializer):
     signers = SignerInputSerializer(many=True, allow_empty=False, max_length=MAX_SIGNERS)
     order = serializers.ChoiceField(choices=SigningOrder.choices, default=SigningOrder.PARALLEL)
     message = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+    provider = serializers.CharField(
+        default=providers.BUILTIN,
+        help_text="`builtin` (this service's signing page) or `external` when configured.",
+    )
+
+    def validate_provider(self, value):
+        if value not in providers.available():
+            raise serializers.ValidationError(f"No signature provider {value!r} is configured.")
+        return value
 
 
 class SignerSerializer(serializers.ModelSerializer):

@@ -18,5 +18,10 @@ router.register(
 
 urlpatterns = [
     path("documents/verify/", views.DocumentVerifyView.as_view(), name="document-verify"),
+    path(
+        "documents/providers/<str:provider_name>/<uuid:tenant_id>/webhook/",
+        views.ProviderWebhookView.as_view(),
+        name="signature-provider-webhook",
+    ),
     *router.urls,
 ]

@@ -3,14 +3,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.exceptions import Conflict
 from contracts.selectors import contract_list
-from documents import selectors, services
+from documents import providers, selectors, services
 from documents.api.serializers import (
     DocumentSerializer,
     SignatureRequestInputSerializer,
@@ -19,6 +20,7 @@ from documents.api.serializers import (
     VerifyInputSerializer,
 )
 from documents.models import Document, SignatureRequest
+from tenancy import rls
 from tenancy.idempotency import idempotent
 from tenancy.scoping import TenantScopedViewSetMixin
 
@@ -138,3 +140,27 @@ class SignatureRequestViewSet(
             request=self.get_object(), voided_by=request.user, reason="voided by request"
         )
         return self._reread(pk)
+
+
+@extend_schema(tags=["documents"], request=OpenApiTypes.OBJECT, responses={204: None})
+class ProviderWebhookView(APIView):
+    """Status callbacks of an external signature provider, verified with its secret (no login):
+    a signer viewed, signed or declined. Repeated or stale events change nothing."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    parser_classes = []  # the raw body is what the signature covers
+
+    def post(self, request, provider_name: str, tenant_id):
+        try:
+            events = providers.provider(provider_name).parse_webhook(
+                body=request.body, headers=request.headers
+            )
+        except providers.ProviderError as exc:
+            raise ValidationError({"non_field_errors": [str(exc)]}) from exc
+        with rls.tenant_scope(tenant_id):
+            for event in events:
+                services.provider_event_apply(
+                    tenant_id=tenant_id, provider_name=provider_name, event=event
+                )
+        return Response(status=status.HTTP_204_NO_CONTENT)
