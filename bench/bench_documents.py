@@ -132,9 +132,9 @@ def requeue() -> None:
 
     from documents.models import DocumentJob
 
+    DocumentJob.objects.update(status="pending", attempts=0, document=None, finished_at=None)
     with connection.cursor() as cursor:  # documents refuse UPDATE, not DELETE
         cursor.execute("DELETE FROM documents_document")
-    DocumentJob.objects.update(status="pending", attempts=0, document=None, finished_at=None)
 
 
 def baseline(instance_ids) -> tuple[float, float]:

@@ -44,6 +44,8 @@ from notifications.models import Priority
 from notifications.services import Message, notify_many
 from tenancy.models import User
 from tenancy.quotas import lock_tenant, quota_check
+from tenancy.selectors import role_holders
+from workflows.models import WorkflowDefinitionVersion
 
 logger = logging.getLogger(__name__)
 
@@ -312,14 +314,44 @@ def signature_request_create(
     return request
 
 
+def signature_request_for_completed_workflow(*, instance) -> SignatureRequest | None:
+    """A definition naming ``signers`` asks for signatures as soon as its workflow completes,
+    on behalf of the contract's creator; a role stands for its holders at that moment."""
+    snapshot = (
+        WorkflowDefinitionVersion.objects.filter(pk=instance.definition_version_id)
+        .values_list("snapshot", flat=True)
+        .first()
+    )
+    entries = (snapshot or {}).get("signers") or []
+    if not entries:
+        return None
+    roles = [entry["role"] for entry in entries if entry.get("role")]
+    holders = role_holders(tenant=instance.tenant_id, roles=roles) if roles else []
+    members = [entry["user"] for entry in entries if entry.get("user")]
+    members += [str(user.pk) for user in holders]
+    signers = [{"user": member} for member in dict.fromkeys(members)]
+    signers += [entry for entry in entries if entry.get("email")]
+    if not signers:
+        return None
+    contract = instance.contract
+    return signature_request_create(
+        tenant=contract.tenant,
+        contract_id=contract.pk,
+        requested_by=contract.created_by,
+        signers=signers,
+        order=snapshot.get("signing_order", SigningOrder.PARALLEL),
+    )
+
+
 def _resolve_signers(*, tenant, signers: list[dict]) -> list[dict]:
     """Each entry ``{user}`` (an active member) or ``{name, email}``; no e-mail twice."""
     user_ids = [entry["user"] for entry in signers if entry.get("user")]
-    users = User.objects.filter(tenant=tenant, is_active=True).in_bulk(user_ids)
+    active = User.objects.filter(tenant=tenant, is_active=True)
+    users = {str(pk): user for pk, user in active.in_bulk(user_ids).items()}
     people, errors = [], {}
     for index, entry in enumerate(signers):
         if entry.get("user"):
-            user = users.get(entry["user"])
+            user = users.get(str(entry["user"]))
             if user is None:
                 errors[str(index)] = ["No active user of your organisation has this id."]
                 continue

@@ -301,3 +301,42 @@ def test_open_requests_have_a_quota(clients, approved_contract, settings):
         "quota_exceeded",
         "open_signature_requests",
     )
+
+
+def test_a_definition_naming_signers_requests_them_when_the_workflow_completes(
+    admin_client, clients, people, role_holder, tenant
+):
+    signatory = role_holder("signatory")
+    definition = {
+        "name": "Approve then sign",
+        "trigger_conditions": {"contract_type": "SOW"},
+        "stages": [{"stage_name": "Legal Review", "sequence": 1, "approvers": ["legal"]}],
+        "signers": [{"role": "signatory"}, OUTSIDER],
+        "signing_order": "sequential",
+    }
+    response = admin_client.post("/api/workflows/config/", definition, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["signers"] == [{"role": "signatory"}, OUTSIDER]
+    bad = {**definition, "name": "Bad", "signers": [{"role": "x", "email": "a@b.example"}]}
+    assert admin_client.post("/api/workflows/config/", bad, format="json").status_code == 400
+
+    contract = (
+        clients["requester"]
+        .post("/api/contracts/", {"title": "SOW 7", "contract_type": "SOW"}, format="json")
+        .json()
+    )
+    clients["legal"].post(
+        f"/api/contracts/{contract['id']}/approve/", {"action": "approve"}, format="json"
+    )
+    [created] = (
+        clients["requester"]
+        .get(f"/api/contracts/{contract['id']}/signature-requests/")
+        .json()["results"]
+    )
+    assert created["order"] == "sequential"
+    assert [signer["email"] for signer in created["signers"]] == [
+        signatory.email,
+        OUTSIDER["email"],
+    ]
+    run_worker()
+    assert set(links()) == {signatory.email}
