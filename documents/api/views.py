@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.exceptions import Conflict
-from contracts.selectors import contract_list
+from contracts.models import Contract
 from documents import providers, selectors, services
 from documents.api.serializers import (
     DocumentSerializer,
@@ -28,19 +28,20 @@ from tenancy.scoping import TenantScopedViewSetMixin
 class ContractNestedMixin(TenantScopedViewSetMixin):
     """Rows of one contract (``contract_pk`` in the path): 404 when it is not the tenant's."""
 
-    def contract(self):
-        if not hasattr(self, "_contract"):
-            self._contract = (
-                contract_list(tenant=self.request.user.tenant)
+    def contract_id(self):
+        if not hasattr(self, "_contract_id"):
+            self._contract_id = (
+                Contract.objects.for_tenant(self.request.user.tenant)
                 .filter(pk=self.kwargs["contract_pk"])
+                .values_list("pk", flat=True)
                 .first()
             )
-            if self._contract is None:
+            if self._contract_id is None:
                 raise NotFound()
-        return self._contract
+        return self._contract_id
 
     def scoped_queryset(self, tenant):
-        return super().scoped_queryset(tenant).filter(contract_id=self.contract().pk)
+        return super().scoped_queryset(tenant).filter(contract_id=self.contract_id())
 
 
 @extend_schema(tags=["documents"])
@@ -124,7 +125,7 @@ class SignatureRequestViewSet(
         data.is_valid(raise_exception=True)
         created = services.signature_request_create(
             tenant=request.user.tenant,
-            contract_id=self.contract().pk,
+            contract_id=self.contract_id(),
             requested_by=request.user,
             **data.validated_data,
         )
