@@ -368,18 +368,7 @@ def _resolve_signers(*, tenant, signers: list[dict]) -> list[dict]:
 
 def _invite(request: SignatureRequest, signers: list[Signer]) -> None:
     """Queue each signer's link (the worker makes the token and sends it) and tell members."""
-    DocumentJob.objects.bulk_create(
-        [
-            DocumentJob(
-                tenant_id=request.tenant_id,
-                kind=JobKind.SIGNER_LINK,
-                contract_id=request.contract_id,
-                signature_request=request,
-                signer=signer,
-            )
-            for signer in signers
-        ]
-    )
+    _queue_for_signers(request, signers, JobKind.SIGNER_LINK)
     members = [signer.user_id for signer in signers if signer.user_id]
     if members:
         _notify(request, "signature_requested", members, "Your signature is requested")
@@ -648,16 +637,20 @@ def _void(request: SignatureRequest, *, actor, reason: str) -> None:
         resource=request,
         changes={"status": [RequestStatus.PENDING, RequestStatus.VOIDED], "reason": [None, reason]},
     )
+    _queue_for_signers(request, told, JobKind.SIGNER_VOIDED)
+
+
+def _queue_for_signers(request: SignatureRequest, signers: list[Signer], kind: str) -> None:
     DocumentJob.objects.bulk_create(
         [
             DocumentJob(
                 tenant_id=request.tenant_id,
-                kind=JobKind.SIGNER_VOIDED,
+                kind=kind,
                 contract_id=request.contract_id,
                 signature_request=request,
                 signer=signer,
             )
-            for signer in told
+            for signer in signers
         ]
     )
 
