@@ -5,7 +5,7 @@ from django.http import Http404, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from documents import services
+from documents import selectors
 from documents.models import Document, SignatureRequest, Signer
 from tenancy.admin_scoping import ReadOnlyAdminMixin, ReadOnlyInline, TenantScopedAdmin
 
@@ -62,8 +62,8 @@ class DocumentAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
         if document is None or not self.has_view_permission(request, document):
             raise Http404
         try:
-            data = services.document_read(document=document)
-        except services.DocumentIntegrityError:
+            data = selectors.document_read(document=document)
+        except selectors.DocumentIntegrityError:
             return HttpResponse(
                 "The stored file does not match its recorded SHA-256.",
                 status=409,

@@ -9,6 +9,7 @@ import hashlib
 import json
 import uuid
 
+from django.core.files.storage import storages
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
@@ -44,6 +45,27 @@ def document_list(*, tenant) -> QuerySet[Document]:
 
 def document_by_sha256(*, tenant, sha256: str) -> Document | None:
     return document_list(tenant=tenant).filter(sha256=sha256).first()
+
+
+def document_read(*, document: Document) -> bytes:
+    """The stored bytes, checked against the recorded SHA-256 (``DocumentIntegrityError``)."""
+    with storages["documents"].open(document.storage_name, "rb") as handle:
+        data = handle.read()
+    if hashlib.sha256(data).hexdigest() != document.sha256:
+        raise DocumentIntegrityError(document.pk)
+    return data
+
+
+def document_verify(*, data: bytes):
+    """Whether ``data`` is one of our sealed PDFs, unmodified (``documents.sealing``; imported
+    here: pyHanko is slow to import)."""
+    from documents import sealing
+
+    return sealing.verify_pdf(data)
+
+
+class DocumentIntegrityError(Exception):
+    """The stored file no longer matches the SHA-256 recorded when it was generated."""
 
 
 def signature_request_list(*, tenant) -> QuerySet[SignatureRequest]:

@@ -55,10 +55,6 @@ SEAL_REASONS = {
 }
 
 
-def documents_storage():
-    return storages["documents"]
-
-
 # --- the queue -------------------------------------------------------------------------------
 
 
@@ -116,7 +112,7 @@ def document_create(
         workflow_instance_id=workflow_instance_id,
         signature_request_id=signature_request_id,
     )
-    document.storage_name = documents_storage().save(
+    document.storage_name = storages["documents"].save(
         f"{tenant_id}/{contract_id}/{document.pk}.pdf", ContentFile(sealed)
     )
     document.save(force_insert=True)
@@ -134,26 +130,6 @@ def document_create(
         },
     )
     return document
-
-
-def document_read(*, document: Document) -> bytes:
-    """The stored bytes, checked against the recorded SHA-256 (``DocumentIntegrityError``)."""
-    with documents_storage().open(document.storage_name, "rb") as handle:
-        data = handle.read()
-    if hashlib.sha256(data).hexdigest() != document.sha256:
-        raise DocumentIntegrityError(document.pk)
-    return data
-
-
-def document_verify(*, data: bytes):
-    """``documents.sealing.verify_pdf`` (imported here: pyHanko is slow to import)."""
-    from documents import sealing
-
-    return sealing.verify_pdf(data)
-
-
-class DocumentIntegrityError(Exception):
-    """The stored file no longer matches the SHA-256 recorded when it was generated."""
 
 
 # --- the worker ------------------------------------------------------------------------------

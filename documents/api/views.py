@@ -66,8 +66,8 @@ class DocumentViewSet(ContractNestedMixin, mixins.ListModelMixin, viewsets.Gener
         """The sealed PDF, byte for byte as generated (409 if the stored file was altered)."""
         document = self.get_object()
         try:
-            data = services.document_read(document=document)
-        except services.DocumentIntegrityError as exc:
+            data = selectors.document_read(document=document)
+        except selectors.DocumentIntegrityError as exc:
             raise Conflict(
                 "The stored file no longer matches the SHA-256 recorded when it was generated.",
                 code="document_integrity",
@@ -89,7 +89,7 @@ class DocumentVerifyView(APIView):
     def post(self, request):
         data = VerifyInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        verification = services.document_verify(data=data.validated_data["file"].read())
+        verification = selectors.document_verify(data=data.validated_data["file"].read())
         document = selectors.document_by_sha256(
             tenant=request.user.tenant, sha256=verification.sha256
         )

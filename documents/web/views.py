@@ -59,8 +59,9 @@ def _sign_in_scope(request, signer, token: str) -> HttpResponse:
         "signature_request": signer.request,
     }
     if request.method == "GET":
-        pdf = _contract_pdf(signer)
-        services.signer_viewed(signer=signer, document_sha256=hashlib.sha256(pdf).hexdigest())
+        if signer.viewed_at is None:  # the first view records the hash of what is shown
+            pdf = _contract_pdf(signer)
+            services.signer_viewed(signer=signer, document_sha256=hashlib.sha256(pdf).hexdigest())
         return render(request, "documents/sign.html", context)
     if request.method != "POST":
         return HttpResponse(status=405, headers={"Allow": "GET, POST"})

@@ -18,7 +18,7 @@ import pytest
 from audit.models import AuditLog
 from documents.models import Document, RequestStatus, SignatureRequest
 from documents.sealing import verify_pdf
-from documents.services import document_read
+from documents.selectors import document_read
 from tests.documents.conftest import run_worker
 from tests.documents.test_signing import OUTSIDER
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from audit.models import AuditLog
 from documents.models import Document, RequestStatus, SignatureRequest, Signer
 from documents.sealing import verify_pdf
-from documents.services import document_read
+from documents.selectors import document_read
 from notifications.models import Notification
 from tests.documents.conftest import run_worker
 from tests.documents.test_certificate import pdf_text
