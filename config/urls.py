@@ -19,6 +19,7 @@ api_patterns = [
     path("", include("approvals.api.urls")),
     path("", include("audit.api.urls")),
     path("", include("notifications.api.urls")),
+    path("", include("documents.api.urls")),
 ]
 
 urlpatterns = [
@@ -32,4 +33,5 @@ urlpatterns = [
     path("approve/", include("approvals.web.link_urls")),
     path("admin/", admin.site.urls),
     path("dashboard/", include("approvals.web.urls")),
+    path("", include("documents.web.urls")),
 ]

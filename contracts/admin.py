@@ -8,6 +8,7 @@ from approvals.models import WorkflowInstance
 from approvals.selectors import workflow_instance_latest
 from contracts import clause_services
 from contracts.models import ClauseRule, Contract, ContractRevision
+from documents.admin import DocumentInline, SignatureRequestInline
 from tenancy.admin_scoping import ReadOnlyInline, TenantScopedAdmin
 
 
@@ -50,7 +51,7 @@ class WorkflowInline(ReadOnlyInline):
 class ContractAdmin(TenantScopedAdmin):
     """A contract as legal operations reads it: its terms, its review, its workflow, its history."""
 
-    inlines = [WorkflowInline, RevisionInline]
+    inlines = [WorkflowInline, RevisionInline, DocumentInline, SignatureRequestInline]
     list_display = ["title", "contract_type", "value", "currency", "status", "created_at"]
     list_filter = ["status", "contract_type", "currency", "has_blocking_findings"]
     search_fields = ["title", "counterparty"]

@@ -21,6 +21,7 @@ from contracts.models import BUSINESS_FIELDS, Contract, ContractRevision, Contra
 from contracts.permissions import require_contract_editor
 from contracts.revisions import canonical_content, changed_fields, content_hash
 from contracts.selectors import contract_get_for_update
+from documents.services import signature_requests_void_open
 from tenancy.models import Tenant
 from workflows.engine import match_engine
 
@@ -83,6 +84,8 @@ def contract_update(*, tenant: Tenant, contract_id, updated_by, **fields) -> Con
             "An approved contract is locked; amend it (POST .../amend/) to change it.",
             code="contract_locked",
         )
+    if contract.status == ContractStatus.SIGNED:
+        raise Conflict("A signed contract is locked.", code="contract_locked")
     changed = _apply_revision(
         contract, fields, updated_by, tenant=tenant, action="contract_updated"
     )
@@ -111,7 +114,23 @@ def contract_amend(*, tenant: Tenant, contract_id, amended_by, **fields) -> Cont
         raise ValidationError(
             {"non_field_errors": ["An amendment must change at least one business field."]}
         )
+    # What signers were asked to sign is no longer the contract.
+    signature_requests_void_open(contract=contract, actor=amended_by, reason="contract amended")
     workflow_start_matched(contract=contract, started_by=amended_by)
+    return contract
+
+
+@transaction.atomic
+def contract_mark_signed(*, tenant, contract_id) -> Contract:
+    """Every signer signed the approved contract (``documents.services``): it is ``signed``."""
+    contract = contract_get_for_update(tenant=tenant, contract_id=contract_id)
+    if contract.status != ContractStatus.APPROVED:
+        raise Conflict(
+            f"Only an approved contract becomes signed; this one is '{contract.status}'.",
+            code="contract_not_approved",
+        )
+    contract.status = ContractStatus.SIGNED
+    contract.save(update_fields=["status", "updated_at"])
     return contract
 
 

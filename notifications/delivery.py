@@ -52,8 +52,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from audit.services import audit_record
+from core.links import contract_url
 from notifications.formats import formatted_body
-from notifications.links import contract_url, decide_url, preferences_url
+from notifications.links import decide_url, preferences_url
 from notifications.models import (
     Delivery,
     DeliveryChannel,

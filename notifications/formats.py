@@ -11,11 +11,11 @@ webhooks accept:
 * ``teams``: a ``message`` carrying one Adaptive Card attachment (version 1.4: title, message, a
   fact set and an ``Action.OpenUrl`` to the contract).
 
-The button opens the contract (``links.contract_url``: the frontend when ``FRONTEND_URL`` is set):
-a channel message is read by many, so it never carries a person's decision link.
+The button opens the contract (``core.links.contract_url``: the frontend when ``FRONTEND_URL``
+is set): a channel message is read by many, so it never carries a person's decision link.
 """
 
-from notifications.links import contract_url
+from core.links import contract_url
 from notifications.models import WebhookFormat
 
 SLACK_HEADER_MAX = 150

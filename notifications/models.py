@@ -24,6 +24,9 @@ class NotificationType(models.TextChoices):
     SLA_ESCALATED = "sla_escalated", "SLA escalated"
     APPROVAL_RESET = "approval_reset", "Approval reset"
     CHANGES_REQUESTED = "changes_requested", "Changes requested"
+    SIGNATURE_REQUESTED = "signature_requested", "Signature requested"
+    SIGNATURE_COMPLETED = "signature_completed", "Signature completed"
+    SIGNATURE_DECLINED = "signature_declined", "Signature declined"
 
 
 class Priority(models.TextChoices):

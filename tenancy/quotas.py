@@ -18,6 +18,7 @@ QUOTAS = {
     "webhooks": "QUOTA_WEBHOOKS",
     "active_workflow_definitions": "QUOTA_ACTIVE_DEFINITIONS",
     "users": "QUOTA_USERS",
+    "open_signature_requests": "QUOTA_OPEN_SIGNATURE_REQUESTS",
 }
 
 _DESCRIPTIONS = {
@@ -26,6 +27,7 @@ _DESCRIPTIONS = {
     "webhooks": "webhook endpoints",
     "active_workflow_definitions": "active workflow definitions",
     "users": "users",
+    "open_signature_requests": "open signature requests",
 }
 
 

@@ -17,6 +17,8 @@ DEFINITION_FIELDS = (
     "priority",
     "is_active",
     "distinct_approvers",
+    "signers",
+    "signing_order",
 )
 
 
@@ -38,6 +40,8 @@ def _snapshot(definition: WorkflowDefinition, stages: list[dict]) -> dict:
         "trigger_conditions": definition.trigger_conditions,
         "priority": definition.priority,
         "distinct_approvers": definition.distinct_approvers,
+        "signers": definition.signers,
+        "signing_order": definition.signing_order,
         "stages": stages,
     }
 
@@ -89,6 +93,8 @@ def definition_create(
     priority: int = 0,
     is_active: bool = True,
     distinct_approvers: bool = True,
+    signers: list[dict] | None = None,
+    signing_order: str = "parallel",
 ) -> WorkflowDefinition:
     conditions = validated_trigger_conditions(
         {} if trigger_conditions is None else trigger_conditions
@@ -103,6 +109,8 @@ def definition_create(
         priority=priority,
         is_active=is_active,
         distinct_approvers=distinct_approvers,
+        signers=signers or [],
+        signing_order=signing_order,
     )
     if is_active:
         _check_active_quota(tenant=tenant, definition=definition)

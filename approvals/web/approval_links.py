@@ -27,8 +27,8 @@ from approvals.link_selectors import (
 from approvals.link_services import LINK_ACTIONS, LinkUnusable, approval_link_decide
 from approvals.orchestrator import ApprovalAction
 from config.exceptions import error_message
-from notifications.links import contract_url
-from tenancy import rls
+from core import rls
+from core.links import contract_url
 from tenancy.throttling import link_wait
 
 COMMENTS_MAX_LENGTH = 5000

@@ -313,7 +313,7 @@ def test_a_paused_workflow_answers_409_and_the_link_survives(
 
 def test_an_other_tenants_scope_never_sees_the_link(browser_client, contract, legal, link):
     """The link is read in its own tenant's scope: the row is invisible to any other."""
-    from tenancy import rls
+    from core import rls
 
     with rls.tenant_scope(TenantFactory()):
         assert not ApprovalLink.objects.exists()

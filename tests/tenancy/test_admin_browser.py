@@ -12,7 +12,7 @@ from django.core.management import call_command
 
 from approvals.orchestrator import approval_act
 from contracts.services import contract_create
-from tenancy import rls
+from core import rls
 from tenancy.models import Tenant, User
 from tests.browser import DESKTOP, PHONE, horizontal_overflow
 from workflows.management.commands.seed_demo import DEMO_PASSWORD
