@@ -23,7 +23,7 @@ from contracts.revisions import canonical_content, changed_fields, content_hash
 from contracts.selectors import contract_get_for_update
 from workflows.engine import match_engine
 
-# Statuses in which an edit reaches the running workflow (re-route or reset, API.md).
+# Statuses in which an edit reaches the running workflow (re-route or reset, docs/api.md).
 UNDER_REVIEW = (ContractStatus.IN_REVIEW, ContractStatus.CHANGES_REQUESTED)
 
 
