@@ -2,7 +2,7 @@
 
 These tests go around the application's scoping on purpose: raw SQL through the app's own
 connection (the app role, as in production), and the endpoint tables of
-``tests/test_tenant_isolation.py`` with the shared scoping switched off.
+``tests/tenancy/test_tenant_isolation.py`` with the shared scoping switched off.
 """
 
 import importlib
@@ -23,9 +23,9 @@ from tenancy.api.views import MeView
 from tenancy.checks import RLS_THROUGH_PARENT, check_row_level_security, row_level_security_errors
 from tenancy.rls_backend.base import DatabaseWrapper
 from tenancy.scoping import TenantQuerySet, TenantScopedViewSetMixin
-from tests import test_tenant_isolation as isolation
 from tests.factories import ContractFactory
-from tests.test_tenant_isolation import (
+from tests.tenancy import test_tenant_isolation as isolation
+from tests.tenancy.test_tenant_isolation import (
     LIST_ENDPOINTS,
     OBJECT_ENDPOINTS,
     call,

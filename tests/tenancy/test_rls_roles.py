@@ -38,7 +38,7 @@ from tenancy.models import IdempotencyRecord, User
 from tenancy.tokens import SessionRefreshToken
 from tenancy.worker import WorkerCommand
 from tests.factories import TenantFactory, UserFactory
-from tests.test_tenant_isolation import OBJECT_ENDPOINTS
+from tests.tenancy.test_tenant_isolation import OBJECT_ENDPOINTS
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 RLS_MIGRATION = importlib.import_module("tenancy.migrations.0008_signed_rls_scope")

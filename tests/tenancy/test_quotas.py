@@ -273,7 +273,7 @@ def test_admin_paths_are_held_to_the_quotas(tenant, settings):
     from django.contrib.messages import get_messages
     from django.test import Client
 
-    from tests.test_admin_scoping import inline_management_data
+    from tests.tenancy.test_admin_scoping import inline_management_data
 
     staff = UserFactory(tenant=tenant, is_tenant_admin=True, is_staff=True)
     browser = Client()

@@ -22,7 +22,7 @@ from tenancy import rls_key
 from tenancy.tokens import SessionRefreshToken
 from tests.factories import UserFactory
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ME = "/api/auth/me/"
 
 

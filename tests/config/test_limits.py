@@ -241,7 +241,7 @@ def test_list_and_document_lengths_are_bounded(admin_client, method, url, body, 
     assert field in response.json()["fields"]
 
 
-# --- quotas per tenant (tests/test_quotas.py: each through the API, races, updates) -------------
+# --- quotas per tenant (tests/tenancy/test_quotas.py: each through the API, races, updates) -------
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from tests.test_api_fuzz import FuzzData
+from tests.config.test_api_fuzz import FuzzData
 
 pytestmark = pytest.mark.django_db
 
