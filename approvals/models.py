@@ -336,7 +336,8 @@ class SLARule(TenantOwnedModel):
     auto_named = models.BooleanField(
         default=True, help_text="The name was generated and follows edits of the rule."
     )
-    # NULL, not "", is "any" (API.md), and the uniqueness constraint treats two NULLs as equal.
+    # NULL, not "", is "any" (docs/api.md, "SLAs"), and the uniqueness constraint treats two
+    # NULLs as equal.
     contract_type = models.CharField(max_length=50, null=True, blank=True)  # noqa: DJ001
     stage_name = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     sla_hours = models.PositiveIntegerField(

@@ -8,7 +8,7 @@ approvals are created twice, no decision is lost, and every decision reads the c
 current revision, which it records. Every transition is checked against the state machine,
 writes its audit rows in the same transaction and sends its domain signal.
 
-Stage semantics (API.md):
+Stage semantics (docs/api.md, "Running a workflow"):
 - ``all``: every approver entry must approve; one rejection rejects the stage.
 - ``any``: the first decision settles the stage; on approval the other pending rows are skipped.
 - ``quorum``: ``min_approvals`` approvals complete it (the rest are skipped); it is rejected once
@@ -17,7 +17,7 @@ Stage semantics (API.md):
   rejected optional stage is recorded and the workflow goes on.
 - Stages sharing a sequence run in parallel; the next sequence starts when all of them settled.
 
-Approval integrity (API.md "Approval integrity"):
+Approval integrity (docs/api.md, "Approval integrity"):
 - With ``distinct_approvers`` a person decides at most one row of an instance.
 - A change of the contract during review re-routes it (another definition now matches) or
   re-opens the stages whose ``reset_on_change`` policy fires: their decisions become

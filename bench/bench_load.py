@@ -6,7 +6,7 @@ about 2.5 minutes). ``--help`` lists the sizes; ``--sql`` also prints each recor
 statements and Python function calls per request) and prints a cProfile of SCENARIO.
 
 The database (``clm_bench_load``, re-created) holds one tenant shaped like the demo: the example
-workflow of API.md (legal, then finance or cfo, then ceo; two holders of legal and ceo, one of
+workflow of docs/api.md (legal, then finance or cfo, then ceo; two holders of legal and ceo, one of
 finance and cfo), the demo's two-rule clause playbook, five requesters and 100,000 contracts,
 written by a few INSERT ... SELECT statements that clone rows the services wrote (so every column
 is what the code writes): 90% have no workflow (approved, draft, rejected or cancelled), 10% are

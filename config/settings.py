@@ -1,4 +1,4 @@
-"""Settings, read from the environment (12-factor). The README's configuration table lists them."""
+"""Settings, read from the environment (12-factor); docs/operations.md lists them."""
 
 from datetime import timedelta
 from pathlib import Path

@@ -25,7 +25,7 @@ from documents.services import signature_requests_void_open
 from tenancy.models import Tenant
 from workflows.engine import match_engine
 
-# Statuses in which an edit reaches the running workflow (re-route or reset, API.md).
+# Statuses in which an edit reaches the running workflow (re-route or reset, docs/api.md).
 UNDER_REVIEW = (ContractStatus.IN_REVIEW, ContractStatus.CHANGES_REQUESTED)
 
 

@@ -1,4 +1,5 @@
-"""Quotas per tenant (API.md, "Security"): a 400 ``quota_exceeded`` naming the quota.
+"""Quotas per tenant (docs/security.md, "Limits and quotas"): a 400 ``quota_exceeded`` naming
+the quota.
 
 Registration is open, so anyone can be a tenant admin: every resource a tenant can create is
 capped. A check runs inside the writing transaction after :func:`lock_tenant`, which takes the

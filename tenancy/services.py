@@ -32,7 +32,7 @@ def _unique_tenant_slug(name: str) -> str:
     return f"{base}-{suffix}"
 
 
-# One answer for a taken address, whichever tenant holds it (API.md "Security"): the message
+# One answer for a taken address, whichever tenant holds it (docs/api.md): the message
 # neither says "exists" nor differs between the caller's tenant and another.
 EMAIL_UNAVAILABLE = "This email address cannot be used."
 EMAIL_UNIQUE_CONSTRAINT = "tenancy_user_email_key"

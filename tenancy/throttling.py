@@ -1,4 +1,5 @@
-"""Throttles (API.md "Security"), counted in ``tenancy.ratelimit``'s store, shared by all workers.
+"""Throttles (docs/throttling.md), counted in ``tenancy.ratelimit``'s store, shared by all
+workers.
 
 * Per client: login, registration, token refresh and password change (``AUTH_THROTTLE_RATE``),
   the API's and the Django admin's logins in one budget. The client is the audit log's

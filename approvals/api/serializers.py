@@ -18,7 +18,7 @@ from workflows.models import USER_APPROVER_PREFIX, WorkflowDefinition
 
 
 def approver_display(entry: str) -> str:
-    """API.md: the role slug, or the user id for a named approver."""
+    """docs/api.md: the role slug, or the user id for a named approver."""
     return entry.removeprefix(USER_APPROVER_PREFIX)
 
 
@@ -95,7 +95,7 @@ class ChangesRequestedSerializer(serializers.Serializer):
 
 
 class WorkflowStatusSerializer(serializers.Serializer):
-    """The workflow status document of API.md."""
+    """The workflow status document of docs/api.md ("Running a workflow")."""
 
     id = serializers.UUIDField()
     contract = serializers.UUIDField(source="contract_id")

@@ -8,7 +8,7 @@ once per statement, not once per row. Stage definitions carry no tenant column: 
 through their definition, whose own policy applies inside the subquery.
 
 ``tenancy_user`` is left out on purpose: logging in looks a user up by e-mail before any tenant is
-known (README, "Row-level security"). ``tenancy.checks`` fails ``make test`` when a tenant table
+known (docs/security.md). ``tenancy.checks`` fails ``make test`` when a tenant table
 lacks RLS, FORCE or the policy.
 
 The app role (``settings.DATABASE_APP_ROLE``) gets row privileges on every table, now and (default
