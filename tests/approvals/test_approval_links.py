@@ -1,4 +1,4 @@
-"""Decide from e-mail (API.md "Approvers where they are"): the personal link's page.
+"""Decide from e-mail (docs/approvers.md): the personal link's page.
 
 Every test goes through the real page (Django's test client, CSRF enforced where it matters) on
 real PostgreSQL under row-level security; links come from the e-mails the worker renders.

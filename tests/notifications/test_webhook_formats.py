@@ -1,4 +1,4 @@
-"""Webhook formats (API.md "Approvers where they are"): standard, Slack and Microsoft Teams.
+"""Webhook formats (docs/approvers.md): standard, Slack and Microsoft Teams.
 
 Deliveries go to a real local HTTP receiver; what it receives is checked against the services'
 documented shapes (``chat_shapes``), with the same signing and retries as every webhook.
