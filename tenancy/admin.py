@@ -173,7 +173,7 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
         before = _user_snapshot(User.objects.get(pk=obj.pk)) if change else None
         tenant_id = obj.tenant_id or admin_tenant_id(request)
         if not change and tenant_id is not None:  # platform users are no tenant's resource
-            services.check_user_quota(Tenant.objects.get(pk=tenant_id))
+            services.check_user_quota(tenant=Tenant.objects.get(pk=tenant_id))
         super().save_model(request, obj, form, change)
         if change and before["is_active"] and not obj.is_active:
             services.user_tokens_revoke(user=obj)

@@ -6,6 +6,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.text import slugify
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, ValidationError
@@ -95,7 +96,7 @@ def user_create(
 ) -> User:
     user = User(tenant=tenant, email=normalized_email(email), full_name=full_name)
     _prepare_new_user(user, password)
-    check_user_quota(tenant)
+    check_user_quota(tenant=tenant)
     _save_new_user(user)
     audit_record(
         action="user_created",
@@ -107,7 +108,7 @@ def user_create(
     return user
 
 
-def check_user_quota(tenant: Tenant) -> None:
+def check_user_quota(*, tenant: Tenant) -> None:
     """One more user for ``tenant``: within the quota? (Locks the tenant until commit.)"""
     lock_tenant(tenant)
     count = User.objects.filter(tenant=tenant).count()
@@ -234,7 +235,7 @@ def user_password_reset(*, user: User, reset_by) -> None:
     audit_record(action="password_reset", tenant=user.tenant, actor=reset_by, resource=user)
 
 
-def user_login(*, email: str, password: str, request=None) -> User:
+def user_login(*, email: str, password: str, request: HttpRequest | None = None) -> User:
     """A tenant user's login (the API's): the account's back-off first, then the password.
 
     Every attempt is audited (``login``, ``login_failed``); failures back off per account
