@@ -22,6 +22,7 @@ from approvals.models import (
 )
 from approvals.sla import WorkingCalendar
 from approvals.sla_policy import RuleRef, SLAPolicy
+from contracts.models import Contract
 from tenancy.models import Tenant
 from tenancy.selectors import user_role_slugs
 
@@ -34,6 +35,15 @@ def instances_newest_first() -> Prefetch:
             "-started_at"
         ),
         to_attr="instances_newest_first",
+    )
+
+
+def contract_list(*, tenant: Tenant) -> QuerySet[Contract]:
+    """The tenant's contracts as the API shows them, each with its workflow summary's rows."""
+    return (
+        Contract.objects.for_tenant(tenant)
+        .select_related("created_by")
+        .prefetch_related(instances_newest_first())
     )
 
 

@@ -15,6 +15,7 @@ Receivers only write rows, so running one again after a rollback is safe.
 import logging
 from collections.abc import Callable, Iterable
 
+import django.dispatch
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -115,3 +116,9 @@ changes_requested = DomainSignal("changes_requested")
 # approvals: decided rows that no longer count (superseded, or of a re-routed instance);
 # reason: "changed" or "rerouted"
 approvals_reset = DomainSignal("approvals_reset")
+
+# Sent by ``approvals.lifecycle.contract_amend`` in the amendment's transaction with `contract`
+# and `actor`, before the new review starts. Unlike the DomainSignals above, a receiver that
+# raises rolls the amendment back: what signers were asked to sign (documents' open signature
+# requests) must never stay open on a contract that no longer says it.
+contract_amended = django.dispatch.Signal()

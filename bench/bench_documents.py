@@ -33,8 +33,8 @@ STAGES = 20
 
 def create_fixtures(documents: int) -> None:
     """``documents`` contracts, each through a completed 20-stage workflow."""
+    from approvals.lifecycle import contract_create
     from approvals.orchestrator import approval_act
-    from contracts.services import contract_create
     from core import rls
     from tenancy.models import Tenant, User
     from workflows.services import definition_create

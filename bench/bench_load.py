@@ -124,9 +124,9 @@ def create_fixtures() -> dict:
     """The demo-shaped tenant: roles, requesters, the example workflow, the demo's clause
     playbook; and the four template contracts the bulk data is cloned from (a draft, and one in
     review at each stage)."""
+    from approvals.lifecycle import contract_create
     from approvals.orchestrator import approval_act
     from contracts.clause_services import clause_rule_create
-    from contracts.services import contract_create
     from tenancy.models import Tenant, User, UserRole
     from workflows.management.commands.seed_demo import DEMO_CLAUSES, DEMO_WORKFLOW
     from workflows.services import definition_create

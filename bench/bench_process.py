@@ -2,7 +2,7 @@
 
 Run from the repository root: ``python bench/bench_process.py`` (or ``make bench``);
 ``--profile`` adds a cProfile of the one-process run. One process is: a contract created with
-``contracts.services.contract_create`` that matches a 3-stage workflow (legal, finance, ceo; one
+``approvals.lifecycle.contract_create`` that matches a 3-stage workflow (legal, finance, ceo; one
 role approver and one holder per stage) and starts it in the same transaction, then each stage
 approved with ``approvals.orchestrator.approval_act(action="approve")`` to completion. Every
 process writes its 12 audit rows. N processes after a warm-up, on one OS process and on two in
@@ -206,8 +206,8 @@ class Ours:
             self._process()
 
     def _process(self) -> None:
+        from approvals.lifecycle import contract_create
         from approvals.orchestrator import approval_act
-        from contracts.services import contract_create
 
         self.count += 1
         contract = contract_create(

@@ -1,16 +1,7 @@
 from django.db.models import QuerySet
 
-from approvals.selectors import instances_newest_first
 from contracts.models import Contract, ContractRevision
 from tenancy.models import Tenant
-
-
-def contract_list(*, tenant: Tenant) -> QuerySet[Contract]:
-    return (
-        Contract.objects.for_tenant(tenant)
-        .select_related("created_by")
-        .prefetch_related(instances_newest_first())
-    )
 
 
 def contract_get_for_update(*, tenant: Tenant, contract_id) -> Contract:

@@ -1,7 +1,9 @@
-"""Writes for contracts. Workflow-driven status changes belong to the approvals orchestrator.
+"""Writes of contract records: the contract row, its revisions and clause findings.
 
 Every change of a business field makes a new immutable ``ContractRevision`` (number and SHA-256
 of the canonical content, ``contracts.revisions``); approvals record the revision they decided.
+Routing a contract (matching, starting and revising its workflow) is composed above, in
+``approvals.lifecycle``, which calls these record writes.
 """
 
 import hashlib
@@ -9,11 +11,6 @@ import hashlib
 from django.db import transaction
 from rest_framework.exceptions import ValidationError
 
-from approvals.orchestrator import (
-    workflow_revise,
-    workflow_start_matched,
-    workflow_start_on_new_contract,
-)
 from audit.services import audit_record_many, diff_fields
 from config.exceptions import Conflict
 from contracts.clause_selectors import clause_validate, findings_summary
@@ -21,61 +18,54 @@ from contracts.models import BUSINESS_FIELDS, Contract, ContractRevision, Contra
 from contracts.permissions import require_contract_editor
 from contracts.revisions import canonical_content, changed_fields, content_hash
 from contracts.selectors import contract_get_for_update
-from documents.services import signature_requests_void_open
 from tenancy.models import Tenant
-from workflows.engine import match_engine
-
-# Statuses in which an edit reaches the running workflow (re-route or reset, docs/api.md).
-UNDER_REVIEW = (ContractStatus.IN_REVIEW, ContractStatus.CHANGES_REQUESTED)
 
 
-@transaction.atomic
-def contract_create(*, tenant: Tenant, created_by, **fields) -> Contract:
-    """Create the contract (revision 1) and start the best-matching workflow in the same
-    transaction."""
+def contract_build(*, tenant: Tenant, created_by, **fields) -> Contract:
+    """The new contract (revision 1), unsaved, with its clause findings and content hash: the
+    match engine routes on it before anything is written."""
     _check_fields(fields, "contract_create")
     contract = Contract(tenant=tenant, created_by=created_by, **fields)
     # Before the match engine: trigger rules may route on `has_blocking_findings`.
     _apply_clause_validation(contract, tenant=tenant)
-    content = canonical_content(contract)
-    contract.content_hash = content_hash(content)
-    created = {
+    contract.content_hash = content_hash(canonical_content(contract))
+    return contract
+
+
+def contract_created_audit(contract: Contract) -> dict:
+    """The ``contract_created`` audit row of a built contract, written with its insert."""
+    return {
         "action": "contract_created",
-        "tenant": tenant,
-        "actor": created_by,
+        "tenant": contract.tenant,
+        "actor": contract.created_by,
         "resource": contract,
-        "changes": {field: [None, value] for field, value in _audited(content).items()}
+        "changes": {
+            field: [None, value] for field, value in _audited(canonical_content(contract)).items()
+        }
         | {"revision": [None, 1], "content_hash": [None, contract.content_hash]},
     }
-    # Matching is pure Python over the unsaved contract, so the contract is written once,
-    # already in review, with its workflow (see workflow_start_on_new_contract).
-    definition = match_engine.find_match(contract)
-    if definition is None:
-        contract.save(force_insert=True)
-        audit_record_many([created])
-        started = []
-    else:
-        started = [
-            workflow_start_on_new_contract(
-                contract=contract,
-                definition=definition,
-                started_by=created_by,
-                extra_audit=[created],
-            )
-        ]
-    _write_revision(contract, content, [], created_by)
-    # The contract's instances, newest first, as ``approvals.selectors.instances_newest_first``
-    # prefetches them for the API's workflow summary: a new contract has at most the one just
-    # started (with its version loaded), so the response reads no more rows.
-    contract.instances_newest_first = started
+
+
+@transaction.atomic
+def contract_insert(*, contract: Contract) -> Contract:
+    """Save a built contract that no workflow routes, with its ``contract_created`` audit row."""
+    contract.save(force_insert=True)
+    audit_record_many([contract_created_audit(contract)])
     return contract
 
 
 @transaction.atomic
-def contract_update(*, tenant: Tenant, contract_id, updated_by, **fields) -> Contract:
+def contract_first_revision_write(*, contract: Contract) -> None:
+    """Revision 1 of a contract just inserted (by ``contract_insert`` or the workflow start)."""
+    _write_revision(contract, canonical_content(contract), [], contract.created_by)
+
+
+@transaction.atomic
+def contract_edit(
+    *, tenant: Tenant, contract_id, updated_by, **fields
+) -> tuple[Contract, list[str]]:
     """Change business fields: the creator or ``contracts.manage``; an approved contract is
-    locked (409, amend it instead). Under review the change re-routes the contract or re-opens
-    the decisions whose stage policy fires on it (``approvals.orchestrator.workflow_revise``)."""
+    locked (409, amend it instead). Returns the contract and the fields that changed."""
     _check_fields(fields, "contract_update")
     contract = contract_get_for_update(tenant=tenant, contract_id=contract_id)
     require_contract_editor(contract=contract, user=updated_by)
@@ -89,15 +79,13 @@ def contract_update(*, tenant: Tenant, contract_id, updated_by, **fields) -> Con
     changed = _apply_revision(
         contract, fields, updated_by, tenant=tenant, action="contract_updated"
     )
-    if changed and contract.status in UNDER_REVIEW:
-        workflow_revise(contract=contract, changed=changed, actor=updated_by)
-    return contract
+    return contract, changed
 
 
 @transaction.atomic
-def contract_amend(*, tenant: Tenant, contract_id, amended_by, **fields) -> Contract:
-    """Change an approved contract: a new revision under a newly matched review (no match: a
-    draft). The earlier approval stays in the history."""
+def contract_amendment_apply(*, tenant: Tenant, contract_id, amended_by, **fields) -> Contract:
+    """Change an approved contract's business fields as a new revision (at least one must
+    change); its new review is started by the caller."""
     _check_fields(fields, "contract_amend")
     contract = contract_get_for_update(tenant=tenant, contract_id=contract_id)
     require_contract_editor(contract=contract, user=amended_by)
@@ -114,9 +102,6 @@ def contract_amend(*, tenant: Tenant, contract_id, amended_by, **fields) -> Cont
         raise ValidationError(
             {"non_field_errors": ["An amendment must change at least one business field."]}
         )
-    # What signers were asked to sign is no longer the contract.
-    signature_requests_void_open(contract=contract, actor=amended_by, reason="contract amended")
-    workflow_start_matched(contract=contract, started_by=amended_by)
     return contract
 
 

@@ -4,10 +4,17 @@ A completed workflow queues its approval certificate (``documents.services``); t
 worker renders and seals it later, so a slow or failing generation never touches the decision.
 A definition naming signers also gets its signature request; each receiver is isolated, so a
 failure (a named signer no longer active, say) is logged and never undoes the decision.
+
+An amended contract voids its open signature requests in the amendment's transaction
+(``approvals.signals.contract_amended``, a plain signal: a failure rolls the amendment back).
 """
 
 from approvals import signals
-from documents.services import certificate_job_enqueue, signature_request_for_completed_workflow
+from documents.services import (
+    certificate_job_enqueue,
+    signature_request_for_completed_workflow,
+    signature_requests_void_open,
+)
 
 
 def on_workflow_completed(*, instance, **kwargs) -> None:
@@ -18,6 +25,11 @@ def request_signatures(*, instance, **kwargs) -> None:
     signature_request_for_completed_workflow(instance=instance)
 
 
+def void_signature_requests(*, contract, actor, **kwargs) -> None:
+    signature_requests_void_open(contract=contract, actor=actor, reason="contract amended")
+
+
 def connect() -> None:
     signals.workflow_completed.connect(on_workflow_completed, dispatch_uid="documents.certificate")
     signals.workflow_completed.connect(request_signatures, dispatch_uid="documents.signatures")
+    signals.contract_amended.connect(void_signature_requests, dispatch_uid="documents.amended")

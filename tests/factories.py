@@ -60,7 +60,7 @@ class ContractFactory(DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
-        """Saved with its hash and revision 1, as ``contracts.services.contract_create`` does."""
+        """Saved with its hash and revision 1, as ``approvals.lifecycle.contract_create`` does."""
         contract = model_class(*args, **kwargs)
         content = canonical_content(contract)
         contract.content_hash = content_hash(content)

@@ -1,8 +1,5 @@
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
 
-from approvals.api.serializers import WorkflowSummarySerializer
-from approvals.selectors import instances_newest_first
 from config.validators import validate_json_object
 from contracts import clause_services
 from contracts.currencies import ISO_4217_CODES
@@ -40,55 +37,6 @@ class ClauseFindingsSummarySerializer(serializers.Serializer):
     missing_required = serializers.ListField(child=serializers.CharField())
     prohibited_found = serializers.ListField(child=serializers.CharField())
     checked_at = serializers.DateTimeField()
-
-
-class ContractSerializer(serializers.ModelSerializer):
-    """What the API returns for a contract."""
-
-    clause_findings = ClauseFindingsSummarySerializer(
-        allow_null=True, read_only=True, help_text="Null until the text was validated."
-    )
-
-    value = serializers.DecimalField(
-        max_digits=VALUE_MAX_DIGITS, decimal_places=VALUE_DECIMAL_PLACES, allow_null=True
-    )
-    created_by = ContractCreatorSerializer()
-    workflow = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Contract
-        fields = [
-            "id",
-            "title",
-            "contract_type",
-            "value",
-            "currency",
-            "counterparty",
-            "department",
-            "region",
-            "start_date",
-            "end_date",
-            "text",
-            "metadata",
-            "has_blocking_findings",
-            "clause_findings",
-            "status",
-            "revision",
-            "content_hash",
-            "created_by",
-            "created_at",
-            "updated_at",
-            "workflow",
-        ]
-        read_only_fields = fields
-
-    @extend_schema_field(WorkflowSummarySerializer(allow_null=True))
-    def get_workflow(self, contract) -> dict | None:
-        """Summary of the active or last workflow instance (null until one starts)."""
-        instances = getattr(contract, "instances_newest_first", None)
-        if instances is None:
-            instances = list(instances_newest_first().queryset.filter(contract=contract)[:1])
-        return WorkflowSummarySerializer(instances[0]).data if instances else None
 
 
 class ContractRevisionSerializer(serializers.ModelSerializer):

@@ -1,144 +1,18 @@
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
-from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
-from rest_framework.response import Response
+from rest_framework import viewsets
 
 from config.viewsets import ServiceWriteMixin, service_write_schema
-from contracts import clause_services, services
+from contracts import clause_services
 from contracts.api.serializers import (
     ClauseRuleInputSerializer,
     ClauseRuleSerializer,
-    ClauseValidationInputSerializer,
-    ClauseValidationSerializer,
-    ContractInputSerializer,
-    ContractRevisionSerializer,
-    ContractSerializer,
 )
-from contracts.clause_selectors import clause_rule_list, clause_validate
-from contracts.filtersets import ClauseRuleFilterSet, ContractFilterSet
-from contracts.models import ClauseRule, Contract
-from contracts.selectors import contract_list, contract_revision_list
+from contracts.clause_selectors import clause_rule_list
+from contracts.filtersets import ClauseRuleFilterSet
+from contracts.models import ClauseRule
 from tenancy.capabilities import CLAUSES_MANAGE
-from tenancy.idempotency import idempotent
 from tenancy.permissions import capability_required
 from tenancy.scoping import TenantScopedViewSetMixin
-
-
-# The workflow's actions under /api/contracts/{id}/ (workflow/start/, approve/, ...) are approvals'
-# (approvals.api.contract_views), routed beside these.
-@extend_schema(tags=["contracts"])
-class ContractViewSet(
-    TenantScopedViewSetMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
-):
-    """Contracts of the caller's tenant, each change of their business fields a revision.
-
-    Creating a contract runs the match engine and starts the winning workflow at once.
-    """
-
-    queryset = Contract.objects.all()
-    selector = contract_list
-    serializer_class = ContractSerializer
-    filterset_class = ContractFilterSet
-    http_method_names = ["get", "post", "patch", "head", "options"]
-
-    @idempotent
-    @extend_schema(request=ContractInputSerializer, responses={201: ContractSerializer})
-    def create(self, request):
-        data = ContractInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        contract = services.contract_create(
-            tenant=request.user.tenant, created_by=request.user, **data.validated_data
-        )
-        return Response(ContractSerializer(contract).data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(
-        request=ContractInputSerializer,
-        responses={200: ContractSerializer},
-        description=(
-            "Edit business fields (the creator or `contracts.manage`). A draft, rejected or "
-            "cancelled contract is simply edited; under review the change makes a new revision "
-            "and re-routes the contract or re-opens the decisions whose stage policy fires; an "
-            "approved contract is locked (409 `contract_locked`: amend it)."
-        ),
-    )
-    def partial_update(self, request, pk=None):
-        contract = self.get_object()
-        data = ContractInputSerializer(contract, data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        contract = services.contract_update(
-            tenant=request.user.tenant,
-            contract_id=contract.pk,
-            updated_by=request.user,
-            **data.validated_data,
-        )
-        return Response(self._reread(contract.pk))
-
-    def _reread(self, contract_id) -> dict:
-        """The contract as the API shows it, with the workflow an edit may have changed."""
-        return ContractSerializer(self.get_queryset().get(pk=contract_id)).data
-
-    @extend_schema(responses=ContractRevisionSerializer(many=True))
-    @action(detail=True, methods=["get"], filter_backends=[])
-    def revisions(self, request, pk=None):
-        """Every revision of the contract's business fields, newest first."""
-        revisions = contract_revision_list(
-            tenant=request.user.tenant, contract_id=self._contract_id(pk)
-        )
-        page = self.paginate_queryset(revisions)
-        return self.get_paginated_response(ContractRevisionSerializer(page, many=True).data)
-
-    @idempotent
-    @extend_schema(request=ContractInputSerializer, responses=ContractSerializer)
-    @action(detail=True, methods=["post"])
-    def amend(self, request, pk=None):
-        """Change an approved contract: a new revision and a newly matched review (the creator
-        or `contracts.manage`; 409 unless approved). The earlier approval stays in the history."""
-        contract = self.get_object()
-        data = ContractInputSerializer(contract, data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        services.contract_amend(
-            tenant=request.user.tenant,
-            contract_id=contract.pk,
-            amended_by=request.user,
-            **data.validated_data,
-        )
-        return Response(self._reread(contract.pk))
-
-    @extend_schema(
-        request=ClauseValidationInputSerializer,
-        responses=ClauseValidationSerializer,
-        tags=["clauses"],
-    )
-    @action(detail=False, methods=["post"], url_path="validate-clauses")
-    def validate_clauses(self, request):
-        """Check a stored contract or free text against the tenant's clause playbook.
-
-        Nothing is written. A stored contract is checked with its own text and type; free text
-        with the rules for `contract_type` (if given) and the rules for every type.
-        """
-        data = ClauseValidationInputSerializer(data=request.data, context={"request": request})
-        data.is_valid(raise_exception=True)
-        contract = data.validated_data.get("contract")
-        result = clause_validate(
-            tenant=request.user.tenant,
-            text=contract.text if contract else data.validated_data["text"],
-            contract_type=(
-                contract.contract_type if contract else data.validated_data.get("contract_type")
-            ),
-        )
-        return Response(ClauseValidationSerializer(result.as_dict()).data)
-
-    def _contract_id(self, pk):
-        """404 for a contract that is not the caller's tenant's, before any workflow logic."""
-        if not self.get_queryset().filter(pk=pk).exists():
-            raise NotFound()
-        return pk
 
 
 @extend_schema(tags=["clauses"])

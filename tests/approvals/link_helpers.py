@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from django.core import mail
 
-from contracts import services as contract_services
+from approvals import lifecycle as contract_services
 from notifications import delivery
 from tests.factories import UserFactory
 from tests.notifications.conftest import make_definition

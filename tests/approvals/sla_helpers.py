@@ -3,8 +3,8 @@
 from datetime import datetime
 from decimal import Decimal
 
+from approvals.lifecycle import contract_create
 from approvals.models import WorkflowStageApproval
-from contracts.services import contract_create
 from tests.factories import UserFactory, UserRoleFactory
 from workflows.services import definition_create
 

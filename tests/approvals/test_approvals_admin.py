@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
+from approvals.lifecycle import contract_update
 from approvals.models import ApprovalStatus, InstanceStatus, WorkflowStageApproval
 from approvals.orchestrator import approval_act
-from contracts.services import contract_update
 from tests.approvals.sla_helpers import define, holder, stage, start
 from tests.factories import UserFactory
 

@@ -6,9 +6,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from approvals import lifecycle as contract_services
 from approvals.models import ApprovalStatus, WorkflowStageApproval
 from audit.models import AuditLog
-from contracts import services as contract_services
 from tests.factories import TenantFactory, UserFactory, UserRoleFactory
 from tests.notifications.conftest import make_definition
 

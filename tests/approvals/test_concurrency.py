@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from rest_framework.exceptions import ValidationError
 
+from approvals.lifecycle import contract_create
 from approvals.models import (
     ApprovalStatus,
     InstanceStatus,
@@ -23,7 +24,6 @@ from approvals.orchestrator import approval_act, workflow_cancel, workflow_start
 from audit.models import AuditLog
 from config.exceptions import Conflict
 from contracts.models import ContractStatus
-from contracts.services import contract_create
 from tests.factories import ContractFactory, UserFactory, UserRoleFactory
 from tests.support import run_together
 from workflows.models import WorkflowDefinition, WorkflowDefinitionVersion

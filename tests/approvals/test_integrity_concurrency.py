@@ -16,12 +16,12 @@ import pytest
 from rest_framework.exceptions import PermissionDenied
 
 from approvals.consistency import consistency_check
+from approvals.lifecycle import contract_create, contract_update
 from approvals.models import ApprovalStatus, InstanceStatus, WorkflowInstance
 from approvals.orchestrator import approval_act, workflow_resubmit
 from audit.models import AuditLog
 from config.exceptions import Conflict
 from contracts.models import ContractStatus
-from contracts.services import contract_create, contract_update
 from tests.factories import UserFactory, UserRoleFactory
 from tests.support import run_together
 from workflows.services import definition_create

@@ -34,6 +34,7 @@ from hypothesis.stateful import (
 from rest_framework.exceptions import APIException
 
 from approvals.consistency import consistency_check
+from approvals.lifecycle import contract_amend, contract_create, contract_update
 from approvals.models import ApprovalStatus, InstanceStatus, StageStatus, WorkflowStageApproval
 from approvals.orchestrator import (
     approval_act,
@@ -42,7 +43,6 @@ from approvals.orchestrator import (
     workflow_start,
 )
 from contracts.models import ContractStatus
-from contracts.services import contract_amend, contract_create, contract_update
 from tests.factories import UserFactory, UserRoleFactory
 from workflows.services import definition_create
 

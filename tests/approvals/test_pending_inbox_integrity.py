@@ -2,7 +2,7 @@
 
 import pytest
 
-from contracts.services import contract_create
+from approvals.lifecycle import contract_create
 from tests.factories import UserFactory, UserRoleFactory
 from workflows.services import definition_create
 

@@ -12,10 +12,10 @@ from decimal import Decimal
 import pytest
 
 from approvals.consistency import consistency_check
+from approvals.lifecycle import contract_create, contract_update
 from approvals.models import ApprovalStatus, WorkflowInstance
 from approvals.orchestrator import approval_act, workflow_resubmit
 from contracts.models import ContractStatus
-from contracts.services import contract_create, contract_update
 from tests.factories import UserFactory, UserRoleFactory
 from workflows.services import definition_create
 

@@ -2,9 +2,9 @@
 
 import pytest
 
+from approvals import lifecycle as contract_services
 from approvals import services as sla_services
 from approvals.models import WorkflowStage
-from contracts import services as contract_services
 from tests.factories import UserFactory
 from workflows.services import definition_create
 

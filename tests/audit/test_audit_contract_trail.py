@@ -10,11 +10,11 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from approvals import lifecycle as contract_services
 from approvals.models import WorkflowInstance, WorkflowStage, WorkflowStageApproval
 from approvals.services import sla_check_breaches, sla_rule_create
 from audit.models import AuditLog
 from audit.services import audit_record, audit_record_many
-from contracts import services as contract_services
 from tests.approvals.sla_helpers import define, holder, pending_approvals, stage, start
 from tests.factories import ContractFactory, UserFactory
 from workflows import services as workflow_services

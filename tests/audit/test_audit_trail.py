@@ -16,9 +16,9 @@ from django.db import transaction
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from approvals import lifecycle as contract_services
 from approvals.models import WorkflowInstance, WorkflowStage, WorkflowStageApproval
 from audit.models import AuditLog
-from contracts import services as contract_services
 from tenancy.models import User
 from tests.factories import FACTORY_PASSWORD, ContractFactory, UserFactory, UserRoleFactory
 from workflows import services as workflow_services

@@ -32,9 +32,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from approvals import lifecycle as contract_services
 from approvals.models import WorkflowStageApproval
 from config.wsgi import application
-from contracts import services as contract_services
 from tenancy.tokens import SessionRefreshToken
 from tests.factories import ContractFactory, TenantFactory, UserFactory, UserRoleFactory
 from workflows import services as workflow_services

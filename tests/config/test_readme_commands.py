@@ -20,8 +20,8 @@ import subprocess
 import pytest
 from django.core.management import call_command
 
+from approvals import lifecycle as contract_services
 from config import secret_key
-from contracts import services as contract_services
 from tenancy.models import Tenant, User
 from tests.support import ROOT, child_database_url
 

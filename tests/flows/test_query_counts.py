@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from contracts import services as contract_services
+from approvals import lifecycle as contract_services
 from tenancy.models import Tenant, User
 from tests.factories import ClauseRuleFactory, ContractFactory, UserFactory, UserRoleFactory
 from workflows import services as workflow_services

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from contracts import services as contract_services
+from approvals import lifecycle as contract_services
 from notifications.services import notify
 from tests.factories import UserFactory
 from workflows import services as workflow_services

@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
+from approvals.lifecycle import contract_create
 from approvals.orchestrator import approval_act
-from contracts.services import contract_create
 from core import rls
 from tenancy.models import Tenant, User
 from tests.browser import DESKTOP, PHONE, horizontal_overflow

@@ -5,9 +5,9 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
+from approvals.lifecycle import contract_update
 from audit.models import AuditLog
 from contracts.models import Contract, ContractRevision
-from contracts.services import contract_update
 from tenancy.models import User
 from tests.factories import ContractFactory, UserFactory
 

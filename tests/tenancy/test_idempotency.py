@@ -199,7 +199,7 @@ def test_a_4xx_is_stored_and_replayed(client):
 
 
 def test_a_5xx_first_attempt_releases_the_key(client, monkeypatch):
-    from contracts import services
+    from approvals import lifecycle as services
 
     real = services.contract_create
     calls = []
@@ -225,7 +225,7 @@ def test_a_5xx_first_attempt_releases_the_key(client, monkeypatch):
 
 
 def test_an_unhandled_exception_releases_the_key(client, monkeypatch):
-    from contracts import services
+    from approvals import lifecycle as services
 
     def broken(**kwargs):
         raise RuntimeError("bug")

@@ -29,8 +29,8 @@ from django.urls import include, path
 from rest_framework import serializers, viewsets
 from rest_framework.routers import SimpleRouter
 
+from approvals import lifecycle as contract_services
 from approvals.models import WorkflowInstance, WorkflowStageApproval
-from contracts import services as contract_services
 from contracts.models import Contract
 from tenancy.checks import check_viewsets_are_tenant_scoped
 from tenancy.models import Tenant, User, UserRole
