@@ -6,6 +6,7 @@ the API's validation and audit; breaches are read-only.
 
 from django import forms
 from django.contrib import admin
+from django.template.loader import render_to_string
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from approvals import services
@@ -18,6 +19,9 @@ from approvals.models import (
     WorkflowStage,
     WorkflowStageApproval,
 )
+from approvals.selectors import workflow_instance_latest
+from contracts.admin import ContractAdmin as ContractRecordAdmin
+from contracts.models import Contract
 from tenancy.admin_scoping import ReadOnlyAdminMixin, ReadOnlyInline, TenantScopedAdmin
 
 
@@ -356,3 +360,41 @@ class SLABreachAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("contract")
+
+
+class WorkflowInline(ReadOnlyInline):
+    """Every workflow the contract ran, newest first, each linking to its stages and approvals."""
+
+    model = WorkflowInstance
+    verbose_name_plural = "Workflows (newest first)"
+    fields = ["definition_version", "status", "started_at", "completed_at"]
+    readonly_fields = fields
+    ordering = ["-started_at"]
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("definition_version")
+
+
+class ContractAdmin(ContractRecordAdmin):
+    """The contract's page with its workflows: every one it ran, and the current one's panel
+    (after the clause review), registered in place of contracts' own."""
+
+    inlines = [WorkflowInline, *ContractRecordAdmin.inlines]
+    readonly_fields = [*ContractRecordAdmin.readonly_fields, "workflow_panel"]
+    fieldsets = [
+        *ContractRecordAdmin.fieldsets[:2],
+        ("Current workflow", {"fields": ["workflow_panel"]}),
+        *ContractRecordAdmin.fieldsets[2:],
+    ]
+
+    @admin.display(description="Workflow")
+    def workflow_panel(self, obj):
+        instance = workflow_instance_latest(tenant=obj.tenant_id, contract_id=obj.pk)
+        if instance is None:
+            return "No workflow: no active definition matched this contract."
+        return render_to_string("admin/contracts/contract/workflow.html", {"instance": instance})
+
+
+admin.site.unregister(Contract)
+admin.site.register(Contract, ContractAdmin)

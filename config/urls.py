@@ -17,7 +17,6 @@ api_patterns = [
     path("", include("contracts.api.urls")),
     path("", include("workflows.api.urls")),
     path("", include("approvals.api.urls")),
-    path("", include("audit.api.urls")),
     path("", include("notifications.api.urls")),
     path("", include("documents.api.urls")),
 ]

@@ -1,15 +1,16 @@
 from django import forms
 from django.contrib import admin
+from django.db.models import OuterRef, Subquery
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
-from approvals.models import WorkflowInstance
-from approvals.selectors import workflow_instance_latest
+from audit.models import AuditLog
 from contracts import clause_services
 from contracts.models import ClauseRule, Contract, ContractRevision
-from documents.admin import DocumentInline, SignatureRequestInline
-from tenancy.admin_scoping import ReadOnlyInline, TenantScopedAdmin
+from tenancy.admin_scoping import ReadOnlyAdminMixin, ReadOnlyInline, TenantScopedAdmin
 
 
 class RevisionInline(ReadOnlyInline):
@@ -33,25 +34,17 @@ class RevisionInline(ReadOnlyInline):
         return ", ".join(obj.changed_fields) or ("(created)" if obj.number == 1 else "-")
 
 
-class WorkflowInline(ReadOnlyInline):
-    """Every workflow the contract ran, newest first, each linking to its stages and approvals."""
-
-    model = WorkflowInstance
-    verbose_name_plural = "Workflows (newest first)"
-    fields = ["definition_version", "status", "started_at", "completed_at"]
-    readonly_fields = fields
-    ordering = ["-started_at"]
-    show_change_link = True
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("definition_version")
-
-
 @admin.register(Contract)
 class ContractAdmin(TenantScopedAdmin):
-    """A contract as legal operations reads it: its terms, its review, its workflow, its history."""
+    """A contract as legal operations reads it: its terms, its review, its history.
 
-    inlines = [WorkflowInline, RevisionInline, DocumentInline, SignatureRequestInline]
+    The apps above contracts attach their part of the page by registering a subclass in its place
+    (Django's documented way of extending another app's ModelAdmin): ``approvals.admin`` adds
+    the workflows and the current workflow's panel, ``documents.admin`` the documents and
+    signature requests.
+    """
+
+    inlines = [RevisionInline]
     list_display = ["title", "contract_type", "value", "currency", "status", "created_at"]
     list_filter = ["status", "contract_type", "currency", "has_blocking_findings"]
     search_fields = ["title", "counterparty"]
@@ -66,7 +59,6 @@ class ContractAdmin(TenantScopedAdmin):
         "updated_at",
         "blocking_findings",
         "findings_table",
-        "workflow_panel",
     ]
     fieldsets = [
         (
@@ -84,7 +76,6 @@ class ContractAdmin(TenantScopedAdmin):
             },
         ),
         ("Clause review", {"fields": ["blocking_findings", "findings_table"]}),
-        ("Current workflow", {"fields": ["workflow_panel"]}),
         ("Text", {"fields": ["text", "metadata"], "classes": ["collapse"]}),
         (
             "Record",
@@ -106,13 +97,6 @@ class ContractAdmin(TenantScopedAdmin):
             "admin/contracts/contract/findings.html",
             {"summary": summary, "checked_at": parse_datetime(summary.get("checked_at") or "")},
         )
-
-    @admin.display(description="Workflow")
-    def workflow_panel(self, obj):
-        instance = workflow_instance_latest(tenant=obj.tenant_id, contract_id=obj.pk)
-        if instance is None:
-            return "No workflow: no active definition matched this contract."
-        return render_to_string("admin/contracts/contract/workflow.html", {"instance": instance})
 
     def has_add_permission(self, request):
         # Contracts start workflows; they are created through the API, which runs the match engine.
@@ -237,3 +221,48 @@ class ClauseRuleAdmin(TenantScopedAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+
+SHORT_ID = 8  # characters of a UUID shown in a column; the whole one is its tooltip
+
+
+def _short(value: str) -> str:
+    return format_html('<span title="{}">{}…</span>', value, value[:SHORT_ID])
+
+
+# The audit trail's page: tenant-scoped like every admin page, and naming each row's contract
+# with a link to its whole trail. Audit sits below tenancy and contracts, so it is registered
+# here, the lowest app that sees audit's rows, tenancy's admin scoping and contracts' titles.
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
+    """Append-only: the database refuses changes; the admin offers none."""
+
+    list_display = ["created_at", "action", "actor", "resource", "contract_link", "ip_address"]
+    list_filter = ["action", "resource_type"]
+    list_select_related = ["actor"]
+    # A contract's id finds its whole trail (`?contract=<id>` in the URL filters by it exactly).
+    search_fields = ["resource_id", "request_id", "contract"]
+    date_hierarchy = "created_at"
+
+    def get_queryset(self, request):
+        # The contract's title in the same query as the page of rows (the column is no FK).
+        title = Contract.objects.filter(pk=OuterRef("contract")).values("title")[:1]
+        return super().get_queryset(request).annotate(contract_title=Subquery(title))
+
+    @admin.display(description="Resource", ordering="resource_type")
+    def resource(self, obj):
+        if not obj.resource_id:
+            return obj.resource_type or "-"
+        return format_html("{} {}", obj.resource_type, _short(obj.resource_id))
+
+    @admin.display(description="Contract", ordering="contract_title")
+    def contract_link(self, obj):
+        if obj.contract is None:
+            return "-"
+        trail = f"{reverse('admin:audit_auditlog_changelist')}?contract={obj.contract}"
+        return format_html(
+            '<a href="{}" title="Its whole trail (contract {})">{}</a>',
+            trail,
+            obj.contract,
+            obj.contract_title or _short(str(obj.contract)),
+        )

@@ -5,6 +5,8 @@ from django.http import Http404, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from approvals.admin import ContractAdmin as ContractWorkflowAdmin
+from contracts.models import Contract
 from documents import selectors
 from documents.models import Document, SignatureRequest, Signer
 from tenancy.admin_scoping import ReadOnlyAdminMixin, ReadOnlyInline, TenantScopedAdmin
@@ -81,3 +83,14 @@ class SignatureRequestAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_select_related = ["contract"]
     search_fields = ["contract__title"]
     inlines = [SignerInline]
+
+
+class ContractAdmin(ContractWorkflowAdmin):
+    """The contract's page with its documents and signature requests, registered in place of
+    approvals' (which extends contracts')."""
+
+    inlines = [*ContractWorkflowAdmin.inlines, DocumentInline, SignatureRequestInline]
+
+
+admin.site.unregister(Contract)
+admin.site.register(Contract, ContractAdmin)

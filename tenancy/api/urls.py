@@ -2,10 +2,12 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from tenancy.api import views
+from tenancy.api.audit_views import AuditLogViewSet
 
 router = SimpleRouter()
 router.register("admin/users/roles", views.UserRoleViewSet, basename="user-role")
 router.register("admin/users", views.UserViewSet, basename="user")
+router.register("audit-logs", AuditLogViewSet, basename="audit-log")
 
 urlpatterns = [
     path("auth/register/", views.RegisterView.as_view(), name="auth-register"),

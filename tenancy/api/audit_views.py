@@ -1,3 +1,7 @@
+"""The audit trail's read API (``/api/audit-logs/``). Audit sits below tenancy (tenancy's services
+write audit rows), so the tenant-scoped, capability-checked viewset over its rows lives here, the
+lowest app that sees both."""
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 
