@@ -3,7 +3,8 @@
 Every change of a business field makes a new immutable ``ContractRevision`` (number and SHA-256
 of the canonical content, ``contracts.revisions``); approvals record the revision they decided.
 Routing a contract (matching, starting and revising its workflow) is composed above, in
-``approvals.lifecycle``, which calls these record writes.
+``approvals.lifecycle``, which calls these record writes inside its transaction: they join it
+(``savepoint=False``) rather than open a savepoint each, since a failure undoes the whole change.
 """
 
 import hashlib
@@ -46,7 +47,7 @@ def contract_created_audit(contract: Contract) -> dict:
     }
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def contract_insert(*, contract: Contract) -> Contract:
     """Save a built contract that no workflow routes, with its ``contract_created`` audit row."""
     contract.save(force_insert=True)
@@ -54,13 +55,13 @@ def contract_insert(*, contract: Contract) -> Contract:
     return contract
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def contract_first_revision_write(*, contract: Contract) -> None:
     """Revision 1 of a contract just inserted (by ``contract_insert`` or the workflow start)."""
     _write_revision(contract, canonical_content(contract), [], contract.created_by)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def contract_edit(
     *, tenant: Tenant, contract_id, updated_by, **fields
 ) -> tuple[Contract, list[str]]:
@@ -82,7 +83,7 @@ def contract_edit(
     return contract, changed
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def contract_amendment_apply(*, tenant: Tenant, contract_id, amended_by, **fields) -> Contract:
     """Change an approved contract's business fields as a new revision (at least one must
     change); its new review is started by the caller."""
