@@ -16,6 +16,7 @@ import re
 import shlex
 import signal
 import subprocess
+import sys
 
 import pytest
 from django.core.management import call_command
@@ -23,7 +24,7 @@ from django.core.management import call_command
 from config import secret_key
 from contracts import services as contract_services
 from tenancy.models import Tenant, User
-from tests.support import ROOT, child_database_url
+from tests.support import ROOT, child_database_url, manage_environment
 
 COMMAND_TIMEOUT = 120
 CODE_BLOCK = re.compile(r"^```(?:sh|cron)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -189,14 +190,33 @@ def test_the_readme_tour_prints_what_it_shows(demo_tenant, live_server, tmp_path
     ]
     assert len(expected) > 10, "the tour shows what it prints"
 
-    result = subprocess.run(  # noqa: S603 (README's own lines, run by bash)
-        ["/bin/bash", "-e", "-o", "pipefail", "-c", script.replace(README_SERVER, live_server.url)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-        check=False,
+    # `make run` runs the documents worker beside the server; the tour waits for its certificate.
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "generate_documents", "--sleep", "0.5"],
+        cwd=ROOT,
+        env=manage_environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
+    try:
+        result = subprocess.run(  # noqa: S603 (README's own lines, run by bash)
+            [
+                "/bin/bash",
+                "-e",
+                "-o",
+                "pipefail",
+                "-c",
+                script.replace(README_SERVER, live_server.url),
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            check=False,
+        )
+    finally:
+        worker.terminate()
+        worker.wait(COMMAND_TIMEOUT)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert_printed_in_order(result.stdout, expected)
