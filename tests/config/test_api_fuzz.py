@@ -35,6 +35,7 @@ from schemathesis.specs.openapi.checks import (
 from approvals.models import WorkflowStageApproval
 from config.wsgi import application
 from contracts import services as contract_services
+from documents.models import Document, SignatureRequest
 from tenancy.tokens import SessionRefreshToken
 from tests.factories import ContractFactory, TenantFactory, UserFactory, UserRoleFactory
 from workflows import services as workflow_services
@@ -109,6 +110,29 @@ def make_sla_breach(data: FuzzData):
     return data.call("get", "/api/admin/sla-breaches/")["results"][0]["id"]
 
 
+def make_document(data: FuzzData) -> Document:
+    """A signed contract's document row (and its completed request) on `in_review`."""
+    request = SignatureRequest.objects.create(
+        tenant=data.in_review.tenant,
+        contract=data.in_review,
+        revision=1,
+        content_hash=data.in_review.content_hash,
+        status="completed",
+        expires_at=timezone.now(),
+    )
+    return Document.objects.create(
+        tenant=data.in_review.tenant,
+        contract=data.in_review,
+        kind="signed_contract",
+        revision=1,
+        sha256="0" * 64,
+        inputs_sha256="0" * 64,
+        size=0,
+        storage_name="missing.pdf",
+        signature_request=request,
+    )
+
+
 # Path prefix (up to `{id}/`) -> makes a real object of the caller's tenant, returns its id.
 # A new kind of object path adds a line; `data.post(url, body)` creates it through the API.
 REAL_OBJECTS: dict[str, Callable[[FuzzData], object]] = {
@@ -141,6 +165,10 @@ REAL_OBJECTS: dict[str, Callable[[FuzzData], object]] = {
         "/api/admin/sla-holidays/", {"date": "2030-12-25", "name": "Fuzz holiday"}
     ),
     "/api/admin/sla-breaches/{id}/": make_sla_breach,
+    "/api/contracts/{contract_pk}/documents/{id}/": lambda data: make_document(data).pk,
+    "/api/contracts/{contract_pk}/signature-requests/{id}/": lambda data: (
+        make_document(data).signature_request_id
+    ),
 }
 
 
