@@ -6,8 +6,9 @@ on a busy machine the waits between them cost more than the statements themselve
 (bench/bench_process.py). ``deferred_writes()`` queues them instead: each write is compiled by the
 ORM as usual (``insert``, ``save``, ``update``), and the queue is sent in front of whatever
 statement the connection executes next, in the same query string, so every later read of the
-transaction sees them, and the writes keep their order. What is still queued when the block ends
-is sent then, in one round trip. ``savepoint()`` queues a SAVEPOINT the same way (the signal
+transaction sees them, and the writes keep their order; their values stay query parameters (a
+carrying statement's named ones become positional). What is still queued when the block ends is
+sent then, in one round trip. ``savepoint()`` queues a SAVEPOINT the same way (the signal
 receivers' isolation, ``approvals.signals.dispatch``): it costs no round trip of its own, and none
 at all when the receivers write nothing.
 
@@ -20,8 +21,9 @@ The queue is sent by an ``execute_wrapper`` placed first on the connection: outs
 security scope injector, which therefore still puts the scope's ``set_config`` first.
 """
 
+import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 from django.db import connection
@@ -36,17 +38,18 @@ class _Queue:
     """The statements waiting for the next round trip of one connection."""
 
     def __init__(self) -> None:
-        self.statements: list[tuple[str, object]] = []
+        self.statements: list[tuple[str, tuple]] = []
         self.depth = 0
         self.carried: Counter = Counter()
 
-    def take(self, cursor) -> str:
-        """The queued statements as one string of literal SQL (values interpolated by the
-        driver, exactly as it would have sent them), and the queue emptied."""
-        parts = [cursor.mogrify(sql, params).decode() for sql, params in self.statements]
-        self.carried.update(sql.split(None, 1)[0].upper() for sql, _ in self.statements)
+    def take(self) -> tuple[str, list]:
+        """The queued statements as one string, with their parameters (``%s`` placeholders,
+        as the ORM compiles them), and the queue emptied."""
+        sql = ";\n".join(statement for statement, _ in self.statements)
+        params = [value for _, values in self.statements for value in values]
+        self.carried.update(statement.split(None, 1)[0].upper() for statement, _ in self.statements)
         self.statements.clear()
-        return ";\n".join(parts)
+        return sql, params
 
     def __call__(self, execute, sql, params, many, context):
         if not self.statements:
@@ -56,14 +59,34 @@ class _Queue:
         if sql.lstrip().upper().startswith(_TRANSACTION_END):
             self.statements.clear()  # rolled back or ended: what is queued never happened
             return execute(sql, params, many, context)
-        queued = self.take(context["cursor"].cursor)
+        queued, queued_params = self.take()
         if many or getattr(context["cursor"].cursor, "name", None):
             # executemany would repeat the queue per row; a named cursor takes one statement.
-            execute(queued, None, False, context)
+            execute(queued, queued_params, False, context)
             return execute(sql, params, many, context)
-        if params is not None:  # the driver interpolates the whole string: keep literal %s
-            queued = queued.replace("%", "%%")
-        return execute(f"{queued};\n{sql}", params, many, context)
+        sql, params = _positional(sql, params)
+        return execute(f"{queued};\n{sql}", [*queued_params, *params], many, context)
+
+
+_PLACEHOLDER = re.compile(r"%%|%\((\w+)\)s")
+
+
+def _positional(sql: str, params) -> tuple[str, list]:
+    """``sql`` and ``params`` with ``%s`` placeholders only, to follow the queue's: named ones
+    (``%(name)s``) in their order of appearance; without parameters, literal ``%`` escaped."""
+    if params is None:
+        return sql.replace("%", "%%"), []
+    if not isinstance(params, Mapping):
+        return sql, list(params)
+    ordered = []
+
+    def positional(match) -> str:
+        if match.group(1) is None:
+            return "%%"
+        ordered.append(params[match.group(1)])
+        return "%s"
+
+    return _PLACEHOLDER.sub(positional, sql), ordered
 
 
 def _queue() -> _Queue:

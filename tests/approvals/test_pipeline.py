@@ -115,3 +115,16 @@ def test_a_receiver_failing_before_any_statement_keeps_everything_else(user):
     _dispatch_with(fails_at_once, user)
     assert UserRole.objects.filter(user=user, role="legal").exists()
     assert not UserRole.objects.filter(user=other).exists()
+
+
+def test_carriers_with_named_or_no_parameters_keep_their_literal_percent_signs(user):
+    with transaction.atomic(), pipeline.deferred_writes(), connection.cursor() as cursor:
+        pipeline.insert([role(user, "half")])
+        cursor.execute(
+            "SELECT role || '%%' FROM tenancy_userrole WHERE user_id = %(user)s", {"user": user.pk}
+        )
+        assert cursor.fetchall() == [("half%",)]
+        pipeline.update(UserRole.objects.filter(user=user), role="whole")
+        cursor.execute("SELECT '100%'")
+        assert cursor.fetchall() == [("100%",)]
+        assert UserRole.objects.get(user=user).role == "whole"
