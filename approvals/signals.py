@@ -9,7 +9,10 @@ Why not ``django.dispatch.Signal``: isolating each receiver costs a savepoint pa
 per signal, which dominated a decision's statement count. ``dispatch`` runs all the receivers of
 a transaction's signals under one savepoint and, only if one of them raises, rolls that back and
 runs each receiver again under its own savepoint, skipping (and logging) the ones that fail.
-Receivers only write rows, so running one again after a rollback is safe.
+Receivers only write rows, so running one again after a rollback is safe. Inside the
+orchestrator's transitions that savepoint is queued (``approvals.pipeline``): it travels with the
+receivers' first statement and is released by the end of the transaction, so it costs no round
+trip, and nothing at all when the receivers write nothing.
 """
 
 import itertools
