@@ -45,12 +45,20 @@ run: db
 	@echo "  Health     http://$(HOST):$(PORT)/healthz  http://$(HOST):$(PORT)/readyz"
 	@echo "  Log in:    curl -s -X POST http://$(HOST):$(PORT)/api/auth/token/ -H 'Content-Type: application/json' -d '{\"email\": \"legal@acme.example\", \"password\": \"demo-pass-2026\"}'"
 	@echo ""
-	@if [ "$${DEBUG:-0}" = "1" ]; then \
-		exec $(MANAGE) runserver $(HOST):$(PORT); \
+	@# Workers run in the background beside the server, one line each adding its process id to
+	@# $$workers, and stop with it: the trap ends them when the server exits or on Ctrl-C.
+	@# The delivery worker sends the queued e-mails (the console backend prints them here, with
+	@# their approval links) and webhooks; the documents worker writes approval certificates and
+	@# sends signing links.
+	@workers=""; trap 'kill $$workers 2>/dev/null; wait' EXIT INT TERM; \
+	$(MANAGE) deliver_notifications & workers="$$workers $$!"; \
+	$(MANAGE) generate_documents & workers="$$workers $$!"; \
+	if [ "$${DEBUG:-0}" = "1" ]; then \
+		$(MANAGE) runserver $(HOST):$(PORT); \
 	else \
 		ALLOWED_HOSTS="$${ALLOWED_HOSTS:-$(HOST),localhost,127.0.0.1}" \
 		SESSION_COOKIE_SECURE=0 CSRF_COOKIE_SECURE=0 \
-		exec $(BIN)/gunicorn config.wsgi --config python:config.gunicorn \
+		$(BIN)/gunicorn config.wsgi --config python:config.gunicorn \
 			--bind $(HOST):$(PORT) --workers $(WORKERS) --forwarded-allow-ips=127.0.0.1; \
 	fi
 
@@ -60,9 +68,11 @@ stop:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m config.database stop; \
 	else echo "No $(VENV) here, so no embedded PostgreSQL was started: nothing to stop."; fi
 
+# lint-imports checks the import contract in pyproject.toml: no import cycle between the apps.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache --no-logo
 
 checks: db
 	$(MANAGE) check --fail-level WARNING

@@ -26,14 +26,16 @@ class StageInline(ReadOnlyInline):
     fields = ["sequence", "stage_name", "approval_type", "status", "due_at", "completed_at"]
     readonly_fields = fields
 
+    class Media:
+        css = {"all": ["approvals/admin.css"]}
+
 
 class ApprovalInline(ReadOnlyInline):
     model = WorkflowStageApproval
     fk_name = "instance"
     fields = [
-        "stage",
-        "approver",
-        "assigned_to",
+        "stage_label",
+        "approver_label",
         "status",
         "revision",
         "decided_by",
@@ -42,14 +44,40 @@ class ApprovalInline(ReadOnlyInline):
     ]
     readonly_fields = fields
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("stage", "assigned_to", "decided_by")
+
+    @admin.display(description="Stage")
+    def stage_label(self, obj):
+        return f"{obj.stage.sequence}. {obj.stage.stage_name}"
+
+    @admin.display(description="Approver")
+    def approver_label(self, obj):
+        return obj.approver_label
+
 
 @admin.register(WorkflowInstance)
 class WorkflowInstanceAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
-    list_display = ["contract", "definition", "status", "current_sequence", "started_at"]
+    list_display = ["__str__", "status", "current_sequence", "started_at", "completed_at"]
     list_filter = ["status"]
     list_select_related = ["contract", "definition"]
-    search_fields = ["contract__title"]
+    search_fields = ["contract__title", "definition__name"]
     inlines = [StageInline, ApprovalInline]
+    fields = [
+        "contract",
+        "definition_version",
+        "status",
+        "current_sequence",
+        "started_by",
+        "started_at",
+        "completed_at",
+        "changes_requested_by",
+        "changes_requested_at",
+        "changes_requested_comments",
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("contract", "definition")
 
 
 @admin.register(WorkflowStageApproval)
@@ -68,6 +96,9 @@ class WorkflowStageApprovalAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_filter = ["status"]
     list_select_related = ["contract", "stage", "assigned_to"]
     search_fields = ["contract__title", "approver"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("contract", "stage", "assigned_to")
 
     @admin.display(description="Stage", ordering="stage__sequence")
     def stage_label(self, obj):
@@ -322,3 +353,6 @@ class SLABreachAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_select_related = ["contract"]
     search_fields = ["contract__title", "stage_name"]
     date_hierarchy = "breached_at"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("contract")

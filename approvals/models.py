@@ -116,7 +116,8 @@ class WorkflowInstance(TenantOwnedModel):
         ]
 
     def __str__(self) -> str:
-        return f"Workflow {self.pk} on {self.contract_id} ({self.status})"
+        # Human titles (the admin's headings, links and pickers): the admin selects the relations.
+        return f"{self.definition.name} — {self.contract.title}"
 
 
 class WorkflowStage(TenantOwnedModel):
@@ -158,7 +159,7 @@ class WorkflowStage(TenantOwnedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.sequence}. {self.stage_name} ({self.status})"
+        return f"{self.stage_name} — {self.instance.contract.title}"
 
 
 class WorkflowStageApproval(TenantOwnedModel):
@@ -287,7 +288,14 @@ class WorkflowStageApproval(TenantOwnedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.approver} on {self.stage_id} ({self.status})"
+        return f"{self.stage.stage_name} — {self.contract.title}: {self.approver_label}"
+
+    @property
+    def approver_label(self) -> str:
+        """Who the row waits for or was decided by: a person's e-mail or "any <role>"."""
+        if self.assigned_to_id is not None:
+            return self.assigned_to.email
+        return f"any {self.role}" if self.role else self.approver
 
     def is_overdue(self, now=None) -> bool:
         """Pending and past its due date, or marked by the breach check (decided: never).
@@ -328,7 +336,8 @@ class SLARule(TenantOwnedModel):
     auto_named = models.BooleanField(
         default=True, help_text="The name was generated and follows edits of the rule."
     )
-    # NULL, not "", is "any" (API.md), and the uniqueness constraint treats two NULLs as equal.
+    # NULL, not "", is "any" (docs/api.md, "SLAs"), and the uniqueness constraint treats two
+    # NULLs as equal.
     contract_type = models.CharField(max_length=50, null=True, blank=True)  # noqa: DJ001
     stage_name = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     sla_hours = models.PositiveIntegerField(
@@ -346,6 +355,8 @@ class SLARule(TenantOwnedModel):
 
     class Meta:
         ordering = ["created_at", "id"]
+        verbose_name = "SLA rule"
+        verbose_name_plural = "SLA rules"
         constraints = [
             # Matching ignores case, so does uniqueness; two "any" (null) values collide too.
             models.UniqueConstraint(
@@ -457,4 +468,40 @@ class SLABreach(TenantOwnedModel):
         ]
 
     def __str__(self) -> str:
-        return f"Breach of {self.approval_id} at {self.breached_at}"
+        return f"{self.stage_name} — {self.contract.title}: overdue"
+
+
+# --- decide from e-mail ----------------------------------------------------------------------
+
+
+class ApprovalLink(TenantOwnedModel):
+    """A personal link to decide one approval from an e-mail (``/approve/<token>/``).
+
+    One per approval row and person: a newer e-mail's link replaces the earlier one. Only the
+    token's SHA-256 is stored; the token itself exists only in the e-mail. Whether a link still
+    works is decided when it is used (``approvals.link_selectors``): the row must be pending and
+    the person still eligible, so nothing has to revoke links when a row moves on.
+    """
+
+    # Indexed by approvallink_expiry_idx (tenant, expires_at), the purge's scan.
+    tenant = models.ForeignKey(
+        "tenancy.Tenant", on_delete=models.CASCADE, editable=False, db_index=False
+    )
+    # Indexed by approvallink_one_per_person (approval, user).
+    approval = models.ForeignKey(
+        WorkflowStageApproval, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256, hex.")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["approval", "user"], name="approvallink_one_per_person")
+        ]
+        indexes = [models.Index(fields=["tenant", "expires_at"], name="approvallink_expiry_idx")]
+
+    def __str__(self) -> str:
+        return f"Link to {self.approval_id} for {self.user_id}"

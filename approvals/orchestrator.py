@@ -8,7 +8,7 @@ approvals are created twice, no decision is lost, and every decision reads the c
 current revision, which it records. Every transition is checked against the state machine,
 writes its audit rows in the same transaction and sends its domain signal.
 
-Stage semantics (API.md):
+Stage semantics (docs/api.md, "Running a workflow"):
 - ``all``: every approver entry must approve; one rejection rejects the stage.
 - ``any``: the first decision settles the stage; on approval the other pending rows are skipped.
 - ``quorum``: ``min_approvals`` approvals complete it (the rest are skipped); it is rejected once
@@ -17,7 +17,7 @@ Stage semantics (API.md):
   rejected optional stage is recorded and the workflow goes on.
 - Stages sharing a sequence run in parallel; the next sequence starts when all of them settled.
 
-Approval integrity (API.md "Approval integrity"):
+Approval integrity (docs/api.md, "Approval integrity"):
 - With ``distinct_approvers`` a person decides at most one row of an instance.
 - A change of the contract during review re-routes it (another definition now matches) or
   re-opens the stages whose ``reset_on_change`` policy fires: their decisions become
@@ -107,16 +107,21 @@ class _Transition:
     rows: list = field(default_factory=list)
     audit: list = field(default_factory=list)
     sends: list = field(default_factory=list)
+    via: str = ""  # the channel a decision came through ("email_link"), recorded in its audit
 
     @classmethod
-    def loaded(cls, instance, contract, actor, *, roles_of: User | None = None) -> "_Transition":
+    def loaded(
+        cls, instance, contract, actor, *, roles_of: User | None = None, via: str = ""
+    ) -> "_Transition":
         """A transition of ``instance`` with its stages and rows read (two queries); with
         ``roles_of``, each row also says whether that user holds its role."""
         stages = list(instance.stages.all())
         rows = _instance_rows(instance, stages, roles_of)
-        return cls(instance, contract, actor, timezone.now(), stages=stages, rows=rows)
+        return cls(instance, contract, actor, timezone.now(), stages, rows, via=via)
 
     def record(self, action: str, resource, **changes) -> None:
+        if self.via:
+            changes["via"] = (None, self.via)
         self.audit.append(
             {
                 "action": action,
@@ -480,8 +485,13 @@ def approval_act(
     comments: str = "",
     delegate_to: User | None = None,
     approval_id=None,
+    via: str = "",
 ) -> WorkflowInstance:
-    """Approve, reject, delegate or send back for changes one of the caller's pending approvals."""
+    """Approve, reject, delegate or send back for changes one of the caller's pending approvals.
+
+    ``via`` names the channel when it is not the API (``"email_link"``): every audit row of the
+    decision carries it.
+    """
     _lock_contract_row(tenant=tenant, contract_id=contract_id)
     instance = (
         WorkflowInstance.objects.select_related("contract")
@@ -500,7 +510,7 @@ def approval_act(
     instance.tenant = tenant  # the request's tenant object (keys the cached SLA policy)
     if contract.created_by_id == actor.pk:
         raise PermissionDenied("The contract's creator may not approve their own contract.")
-    transition = _Transition.loaded(instance, contract, actor, roles_of=actor)
+    transition = _Transition.loaded(instance, contract, actor, roles_of=actor, via=via)
     approval = _actors_approval(transition, approval_id)
     decision = _Decision(approval, ApprovalAction(action), comments, delegate_to)
     if decision.action != ApprovalAction.DELEGATE:

@@ -49,7 +49,9 @@ def workflow_instance_latest(*, tenant, contract_id) -> WorkflowInstance | None:
                 queryset=WorkflowStage.objects.order_by("sequence", "stage_name").prefetch_related(
                     Prefetch(
                         "approvals",
-                        queryset=WorkflowStageApproval.objects.order_by("created_at", "id"),
+                        queryset=WorkflowStageApproval.objects.select_related(
+                            "assigned_to", "decided_by"
+                        ).order_by("created_at", "id"),
                     )
                 ),
             )

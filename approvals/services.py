@@ -20,8 +20,8 @@ from approvals import sla_check
 from approvals.models import MAX_SLA_HOURS, Holiday, SLARule, SLASettings
 from approvals.sla import WorkingCalendar
 from approvals.sla_policy import rule_display_name
-from audit.context import current_request_context
 from audit.services import audit_record, diff_fields
+from core.context import current_request_context
 from tenancy.models import Tenant, validate_timezone
 from workflows.stages import ROLE_SLUG_PATTERN
 
@@ -458,7 +458,7 @@ def _check_in_parallel(groups, now, actor_id, context) -> sla_check.SLACheckResu
             connection.close()
 
     threads = [
-        # Each thread runs in a copy of the caller's context: its RLS scope (tenancy.rls) and
+        # Each thread runs in a copy of the caller's context: its RLS scope (core.rls) and
         # request context come along.
         threading.Thread(
             target=contextvars.copy_context().run,

@@ -343,7 +343,7 @@ def _tenant_filter(tenant_ids, params: _Params, alias: str = "a") -> str:
     return f"AND {alias}.tenant_id = ANY({params.add(list(tenant_ids), 'uuid[]')})"
 
 
-# The SLA clock stops while a contract is back with its requester (API.md): the rows of an
+# The SLA clock stops while a contract is back with its requester (docs/api.md): the rows of an
 # instance in ``changes_requested`` are neither reminded nor breached; resubmitting moves their
 # due dates by the pause (``approvals.orchestrator.workflow_resubmit``).
 _NOT_WITH_REQUESTER = f"""NOT EXISTS (

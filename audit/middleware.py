@@ -1,4 +1,4 @@
-from audit.context import context_from_request, request_context
+from core.context import context_from_request, request_context
 
 
 class RequestContextMiddleware:

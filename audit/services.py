@@ -6,12 +6,16 @@ from the row's resource (see ``_contract_of``) unless the caller names it (``con
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import FieldDoesNotExist
 
-from audit.context import current_request_context
 from audit.models import AuditLog
-from tenancy import rls
+from core import rls
+from core.context import current_request_context
+
+if TYPE_CHECKING:  # for the annotation only: tenancy sits above audit (docs/architecture.md)
+    from tenancy.models import Tenant
 
 # By label, not by import: the audit app does not depend on the apps whose rows it records.
 CONTRACT_MODEL = "contracts.Contract"
@@ -55,7 +59,7 @@ def _contract_of(resource):
 def audit_record(
     *,
     action: str,
-    tenant,
+    tenant: "Tenant | None",
     actor=None,
     resource=None,
     resource_type: str | None = None,
@@ -65,7 +69,8 @@ def audit_record(
 ) -> AuditLog:
     """Write one audit row with the current request's IP, user agent and request id.
 
-    ``contract`` (a contract or its id, or None) overrides the one derived from ``resource``.
+    ``tenant`` None: a platform row. ``contract`` (a contract or its id, or None) overrides the
+    one derived from ``resource``.
     """
     return AuditLog.objects.create(
         **_row(action, tenant, actor, resource, resource_type, resource_id, changes, contract)
@@ -73,7 +78,7 @@ def audit_record(
 
 
 def audit_rls_bypass(*, reason: str, actor=None) -> AuditLog:
-    """A platform audit row for a row-level security bypass (``tenancy.rls``).
+    """A platform audit row for a row-level security bypass (``core.rls``).
 
     It has no tenant, so no tenant's API lists it; platform administrators read it in the admin
     (the platform scope). Written inside the bypass, as the worker role.
@@ -90,7 +95,7 @@ def audit_rls_bypass(*, reason: str, actor=None) -> AuditLog:
 
 @contextmanager
 def audited_rls_bypass(*, reason: str, actor=None) -> Iterator[None]:
-    """``tenancy.rls.bypass`` for production's cross-tenant jobs (``tenancy.worker``: only they
+    """``core.rls.bypass`` for production's cross-tenant jobs (``tenancy.worker``: only they
     connect as the worker role, which the bypass runs as): logged and audited."""
     with rls.bypass(reason):
         audit_rls_bypass(reason=reason, actor=actor)

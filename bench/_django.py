@@ -9,7 +9,7 @@ connects (for worker processes of a run that already created it: they inherit ``
 from the parent).
 
 A benchmark process builds fixtures across tenants, so it connects as the worker role and
-bypasses row-level security (``tenancy.worker``, ``tenancy.rls``); what it measures as the app
+bypasses row-level security (``tenancy.worker``, ``core.rls``); what it measures as the app
 does runs in its tenant's scope, as the app role. A server it starts (``bench/_server.py``) is a
 separate process that connects as the app role, as production's does.
 """
@@ -66,7 +66,7 @@ def setup(*, fresh: bool = True) -> None:
     """``django.setup()`` on the benchmark database; ``fresh`` re-creates and migrates it.
 
     The owner role migrates; the process connects as the worker role, and builds and reads rows
-    of any tenant under one logged bypass (``tenancy.rls``); requests to a server it starts get
+    of any tenant under one logged bypass (``core.rls``); requests to a server it starts get
     their own tenant scope, as the app role.
     """
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -95,7 +95,7 @@ def setup(*, fresh: bool = True) -> None:
     import django
 
     django.setup()
-    from tenancy import rls
+    from core import rls
     from tenancy.worker import connect_as_worker
 
     connect_as_worker()
@@ -126,14 +126,14 @@ def database_description() -> str:
 
 def scoped_connection(scope):
     """A psycopg2 connection outside Django, on the same login as Django's, and the statement
-    that puts ``scope`` into one of its transactions (signed for its own nonce: ``tenancy.rls``).
+    that puts ``scope`` into one of its transactions (signed for its own nonce: ``core.rls``).
     """
     import secrets
 
     import psycopg2
     from django.db import connection
 
-    from tenancy.rls import NONCE_SETTING
+    from core.rls import NONCE_SETTING
 
     nonce = secrets.token_hex(16)
     params = connection.get_connection_params()

@@ -579,7 +579,7 @@ def assert_agree(ours: dict, naive: dict) -> None:
 
 def in_scope(fn, *, tenant_id, **kwargs):
     """``fn`` as the API's request runs it: in the tenant's row-level security scope."""
-    from tenancy import rls
+    from core import rls
 
     with rls.tenant_scope(tenant_id):
         return fn(tenant_id=tenant_id, **kwargs)

@@ -383,12 +383,12 @@ def page_statement(api: Api, params: dict) -> str:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from tenancy import rls
+    from core import rls
 
     with CaptureQueriesContext(connection) as queries:
         api.page(params)
     (statement,) = [query["sql"] for query in queries.captured_queries]
-    # What was sent, so with the RLS scope in front (tenancy.rls); EXPLAIN wants the query alone.
+    # What was sent, so with the RLS scope in front (core.rls); EXPLAIN wants the query alone.
     return statement.removeprefix(f"{connection.scope_sql(rls.current_scope())}; ")
 
 

@@ -254,7 +254,7 @@ def run_floor(endpoint, count: int) -> dict:
     from notifications.models import Delivery
     from notifications.signing import x_signature
 
-    rows = list(Delivery.objects.order_by("created_at", "id")[:count])
+    rows = list(Delivery.objects.select_related("endpoint").order_by("created_at", "id")[:count])
     requests = []
     for row in rows:
         body = webhook_request_body(row)

@@ -24,8 +24,8 @@ happens.
    workers) and ``--concurrency`` clients (``bench/_http.py``) each loop over one contract's life:
    create it (the match engine starts the workflow), then the legal, finance and CEO approvals.
    Every step carries an ``Idempotency-Key``, and a failed step is retried with the same key and
-   body, as README advises. After ``--before`` seconds the cluster is restarted with ``pg_ctl
-   restart -m fast`` (a clean restart), in a second run with ``-m immediate`` (a crash: WAL
+   body, as docs/security.md advises. After ``--before`` seconds the cluster is restarted with
+   ``pg_ctl restart -m fast`` (a clean restart), in a second run with ``-m immediate`` (a crash: WAL
    recovery on start); the load goes on for ``--after`` seconds. Requests are grouped by when they
    were sent: before the restart, during the outage (until the first 2xx answer to a request sent
    after the first failure), after. Only 2xx and 503 are clean answers; a 409 on a retry is
@@ -347,10 +347,11 @@ def access_headers() -> dict[str, dict]:
 class ContractLives:
     """Each client's contract: create it, then approve stage by stage.
 
-    Every step carries an ``Idempotency-Key`` (as README advises for retries) and a failed step
-    is retried with the same key. A retry refused with 409 ``idempotency_key_in_flight`` (the key
-    of an attempt that failed while the database was down could not be released) is counted as
-    a stuck key and retried with a new key, as a client that cannot wait would do.
+    Every step carries an ``Idempotency-Key`` (as docs/security.md advises for retries) and a
+    failed step is retried with the same key. A retry refused with 409
+    ``idempotency_key_in_flight`` (the key of an attempt that failed while the database was down
+    could not be released) is counted as a stuck key and retried with a new key, as a client
+    that cannot wait would do.
     """
 
     def __init__(self, concurrency: int, headers: dict):

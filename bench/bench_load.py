@@ -6,7 +6,7 @@ about 2.5 minutes). ``--help`` lists the sizes; ``--sql`` also prints each recor
 statements and Python function calls per request) and prints a cProfile of SCENARIO.
 
 The database (``clm_bench_load``, re-created) holds one tenant shaped like the demo: the example
-workflow of API.md (legal, then finance or cfo, then ceo; two holders of legal and ceo, one of
+workflow of docs/api.md (legal, then finance or cfo, then ceo; two holders of legal and ceo, one of
 finance and cfo), the demo's two-rule clause playbook, five requesters and 100,000 contracts,
 written by a few INSERT ... SELECT statements that clone rows the services wrote (so every column
 is what the code writes): 90% have no workflow (approved, draft, rejected or cancelled), 10% are
@@ -496,7 +496,7 @@ def record(scenario: Scenario, client) -> Program:
     recording into a ``Program`` (which ids are fresh and which belong to the case)."""
     from django.db import connection
 
-    from tenancy.rls import Scope
+    from core.rls import Scope
 
     case = scenario.cases[scenario.used] if scenario.name == "approve" else {}
     snapshot, bypass_sql = _django.scoped_connection(Scope(bypass=True))
@@ -664,9 +664,9 @@ def replay(
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(processes)
     results = context.Queue()
-    from tenancy.rls import NONCE_SETTING
+    from core.rls import NONCE_SETTING
 
-    # The recorded scopes are signed for the recording connection's nonce (tenancy.rls): the
+    # The recorded scopes are signed for the recording connection's nonce (core.rls): the
     # replaying connections get the same one, so the database believes them as it did there.
     connect = connection.get_connection_params()
     nonce = f"-c {NONCE_SETTING}={connection.rls_nonce}"

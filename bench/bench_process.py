@@ -219,7 +219,7 @@ class Ours:
         self.count = 0
 
     def __call__(self) -> None:
-        from tenancy import rls
+        from core import rls
 
         with rls.tenant_scope(self.tenant):  # as a request runs them: the app role, one tenant
             self._process()
@@ -278,7 +278,7 @@ class Floor:
 
     def __init__(self, ids: dict) -> None:
 
-        from tenancy.rls import Scope
+        from core.rls import Scope
 
         self.ids = ids
         # The app role's rows are bound by row-level security: like the app, the floor names its

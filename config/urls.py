@@ -19,6 +19,7 @@ api_patterns = [
     path("", include("approvals.api.urls")),
     path("", include("audit.api.urls")),
     path("", include("notifications.api.urls")),
+    path("", include("documents.api.urls")),
 ]
 
 urlpatterns = [
@@ -29,5 +30,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/", include(api_patterns)),
+    path("approve/", include("approvals.web.link_urls")),
     path("admin/", admin.site.urls),
+    path("dashboard/", include("approvals.web.urls")),
+    path("", include("documents.web.urls")),
 ]

@@ -1,9 +1,14 @@
 from django import forms
 from django.contrib import admin
+from django.template.loader import render_to_string
+from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
+from approvals.models import WorkflowInstance
+from approvals.selectors import workflow_instance_latest
 from contracts import clause_services
 from contracts.models import ClauseRule, Contract, ContractRevision
+from documents.admin import DocumentInline, SignatureRequestInline
 from tenancy.admin_scoping import ReadOnlyInline, TenantScopedAdmin
 
 
@@ -28,9 +33,25 @@ class RevisionInline(ReadOnlyInline):
         return ", ".join(obj.changed_fields) or ("(created)" if obj.number == 1 else "-")
 
 
+class WorkflowInline(ReadOnlyInline):
+    """Every workflow the contract ran, newest first, each linking to its stages and approvals."""
+
+    model = WorkflowInstance
+    verbose_name_plural = "Workflows (newest first)"
+    fields = ["definition_version", "status", "started_at", "completed_at"]
+    readonly_fields = fields
+    ordering = ["-started_at"]
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("definition_version")
+
+
 @admin.register(Contract)
 class ContractAdmin(TenantScopedAdmin):
-    inlines = [RevisionInline]
+    """A contract as legal operations reads it: its terms, its review, its workflow, its history."""
+
+    inlines = [WorkflowInline, RevisionInline, DocumentInline, SignatureRequestInline]
     list_display = ["title", "contract_type", "value", "currency", "status", "created_at"]
     list_filter = ["status", "contract_type", "currency", "has_blocking_findings"]
     search_fields = ["title", "counterparty"]
@@ -43,9 +64,55 @@ class ContractAdmin(TenantScopedAdmin):
         "created_by",
         "created_at",
         "updated_at",
-        "has_blocking_findings",
-        "clause_findings",
+        "blocking_findings",
+        "findings_table",
+        "workflow_panel",
     ]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "title",
+                    "contract_type",
+                    ("value", "currency"),
+                    "counterparty",
+                    ("department", "region"),
+                    ("start_date", "end_date"),
+                    "status",
+                ]
+            },
+        ),
+        ("Clause review", {"fields": ["blocking_findings", "findings_table"]}),
+        ("Current workflow", {"fields": ["workflow_panel"]}),
+        ("Text", {"fields": ["text", "metadata"], "classes": ["collapse"]}),
+        (
+            "Record",
+            {"fields": ["revision", "content_hash", "created_by", "created_at", "updated_at"]},
+        ),
+    ]
+
+    @admin.display(description="Blocking findings")
+    def blocking_findings(self, obj):
+        # Words, not Django's red cross: having no blocking finding is the good case.
+        return "Yes: routed as a deviation" if obj.has_blocking_findings else "None"
+
+    @admin.display(description="Findings")
+    def findings_table(self, obj):
+        summary = obj.clause_findings
+        if not summary:
+            return "Not validated yet."
+        return render_to_string(
+            "admin/contracts/contract/findings.html",
+            {"summary": summary, "checked_at": parse_datetime(summary.get("checked_at") or "")},
+        )
+
+    @admin.display(description="Workflow")
+    def workflow_panel(self, obj):
+        instance = workflow_instance_latest(tenant=obj.tenant_id, contract_id=obj.pk)
+        if instance is None:
+            return "No workflow: no active definition matched this contract."
+        return render_to_string("admin/contracts/contract/workflow.html", {"instance": instance})
 
     def has_add_permission(self, request):
         # Contracts start workflows; they are created through the API, which runs the match engine.
@@ -88,7 +155,7 @@ class ClauseRuleForm(forms.ModelForm):
             "(no regular expressions)."
         ),
     )
-    tenant_id = None  # set by ClauseRuleAdmin.get_form, for the per-tenant name check
+    tenant = None  # set by ClauseRuleAdmin.get_form, for the per-tenant name check
 
     class Meta:
         model = ClauseRule
@@ -102,8 +169,8 @@ class ClauseRuleForm(forms.ModelForm):
 
     def clean_name(self):
         name = self.cleaned_data["name"]
-        if self.tenant_id is not None and clause_services.clause_rule_name_taken(
-            tenant=self.tenant_id, name=name, exclude_id=self.instance.pk
+        if self.tenant is not None and clause_services.clause_rule_name_taken(
+            tenant=self.tenant, name=name, exclude_id=self.instance.pk
         ):
             raise forms.ValidationError("A clause rule with this name already exists.")
         return name
@@ -144,14 +211,14 @@ class ClauseRuleAdmin(TenantScopedAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
-        tenant_id = obj.tenant_id if obj is not None else request.user.tenant_id
-        return type("TenantClauseRuleForm", (form,), {"tenant_id": tenant_id})
+        tenant = obj.tenant if obj is not None else request.user.tenant
+        return type("TenantClauseRuleForm", (form,), {"tenant": tenant})
 
     def save_model(self, request, obj, form, change):
         fields = {field: form.cleaned_data[field] for field in clause_services.CLAUSE_RULE_FIELDS}
         if change:
             saved = clause_services.clause_rule_update(
-                tenant=obj.tenant_id, rule_id=obj.pk, updated_by=request.user, **fields
+                tenant=obj.tenant, rule_id=obj.pk, updated_by=request.user, **fields
             )
         else:
             saved = clause_services.clause_rule_create(
@@ -162,7 +229,7 @@ class ClauseRuleAdmin(TenantScopedAdmin):
 
     def delete_model(self, request, obj):
         clause_services.clause_rule_delete(
-            tenant=obj.tenant_id, rule_id=obj.pk, deleted_by=request.user
+            tenant=obj.tenant, rule_id=obj.pk, deleted_by=request.user
         )
 
     def get_actions(self, request):

@@ -21,15 +21,16 @@ from django.utils import timezone
 from config.exceptions import QuotaExceeded
 from contracts.models import ClauseRule, ClauseSeverity
 from contracts.playbook import ClauseRuleSpec, Playbook, ValidationResult
+from tenancy.models import Tenant
 
 PLAYBOOK_ENTRY_OVERHEAD = 200  # accounted characters per cached playbook, beyond its rules
 
 
-def clause_rule_list(*, tenant) -> QuerySet[ClauseRule]:
+def clause_rule_list(*, tenant: Tenant) -> QuerySet[ClauseRule]:
     return ClauseRule.objects.for_tenant(tenant).select_related("created_by").order_by("name", "id")
 
 
-def applicable_rules(*, tenant, contract_type: str | None) -> QuerySet[ClauseRule]:
+def applicable_rules(*, tenant: Tenant, contract_type: str | None) -> QuerySet[ClauseRule]:
     """Active rules of the tenant that apply to ``contract_type``.
 
     A rule with no contract types applies to every type; without a contract type (free text of
@@ -112,7 +113,7 @@ class _PlaybookCache:
 playbook_cache = _PlaybookCache()
 
 
-def playbook_for(*, tenant, contract_type: str | None) -> Playbook:
+def playbook_for(*, tenant: Tenant, contract_type: str | None) -> Playbook:
     """The compiled playbook of the tenant's active rules for a contract type (one query).
 
     The compile is bounded by the phrase quota (``QUOTA_CLAUSE_PHRASE_CHARS``), which the clause
@@ -133,7 +134,7 @@ def playbook_for(*, tenant, contract_type: str | None) -> Playbook:
         )
         for rule_id, name, kind, patterns, severity, guidance in rows
     )
-    key = (getattr(tenant, "pk", tenant), specs)
+    key = (tenant.pk, specs)
     if key not in playbook_cache:
         limit = settings.QUOTA_CLAUSE_PHRASE_CHARS
         if sum(len(phrase) for spec in specs for phrase in spec.patterns) > limit:
@@ -146,7 +147,7 @@ def playbook_for(*, tenant, contract_type: str | None) -> Playbook:
     return playbook_cache.get(key, specs)
 
 
-def clause_validate(*, tenant, text: str, contract_type: str | None) -> ValidationResult:
+def clause_validate(*, tenant: Tenant, text: str, contract_type: str | None) -> ValidationResult:
     """Check ``text`` against the tenant's playbook for ``contract_type``; writes nothing."""
     playbook = playbook_for(tenant=tenant, contract_type=contract_type)
     if not playbook.rules:  # nothing to look for: skip the pass over the text

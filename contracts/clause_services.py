@@ -14,6 +14,7 @@ from contracts.models import (
     ClauseSeverity,
 )
 from contracts.playbook import validate_phrase
+from tenancy.models import Tenant
 from tenancy.quotas import lock_tenant, quota_check
 
 CLAUSE_RULE_FIELDS = (
@@ -92,7 +93,7 @@ def _snapshot(rule: ClauseRule) -> dict:
     return {field: getattr(rule, field) for field in CLAUSE_RULE_FIELDS}
 
 
-def clause_rule_name_taken(*, tenant, name: str, exclude_id=None) -> bool:
+def clause_rule_name_taken(*, tenant: Tenant, name: str, exclude_id=None) -> bool:
     rules = ClauseRule.objects.for_tenant(tenant).filter(name=name)
     if exclude_id is not None:
         rules = rules.exclude(pk=exclude_id)
@@ -104,14 +105,14 @@ def phrase_chars(patterns) -> int:
     return sum(len(phrase) for phrase in patterns)
 
 
-def _active_phrase_chars(*, tenant, exclude_id=None) -> int:
+def _active_phrase_chars(*, tenant: Tenant, exclude_id=None) -> int:
     rules = ClauseRule.objects.for_tenant(tenant).filter(is_active=True)
     if exclude_id is not None:
         rules = rules.exclude(pk=exclude_id)
     return sum(phrase_chars(patterns) for patterns in rules.values_list("patterns", flat=True))
 
 
-def _check_phrase_quota(*, tenant, before: ClauseRule | None, after: ClauseRule) -> None:
+def _check_phrase_quota(*, tenant: Tenant, before: ClauseRule | None, after: ClauseRule) -> None:
     """The tenant's phrase characters over active rules once ``after`` is saved (tenant locked)."""
     others = _active_phrase_chars(tenant=tenant, exclude_id=after.pk)
     own_before = phrase_chars(before.patterns) if before is not None and before.is_active else 0
@@ -130,7 +131,7 @@ def _save_unique(rule: ClauseRule) -> None:
 @transaction.atomic
 def clause_rule_create(
     *,
-    tenant,
+    tenant: Tenant,
     created_by,
     name: str,
     kind: str,
@@ -170,7 +171,7 @@ def clause_rule_create(
 
 
 @transaction.atomic
-def clause_rule_update(*, tenant, rule_id, updated_by, **fields) -> ClauseRule:
+def clause_rule_update(*, tenant: Tenant, rule_id, updated_by, **fields) -> ClauseRule:
     """Apply a (partial) edit; audited with the changed fields only."""
     lock_tenant(tenant)  # first, as every quota-checked write: one lock order
     rule = get_object_or_404(ClauseRule.objects.for_tenant(tenant).select_for_update(), pk=rule_id)
@@ -195,7 +196,7 @@ def clause_rule_update(*, tenant, rule_id, updated_by, **fields) -> ClauseRule:
 
 
 @transaction.atomic
-def clause_rule_delete(*, tenant, rule_id, deleted_by) -> None:
+def clause_rule_delete(*, tenant: Tenant, rule_id, deleted_by) -> None:
     rule = get_object_or_404(ClauseRule.objects.for_tenant(tenant).select_for_update(), pk=rule_id)
     audit_record(
         action="clause_rule_deleted",

@@ -12,6 +12,7 @@ class ContractStatus(models.TextChoices):
     IN_REVIEW = "in_review", "In review"
     CHANGES_REQUESTED = "changes_requested", "Changes requested"
     APPROVED = "approved", "Approved"
+    SIGNED = "signed", "Signed"
     REJECTED = "rejected", "Rejected"
     CANCELLED = "cancelled", "Cancelled"
 
@@ -129,7 +130,7 @@ class ContractRevision(TenantOwnedModel):
         ]
 
     def __str__(self) -> str:
-        return f"Revision {self.number} of {self.contract_id}"
+        return f"Revision {self.number} of {self.contract.title}"
 
 
 # --- clause library -------------------------------------------------------------------------

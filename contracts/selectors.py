@@ -2,9 +2,10 @@ from django.db.models import QuerySet
 
 from approvals.selectors import instances_newest_first
 from contracts.models import Contract, ContractRevision
+from tenancy.models import Tenant
 
 
-def contract_list(*, tenant) -> QuerySet[Contract]:
+def contract_list(*, tenant: Tenant) -> QuerySet[Contract]:
     return (
         Contract.objects.for_tenant(tenant)
         .select_related("created_by")
@@ -12,7 +13,7 @@ def contract_list(*, tenant) -> QuerySet[Contract]:
     )
 
 
-def contract_get_for_update(*, tenant, contract_id) -> Contract:
+def contract_get_for_update(*, tenant: Tenant, contract_id) -> Contract:
     """The contract row, locked for the rest of the transaction (404 when not the tenant's)."""
     from django.shortcuts import get_object_or_404
 
@@ -21,7 +22,7 @@ def contract_get_for_update(*, tenant, contract_id) -> Contract:
     )
 
 
-def contract_revision_list(*, tenant, contract_id) -> QuerySet[ContractRevision]:
+def contract_revision_list(*, tenant: Tenant, contract_id) -> QuerySet[ContractRevision]:
     """A contract's revisions, newest first (the content itself stays in the database)."""
     return (
         ContractRevision.objects.for_tenant(tenant)

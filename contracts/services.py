@@ -21,20 +21,22 @@ from contracts.models import BUSINESS_FIELDS, Contract, ContractRevision, Contra
 from contracts.permissions import require_contract_editor
 from contracts.revisions import canonical_content, changed_fields, content_hash
 from contracts.selectors import contract_get_for_update
+from documents.services import signature_requests_void_open
+from tenancy.models import Tenant
 from workflows.engine import match_engine
 
-# Statuses in which an edit reaches the running workflow (re-route or reset, API.md).
+# Statuses in which an edit reaches the running workflow (re-route or reset, docs/api.md).
 UNDER_REVIEW = (ContractStatus.IN_REVIEW, ContractStatus.CHANGES_REQUESTED)
 
 
 @transaction.atomic
-def contract_create(*, tenant, created_by, **fields) -> Contract:
+def contract_create(*, tenant: Tenant, created_by, **fields) -> Contract:
     """Create the contract (revision 1) and start the best-matching workflow in the same
     transaction."""
     _check_fields(fields, "contract_create")
     contract = Contract(tenant=tenant, created_by=created_by, **fields)
     # Before the match engine: trigger rules may route on `has_blocking_findings`.
-    _apply_clause_validation(contract)
+    _apply_clause_validation(contract, tenant=tenant)
     content = canonical_content(contract)
     contract.content_hash = content_hash(content)
     created = {
@@ -70,7 +72,7 @@ def contract_create(*, tenant, created_by, **fields) -> Contract:
 
 
 @transaction.atomic
-def contract_update(*, tenant, contract_id, updated_by, **fields) -> Contract:
+def contract_update(*, tenant: Tenant, contract_id, updated_by, **fields) -> Contract:
     """Change business fields: the creator or ``contracts.manage``; an approved contract is
     locked (409, amend it instead). Under review the change re-routes the contract or re-opens
     the decisions whose stage policy fires on it (``approvals.orchestrator.workflow_revise``)."""
@@ -82,14 +84,18 @@ def contract_update(*, tenant, contract_id, updated_by, **fields) -> Contract:
             "An approved contract is locked; amend it (POST .../amend/) to change it.",
             code="contract_locked",
         )
-    changed = _apply_revision(contract, fields, updated_by, action="contract_updated")
+    if contract.status == ContractStatus.SIGNED:
+        raise Conflict("A signed contract is locked.", code="contract_locked")
+    changed = _apply_revision(
+        contract, fields, updated_by, tenant=tenant, action="contract_updated"
+    )
     if changed and contract.status in UNDER_REVIEW:
         workflow_revise(contract=contract, changed=changed, actor=updated_by)
     return contract
 
 
 @transaction.atomic
-def contract_amend(*, tenant, contract_id, amended_by, **fields) -> Contract:
+def contract_amend(*, tenant: Tenant, contract_id, amended_by, **fields) -> Contract:
     """Change an approved contract: a new revision under a newly matched review (no match: a
     draft). The earlier approval stays in the history."""
     _check_fields(fields, "contract_amend")
@@ -101,12 +107,30 @@ def contract_amend(*, tenant, contract_id, amended_by, **fields) -> Contract:
             "(edit it with PATCH).",
             code="contract_not_approved",
         )
-    changed = _apply_revision(contract, fields, amended_by, action="contract_amended")
+    changed = _apply_revision(
+        contract, fields, amended_by, tenant=tenant, action="contract_amended"
+    )
     if not changed:
         raise ValidationError(
             {"non_field_errors": ["An amendment must change at least one business field."]}
         )
+    # What signers were asked to sign is no longer the contract.
+    signature_requests_void_open(contract=contract, actor=amended_by, reason="contract amended")
     workflow_start_matched(contract=contract, started_by=amended_by)
+    return contract
+
+
+@transaction.atomic
+def contract_mark_signed(*, tenant, contract_id) -> Contract:
+    """Every signer signed the approved contract (``documents.services``): it is ``signed``."""
+    contract = contract_get_for_update(tenant=tenant, contract_id=contract_id)
+    if contract.status != ContractStatus.APPROVED:
+        raise Conflict(
+            f"Only an approved contract becomes signed; this one is '{contract.status}'.",
+            code="contract_not_approved",
+        )
+    contract.status = ContractStatus.SIGNED
+    contract.save(update_fields=["status", "updated_at"])
     return contract
 
 
@@ -116,7 +140,9 @@ def _check_fields(fields, caller: str) -> None:
         raise TypeError(f"{caller}() got unexpected fields {sorted(unknown)}")
 
 
-def _apply_revision(contract: Contract, fields: dict, actor, *, action: str) -> list[str]:
+def _apply_revision(
+    contract: Contract, fields: dict, actor, *, tenant: Tenant, action: str
+) -> list[str]:
     """Apply ``fields`` to the locked contract; when a business field changed, save it as a new
     revision and audit ``action``. Returns the changed fields."""
     before_content = canonical_content(contract)
@@ -130,7 +156,7 @@ def _apply_revision(contract: Contract, fields: dict, actor, *, action: str) -> 
     changes = diff_fields(_audited(before_content), _audited(content))
     update_fields = [*changed, "revision", "content_hash", "updated_at"]
     if (contract.text, contract.contract_type) != before_clauses[:2]:
-        _apply_clause_validation(contract)
+        _apply_clause_validation(contract, tenant=tenant)
         update_fields += ["clause_findings", "has_blocking_findings"]
         if contract.has_blocking_findings != before_clauses[2]:
             changes["has_blocking_findings"] = [before_clauses[2], contract.has_blocking_findings]
@@ -143,7 +169,7 @@ def _apply_revision(contract: Contract, fields: dict, actor, *, action: str) -> 
         [
             {
                 "action": action,
-                "tenant": contract.tenant_id,
+                "tenant": tenant,
                 "actor": actor,
                 "resource": contract,
                 "changes": changes
@@ -169,10 +195,10 @@ def _write_revision(contract: Contract, content: dict, changed: list[str], actor
     )
 
 
-def _apply_clause_validation(contract: Contract) -> None:
+def _apply_clause_validation(contract: Contract, *, tenant: Tenant) -> None:
     """Check the text against the tenant's clause playbook and keep the summary on the row."""
     result = clause_validate(
-        tenant=contract.tenant_id, text=contract.text, contract_type=contract.contract_type
+        tenant=tenant, text=contract.text, contract_type=contract.contract_type
     )
     contract.has_blocking_findings = result.has_blocking_findings
     contract.clause_findings = findings_summary(result)

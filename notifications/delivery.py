@@ -52,7 +52,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from audit.services import audit_record
-from notifications.links import contract_url, preferences_url
+from core.links import contract_url
+from notifications.formats import formatted_body
+from notifications.links import decide_url, preferences_url
 from notifications.models import (
     Delivery,
     DeliveryChannel,
@@ -256,7 +258,8 @@ def release_endpoint(claim: Claim) -> None:
 
 
 def render_email(notification: Notification, event_id=None) -> EmailMultiAlternatives:
-    """The email for a notification: plain text with an HTML alternative, linking the contract."""
+    """The email for a notification: plain text with an HTML alternative, linking the contract
+    and, when it asks for a decision, the recipient's personal approval link."""
     payload = notification.payload or {}
     due_at = parse_datetime(payload["due_at"]) if payload.get("due_at") else None
     context = {
@@ -265,6 +268,7 @@ def render_email(notification: Notification, event_id=None) -> EmailMultiAlterna
         "payload": payload,
         "due_at": due_at,
         "contract_url": contract_url(payload["contract_id"]) if payload.get("contract_id") else "",
+        "decide_url": decide_url(notification),
         "inbox_url": preferences_url(),
     }
     subject = " ".join(f"[CLM] {notification.title}".split())  # no newlines in a header
@@ -301,7 +305,9 @@ def send_email(row: Delivery, connection) -> SendResult:
 
 
 def webhook_request_body(row: Delivery) -> bytes:
-    return json.dumps(row.payload, separators=(",", ":"), sort_keys=True).encode()
+    """The queued event in the endpoint's format (``notifications.formats``), compact JSON."""
+    body = formatted_body(row.endpoint.format, row.payload)
+    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
 
 class DeadlineExceeded(TimeoutError):

@@ -24,6 +24,9 @@ class NotificationType(models.TextChoices):
     SLA_ESCALATED = "sla_escalated", "SLA escalated"
     APPROVAL_RESET = "approval_reset", "Approval reset"
     CHANGES_REQUESTED = "changes_requested", "Changes requested"
+    SIGNATURE_REQUESTED = "signature_requested", "Signature requested"
+    SIGNATURE_COMPLETED = "signature_completed", "Signature completed"
+    SIGNATURE_DECLINED = "signature_declined", "Signature declined"
 
 
 class Priority(models.TextChoices):
@@ -81,8 +84,19 @@ class NotificationPreference(TenantOwnedModel):
         ]
 
 
+class WebhookFormat(models.TextChoices):
+    """How a webhook's body is shaped (``notifications.formats``)."""
+
+    STANDARD = "standard", "Standard (the event as JSON)"
+    SLACK = "slack", "Slack incoming webhook (Block Kit)"
+    TEAMS = "teams", "Microsoft Teams incoming webhook (Adaptive Card)"
+
+
 class WebhookEndpoint(TenantOwnedModel):
     url = models.URLField(max_length=2000)
+    format = models.CharField(
+        max_length=8, choices=WebhookFormat.choices, default=WebhookFormat.STANDARD
+    )
     events = ArrayField(models.CharField(max_length=32, choices=NotificationType.choices))
     secret = models.CharField(max_length=200)
     # After a rotation the replaced secret signs too, until it expires (notifications/signing.py).

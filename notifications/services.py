@@ -20,6 +20,7 @@ from notifications.models import (
     NotificationType,
     Priority,
     WebhookEndpoint,
+    WebhookFormat,
 )
 from notifications.signing import PREVIOUS_SECRET_TTL, secret_generate
 from notifications.targets import redacted_url
@@ -223,6 +224,7 @@ def webhook_create(
     events: Iterable[str],
     secret: str | None = None,
     is_active: bool = True,
+    format: str = WebhookFormat.STANDARD,
 ) -> WebhookEndpoint:
     """Create an endpoint; ``secret`` is generated when not given (the caller shows it once)."""
     lock_tenant(tenant)
@@ -234,6 +236,7 @@ def webhook_create(
         events=_dedupe(events),
         secret=secret or secret_generate(),
         is_active=is_active,
+        format=format,
         created_by=created_by,
     )
     audit_record(
@@ -245,6 +248,7 @@ def webhook_create(
             "url": [None, redacted_url(endpoint.url)],
             "events": [None, endpoint.events],
             "is_active": [None, endpoint.is_active],
+            "format": [None, endpoint.format],
             "secret": [None, REDACTED],
         },
     )
@@ -257,7 +261,7 @@ def _iso(value) -> str | None:
 
 @transaction.atomic
 def webhook_update(*, endpoint: WebhookEndpoint, updated_by, **fields) -> WebhookEndpoint:
-    """Change url, events, secret or is_active; re-activating clears the failure streak.
+    """Change url, events, format, secret or is_active; re-activating clears the failure streak.
 
     A secret set here replaces the current one at once, and ends a rotation's overlap: whoever
     sets it (after a leak, say) wants no other secret signing."""
@@ -265,7 +269,7 @@ def webhook_update(*, endpoint: WebhookEndpoint, updated_by, **fields) -> Webhoo
     changes: dict[str, list] = {}
     if "events" in fields:
         fields["events"] = _dedupe(fields["events"])
-    for name in ("url", "events", "is_active"):
+    for name in ("url", "events", "is_active", "format"):
         if name in fields and getattr(endpoint, name) != fields[name]:
             changes[name] = [getattr(endpoint, name), fields[name]]
             setattr(endpoint, name, fields[name])

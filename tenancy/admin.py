@@ -6,8 +6,8 @@ from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.contrib.auth.forms import UserCreationForm as DjangoUserCreationForm
 from django.db import transaction
 
-from audit.context import current_request_context, set_actor
 from audit.services import audit_record, diff_fields
+from core.context import current_request_context, set_actor
 from tenancy import services
 from tenancy.admin_scoping import (
     ADMINISTERED_TENANT_KEY,
@@ -171,15 +171,16 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
         Deactivating a user ends every session of it (``services.user_tokens_revoke``).
         """
         before = _user_snapshot(User.objects.get(pk=obj.pk)) if change else None
-        if not change:
-            services.check_user_quota(obj.tenant_id or admin_tenant_id(request))
+        tenant_id = obj.tenant_id or admin_tenant_id(request)
+        if not change and tenant_id is not None:  # platform users are no tenant's resource
+            services.check_user_quota(tenant=Tenant.objects.get(pk=tenant_id))
         super().save_model(request, obj, form, change)
         if change and before["is_active"] and not obj.is_active:
             services.user_tokens_revoke(user=obj)
         if not change:
             audit_record(
                 action="user_created",
-                tenant=obj.tenant_id,
+                tenant=obj.tenant,
                 actor=request.user,
                 resource=obj,
                 changes={"email": [None, obj.email], "full_name": [None, obj.full_name]},
@@ -189,7 +190,7 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
         if changes:
             audit_record(
                 action="user_updated",
-                tenant=obj.tenant_id,
+                tenant=obj.tenant,
                 actor=request.user,
                 resource=obj,
                 changes=changes,
@@ -211,7 +212,7 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
             if adding or changes:
                 audit_record(
                     action="role_assigned" if adding else "role_updated",
-                    tenant=instance.tenant_id,
+                    tenant=form.instance.tenant,
                     actor=request.user,
                     resource=instance,
                     changes=changes,

@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 
 from config.exceptions import QuotaExceeded
+from tenancy.models import Tenant
 from tenancy.scoping import is_tenant_owned
 
 # The tenant a platform superuser administers, in their session (``TenantAdmin``).
@@ -17,6 +18,19 @@ def admin_tenant_id(request):
     if request.user.tenant_id is not None or not request.user.is_superuser:
         return request.user.tenant_id
     return request.session.get(ADMINISTERED_TENANT_KEY)
+
+
+def admin_tenant(request):
+    """The ``Tenant`` of ``admin_tenant_id`` (None: none), loaded once per request."""
+    if not hasattr(request, "_admin_tenant"):
+        tenant_id = admin_tenant_id(request)
+        if tenant_id is None:
+            request._admin_tenant = None
+        elif tenant_id == request.user.tenant_id:
+            request._admin_tenant = request.user.tenant
+        else:
+            request._admin_tenant = Tenant.objects.filter(pk=tenant_id).first()
+    return request._admin_tenant
 
 
 class TenantScopedAdmin(admin.ModelAdmin):

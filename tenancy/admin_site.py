@@ -5,6 +5,8 @@
   here and the other way round.
 * A refused login is audited by the API's own service (``login_failed``, ``via: admin``).
 * A throttled login answers 429 with ``Retry-After``, on the login page saying when to try again.
+* Members without admin access log in here too, for the member pages (the analytics
+  dashboard): a login whose ``next`` is such a page accepts any active account.
 * A browser an account logged in from is remembered (a signed cookie, ``TRUSTED_DEVICE_DAYS``):
   its attempts for that account back off on their own, so an attacker who keeps failing on the
   account cannot keep its owner out of the admin (OWASP's "device cookies"). Elsewhere the owner
@@ -12,17 +14,27 @@
 """
 
 import secrets
+from functools import wraps
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from tenancy import services, throttling
+from tenancy.admin_scoping import admin_tenant
+from tenancy.capabilities import ANALYTICS_VIEW
+from tenancy.permissions import has_capability
+
+PRODUCT = "Contract Approvals"
 
 TRUSTED_DEVICE_COOKIE = "clm_admin_device"
 TRUSTED_DEVICE_DAYS = 90
@@ -64,6 +76,19 @@ def _how_long(seconds: int) -> str:
     return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
 
 
+# Pages for every member of a tenant (each checks its own capability), by URL name.
+MEMBER_PAGES = ("dashboard",)
+
+
+def _for_member_page(request) -> bool:
+    """Whether the login's ``next`` is a member page of this site."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return False
+    path = urlsplit(target).path
+    return any(path.startswith(reverse(name)) for name in MEMBER_PAGES)
+
+
 class AdminLoginForm(AdminAuthenticationForm):
     """Limits first, then the password; a refusal is audited, a success resets the back-off."""
 
@@ -72,6 +97,11 @@ class AdminLoginForm(AdminAuthenticationForm):
         "throttled": _("Too many login attempts. Try again in %(wait)s."),
     }
     throttled_for = 0  # seconds, when this attempt was refused unchecked
+
+    def confirm_login_allowed(self, user):
+        if user.is_staff or not _for_member_page(self.request):
+            return super().confirm_login_allowed(user)
+        return AuthenticationForm.confirm_login_allowed(self, user)  # active accounts only
 
     def clean(self):
         email = self.cleaned_data.get("username")
@@ -97,9 +127,46 @@ class AdminLoginForm(AdminAuthenticationForm):
 
 
 class AdminSite(admin.AdminSite):
-    """The default admin site (``tenancy.apps.AdminConfig``)."""
+    """The default admin site (``tenancy.apps.AdminConfig``), branded as the product.
+
+    Pages render in the administered tenant's time zone (``admin_tenant``), and the header names
+    that tenant, so a platform superuser always sees whose data they are looking at.
+    """
 
     login_form = AdminLoginForm
+    site_header = PRODUCT
+    site_title = PRODUCT
+    index_title = "Administration"
+    index_template = "admin/tenancy/index.html"
+
+    def each_context(self, request):
+        context = super().each_context(request)
+        tenant = admin_tenant(request) if request.user.is_authenticated else None
+        if tenant is not None:
+            administering = request.user.tenant_id is None
+            context["site_header"] = (
+                f"{PRODUCT} · administering {tenant.name}"
+                if administering
+                else f"{PRODUCT} · {tenant.name}"
+            )
+            if administering or has_capability(request.user, ANALYTICS_VIEW):
+                context["dashboard_url"] = reverse("dashboard")
+        return context
+
+    def admin_view(self, view, cacheable=False):
+        """Every admin page in the tenant's time zone, rendered before the zone is left."""
+        wrapped = super().admin_view(view, cacheable)
+
+        @wraps(view)
+        def in_tenant_time(request, *args, **kwargs):
+            tenant = admin_tenant(request) if request.user.is_authenticated else None
+            with timezone.override(tenant.timezone if tenant is not None else None):
+                response = wrapped(request, *args, **kwargs)
+                if hasattr(response, "render"):
+                    response.render()
+            return response
+
+        return in_tenant_time
 
     def login(self, request, extra_context=None):
         response = super().login(request, extra_context)

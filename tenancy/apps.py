@@ -10,8 +10,8 @@ class TenancyConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from core.rls_key import store_after_migrate
         from tenancy import checks, schema  # noqa: F401  (registers system checks and schema hooks)
-        from tenancy.rls_key import store_after_migrate
 
         post_migrate.connect(store_after_migrate, sender=self)
 

@@ -2,7 +2,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
 from rest_framework_simplejwt.settings import api_settings
 
-from audit.context import set_actor
+from core.context import set_actor
 from tenancy.models import User
 from tenancy.tokens import activate_token_tenant, check_not_revoked
 

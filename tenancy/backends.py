@@ -2,7 +2,7 @@
 
 from django.contrib.auth.backends import ModelBackend
 
-from tenancy import rls
+from core import rls
 from tenancy.models import User
 from tenancy.selectors import account_by_id
 

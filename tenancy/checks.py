@@ -44,11 +44,13 @@ RLS_THROUGH_PARENT = {
     "token_blacklist_outstandingtoken": "token_blacklist.OutstandingToken (through its user)",
     "token_blacklist_blacklistedtoken": "token_blacklist.BlacklistedToken (through its token)",
 }
-# The owner's SECURITY DEFINER functions: the signed scope, and the two account look-ups.
+# The owner's SECURITY DEFINER functions: the signed scope, the two account look-ups, and the
+# tenant of an approval link (approvals/migrations/0005).
 RLS_FUNCTIONS = (
     "app_current_tenant()",
     "app_account_by_email(text)",
     "app_account_by_id(uuid)",
+    "app_approval_link_tenant(text)",
 )
 RLS_KEY_TABLE = "rls_signing_key"
 HINT_MIGRATION = "Add it in a migration, as tenancy/migrations/0008 does."
@@ -164,7 +166,7 @@ def row_level_security_errors(connection) -> list[checks.Error]:
             checks.Error(
                 f"Policy {policy} on {table} reads a setting (current_setting): any session may "
                 "set any setting, so it can be switched off or pointed at another tenant.",
-                hint="Policies read the tenant from app_current_tenant() only (tenancy/rls.py).",
+                hint="Policies read the tenant from app_current_tenant() only (core/rls.py).",
                 id="tenancy.E002",
             )
         )
@@ -214,7 +216,7 @@ def row_level_security_errors(connection) -> list[checks.Error]:
 
 def _signing_key_errors(connection) -> list[checks.Error]:
     """A scope this application signs is believed by the database (same key, same HMAC)."""
-    from tenancy import rls
+    from core import rls
 
     probe = uuid.uuid4()
     with rls.tenant_scope(probe), connection.cursor() as cursor:

@@ -1,6 +1,6 @@
-"""Each web request's row-level security scope (``tenancy.rls``)."""
+"""Each web request's row-level security scope (``core.rls``)."""
 
-from tenancy import rls
+from core import rls
 from tenancy.admin_scoping import admin_tenant_id
 
 

@@ -33,7 +33,7 @@ class Tenant(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            # The nil UUID is the scope of platform rows (tenancy.rls.PLATFORM), no tenant's id.
+            # The nil UUID is the scope of platform rows (core.rls.PLATFORM), no tenant's id.
             models.CheckConstraint(condition=~Q(id=uuid.UUID(int=0)), name="tenant_id_not_nil"),
         ]
 
@@ -52,7 +52,7 @@ class UserManager(BaseUserManager.from_queryset(TenantQuerySet)):
 
     def get_by_natural_key(self, username):
         """The user an e-mail names, whichever tenant (``tenancy_user`` is under RLS)."""
-        from tenancy import rls
+        from core import rls
         from tenancy.selectors import account_by_email
 
         account = account_by_email(email=self.normalize_email(username))
@@ -63,7 +63,7 @@ class UserManager(BaseUserManager.from_queryset(TenantQuerySet)):
 
     def create_superuser(self, email: str, password: str | None = None, **fields):
         """Platform operators: the Django admin, one tenant at a time, no API; no tenant."""
-        from tenancy import rls
+        from core import rls
 
         fields.update(is_staff=True, is_superuser=True, tenant=None)
         with rls.platform_scope():

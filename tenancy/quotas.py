@@ -1,4 +1,5 @@
-"""Quotas per tenant (API.md, "Security"): a 400 ``quota_exceeded`` naming the quota.
+"""Quotas per tenant (docs/security.md, "Limits and quotas"): a 400 ``quota_exceeded`` naming
+the quota.
 
 Registration is open, so anyone can be a tenant admin: every resource a tenant can create is
 capped. A check runs inside the writing transaction after :func:`lock_tenant`, which takes the
@@ -18,6 +19,7 @@ QUOTAS = {
     "webhooks": "QUOTA_WEBHOOKS",
     "active_workflow_definitions": "QUOTA_ACTIVE_DEFINITIONS",
     "users": "QUOTA_USERS",
+    "open_signature_requests": "QUOTA_OPEN_SIGNATURE_REQUESTS",
 }
 
 _DESCRIPTIONS = {
@@ -26,6 +28,7 @@ _DESCRIPTIONS = {
     "webhooks": "webhook endpoints",
     "active_workflow_definitions": "active workflow definitions",
     "users": "users",
+    "open_signature_requests": "open signature requests",
 }
 
 
@@ -33,10 +36,9 @@ def quota_limit(quota: str) -> int:
     return getattr(settings, QUOTAS[quota])
 
 
-def lock_tenant(tenant) -> None:
+def lock_tenant(tenant: Tenant) -> None:
     """Serialize the quota checks of one tenant until the end of the current transaction."""
-    tenant_id = getattr(tenant, "pk", tenant)
-    list(Tenant.objects.select_for_update(no_key=True).filter(pk=tenant_id).values_list("pk"))
+    list(Tenant.objects.select_for_update(no_key=True).filter(pk=tenant.pk).values_list("pk"))
 
 
 def quota_check(quota: str, *, after: int, before: int = 0) -> None:

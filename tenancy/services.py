@@ -2,16 +2,21 @@
 
 from datetime import datetime
 
+from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.text import slugify
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, ValidationError
+from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from audit.services import audit_record
-from tenancy import rls
+from core import rls
+from tenancy import throttling
 from tenancy.models import Tenant, User, UserRole
 from tenancy.quotas import lock_tenant, quota_check
 from tenancy.selectors import account_by_email, user_capabilities
@@ -28,7 +33,7 @@ def _unique_tenant_slug(name: str) -> str:
     return f"{base}-{suffix}"
 
 
-# One answer for a taken address, whichever tenant holds it (API.md "Security"): the message
+# One answer for a taken address, whichever tenant holds it (docs/api.md): the message
 # neither says "exists" nor differs between the caller's tenant and another.
 EMAIL_UNAVAILABLE = "This email address cannot be used."
 EMAIL_UNIQUE_CONSTRAINT = "tenancy_user_email_key"
@@ -91,7 +96,7 @@ def user_create(
 ) -> User:
     user = User(tenant=tenant, email=normalized_email(email), full_name=full_name)
     _prepare_new_user(user, password)
-    check_user_quota(tenant)
+    check_user_quota(tenant=tenant)
     _save_new_user(user)
     audit_record(
         action="user_created",
@@ -103,10 +108,10 @@ def user_create(
     return user
 
 
-def check_user_quota(tenant) -> None:
+def check_user_quota(*, tenant: Tenant) -> None:
     """One more user for ``tenant``: within the quota? (Locks the tenant until commit.)"""
     lock_tenant(tenant)
-    count = User.objects.filter(tenant_id=getattr(tenant, "pk", tenant)).count()
+    count = User.objects.filter(tenant=tenant).count()
     quota_check("users", after=count + 1, before=count)
 
 
@@ -175,7 +180,7 @@ def role_assign(
 def role_revoke(*, assignment: UserRole, revoked_by: User) -> None:
     audit_record(
         action="role_revoked",
-        tenant=assignment.tenant_id,
+        tenant=assignment.tenant,
         actor=revoked_by,
         resource=assignment,
         changes={
@@ -213,21 +218,55 @@ def password_change(*, user: User, old_password: str, new_password: str) -> None
     user.set_password(new_password)
     user.save(update_fields=["password"])
     user_tokens_revoke(user=user)
-    audit_record(action="password_changed", tenant=user.tenant_id, actor=user, resource=user)
+    audit_record(action="password_changed", tenant=user.tenant, actor=user, resource=user)
 
 
 @transaction.atomic
 def user_logout_all(*, user: User) -> None:
     """Log the user out everywhere, without a password change."""
     user_tokens_revoke(user=user)
-    audit_record(action="logout_all", tenant=user.tenant_id, actor=user, resource=user)
+    audit_record(action="logout_all", tenant=user.tenant, actor=user, resource=user)
 
 
 @transaction.atomic
 def user_password_reset(*, user: User, reset_by) -> None:
     """An administrator has set (or disabled) the user's password: every session of it ends."""
     user_tokens_revoke(user=user)
-    audit_record(action="password_reset", tenant=user.tenant_id, actor=reset_by, resource=user)
+    audit_record(action="password_reset", tenant=user.tenant, actor=reset_by, resource=user)
+
+
+def user_login(*, email: str, password: str, request: HttpRequest | None = None) -> User:
+    """A tenant user's login (the API's): the account's back-off first, then the password.
+
+    Every attempt is audited (``login``, ``login_failed``); failures back off per account
+    (``tenancy.throttling.login_attempt``): 429 while it does, 401 for wrong credentials or a
+    platform account. ``request`` goes to Django's authentication backends, whose success
+    narrows its scope to the user's tenant (``TenantAccountBackend``). Not one transaction: a
+    refused attempt's audit row stays.
+    """
+    email = email.lower()
+    if wait := throttling.login_attempt(email):
+        raise throttling.LoginBackedOff(wait)
+    user = authenticate(request, email=email, password=password)
+    if user is None or user.tenant_id is None:
+        login_failure_record(email=email)
+        raise AuthenticationFailed("No active account found with the given credentials.")
+    throttling.login_backoff_reset(email)
+    audit_record(action="login", tenant=user.tenant, actor=user, resource=user)
+    return user
+
+
+@transaction.atomic
+def user_logout(*, user: User, refresh: str) -> None:
+    """End one session of ``user``: blacklist its refresh token (400 if invalid or another's)."""
+    try:
+        token = RefreshToken(refresh)
+    except TokenError as exc:
+        raise ValidationError({"refresh": [str(exc)]}) from exc
+    if str(token.get("user_id")) != str(user.pk):
+        raise ValidationError({"refresh": ["This refresh token belongs to another user."]})
+    token.blacklist()
+    audit_record(action="logout", tenant=user.tenant, actor=user, resource=user)
 
 
 @transaction.atomic
@@ -245,7 +284,7 @@ def login_failure_record(*, email: str, via: str | None = None) -> None:
     with rls.account_scope(tenant_id):
         audit_record(
             action="login_failed",
-            tenant=tenant_id,
+            tenant=Tenant.objects.get(pk=tenant_id) if tenant_id else None,
             resource_type="user",
             resource_id=str(known.id) if known else "",
             changes=changes,

@@ -1,10 +1,12 @@
-"""Throttles (API.md "Security"), counted in ``tenancy.ratelimit``'s store, shared by all workers.
+"""Throttles (docs/throttling.md), counted in ``tenancy.ratelimit``'s store, shared by all
+workers.
 
 * Per client: login, registration, token refresh and password change (``AUTH_THROTTLE_RATE``),
   the API's and the Django admin's logins in one budget. The client is the audit log's
-  (``audit.context.client_ip``: ``X-Forwarded-For`` only through ``TRUSTED_PROXY_COUNT`` proxies);
+  (``core.context.client_ip``: ``X-Forwarded-For`` only through ``TRUSTED_PROXY_COUNT`` proxies);
   an IPv6 client is counted by its /64, the block one subscriber usually holds.
 * Per user: every authenticated POST, PUT, PATCH and DELETE (``USER_WRITE_THROTTLE_RATE``).
+* Per client: pages opened by a link's token, GET and POST (``LINK_THROTTLE_RATE``).
 * Per account: failed logins back off (``LOGIN_BACKOFF_*``), keyed on a keyed hash of the
   normalised e-mail, so an unknown address is treated exactly like a known one and the store
   holds no addresses. See ``login_attempt``.
@@ -21,8 +23,8 @@ from rest_framework.exceptions import Throttled
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import BaseThrottle
 
-from audit.context import client_ip
 from config.env import parse_rate
+from core.context import client_ip
 from tenancy import ratelimit
 
 IPV6_PREFIX = 64
@@ -57,6 +59,15 @@ def user_write_wait(request) -> int:
     if rate is None or request.method in SAFE_METHODS or user is None:
         return 0
     return ratelimit.hit(f"write:{user.pk}", *rate)
+
+
+def link_wait(meta) -> int:
+    """Count a request to a page a link's token opens (``LINK_THROTTLE_RATE``, per client):
+    0, or the seconds it must wait. Tokens cannot be guessed; this bounds whoever tries."""
+    rate = parse_rate(settings.LINK_THROTTLE_RATE)
+    if rate is None:
+        return 0
+    return ratelimit.hit(f"link:{client_key(meta)}", *rate)
 
 
 class _SharedThrottle(BaseThrottle):

@@ -27,7 +27,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken, Token, UntypedToken
 from rest_framework_simplejwt.utils import datetime_from_epoch, datetime_to_epoch
 
-from tenancy import rls
+from core import rls
 from tenancy.models import User
 
 EPOCH_CLAIM = "auth_epoch"

@@ -1,12 +1,13 @@
 """The worker role, for the few management commands that work across tenants.
 
 The web connects as the app role, which row-level security binds and which can become no other
-role, so ``tenancy.rls.bypass`` fails there. A command built on ``WorkerCommand`` connects as the
+role, so ``core.rls.bypass`` fails there. A command built on ``WorkerCommand`` connects as the
 worker role instead (BYPASSRLS; ``DATABASE_WORKER_URL``, or the role ``provision`` derives),
 before its first query. Exactly these do, and nothing else may (``tests/tenancy/test_rls.py``):
-``deliver_notifications``, ``check_sla_breaches``, ``check_consistency`` and
-``purge_idempotency_keys``. Within them, everything but an explicit bypass still runs as the app
-role (``SCOPE_ROLES``), so ``check_sla_breaches --tenant`` is bound like a request.
+``deliver_notifications``, ``generate_documents``, ``check_sla_breaches``,
+``check_consistency`` and ``purge_idempotency_keys``. Within them, everything but an explicit
+bypass still runs as the app role (``SCOPE_ROLES``), so ``check_sla_breaches --tenant`` is bound
+like a request.
 """
 
 import dj_database_url

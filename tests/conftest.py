@@ -13,7 +13,7 @@ from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from config.database import admin_url, connect, role_name
-from tenancy import rls, rls_key
+from core import rls, rls_key
 from tenancy.tokens import SessionRefreshToken
 from tests.factories import TenantFactory, UserFactory, UserRoleFactory
 
@@ -104,6 +104,7 @@ def _fast_and_unthrottled(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.AUTH_THROTTLE_RATE = None
     settings.USER_WRITE_THROTTLE_RATE = None
+    settings.LINK_THROTTLE_RATE = None
     settings.LOGIN_BACKOFF_FAILURES = 0
 
 

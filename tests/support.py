@@ -20,7 +20,7 @@ def start_thread(target, *args) -> threading.Thread:
     """A started thread running ``target(*args)`` in a copy of this context.
 
     A new thread starts with an empty context; the copy carries the test's row-level security
-    scope (``tenancy.rls``) and request context, as the code under test would see them.
+    scope (``core.rls``) and request context, as the code under test would see them.
     """
     thread = threading.Thread(target=contextvars.copy_context().run, args=(target, *args))
     thread.start()

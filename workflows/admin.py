@@ -9,7 +9,7 @@ from django.utils.html import format_html, format_html_join
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from contracts.models import BUSINESS_FIELDS, Contract
-from tenancy.admin_scoping import TenantAdminInlineMixin, TenantScopedAdmin
+from tenancy.admin_scoping import TenantAdminInlineMixin, TenantScopedAdmin, admin_tenant_id
 from workflows import services
 from workflows.models import (
     RESET_ANY,
@@ -27,6 +27,7 @@ from workflows.rules import (
 from workflows.stages import validate_stages
 
 DRY_RUN_SAMPLE = 200
+DRY_RUN_BUTTON = "_dry_run"
 RULES_HELP = format_html(
     "A JSON object of <code>field__lookup: value</code> pairs that must all hold; "
     "<code>{{}}</code> matches every contract. Nest with <code>any</code>, <code>all</code>, "
@@ -56,6 +57,11 @@ def _messages(error: ApiValidationError) -> list[str]:
 
 
 class WorkflowDefinitionForm(forms.ModelForm):
+    """``dry_run_requested`` (the form's "Dry run" button): validate and show, never save."""
+
+    dry_run_requested = False
+    tenant_id = None  # set by WorkflowDefinitionAdmin.get_form: the tenant a dry run looks in
+
     trigger_conditions = forms.JSONField(
         initial=dict,
         required=False,
@@ -81,6 +87,43 @@ class WorkflowDefinitionForm(forms.ModelForm):
             return services.validated_trigger_conditions(conditions)
         except ApiValidationError as exc:
             raise forms.ValidationError(_messages(exc)) from exc
+
+    def _post_clean(self):
+        super()._post_clean()
+        if self.dry_run_requested:
+            # The readonly dry_run field reads the instance: the posted rule, or why there is none.
+            self.instance.dry_run_rule = (
+                None if "trigger_conditions" in self.errors else self.instance.trigger_conditions
+            )
+            self.instance.tenant_id = self.instance.tenant_id or self.tenant_id
+
+    def is_valid(self):
+        """A dry run re-renders the form as posted, with its result, and saves nothing."""
+        return super().is_valid() and not self.dry_run_requested
+
+
+def _dry_run_matches(tenant_id, rule: dict):
+    """The latest of the tenant's recent contracts ``rule`` matches, as an HTML list."""
+    try:
+        condition = compile_q(parse_rules(rule))
+    except RuleValidationError as exc:
+        return format_html("<p>Invalid rule: {}</p>", exc)
+    recent = Contract.objects.filter(tenant_id=tenant_id).order_by("-created_at")
+    sample_ids = list(recent.values_list("pk", flat=True)[:DRY_RUN_SAMPLE])
+    matches = list(
+        Contract.objects.filter(pk__in=sample_ids)
+        .filter(condition)
+        .order_by("-created_at")
+        .values_list("title", "contract_type", "value", "currency")[:20]
+    )
+    if not matches:
+        return format_html("<p>None of the {} latest contracts match.</p>", len(sample_ids))
+    rows = format_html_join(
+        "",
+        "<li>{} ({}, {} {})</li>",
+        ((t, k, v if v is not None else "-", c) for t, k, v, c in matches),
+    )
+    return format_html("<ul>{}</ul>", rows)
 
 
 class ResetPolicyField(forms.CharField):
@@ -214,28 +257,49 @@ class WorkflowDefinitionAdmin(TenantScopedAdmin):
 
     @admin.display(description=f"Dry run: matches among the {DRY_RUN_SAMPLE} latest contracts")
     def dry_run(self, obj):
-        if obj is None or obj.pk is None or obj.tenant_id is None:
-            return "Save the definition to see which recent contracts it would match."
-        try:
-            condition = compile_q(parse_rules(obj.trigger_conditions))
-        except RuleValidationError as exc:
-            return f"Invalid rule: {exc}"
-        recent = Contract.objects.filter(tenant_id=obj.tenant_id).order_by("-created_at")
-        sample_ids = list(recent.values_list("pk", flat=True)[:DRY_RUN_SAMPLE])
-        matches = list(
-            Contract.objects.filter(pk__in=sample_ids)
-            .filter(condition)
-            .order_by("-created_at")
-            .values_list("title", "contract_type", "value", "currency")[:20]
+        button = format_html(
+            '<p><button type="submit" name="{}" value="1" class="button">'
+            "Dry run the rule as typed</button> (nothing is saved)</p>",
+            DRY_RUN_BUTTON,
         )
-        if not matches:
-            return f"None of the {len(sample_ids)} latest contracts match."
-        rows = format_html_join(
-            "",
-            "<li>{} ({}, {} {})</li>",
-            ((t, k, v if v is not None else "-", c) for t, k, v, c in matches),
+        if obj is None or obj.tenant_id is None:
+            return button
+        if not hasattr(obj, "dry_run_rule"):  # the page as loaded: the saved rule
+            if obj.pk is None:
+                return button
+            return format_html(
+                "{}{}", _dry_run_matches(obj.tenant_id, obj.trigger_conditions), button
+            )
+        if obj.dry_run_rule is None:
+            return format_html("<p>Correct the rule above to run it.</p>{}", button)
+        return format_html(
+            "<p><strong>The rule as typed, not saved:</strong></p>{}{}",
+            _dry_run_matches(obj.tenant_id, obj.dry_run_rule),
+            button,
         )
-        return format_html("<ul>{}</ul>", rows)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        tenant_id = obj.tenant_id if obj is not None else admin_tenant_id(request)
+        return type(
+            "TenantWorkflowDefinitionForm",
+            (form,),
+            {"tenant_id": tenant_id, "dry_run_requested": DRY_RUN_BUTTON in request.POST},
+        )
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        """History names the stages added, changed (with their fields) and removed.
+
+        The service saved them (``save_related``), so the formsets' own bookkeeping is empty.
+        """
+        for formset in formsets:
+            kept = [f for f in formset.forms if f.has_changed() and f not in formset.deleted_forms]
+            formset.new_objects = [f.instance for f in kept if f.instance.pk is None]
+            formset.changed_objects = [
+                (f.instance, f.changed_data) for f in kept if f.instance.pk is not None
+            ]
+            formset.deleted_objects = [f.instance for f in formset.deleted_forms if f.instance.pk]
+        return super().construct_change_message(request, form, formsets, add)
 
     def save_model(self, request, obj, form, change):
         """Saved with its stages in ``save_related``, through the service."""
@@ -260,8 +324,6 @@ class WorkflowDefinitionAdmin(TenantScopedAdmin):
             )
         form.instance.pk = saved.pk
         form.instance.version = saved.version
-        for formset in formsets:  # the admin's change message reads these
-            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def delete_model(self, request, obj):
         services.definition_delete(definition_id=obj.pk, tenant=obj.tenant, deleted_by=request.user)

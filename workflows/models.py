@@ -56,6 +56,17 @@ class WorkflowDefinition(TenantOwnedModel):
             "on behalf of someone). Turn off only for teams too small to staff every stage."
         ),
     )
+    signers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            "Who signs once the workflow completes: entries {role}, {user} or {name, email} "
+            "(documents app); empty: no automatic signature request."
+        ),
+    )
+    signing_order = models.CharField(
+        max_length=10, default="parallel", help_text="parallel or sequential signing."
+    )
     version = models.PositiveIntegerField(default=1, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -4,6 +4,7 @@ from django.db import IntegrityError, transaction
 from rest_framework.exceptions import ValidationError
 
 from audit.services import audit_record, diff_fields
+from tenancy.models import Tenant
 from tenancy.quotas import lock_tenant, quota_check
 from workflows.models import WorkflowDefinition, WorkflowDefinitionVersion, WorkflowStageDefinition
 from workflows.rules import RuleValidationError, parse_rules
@@ -16,6 +17,8 @@ DEFINITION_FIELDS = (
     "priority",
     "is_active",
     "distinct_approvers",
+    "signers",
+    "signing_order",
 )
 
 
@@ -37,6 +40,8 @@ def _snapshot(definition: WorkflowDefinition, stages: list[dict]) -> dict:
         "trigger_conditions": definition.trigger_conditions,
         "priority": definition.priority,
         "distinct_approvers": definition.distinct_approvers,
+        "signers": definition.signers,
+        "signing_order": definition.signing_order,
         "stages": stages,
     }
 
@@ -64,7 +69,7 @@ def _save_unique(definition: WorkflowDefinition, **kwargs) -> None:
         ) from exc
 
 
-def _check_active_quota(*, tenant, definition: WorkflowDefinition) -> None:
+def _check_active_quota(*, tenant: Tenant, definition: WorkflowDefinition) -> None:
     """One more active definition (``definition``, not active before): within the quota?"""
     lock_tenant(tenant)
     active = (
@@ -79,7 +84,7 @@ def _check_active_quota(*, tenant, definition: WorkflowDefinition) -> None:
 @transaction.atomic
 def definition_create(
     *,
-    tenant,
+    tenant: Tenant,
     created_by,
     name: str,
     stages: list[dict],
@@ -88,6 +93,8 @@ def definition_create(
     priority: int = 0,
     is_active: bool = True,
     distinct_approvers: bool = True,
+    signers: list[dict] | None = None,
+    signing_order: str = "parallel",
 ) -> WorkflowDefinition:
     conditions = validated_trigger_conditions(
         {} if trigger_conditions is None else trigger_conditions
@@ -102,6 +109,8 @@ def definition_create(
         priority=priority,
         is_active=is_active,
         distinct_approvers=distinct_approvers,
+        signers=signers or [],
+        signing_order=signing_order,
     )
     if is_active:
         _check_active_quota(tenant=tenant, definition=definition)
@@ -134,7 +143,7 @@ def current_stages(definition: WorkflowDefinition) -> list[dict]:
 
 
 @transaction.atomic
-def definition_update(*, definition_id, tenant, updated_by, **fields) -> WorkflowDefinition:
+def definition_update(*, definition_id, tenant: Tenant, updated_by, **fields) -> WorkflowDefinition:
     """Apply a (partial) edit. Any change bumps ``version``; running instances keep theirs."""
     if fields.get("is_active"):
         lock_tenant(tenant)  # before the definition's row: the lock order of every quota check
@@ -172,7 +181,7 @@ def definition_update(*, definition_id, tenant, updated_by, **fields) -> Workflo
 
 
 @transaction.atomic
-def definition_delete(*, definition_id, tenant, deleted_by) -> bool:
+def definition_delete(*, definition_id, tenant: Tenant, deleted_by) -> bool:
     """Delete, or only deactivate when instances reference it (their history must stay).
 
     Returns True when the row was really deleted.

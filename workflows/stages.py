@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from rest_framework.exceptions import ValidationError
 
 from contracts.models import BUSINESS_FIELDS
-from tenancy.models import User
+from tenancy.models import Tenant, User
 from workflows.models import (
     MAX_APPROVERS_PER_STAGE,
     MAX_STAGES,
@@ -29,7 +29,7 @@ def parse_approver(entry: str) -> tuple[str, uuid.UUID | None]:
     raise ValueError(entry)
 
 
-def validate_stages(stages: list[dict], *, tenant) -> list[dict]:
+def validate_stages(stages: list[dict], *, tenant: Tenant) -> list[dict]:
     """Cross-field rules on already type-checked stages; returns them normalized.
 
     Errors are keyed ``stages`` or ``stages[i].<field>`` so the caller sees which one is wrong.
@@ -130,7 +130,7 @@ def _normalized_approvers(entries: Iterable[str], where, errors, named_users) ->
     return approvers
 
 
-def _check_named_users(named_users: dict, tenant, errors) -> None:
+def _check_named_users(named_users: dict, tenant: Tenant, errors) -> None:
     if not named_users:
         return
     known = set(

@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from approvals.analytics import analytics_period
+from approvals.bulk_services import BULK_ACTIONS, BULK_MAX_APPROVALS
 from approvals.models import MAX_SLA_HOURS, InstanceStatus
 from approvals.orchestrator import ApprovalAction
 from contracts.models import VALUE_DECIMAL_PLACES, VALUE_MAX_DIGITS
@@ -17,7 +18,7 @@ from workflows.models import USER_APPROVER_PREFIX, WorkflowDefinition
 
 
 def approver_display(entry: str) -> str:
-    """API.md: the role slug, or the user id for a named approver."""
+    """docs/api.md: the role slug, or the user id for a named approver."""
     return entry.removeprefix(USER_APPROVER_PREFIX)
 
 
@@ -94,7 +95,7 @@ class ChangesRequestedSerializer(serializers.Serializer):
 
 
 class WorkflowStatusSerializer(serializers.Serializer):
-    """The workflow status document of API.md."""
+    """The workflow status document of docs/api.md ("Running a workflow")."""
 
     id = serializers.UUIDField()
     contract = serializers.UUIDField(source="contract_id")
@@ -445,3 +446,35 @@ class WorkflowAnalyticsSerializer(serializers.Serializer):
         many=True, help_text="Slowest first (average hours to decision): the bottleneck leads."
     )
     approvers = ApproverAnalyticsSerializer(many=True, help_text="Slowest first.")
+
+
+# --- bulk decisions ----------------------------------------------------------------------------
+
+
+class ApprovalBulkInputSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=BULK_ACTIONS)
+    approvals = serializers.ListField(
+        child=serializers.UUIDField(),
+        min_length=1,
+        max_length=BULK_MAX_APPROVALS,
+        help_text=f"Approval ids, 1 to {BULK_MAX_APPROVALS}, each once; decided in this order.",
+    )
+    comments = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+    def validate_approvals(self, value):
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("Name each approval once.")
+        return value
+
+
+class ApprovalBulkOutcomeSerializer(serializers.Serializer):
+    approval = serializers.UUIDField()
+    status_code = serializers.IntegerField(
+        help_text="What the single-approval endpoint would have answered: 200 decided, 403, "
+        "404, 409 ..."
+    )
+    detail = serializers.CharField()
+
+
+class ApprovalBulkResultSerializer(serializers.Serializer):
+    results = ApprovalBulkOutcomeSerializer(many=True, help_text="One per approval, in order.")

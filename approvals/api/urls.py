@@ -2,8 +2,11 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from approvals.api import views
+from approvals.api.contract_views import ContractWorkflowViewSet
 
 router = SimpleRouter()
+# A contract's workflow actions, beside contracts' own routes: /api/contracts/{id}/approve/, ...
+router.register("contracts", ContractWorkflowViewSet, basename="contract")
 router.register("approvals", views.ApprovalViewSet, basename="approval")
 router.register("admin/sla-rules", views.SLARuleViewSet, basename="sla-rule")
 router.register("admin/sla-holidays", views.HolidayViewSet, basename="sla-holiday")

@@ -8,6 +8,8 @@ from rest_framework.views import APIView
 from approvals import services
 from approvals.analytics import workflow_analytics
 from approvals.api.serializers import (
+    ApprovalBulkInputSerializer,
+    ApprovalBulkResultSerializer,
     ApprovalListSerializer,
     HolidayInputSerializer,
     HolidaySerializer,
@@ -21,6 +23,7 @@ from approvals.api.serializers import (
     WorkflowAnalyticsQuerySerializer,
     WorkflowAnalyticsSerializer,
 )
+from approvals.bulk_services import approval_bulk_decide
 from approvals.filtersets import (
     ApprovalFilterSet,
     HolidayFilterSet,
@@ -65,6 +68,22 @@ class ApprovalViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, viewsets.
     def pending(self, request):
         """Only the caller's pending approvals."""
         return self.list(request)
+
+    @idempotent
+    @extend_schema(request=ApprovalBulkInputSerializer, responses=ApprovalBulkResultSerializer)
+    @action(detail=False, methods=["post"], filterset_class=None, pagination_class=None)
+    def bulk(self, request):
+        """Approve or reject up to 100 approvals, each on its own: 200 with one result per
+        approval (its own status code and reason), whatever each one's outcome."""
+        data = ApprovalBulkInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcomes = approval_bulk_decide(
+            actor=request.user,
+            action=data.validated_data["action"],
+            approval_ids=data.validated_data["approvals"],
+            comments=data.validated_data["comments"],
+        )
+        return Response(ApprovalBulkResultSerializer({"results": outcomes}).data)
 
 
 # --- SLA administration (`sla.manage`) ---------------------------------------------------------

@@ -1,6 +1,12 @@
 from rest_framework import serializers
 
-from notifications.models import Delivery, Notification, NotificationType, WebhookEndpoint
+from notifications.models import (
+    Delivery,
+    Notification,
+    NotificationType,
+    WebhookEndpoint,
+    WebhookFormat,
+)
 from notifications.signing import SECRET_MAX_BYTES, SECRET_MIN_BYTES, secret_validate
 from notifications.targets import URL_MAX_LENGTH, validate_webhook_url
 
@@ -70,6 +76,7 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "url",
+            "format",
             "events",
             "is_active",
             "consecutive_failures",
@@ -117,6 +124,15 @@ class WebhookEndpointInputSerializer(serializers.Serializer):
     )
     is_active = serializers.BooleanField(
         required=False, help_text="Default true on create; left unchanged when omitted later."
+    )
+    format = serializers.ChoiceField(
+        choices=WebhookFormat.choices,
+        required=False,
+        help_text=(
+            "`standard` (the event JSON, default on create), `slack` (a Slack incoming-webhook "
+            "message) or `teams` (a Microsoft Teams incoming-webhook Adaptive Card); left "
+            "unchanged when omitted later."
+        ),
     )
 
     def validate_url(self, value: str) -> str:

@@ -7,7 +7,7 @@ from config.viewsets import ServiceWriteMixin, service_write_schema
 from notifications import selectors, services
 from notifications.api import serializers
 from notifications.filtersets import NotificationFilterSet
-from notifications.models import Notification, WebhookEndpoint
+from notifications.models import Notification, WebhookEndpoint, WebhookFormat
 from tenancy.capabilities import WEBHOOKS_MANAGE
 from tenancy.permissions import capability_required
 from tenancy.scoping import TenantScopedViewSetMixin
@@ -104,6 +104,7 @@ class WebhookEndpointViewSet(
             events=data["events"],
             secret=data.get("secret"),
             is_active=data.get("is_active", True),
+            format=data.get("format", WebhookFormat.STANDARD),
         )
 
     def create(self, request, *args, **kwargs):

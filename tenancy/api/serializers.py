@@ -34,7 +34,7 @@ class NewUserInputSerializer(serializers.Serializer):
     """A new user's fields; the password's strength is checked with the other fields' errors.
 
     Whether the e-mail is taken is not checked here: the service answers that only once every
-    other field is valid (API.md "Security").
+    other field is valid (docs/api.md, "Authentication and users").
     """
 
     email = serializers.EmailField(max_length=254)

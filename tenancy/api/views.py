@@ -1,15 +1,12 @@
-from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
-from rest_framework_simplejwt.tokens import RefreshToken
 
-from audit.services import audit_record
-from tenancy import rls, services, throttling
+from core import rls
+from tenancy import services
 from tenancy.api import serializers
 from tenancy.capabilities import ROLES_MANAGE, USERS_MANAGE
 from tenancy.filtersets import UserFilterSet, UserRoleFilterSet
@@ -63,16 +60,7 @@ class TokenObtainView(PublicAuthView):
     def post(self, request):
         data = serializers.TokenObtainInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        email = data.validated_data["email"].lower()
-        if wait := throttling.login_attempt(email):
-            raise throttling.LoginBackedOff(wait)
-        # Success narrows the request's scope to the user's tenant (TenantAccountBackend).
-        user = authenticate(request, email=email, password=data.validated_data["password"])
-        if user is None or user.tenant_id is None:
-            services.login_failure_record(email=email)
-            raise AuthenticationFailed("No active account found with the given credentials.")
-        throttling.login_backoff_reset(email)
-        audit_record(action="login", tenant=user.tenant_id, actor=user, resource=user)
+        user = services.user_login(request=request, **data.validated_data)
         return Response(token_pair(user))
 
 
@@ -104,19 +92,7 @@ class LogoutView(APIView):
     def post(self, request):
         data = serializers.RefreshInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            token = RefreshToken(data.validated_data["refresh"])
-        except TokenError as exc:
-            raise ValidationError({"refresh": [str(exc)]}) from exc
-        if str(token.get("user_id")) != str(request.user.pk):
-            raise ValidationError({"refresh": ["This refresh token belongs to another user."]})
-        token.blacklist()
-        audit_record(
-            action="logout",
-            tenant=request.user.tenant_id,
-            actor=request.user,
-            resource=request.user,
-        )
+        services.user_logout(user=request.user, refresh=data.validated_data["refresh"])
         return Response(status=status.HTTP_205_RESET_CONTENT)
 
 

@@ -3,12 +3,12 @@
 Each table below gets ``ENABLE`` and ``FORCE ROW LEVEL SECURITY`` (FORCE: the policy binds the
 table's owner too) and one policy ``tenant_isolation`` for every command, USING and WITH CHECK:
 the row's tenant is the transaction's ``app.tenant_id``, or the transaction is an explicit bypass
-(``tenancy/rls.py``). The settings are read in scalar subqueries so PostgreSQL evaluates them
+(``core/rls.py``). The settings are read in scalar subqueries so PostgreSQL evaluates them
 once per statement, not once per row. Stage definitions carry no tenant column: they are visible
 through their definition, whose own policy applies inside the subquery.
 
 ``tenancy_user`` is left out on purpose: logging in looks a user up by e-mail before any tenant is
-known (README, "Row-level security"). ``tenancy.checks`` fails ``make test`` when a tenant table
+known (docs/security.md). ``tenancy.checks`` fails ``make test`` when a tenant table
 lacks RLS, FORCE or the policy.
 
 The app role (``settings.DATABASE_APP_ROLE``) gets row privileges on every table, now and (default

@@ -3,9 +3,9 @@
 Every policy now reads the tenant from ``app_current_tenant()`` and nothing else (the bypass
 clause of ``0004`` is gone: cross-tenant jobs connect as the worker role, which has BYPASSRLS).
 The function, SECURITY DEFINER and owned by the owner, returns the tenant of ``app.tenant_id``
-only when its signature matches (``tenancy/rls.py``): HMAC-SHA256 with the pads kept in
+only when its signature matches (``core/rls.py``): HMAC-SHA256 with the pads kept in
 ``rls_signing_key``, a table no other role may read. The key itself is written after every
-``migrate`` (``tenancy.rls_key.store_after_migrate``), so no key is ever in a migration.
+``migrate`` (``core.rls_key.store_after_migrate``), so no key is ever in a migration.
 
 ``tenancy_user`` is under RLS too (with the platform's own rows, which have no tenant, visible in
 the platform scope only, as are the audit rows without a tenant), and so are simplejwt's token

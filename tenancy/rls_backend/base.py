@@ -1,4 +1,4 @@
-"""Django's PostgreSQL backend plus ``tenancy.rls.ScopeInjector`` on every connection.
+"""Django's PostgreSQL backend plus ``core.rls.ScopeInjector`` on every connection.
 
 The injector needs to know when a transaction ends, because that is when PostgreSQL forgets a
 transaction-local setting: after a commit, a rollback, a rollback to a savepoint (which undoes a
@@ -6,7 +6,7 @@ transaction-local setting: after a commit, a rollback, a rollback to a savepoint
 hooks overridden here; each one only forgets what was sent, and the next statement sends it again.
 
 Each new connection also gets a random nonce in its startup packet (``app.session_nonce``): scopes
-are signed for it (``tenancy.rls``), and unlike the text of a statement, no other session can see
+are signed for it (``core.rls``), and unlike the text of a statement, no other session can see
 it. ``SCOPE_ROLES`` in the database settings names the role each scope runs as.
 """
 
@@ -14,7 +14,7 @@ import secrets
 
 from django.db.backends.postgresql import base
 
-from tenancy.rls import NONCE_SETTING, Scope, ScopeInjector
+from core.rls import NONCE_SETTING, Scope, ScopeInjector
 
 
 class DatabaseWrapper(base.DatabaseWrapper):

@@ -14,7 +14,7 @@ from tests.factories import ContractFactory, TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-SEQUENTIAL = [  # all -> any -> all, as the example workflow of API.md
+SEQUENTIAL = [  # all -> any -> all, as the example workflow of docs/api.md
     {"stage_name": "Legal Review", "sequence": 1, "approvers": ["legal"], "approval_type": "all"},
     {
         "stage_name": "Finance Approval",

@@ -1,4 +1,4 @@
-"""The approver's inbox lists only what they can decide now (API.md, "Approval integrity")."""
+"""The approver's inbox lists only what they can decide now (docs/api.md, "Approvals")."""
 
 import pytest
 

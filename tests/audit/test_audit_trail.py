@@ -883,7 +883,7 @@ def _case_contract(scene, response) -> str:
 
 
 def test_the_table_covers_every_action_the_existing_endpoints_write():
-    """The table is the contract: these actions (API.md's, for features built so far) appear."""
+    """The table is the contract: these actions (docs/api.md, "Audit log") appear."""
     covered = {row.action for case in CASES for row in case.rows}
     assert covered >= {
         "user_registered",

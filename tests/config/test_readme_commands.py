@@ -1,9 +1,13 @@
-"""Every management-command line in README's code blocks runs as written in a checkout (issue 15).
+"""Every command line README and docs/ show runs as written in a checkout (issue 15).
 
-Each line runs in a shell at the checkout's root with the environment a developer's shell has
-after `make run`: no SECRET_KEY or JWT_SIGNING_KEY exported (the settings read the key file `make`
-wrote), only DATABASE_URL pointing at this test's database, which holds the demo tenant and one
-contract in review. A new documented line adds its expected output to DOCUMENTED below.
+The management-command lines of their code blocks run in a shell at the checkout's root with the
+environment a developer's shell has after `make run`: no SECRET_KEY or JWT_SIGNING_KEY exported
+(the settings read the key file `make` wrote), only DATABASE_URL pointing at this test's database,
+which holds the demo tenant and one contract in review. A new documented line adds its expected
+output to DOCUMENTED below.
+
+README's five-minute tour runs against a live server holding the demo tenant, and prints what
+its `# -> ` comments say it prints.
 """
 
 import io
@@ -23,6 +27,7 @@ from tests.support import ROOT, child_database_url
 
 COMMAND_TIMEOUT = 120
 CODE_BLOCK = re.compile(r"^```(?:sh|cron)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 CRON_SCHEDULE_FIELDS = 5
 README_CHECKOUT = "/srv/clm"  # the cron line's example checkout
 
@@ -47,6 +52,8 @@ DOCUMENTED = {
     ".venv/bin/python manage.py deliver_notifications --once": (
         "deliver_notifications: claimed 1, sent 1, retrying 0, failed 0"
     ),
+    ".venv/bin/python manage.py purge_idempotency_keys": "purged 0 idempotency key(s)",
+    ".venv/bin/python manage.py unlock_login requester@acme.example": "unlocked 1 address(es)",
 }
 RUN_UNTIL_STOPPED = {
     ".venv/bin/python manage.py deliver_notifications": "deliver_notifications: running",
@@ -54,9 +61,11 @@ RUN_UNTIL_STOPPED = {
 
 
 def documented_lines() -> list[str]:
-    """The `manage.py` lines of README's sh and cron blocks, comments and cron schedule dropped."""
+    """The `manage.py` lines of the documents' sh and cron blocks, comments and cron schedule
+    dropped."""
     found = []
-    for block in CODE_BLOCK.findall((ROOT / "README.md").read_text()):
+    blocks = [block for path in DOCUMENTS for block in CODE_BLOCK.findall(path.read_text())]
+    for block in blocks:
         for line in block.splitlines():
             if "manage.py" not in line:
                 continue
@@ -67,15 +76,20 @@ def documented_lines() -> list[str]:
     return found
 
 
-def test_the_readme_documents_these_commands():
+def test_the_documents_show_these_commands():
     assert sorted(documented_lines()) == sorted({**DOCUMENTED, **RUN_UNTIL_STOPPED})
 
 
 @pytest.fixture
-def checkout_after_make_run(transactional_db):
-    """Committed demo data (child processes only see committed rows) and the key file."""
-    secret_key.local_secret_key()  # what `make` creates before anything else
+def demo_tenant(transactional_db):
+    """What `make run` loads, committed (child processes and the live server see only that)."""
     call_command("seed_demo", stdout=io.StringIO())
+
+
+@pytest.fixture
+def checkout_after_make_run(demo_tenant):
+    """The demo tenant with one contract in review, and the key file."""
+    secret_key.local_secret_key()  # what `make` creates before anything else
     tenant = Tenant.objects.get(slug="acme")
     contract_services.contract_create(
         tenant=tenant,
@@ -142,3 +156,47 @@ def test_a_documented_worker_runs_until_stopped(checkout_after_make_run, command
             worker.wait()
         worker.stdout.close()
         worker.stderr.close()
+
+
+README_SERVER = "http://127.0.0.1:8000"  # where `make run` serves, as the tour addresses it
+EXPECTED_OUTPUT = "# -> "
+
+
+def tour() -> str:
+    """The sh blocks of README's five-minute tour, as one script."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## A five-minute tour\n", 1)[1].split("\n## ", 1)[0]
+    return "".join(re.findall(r"^```sh\n(.*?)^```", section, re.MULTILINE | re.DOTALL))
+
+
+def assert_printed_in_order(output: str, expected_lines: list[str]) -> None:
+    """Each expected line appears after the previous one; `...` in a line stands for anything."""
+    position = 0
+    for line in expected_lines:
+        for piece in filter(None, line.split("...")):
+            found = output.find(piece, position)
+            assert found >= 0, f"{piece!r} is not printed after offset {position}:\n{output}"
+            position = found + len(piece)
+
+
+def test_the_readme_tour_prints_what_it_shows(demo_tenant, live_server, tmp_path):
+    script = tour()
+    assert README_SERVER in script
+    expected = [
+        line.strip().removeprefix(EXPECTED_OUTPUT)
+        for line in script.splitlines()
+        if line.strip().startswith(EXPECTED_OUTPUT)
+    ]
+    assert len(expected) > 10, "the tour shows what it prints"
+
+    result = subprocess.run(  # noqa: S603 (README's own lines, run by bash)
+        ["/bin/bash", "-e", "-o", "pipefail", "-c", script.replace(README_SERVER, live_server.url)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_printed_in_order(result.stdout, expected)

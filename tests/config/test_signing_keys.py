@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 
 from config import secret_key
 from config.secret_key import JWT_KEY_LABEL, RLS_KEY_LABEL, derived_key
-from tenancy import rls_key
+from core import rls_key
 from tenancy.tokens import SessionRefreshToken
 from tests.factories import UserFactory
 
@@ -185,7 +185,7 @@ def test_the_key_file_is_created_once_whoever_asks_first(tmp_path, monkeypatch):
     assert [path.name for path in (tmp_path / ".data").iterdir()] == ["secret_key"]
 
 
-# --- the row-level security signing key (tenancy.rls_key) ------------------------------------
+# --- the row-level security signing key (core.rls_key) ------------------------------------
 
 
 @pytest.mark.parametrize("same_as", ["SECRET_KEY", "JWT_SIGNING_KEY"])

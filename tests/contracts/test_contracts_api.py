@@ -754,7 +754,7 @@ def test_patch_of_an_approved_contract_is_409_locked(client, user):
 
 @pytest.mark.parametrize("status", [ContractStatus.REJECTED, ContractStatus.CANCELLED])
 def test_patch_of_a_closed_contract_is_a_draft_edit(client, user, status):
-    """API.md: a rejected or cancelled contract is edited like a draft (then restarted)."""
+    """docs/api.md: a rejected or cancelled contract is edited like a draft (then restarted)."""
     contract = make_contract(user, title="Closed")
     Contract.objects.filter(pk=contract.pk).update(status=status)
 

@@ -1,5 +1,6 @@
-"""API.md "Approval integrity" through the API on PostgreSQL: the exploits it closes, revisions,
-re-routing, request changes / resubmit, amendments, and their audit rows and notifications.
+"""docs/api.md "Approval integrity" through the API on PostgreSQL: the exploits it closes,
+revisions, re-routing, request changes / resubmit, amendments, and their audit rows and
+notifications.
 
 The reset matrix (which edit re-opens which stage) is in ``test_reset_matrix``.
 """
@@ -275,7 +276,7 @@ def test_cancel_needs_the_creator_or_workflows_manage(
 
 
 def canonical_hash(content: dict) -> str:
-    """SHA-256 of the canonical JSON, as API.md and contracts.revisions define it."""
+    """SHA-256 of the canonical JSON, as docs/api.md and contracts.revisions define it."""
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 

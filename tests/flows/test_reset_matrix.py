@@ -1,4 +1,4 @@
-"""The reset matrix of API.md "Approval integrity": an edit during review re-opens exactly the
+"""The reset matrix of docs/api.md "Approval integrity": an edit during review re-opens exactly the
 stages whose ``reset_on_change`` policy fires on the changed fields and that hold decisions.
 
 One three-stage definition, Legal -> Finance (``all`` of finance and treasury) -> Exec, always

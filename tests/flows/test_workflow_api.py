@@ -9,7 +9,7 @@ from workflows.management.commands.seed_demo import DEMO_WORKFLOW
 
 pytestmark = pytest.mark.django_db
 
-# The example of API.md, exactly as the demo seed loads it.
+# The example of docs/api.md, exactly as the demo seed loads it.
 HIGH_VALUE = DEMO_WORKFLOW
 
 

@@ -116,7 +116,7 @@ def test_email_failures_are_retried(tenant, settings):
     assert (result.sent, result.retrying) == (0, 1)
     row = Delivery.objects.get(channel="email")
     assert (row.status, row.attempts) == ("pending", 1)
-    assert row.last_error == "connection refused"  # no SMTP host or port (API.md "Security")
+    assert row.last_error == "connection refused"  # no SMTP host or port (docs/security.md)
     assert row.next_attempt_at > timezone.now()
 
 
@@ -478,7 +478,7 @@ def test_command_rejects_bad_arguments():
 
 
 def test_webhook_body_is_canonical_json():
-    row = Delivery(payload={"b": 1, "a": {"z": "é", "y": None}})
+    row = Delivery(payload={"b": 1, "a": {"z": "é", "y": None}}, endpoint=WebhookEndpoint())
     assert (
         delivery.webhook_request_body(row)
         == json.dumps(

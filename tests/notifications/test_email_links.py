@@ -41,15 +41,20 @@ def sent_links(tenant, role_holder):
 def test_every_link_opens_a_resource_of_this_service(tenant, role_holder, api_client_for):
     legal, contract, links = sent_links(tenant, role_holder)
 
-    assert links == [
-        f"{PUBLIC}/api/contracts/{contract.pk}/",
-        f"{PUBLIC}/api/notifications/preferences/",
-    ]
+    decide = next(link for link in links if link.startswith(f"{PUBLIC}/approve/"))
+    assert links == sorted(
+        [
+            f"{PUBLIC}/api/contracts/{contract.pk}/",
+            f"{PUBLIC}/api/notifications/preferences/",
+            decide,
+        ]
+    )
     recipient = api_client_for(legal)
     for link in links:
         response = recipient.get(urlsplit(link).path)
         assert response.status_code == 200, link
     assert recipient.get(urlsplit(links[0]).path).json()["id"] == str(contract.pk)
+    assert contract.title in recipient.get(urlsplit(decide).path).content.decode()
 
 
 def test_with_a_frontend_the_contract_opens_there(tenant, role_holder, settings):
@@ -57,10 +62,11 @@ def test_with_a_frontend_the_contract_opens_there(tenant, role_holder, settings)
 
     _, contract, links = sent_links(tenant, role_holder)
 
-    assert links == [
+    assert links[:2] == [
         f"https://app.example/contracts/{contract.pk}",
         f"{PUBLIC}/api/notifications/preferences/",
     ]
+    assert links[2].startswith(f"{PUBLIC}/approve/")
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
-"""API.md "Security": webhook URLs (tokens) stay out of audit rows, and internal addresses out of
-the delivery errors a tenant reads; the details are in the server log only."""
+"""docs/security.md "Webhooks": webhook URLs (tokens) stay out of audit rows, and internal
+addresses out of the delivery errors a tenant reads; the details are in the server log only."""
 
 import json
 import logging

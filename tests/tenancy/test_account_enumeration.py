@@ -1,4 +1,5 @@
-"""API.md "Security": creating a user or registering with a taken e-mail reveals nothing.
+"""docs/api.md "Authentication and users": creating a user or registering with a taken e-mail
+reveals nothing.
 
 Every other field is validated first; then a taken address is one 400 on ``fields.email``, the
 same bytes (but the request id) whichever tenant holds it, and a race for one address is a 201

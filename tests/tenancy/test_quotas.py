@@ -1,4 +1,5 @@
-"""Quotas per tenant (API.md, "Security"): 400 ``quota_exceeded`` naming the quota, race-safe."""
+"""Quotas per tenant (docs/security.md, "Limits and quotas"): 400 ``quota_exceeded`` naming the
+quota, race-safe."""
 
 import pytest
 

@@ -18,7 +18,7 @@ from psycopg2 import sql as psycopg2_sql
 
 from audit.models import AuditLog
 from config.database import ROLES, role_name
-from tenancy import rls
+from core import rls
 from tenancy.api.views import MeView
 from tenancy.checks import RLS_THROUGH_PARENT, check_row_level_security, row_level_security_errors
 from tenancy.rls_backend.base import DatabaseWrapper
@@ -208,6 +208,7 @@ def test_a_bypass_needs_a_reason_and_is_logged(caplog):
     [
         (["check_sla_breaches"], "check_sla_breaches: all tenants"),
         (["deliver_notifications", "--once"], "deliver_notifications: every tenant's queue"),
+        (["generate_documents", "--once"], "generate_documents: every tenant's document jobs"),
         (["purge_idempotency_keys"], "purge_idempotency_keys: every tenant"),
         (["check_consistency"], "check_consistency: reads workflow state across tenants"),
     ],

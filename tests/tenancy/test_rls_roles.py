@@ -32,17 +32,21 @@ from django.utils import timezone
 from approvals.models import SLASettings
 from audit.services import audit_record
 from config.database import admin_url, role_name, role_url
+from core import rls, rls_key
+from documents.models import Document, DocumentJob, SignatureRequest, Signer
 from notifications.models import NotificationPreference, NotificationType
-from tenancy import rls, rls_key
 from tenancy.models import IdempotencyRecord, User
 from tenancy.tokens import SessionRefreshToken
 from tenancy.worker import WorkerCommand
-from tests.factories import TenantFactory, UserFactory
+from tests.factories import ContractFactory, TenantFactory, UserFactory
 from tests.tenancy.test_tenant_isolation import OBJECT_ENDPOINTS
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 RLS_MIGRATION = importlib.import_module("tenancy.migrations.0008_signed_rls_scope")
-TENANT_TABLES = [*RLS_MIGRATION.TENANT_TABLES, "tenancy_user"]
+DOCUMENTS_RLS_MIGRATION = importlib.import_module(
+    "documents.migrations.0002_row_level_security_and_immutable_documents"
+)
+TENANT_TABLES = [*RLS_MIGRATION.TENANT_TABLES, *DOCUMENTS_RLS_MIGRATION.TABLES, "tenancy_user"]
 # The tables without a tenant column, and how a row of theirs belongs to a tenant.
 THROUGH_PARENT = {
     "workflows_workflowstagedefinition": (
@@ -64,6 +68,7 @@ WORKER_COMMANDS = {
     "check_consistency",
     "check_sla_breaches",
     "deliver_notifications",
+    "generate_documents",
     "purge_idempotency_keys",
 }
 
@@ -97,12 +102,39 @@ def _populate(tenant) -> None:
         expires_at=timezone.now() - timedelta(hours=1),
     )
     SLASettings.objects.create(tenant=tenant)
+    _populate_documents(tenant)
     NotificationPreference.objects.create(
         tenant=tenant, user=user, notification_type=NotificationType.APPROVAL_ASSIGNED
     )
     with rls.tenant_scope(tenant):
         SessionRefreshToken.for_user(user).blacklist()
         SessionRefreshToken.for_user(user)
+
+
+def _populate_documents(tenant) -> None:
+    contract = ContractFactory(tenant=tenant)
+    request = SignatureRequest.objects.create(
+        tenant=tenant,
+        contract=contract,
+        revision=1,
+        content_hash="0" * 64,
+        expires_at=timezone.now(),
+    )
+    signer = Signer.objects.create(
+        tenant=tenant, request=request, position=1, name="Sam", email="sam@example.com"
+    )
+    Document.objects.create(
+        tenant=tenant,
+        contract=contract,
+        kind="signed_contract",
+        revision=1,
+        sha256="0" * 64,
+        inputs_sha256="0" * 64,
+        size=1,
+        storage_name="none.pdf",
+        signature_request=request,
+    )
+    DocumentJob.objects.create(tenant=tenant, kind="signer_link", contract=contract, signer=signer)
 
 
 @pytest.fixture
@@ -329,7 +361,15 @@ def test_the_account_lookups_answer_id_and_tenant_only(populated, attacker):
 
 
 def _project_commands() -> dict[str, str]:
-    project_apps = {"tenancy", "audit", "contracts", "workflows", "approvals", "notifications"}
+    project_apps = {
+        "tenancy",
+        "audit",
+        "contracts",
+        "workflows",
+        "approvals",
+        "notifications",
+        "documents",
+    }
     return {name: app for name, app in get_commands().items() if app in project_apps}
 
 
@@ -372,7 +412,7 @@ WEB_PROCESS = """
 import config.wsgi  # the web's settings and application
 from django.conf import settings
 from django.db import connection
-from tenancy import rls
+from core import rls
 print(settings.DATABASES["default"]["USER"])
 with connection.cursor() as cursor:
     cursor.execute("SELECT session_user, current_user")

@@ -1,4 +1,4 @@
-"""Throttles through the API (API.md "Security"), on each store: per client IP on the auth
+"""Throttles through the API (docs/throttling.md), on each store: per client IP on the auth
 endpoints, per account on failed logins, per user on writes. 429 with ``Retry-After``.
 """
 

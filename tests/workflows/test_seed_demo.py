@@ -72,7 +72,7 @@ def test_the_readme_example_routes_to_the_high_value_workflow(api_client):
 
 
 def test_a_contract_breaking_the_playbook_routes_to_legal_deviation_review(api_client):
-    """Issue 15: README's "Legal deviation review" had to be created by hand."""
+    """Issue 15: the "Legal deviation review" of docs/api.md had to be created by hand."""
     seed()
 
     response = requester_client(api_client).post(
@@ -89,9 +89,9 @@ def test_a_contract_breaking_the_playbook_routes_to_legal_deviation_review(api_c
     assert body["clause_findings"]["missing_required"] != []
 
 
-def test_the_deviation_workflow_is_the_one_readme_shows():
-    readme = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"^```json\n(.*?)^```", readme, re.MULTILINE | re.DOTALL)
+def test_the_deviation_workflow_is_the_one_the_api_reference_shows():
+    reference = (ROOT / "docs" / "api.md").read_text()
+    blocks = re.findall(r"^```json\n(.*?)^```", reference, re.MULTILINE | re.DOTALL)
     [shown] = [json.loads(block) for block in blocks if '"Legal deviation review"' in block]
 
     assert shown == DEMO_DEVIATION_WORKFLOW

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.test import Client
 
 from audit.models import AuditLog
@@ -327,4 +328,57 @@ def test_errors_of_other_stage_fields_land_on_their_row(staff_client):
     assert response.status_code == 200
     formset = response.context["inline_admin_formsets"][0].formset
     assert formset.forms[1].errors["stage_name"] == ["Duplicate stage name 'legal'."]
+    assert not WorkflowDefinition.objects.exists()
+
+
+def test_a_stage_edit_is_told_in_history(staff_client):
+    staff_client.post(ADD_URL, form_data(stages=TWO_STAGES))
+    definition = WorkflowDefinition.objects.get()
+    data = edit_data(definition)
+    data["stages-1-sla_hours"] = "36"
+    data["stages-1-approvers"] = "finance,cfo"
+
+    assert staff_client.post(change_url(definition), data).status_code == 302
+
+    entry = LogEntry.objects.get(action_flag=CHANGE)
+    assert entry.get_change_message() == (
+        "Changed Approvers and Sla hours for workflow stage definition “2. Finance”."
+    )
+    history = staff_client.get(f"{change_url(definition).removesuffix('change/')}history/")
+    assert "Changed Approvers and Sla hours" in history.content.decode()
+
+
+def test_dry_run_tries_the_rule_as_typed_and_saves_nothing(staff_client, tenant):
+    staff_client.post(ADD_URL, form_data(trigger='{"value__gte": 1000}'))
+    definition = WorkflowDefinition.objects.get()
+    creator = UserFactory(tenant=tenant)
+    ContractFactory(tenant=tenant, created_by=creator, title="Big deal", value=5000)
+    ContractFactory(tenant=tenant, created_by=creator, title="Small deal", value=10)
+    data = edit_data(definition, trigger_conditions='{"value__lt": 100}', _dry_run="1")
+
+    response = staff_client.post(change_url(definition), data)
+
+    assert response.status_code == 200
+    dry_run = response.context["adminform"].form.instance.dry_run_rule
+    assert dry_run == {"value__lt": 100}
+    page = response.content.decode()
+    assert "The rule as typed, not saved" in page
+    assert "Small deal" in page
+    assert "Big deal" not in page
+    assert "Please correct" not in page
+    assert "{&quot;value__lt&quot;: 100}" in page  # the form keeps what was typed
+    definition.refresh_from_db()
+    assert definition.trigger_conditions == {"value__gte": 1000}
+    assert definition.version == 1
+
+
+def test_dry_run_on_the_add_page_and_of_a_bad_rule(staff_client, tenant):
+    ContractFactory(tenant=tenant, created_by=UserFactory(tenant=tenant), title="NDA one")
+
+    tried = staff_client.post(ADD_URL, {**form_data(trigger="{}"), "_dry_run": "1"})
+    bad = staff_client.post(ADD_URL, {**form_data(trigger='{"value__regex": 1}'), "_dry_run": "1"})
+
+    assert "NDA one" in tried.content.decode()
+    assert "Correct the rule above to run it." in bad.content.decode()
+    assert "value__regex" in bad.content.decode()
     assert not WorkflowDefinition.objects.exists()

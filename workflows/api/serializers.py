@@ -56,6 +56,23 @@ class WorkflowStageSerializer(serializers.Serializer):
     )
 
 
+class DefinitionSignerSerializer(serializers.Serializer):
+    """One signer asked automatically when the workflow completes."""
+
+    role = serializers.SlugField(required=False, max_length=50, help_text="Every holder signs.")
+    user = serializers.UUIDField(required=False, help_text="A member of your organisation.")
+    name = serializers.CharField(required=False, max_length=200, help_text="Someone outside.")
+    email = serializers.EmailField(required=False)
+
+    def validate(self, attrs):
+        shapes = [bool(attrs.get("role")), bool(attrs.get("user")), "email" in attrs]
+        if sum(shapes) != 1 or ("email" in attrs) != ("name" in attrs):
+            raise serializers.ValidationError(
+                "Give exactly one of `role`, `user`, or `name` and `email`."
+            )
+        return {key: str(value) for key, value in attrs.items()}
+
+
 class WorkflowDefinitionInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(
@@ -74,6 +91,10 @@ class WorkflowDefinitionInputSerializer(serializers.Serializer):
             "One person decides at most one approval of a workflow (false only for tiny teams; "
             "audited)."
         ),
+    )
+    signers = DefinitionSignerSerializer(many=True, required=False, default=list, max_length=20)
+    signing_order = serializers.ChoiceField(
+        choices=["parallel", "sequential"], required=False, default="parallel"
     )
 
     def validate_stages(self, stages):
@@ -100,6 +121,8 @@ class WorkflowDefinitionSerializer(serializers.ModelSerializer):
             "priority",
             "is_active",
             "distinct_approvers",
+            "signers",
+            "signing_order",
             "version",
             "created_by",
             "created_at",

@@ -1,13 +1,13 @@
 """Record SLA breaches, escalate them and send due reminders: every tenant, or one.
 
-Meant for cron (README: every five minutes). Idempotent and safe to overlap with itself: a breach
-or a reminder is acted on by exactly one run. Exit status 0 when the check ran (whether or not it
-found anything), non-zero on bad arguments or a database error.
+Meant for cron (docs/operations.md: every five minutes). Idempotent and safe to overlap with
+itself: a breach or a reminder is acted on by exactly one run. Exit status 0 when the check ran
+(whether or not it found anything), non-zero on bad arguments or a database error.
 """
 
 from approvals.services import sla_check_breaches
 from audit.services import audited_rls_bypass
-from tenancy import rls
+from core import rls
 from tenancy.cli import tenant_option
 from tenancy.models import Tenant
 from tenancy.worker import WorkerCommand

@@ -4,7 +4,7 @@
     python manage.py deliver_notifications --once       # deliver what is due now, then exit
 
 Several workers may run side by side (rows are claimed with FOR UPDATE SKIP LOCKED and a lease);
-see notifications/delivery.py and the README.
+see notifications/delivery.py and docs/operations.md.
 """
 
 import argparse

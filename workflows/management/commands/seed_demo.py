@@ -9,7 +9,7 @@ from django.db import transaction
 
 from contracts.clause_services import clause_rule_create
 from contracts.models import ClauseRule
-from tenancy import rls
+from core import rls
 from tenancy.capabilities import ALL_CAPABILITIES
 from tenancy.models import Tenant, User, UserRole
 from workflows.models import WorkflowDefinition
@@ -27,7 +27,7 @@ DEMO_USERS = [
     ("requester@acme.example", "Rae Requester", ["sales"], []),
 ]
 
-# The example of API.md, exactly as a configuration file would be written.
+# The example of docs/api.md, exactly as a configuration file would be written.
 DEMO_WORKFLOW = {
     "name": "High Value Contract Approval",
     "description": "For contracts over $500k",
@@ -62,7 +62,8 @@ DEMO_WORKFLOW = {
     "is_active": True,
 }
 
-# README's routing of contracts that break a blocking playbook rule (below) to legal.
+# Contracts that break a blocking playbook rule (below) routed to legal, as docs/api.md shows
+# ("Clause playbook").
 DEMO_DEVIATION_WORKFLOW = {
     "name": "Legal deviation review",
     "description": "Contracts breaking a blocking playbook rule",

@@ -6,11 +6,26 @@ A ``ContextVar`` rather than a thread-local, so it is correct under threads and 
 import ipaddress
 import re
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from django.conf import settings
+
+Value = TypeVar("Value")
+
+
+@contextmanager
+def set_within(variable: ContextVar[Value], value: Value) -> Iterator[Value]:
+    """``variable`` is ``value`` within the block, and what it was before after it."""
+    token = variable.set(value)
+    try:
+        yield value
+    finally:
+        variable.reset(token)
+
 
 _REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _USER_AGENT_MAX = 512
@@ -80,13 +95,8 @@ def context_from_request(request) -> RequestContext:
     )
 
 
-@contextmanager
 def request_context(context: RequestContext):
-    token = _current.set(context)
-    try:
-        yield context
-    finally:
-        _current.reset(token)
+    return set_within(_current, context)
 
 
 def set_actor(actor_id) -> None:

@@ -1,4 +1,4 @@
-"""The key that signs row-level security scopes (``tenancy.rls``), and its copy in the database.
+"""The key that signs row-level security scopes (``core.rls``), and its copy in the database.
 
 ``settings.RLS_SIGNING_KEY``: the environment's ``RLS_SIGNING_KEY``, else a key derived from
 ``SECRET_KEY`` by a labelled HMAC (``config.secret_key``). The database keeps it as the two HMAC

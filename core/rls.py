@@ -9,7 +9,7 @@ no bypass clause: no setting a session can make lets a policy through.
 ``app_current_tenant()`` believes a scope only when it is signed. The backend puts
 ``app.tenant_id = <tenant id>.<signature>`` into the transaction, the signature being
 HMAC-SHA256 over ``<tenant id>:<connection nonce>`` with a key only this application and the
-owner role know (``tenancy.rls_key``; the database copy lives in a table the app role cannot
+owner role know (``core.rls_key``; the database copy lives in a table the app role cannot
 read). The function, SECURITY DEFINER and owned by the owner, recomputes it with PostgreSQL's
 ``sha256()`` and returns the tenant, or NULL. So SQL running as the web's role, an injection
 included, may set ``app.tenant_id`` (or any setting) to anything, but cannot name another tenant:
@@ -49,12 +49,11 @@ connection has no ``SCOPE_ROLES``: it stays itself.
 
 import logging
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from tenancy import rls_key
+from core import rls_key
+from core.context import set_within
 
 TENANT_SETTING = "app.tenant_id"
 # The connection's secret nonce, set in its startup packet (``tenancy.rls_backend``).
@@ -103,37 +102,28 @@ def _tenant_scope(tenant) -> Scope:
     return Scope(tenant_id=str(uuid.UUID(str(tenant_id))))
 
 
-@contextmanager
-def _entered(scope: Scope) -> Iterator[Scope]:
-    token = _scope.set(scope)
-    try:
-        yield scope
-    finally:
-        _scope.reset(token)
-
-
 def _account_scope(tenant_id) -> Scope:
     return Scope(tenant_id=PLATFORM) if tenant_id is None else _tenant_scope(tenant_id)
 
 
 def tenant_scope(tenant):
     """Within the block, queries see and write ``tenant``'s rows only (a Tenant or its id)."""
-    return _entered(_tenant_scope(tenant))
+    return set_within(_scope, _tenant_scope(tenant))
 
 
 def platform_scope():
     """Within the block, queries see and write platform rows only (no tenant's)."""
-    return _entered(_account_scope(None))
+    return set_within(_scope, _account_scope(None))
 
 
 def account_scope(tenant_id):
     """The scope of a user's row: its tenant's, or the platform's (``tenant_id`` None)."""
-    return _entered(_account_scope(tenant_id))
+    return set_within(_scope, _account_scope(tenant_id))
 
 
 def request_scope():
     """A web request starts strict, whatever its caller's scope: nothing until authenticated."""
-    return _entered(NO_SCOPE)
+    return set_within(_scope, NO_SCOPE)
 
 
 def activate_tenant(tenant) -> None:
@@ -162,7 +152,7 @@ def bypass(reason: str):
     Only a process connected as the worker role (or as a member of it) can do this: anywhere
     else the database refuses the role switch.
     """
-    return _entered(_bypass_scope(reason))
+    return set_within(_scope, _bypass_scope(reason))
 
 
 def activate_bypass(reason: str) -> None:

@@ -1,0 +1,23 @@
+"""Listeners of the approvals app's domain signals: they only queue work, in the same transaction.
+
+A completed workflow queues its approval certificate (``documents.services``); the documents
+worker renders and seals it later, so a slow or failing generation never touches the decision.
+A definition naming signers also gets its signature request; each receiver is isolated, so a
+failure (a named signer no longer active, say) is logged and never undoes the decision.
+"""
+
+from approvals import signals
+from documents.services import certificate_job_enqueue, signature_request_for_completed_workflow
+
+
+def on_workflow_completed(*, instance, **kwargs) -> None:
+    certificate_job_enqueue(instance=instance)
+
+
+def request_signatures(*, instance, **kwargs) -> None:
+    signature_request_for_completed_workflow(instance=instance)
+
+
+def connect() -> None:
+    signals.workflow_completed.connect(on_workflow_completed, dispatch_uid="documents.certificate")
+    signals.workflow_completed.connect(request_signatures, dispatch_uid="documents.signatures")

@@ -1,0 +1,55 @@
+"""The signing page in a real browser: the document shows, consent is required, signing works."""
+
+import pytest
+from django.core import mail
+
+from documents.models import SignatureRequest
+from tests.browser import DESKTOP, PHONE, horizontal_overflow
+from tests.documents.conftest import run_worker
+from tests.documents.test_signing import LINK, OUTSIDER
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _locmem_email(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+
+def test_a_signer_reads_cannot_sign_without_consent_then_signs(
+    live_server, open_page, screenshot, clients, approved_contract
+):
+    response = clients["requester"].post(
+        f"/api/contracts/{approved_contract['id']}/signature-requests/",
+        {"signers": [OUTSIDER], "message": "Please sign by Friday."},
+        format="json",
+    )
+    assert response.status_code == 201
+    run_worker()
+    [token] = [LINK.search(m.body).group(1) for m in mail.outbox if LINK.search(m.body)]
+    url = f"{live_server.url}/sign/{token}/"
+
+    desktop = open_page(DESKTOP)
+    desktop.goto(url)
+    assert desktop.get_by_role("heading", name="Please sign: Zürich MSA").is_visible()
+    screenshot(desktop, "documents-sign-desktop")
+
+    page = open_page(PHONE)
+    page.goto(url)
+    assert "Clause 1: payment within 30 days." in page.locator("#contract-text").inner_text()
+    assert page.get_by_role("link", name="Open the document as a PDF").is_visible()
+    assert horizontal_overflow(page) == 0
+    screenshot(page, "documents-sign-phone")
+
+    page.get_by_label("Your full name").fill("Olga Outside")
+    page.get_by_role("button", name="Sign the document").click()
+    assert page.get_by_role("alert").inner_text().strip().startswith("Tick the box")
+    assert SignatureRequest.objects.get().status == "pending"
+    screenshot(page, "documents-sign-phone-refused")
+
+    page.get_by_label("I agree to sign this document electronically").check()
+    page.get_by_label("Your full name").fill("Olga Outside")
+    page.get_by_role("button", name="Sign the document").click()
+    assert page.get_by_role("heading", name="Signed: Zürich MSA").is_visible()
+    screenshot(page, "documents-sign-phone-done")
+    assert SignatureRequest.objects.get().status == "completed"
