@@ -161,7 +161,7 @@ class WorkflowCancelInputSerializer(serializers.Serializer):
 
 class ApprovalActionInputSerializer(serializers.Serializer):
     action = serializers.ChoiceField(
-        choices=ApprovalAction.CHOICES,
+        choices=ApprovalAction.values,
         help_text="`request_changes` sends the contract back to its requester (comments required).",
     )
     comments = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
