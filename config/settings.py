@@ -339,6 +339,8 @@ QUOTA_CLAUSE_PHRASE_CHARS = env_int("QUOTA_CLAUSE_PHRASE_CHARS", 100_000)  # ove
 QUOTA_WEBHOOKS = env_int("QUOTA_WEBHOOKS", 20)
 QUOTA_ACTIVE_DEFINITIONS = env_int("QUOTA_ACTIVE_DEFINITIONS", 200)
 QUOTA_USERS = env_int("QUOTA_USERS", 10_000)
+QUOTA_ROLES = env_int("QUOTA_ROLES", 500)  # the role catalog
+QUOTA_CONTRACT_COMMENTS = env_int("QUOTA_CONTRACT_COMMENTS", 2_000)  # per contract
 # Compiled clause playbooks cached per process (contracts.clause_selectors), bounded by the
 # characters of the rules they were compiled from (least recently used evicted first).
 PLAYBOOK_CACHE_CHARS = env_int("PLAYBOOK_CACHE_CHARS", 4_000_000)

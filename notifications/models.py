@@ -24,6 +24,9 @@ class NotificationType(models.TextChoices):
     SLA_ESCALATED = "sla_escalated", "SLA escalated"
     APPROVAL_RESET = "approval_reset", "Approval reset"
     CHANGES_REQUESTED = "changes_requested", "Changes requested"
+    COMMENT_MENTION = "comment_mention", "Mentioned in a comment"
+    COMMENT_ADDED = "comment_added", "Comment added"
+    APPROVER_UNRESOLVED = "approver_unresolved", "Approver unresolved"
 
 
 class Priority(models.TextChoices):

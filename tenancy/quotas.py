@@ -18,6 +18,8 @@ QUOTAS = {
     "webhooks": "QUOTA_WEBHOOKS",
     "active_workflow_definitions": "QUOTA_ACTIVE_DEFINITIONS",
     "users": "QUOTA_USERS",
+    "roles": "QUOTA_ROLES",
+    "contract_comments": "QUOTA_CONTRACT_COMMENTS",
 }
 
 _DESCRIPTIONS = {
@@ -26,6 +28,8 @@ _DESCRIPTIONS = {
     "webhooks": "webhook endpoints",
     "active_workflow_definitions": "active workflow definitions",
     "users": "users",
+    "roles": "roles in its catalog",
+    "contract_comments": "comments on one contract",
 }
 
 
