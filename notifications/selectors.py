@@ -14,7 +14,7 @@ from notifications.models import (
     WebhookEndpoint,
 )
 from tenancy.models import User, UserRole
-from tenancy.out_of_office import AWAY_NOW_SQL
+from tenancy.out_of_office import away_sql
 
 
 def notification_list_for_user(*, user) -> QuerySet[Notification]:
@@ -65,7 +65,7 @@ SELECT r.role, r.user_id
   JOIN {User._meta.db_table} u ON u.id = r.user_id
  WHERE r.tenant_id = %s::uuid AND r.role = ANY(%s::varchar[]) AND u.is_active
    AND (r.expires_at IS NULL OR r.expires_at > %s)
-   AND NOT {AWAY_NOW_SQL.format(user="r.user_id")}
+   AND NOT {away_sql("r.user_id")}
  ORDER BY r.role, r.user_id
 """  # noqa: S608 (table names only)
 

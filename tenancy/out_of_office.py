@@ -6,7 +6,7 @@ whose behalf (``personal_assignees``). The away user's pending personal rows mov
 once the window has started (``approvals.covers``, from the SLA job or the first read of an
 approval list). No chains: a cover may not be away during the window, and someone covering for
 another may not be away while they cover. Role holders who are away keep their roles but get no
-role notifications (``AWAY_NOW_SQL``).
+role notifications (``away_sql``).
 """
 
 import uuid
@@ -21,12 +21,14 @@ from rest_framework.exceptions import ValidationError
 from audit.services import audit_record
 from tenancy.models import OutOfOffice, User
 
-# "User ``%s`` is away at ``%s``" as an SQL predicate on a user id column, for set-based reads
-# (role notifications): format with the column, bind the moment.
-AWAY_NOW_SQL = (
-    "EXISTS (SELECT 1 FROM tenancy_outofoffice away WHERE away.user_id = {user}"
-    " AND away.starts_at <= %s AND away.ends_at > %s)"
-)
+
+def away_sql(user_column: str, at: str = "%s") -> str:
+    """SQL true when the user in ``user_column`` is out of office at the placeholder ``at`` (bound
+    twice), for set-based reads that tell role holders of work (they skip the away ones)."""
+    return (
+        f"EXISTS (SELECT 1 FROM {OutOfOffice._meta.db_table} away"  # noqa: S608 (names only)
+        f" WHERE away.user_id = {user_column} AND away.starts_at <= {at} AND away.ends_at > {at})"
+    )
 
 
 def _overlapping(starts_at, ends_at) -> Q:

@@ -309,3 +309,20 @@ def test_concurrent_first_reads_move_each_row_once(api_client_for, tenant, role_
     assert sorted(value for _, value in results) == [0, 0, 3]
     assert AuditLog.objects.filter(action="approval_reassigned").count() == 3
     assert {row.assigned_to_id for contract_id in ids for row in rows(contract_id)} == {cover.pk}
+
+
+def test_sla_notices_to_a_role_skip_the_away_holder(admin_client, clients, people):
+    define(admin_client, ["legal"], name="Roles")
+    assert window(clients["away"], people["cover"]).status_code == 200
+    contract_id = contract(clients["requester"], kind="ROLES")
+    WorkflowStageApproval.objects.filter(contract_id=contract_id).update(
+        due_at=timezone.now() - timedelta(hours=1)
+    )
+    response = admin_client.post("/api/admin/sla-breaches/check_breaches/", {}, format="json")
+    assert response.json()["breached"] == 1
+    told = set(
+        Notification.objects.filter(notification_type="sla_breached").values_list(
+            "recipient_id", flat=True
+        )
+    )
+    assert told == {people["other_legal"].pk}
