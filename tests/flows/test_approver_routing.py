@@ -11,7 +11,7 @@ from notifications.models import Notification
 from tenancy.models import Role, User
 from tenancy.out_of_office import out_of_office_set
 from tenancy.services import user_set_manager
-from tests.factories import UserFactory
+from tests.factories import UserFactory, UserRoleFactory
 from tests.support import run_together
 
 pytestmark = pytest.mark.django_db
@@ -244,3 +244,25 @@ def test_reassigning_to_someone_away_reaches_their_cover(
         str(cover.pk),
         str(away.pk),
     )
+
+
+def test_the_catalog_list_costs_the_same_for_1_and_50_roles(
+    admin_client, tenant, django_assert_num_queries
+):
+    def add(count):
+        start = Role.objects.filter(tenant=tenant).count()
+        for index in range(start, start + count):
+            role = Role.objects.create(tenant=tenant, slug=f"team-{index}", name=f"Team {index}")
+            UserRoleFactory(user=UserFactory(tenant=tenant), role=role.slug)
+
+    for count in (1, 50):
+        add(count)
+        # user, COUNT, page (each role's holders counted in a sub-select)
+        with django_assert_num_queries(3):
+            response = admin_client.get(ROLES)
+        assert response.status_code == 200
+        assert all(
+            row["holders"] == 1
+            for row in response.json()["results"]
+            if row["slug"].startswith("team-")
+        )
