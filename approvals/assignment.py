@@ -160,6 +160,8 @@ def covers_apply_due(*, tenant_ids=None, now: datetime | None = None) -> int:
     a distinct-approver workflow they already decided on). Returns how many rows moved.
     """
     now = now or timezone.now()
+    if not out_of_office.windows_due_exist(tenant_ids=tenant_ids, now=now):
+        return 0  # the usual case: one indexed query, no transaction
     with transaction.atomic():
         windows = out_of_office.windows_to_apply(tenant_ids=tenant_ids, now=now)
         if not windows:
@@ -199,7 +201,5 @@ def covers_apply_due(*, tenant_ids=None, now: datetime | None = None) -> int:
 
 def covers_apply_for_reader(*, tenant) -> None:
     """Before a list of approvals is read: a window of the tenant that has started moves its
-    rows now, unless the SLA job did already (one indexed query when there is nothing to do)."""
-    now = timezone.now()
-    if out_of_office.windows_due_exist(tenant_id=tenant.pk, now=now):
-        covers_apply_due(tenant_ids=[tenant.pk], now=now)
+    rows now, unless the SLA job did already."""
+    covers_apply_due(tenant_ids=[tenant.pk])

@@ -210,12 +210,15 @@ def windows_to_apply(*, tenant_ids, now: datetime) -> list[OutOfOffice]:
     return list(windows.order_by("pk"))
 
 
-def windows_due_exist(*, tenant_id, now: datetime) -> bool:
-    """Whether a started window of the tenant still has rows to move (the cheap pre-check of a
-    read: one indexed query)."""
-    return OutOfOffice.objects.filter(
-        tenant_id=tenant_id, applied_at__isnull=True, starts_at__lte=now, ends_at__gt=now
-    ).exists()
+def windows_due_exist(*, tenant_ids, now: datetime) -> bool:
+    """Whether a started window (of ``tenant_ids``; None: any tenant) still has rows to move:
+    the cheap pre-check of every read and SLA run (one indexed query)."""
+    windows = OutOfOffice.objects.filter(
+        applied_at__isnull=True, starts_at__lte=now, ends_at__gt=now
+    )
+    if tenant_ids is not None:
+        windows = windows.filter(tenant_id__in=tenant_ids)
+    return windows.exists()
 
 
 def windows_mark_applied(*, windows: list[OutOfOffice], now: datetime) -> None:
