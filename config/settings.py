@@ -223,6 +223,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "audit", "description": "The tenant's audit trail."},
         {"name": "analytics", "description": "Workflow, stage and approver figures."},
         {"name": "admin: users", "description": "Users and their roles."},
+        {"name": "admin: roles", "description": "The role catalog stage approvers name."},
         {"name": "admin: SLA", "description": "SLA rules, calendar, holidays and breaches."},
         {"name": "admin: webhooks", "description": "Webhook endpoints and their deliveries."},
     ],

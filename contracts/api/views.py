@@ -115,7 +115,6 @@ class ContractViewSet(
         page = self.paginate_queryset(thread)
         return self.get_paginated_response(CommentSerializer(page, many=True).data)
 
-    @idempotent
     def _add_comment(self, request, pk):
         body = CommentSerializer(data=request.data)
         body.is_valid(raise_exception=True)
