@@ -215,6 +215,15 @@ class WorkflowStageApproval(TenantOwnedModel):
     delegated_from = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
+    on_behalf_of = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        help_text="The person this row was meant for, when it went to their out-of-office cover.",
+    )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -284,6 +293,11 @@ class WorkflowStageApproval(TenantOwnedModel):
                 fields=["decided_by"],
                 condition=Q(decided_by__isnull=False),
                 name="approval_decider_idx",
+            ),
+            models.Index(
+                fields=["on_behalf_of"],
+                condition=Q(on_behalf_of__isnull=False),
+                name="approval_on_behalf_of_idx",
             ),
         ]
 

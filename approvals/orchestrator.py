@@ -52,12 +52,14 @@ from config.exceptions import Conflict
 from contracts.models import Contract, ContractRevision, ContractStatus
 from contracts.permissions import require_contract_editor
 from contracts.revisions import changed_fields
+from tenancy.approvers import resolve_stage_approvers
 from tenancy.capabilities import WORKFLOWS_MANAGE
 from tenancy.models import User, UserRole
+from tenancy.out_of_office import personal_assignees
 from tenancy.permissions import has_capability
 from workflows.engine import match_engine
 from workflows.models import RESET_ANY, WorkflowDefinition, WorkflowDefinitionVersion
-from workflows.stages import parse_approver, reset_fires
+from workflows.stages import reset_fires
 
 SETTLED_STAGE_STATUSES = (StageStatus.APPROVED, StageStatus.REJECTED, StageStatus.SKIPPED)
 RESTARTABLE_CONTRACT_STATUSES = (
@@ -410,13 +412,13 @@ def _open_stages(transition: _Transition, opening: list[WorkflowStage]) -> list:
     """Make ``opening`` pending with fresh due dates and a row for each approver entry that has
     no live row yet (a stage re-opened by a reset may keep decisions its policy preserved)."""
     instance, contract, now = transition.instance, transition.contract, transition.now
-    named_ids = {
-        user_id
-        for stage in opening
-        for _, user_id in map(parse_approver, stage.approvers)
-        if user_id is not None
-    }
-    existing_users = set(User.objects.filter(pk__in=named_ids).values_list("pk", flat=True))
+    resolved = resolve_stage_approvers(
+        tenant_id=instance.tenant_id,
+        entries=[entry for stage in opening for entry in stage.approvers],
+        creator_id=contract.created_by_id,
+        at=now,
+        decided_ids=_distinct_deciders(transition),
+    )
     if WorkflowInstance.tenant.is_cached(instance):  # the request's tenant: cached policy
         sla = sla_policy_cached(tenant=instance.tenant, since=now.date())
     else:
@@ -437,20 +439,23 @@ def _open_stages(transition: _Transition, opening: list[WorkflowStage]) -> list:
         for entry in stage.approvers:
             if entry in covered:
                 continue
-            role, user_id = parse_approver(entry)
+            target = resolved[entry]
             approval = WorkflowStageApproval(
                 tenant_id=instance.tenant_id,
                 stage=stage,
                 instance=instance,
                 contract=contract,
                 approver=entry,
-                role=role,
-                assigned_to_id=user_id if user_id in existing_users else None,
+                role=target.role,
+                assigned_to_id=target.assigned_to,
+                on_behalf_of_id=target.on_behalf_of,
                 due_at=stage.due_at,
                 remind_at=plan.remind_at,
                 created_at=now,
             )
             approvals.append(approval)
+            if target.unresolved:
+                _record_unresolved(transition, stage, approval)
         transition.record(
             "stage_started",
             stage,
@@ -460,6 +465,27 @@ def _open_stages(transition: _Transition, opening: list[WorkflowStage]) -> list:
         )
     transition.rows.extend(approvals)
     return approvals
+
+
+def _distinct_deciders(transition: _Transition) -> set:
+    """People who may not get another row of the instance (its definition wants distinct
+    approvers and they decided one)."""
+    if not transition.instance.distinct_approvers:
+        return set()
+    return {row.decided_by_id for row in transition.rows if row.status in DECIDED_STATUSES}
+
+
+def _record_unresolved(transition: _Transition, stage, approval) -> None:
+    """An entry nobody could act on went to a tenant admin: audited, and every admin told."""
+    assigned = str(approval.assigned_to_id) if approval.assigned_to_id else None
+    transition.record(
+        "approver_unresolved",
+        stage,
+        stage_name=(None, stage.stage_name),
+        approver=(None, approval.approver),
+        assigned_to=(None, assigned),
+    )
+    transition.emit(signals.approver_unresolved, approval=approval)
 
 
 def _due_at(stage: WorkflowStage, now, sla: SLAPolicy, contract: Contract) -> SLAPlan:
@@ -808,6 +834,13 @@ def _delegate(transition: _Transition, decision: _Decision) -> None:
                 ]
             }
         )
+    assignee = personal_assignees(
+        tenant_id=instance.tenant_id,
+        user_ids=[delegate_to.pk],
+        creator_id=contract.created_by_id,
+        at=now,
+        decided_ids=_distinct_deciders(transition) | {actor.pk},
+    )[delegate_to.pk]
     approval.status = ApprovalStatus.DELEGATED
     approval.delegated_to = delegate_to
     approval.decided_by = actor
@@ -825,7 +858,8 @@ def _delegate(transition: _Transition, decision: _Decision) -> None:
         contract=contract,
         approver=approval.approver,
         role=approval.role,
-        assigned_to=delegate_to,
+        assigned_to_id=assignee.user_id,
+        on_behalf_of_id=assignee.on_behalf_of,
         due_at=approval.due_at,
         # The SLA state goes with the row: no second reminder, no second breach.
         remind_at=approval.remind_at,
@@ -841,6 +875,7 @@ def _delegate(transition: _Transition, decision: _Decision) -> None:
         status=(ApprovalStatus.PENDING, ApprovalStatus.DELEGATED),
         delegated_to=(None, str(delegate_to.pk)),
         new_approval=(None, str(successor.pk)),
+        **({"covered_by": (None, str(assignee.user_id))} if assignee.on_behalf_of else {}),
     )
     successor.contract = contract
     transition.emit(signals.approval_delegated, approval=successor, previous=approval)

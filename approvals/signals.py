@@ -148,3 +148,5 @@ changes_requested = DomainSignal("changes_requested")
 # approvals: decided rows that no longer count (superseded, or of a re-routed instance);
 # reason: "changed" or "rerouted"
 approvals_reset = DomainSignal("approvals_reset")
+# approval: a new row whose approver entry nobody could act on, assigned to a tenant admin
+approver_unresolved = DomainSignal("approver_unresolved")

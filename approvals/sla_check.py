@@ -76,6 +76,7 @@ from notifications.models import (
     NotificationPreference,
     Priority,
 )
+from tenancy.out_of_office import away_sql
 
 BREACHED = "sla_breached"
 ESCALATED = "sla_escalated"
@@ -217,10 +218,10 @@ def _sla_metadata(overdue: bool) -> str:
 
 def _approver_recipients(event_column: str) -> str:
     """``(event_id, user_id)`` per row of ``events``: the named approver (delegate), else the
-    role's active holders with an unexpired role, never the contract's creator (as the
-    ``approval_assigned`` notifications and the approvals inbox). No pair twice: the two
-    branches take disjoint events (with an assignee, without) and a user holds a role once
-    (``userrole_user_role_unique``)."""
+    role's active holders with an unexpired role who are not out of office, never the contract's
+    creator (as the ``approval_assigned`` notifications and the approvals inbox). No pair twice:
+    the two branches take disjoint events (with an assignee, without) and a user holds a role
+    once (``userrole_user_role_unique``)."""
     return f"""
         SELECT e.{event_column}, e.assigned_to_id
         FROM events e
@@ -234,6 +235,7 @@ def _approver_recipients(event_column: str) -> str:
          AND (ur.expires_at IS NULL OR ur.expires_at > %(now)s)
         JOIN tenancy_user u ON u.id = ur.user_id AND u.is_active
         WHERE e.assigned_to_id IS NULL AND e.role <> '' AND ur.user_id <> e.contract_creator
+          AND NOT {away_sql("ur.user_id", "%(now)s")}
     """
 
 

@@ -25,6 +25,7 @@ from approvals.models import ApprovalStatus, WorkflowStageApproval
 from notifications.models import NotificationType, Priority
 from notifications.selectors import role_holder_ids
 from notifications.services import Message, notify_many
+from tenancy.approvers import admin_ids
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +166,37 @@ def on_approval_delegated(
             recipient_ids=[approval.assigned_to_id],
         )
     ]
+
+
+def on_approver_unresolved(sender, instance, actor=None, approval=None, **kwargs) -> list[Message]:
+    """Every tenant admin (but the contract's creator) hears of an approver entry nobody could
+    act on, and whom it went to; the assignee also gets the usual assignment notice."""
+    contract = _contract(instance, [approval])
+    stage = approval.stage.stage_name
+    return [
+        Message(
+            notification_type=NotificationType.APPROVER_UNRESOLVED,
+            title=f"No approver for {contract.title} ({stage})",
+            message=(
+                f'Nobody could act on "{approval.approver}" in "{stage}" of contract '
+                f'"{contract.title}"; it was assigned to a tenant admin. Check the workflow\'s '
+                "approvers."
+            ),
+            payload={
+                **_approval_payload(instance, contract, approval),
+                "approver": approval.approver,
+                "assigned_to": _iso_id(approval.assigned_to_id),
+            },
+            recipient_ids=admin_ids(
+                tenant_id=instance.tenant_id, creator_id=contract.created_by_id
+            ),
+            priority=Priority.HIGH,
+        )
+    ]
+
+
+def _iso_id(value) -> str | None:
+    return str(value) if value is not None else None
 
 
 def _notify_creator_of_outcome(
@@ -354,6 +386,7 @@ MESSAGE_BUILDERS = {
     signals.workflow_cancelled: on_workflow_cancelled,
     signals.changes_requested: on_changes_requested,
     signals.approvals_reset: on_approvals_reset,
+    signals.approver_unresolved: on_approver_unresolved,
 }
 
 

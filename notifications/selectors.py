@@ -14,6 +14,7 @@ from notifications.models import (
     WebhookEndpoint,
 )
 from tenancy.models import User, UserRole
+from tenancy.out_of_office import away_sql
 
 
 def notification_list_for_user(*, user) -> QuerySet[Notification]:
@@ -40,7 +41,8 @@ def email_preferences(*, user) -> dict[str, bool]:
 
 
 def role_holder_ids(*, tenant_id, roles) -> dict[str, list]:
-    """``{role: [user id, ...]}``: active users holding each role (unexpired), one query.
+    """``{role: [user id, ...]}``: active users holding each role (unexpired) who are not out of
+    office now (they keep the role, but are not told of new work), one query.
 
     Raw SQL: it runs whenever a stage opens, and the ORM's compilation of this join cost more
     than the query itself.
@@ -49,7 +51,8 @@ def role_holder_ids(*, tenant_id, roles) -> dict[str, list]:
     if not roles:
         return holders
     with connection.cursor() as cursor:
-        cursor.execute(_ROLE_HOLDERS, [str(tenant_id), sorted(roles), timezone.now()])
+        now = timezone.now()
+        cursor.execute(_ROLE_HOLDERS, [str(tenant_id), sorted(roles), now, now, now])
         for role, user_id in cursor.fetchall():
             holders[role].append(user_id)
     return holders
@@ -62,6 +65,7 @@ SELECT r.role, r.user_id
   JOIN {User._meta.db_table} u ON u.id = r.user_id
  WHERE r.tenant_id = %s::uuid AND r.role = ANY(%s::varchar[]) AND u.is_active
    AND (r.expires_at IS NULL OR r.expires_at > %s)
+   AND NOT {away_sql("r.user_id")}
  ORDER BY r.role, r.user_id
 """  # noqa: S608 (table names only)
 

@@ -5,6 +5,7 @@ from tenancy.api import views
 
 router = SimpleRouter()
 router.register("admin/users/roles", views.UserRoleViewSet, basename="user-role")
+router.register("admin/roles", views.RoleViewSet, basename="role")
 router.register("admin/users", views.UserViewSet, basename="user")
 
 urlpatterns = [
@@ -15,5 +16,6 @@ urlpatterns = [
     path("auth/logout-all/", views.LogoutAllView.as_view(), name="auth-logout-all"),
     path("auth/password/", views.PasswordChangeView.as_view(), name="auth-password"),
     path("auth/me/", views.MeView.as_view(), name="auth-me"),
+    path("auth/me/out-of-office/", views.MyOutOfOfficeView.as_view(), name="auth-me-ooo"),
     *router.urls,
 ]

@@ -36,6 +36,8 @@ from approvals.models import WorkflowStageApproval
 from config.wsgi import application
 from contracts import services as contract_services
 from documents.models import Document, SignatureRequest
+from tenancy.models import Role
+from tenancy.out_of_office import out_of_office_set
 from tenancy.tokens import SessionRefreshToken
 from tests.factories import ContractFactory, TenantFactory, UserFactory, UserRoleFactory
 from workflows import services as workflow_services
@@ -78,6 +80,16 @@ class FuzzData:
         )
         self.in_review = contract_services.contract_create(
             tenant=tenant, created_by=members[2], title="Fuzzed", contract_type="FUZZ"
+        )
+        # A window a month ahead: GET /api/auth/me/out-of-office/ has one to show, and nothing
+        # moves to the cover during the test.
+        soon = timezone.now() + timedelta(days=30)
+        out_of_office_set(
+            user=self.admin,
+            cover_id=members[0].pk,
+            starts_at=soon,
+            ends_at=soon + timedelta(days=7),
+            set_by=self.admin,
         )
         # Another tenant's data exists too, so leaks would show up as schema-valid 200s.
         ContractFactory(created_by=UserFactory(tenant=TenantFactory()))
@@ -168,6 +180,12 @@ REAL_OBJECTS: dict[str, Callable[[FuzzData], object]] = {
     "/api/contracts/{contract_pk}/documents/{id}/": lambda data: make_document(data).pk,
     "/api/contracts/{contract_pk}/signature-requests/{id}/": lambda data: (
         make_document(data).signature_request_id
+    ),
+    "/api/admin/roles/{id}/": lambda data: (
+        Role.objects.get(tenant_id=data.admin.tenant_id, slug="finance").pk
+    ),
+    "/api/approvals/{id}/": lambda data: (
+        WorkflowStageApproval.objects.filter(contract=data.in_review).first().pk
     ),
 }
 

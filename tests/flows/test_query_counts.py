@@ -101,9 +101,10 @@ LIST_ENDPOINTS = [
     ListEndpoint("/api/admin/users/roles/", add_roles, 3),
     # user, COUNT, page, stages (prefetch)
     ListEndpoint("/api/workflows/config/", add_definitions, 4),
-    # user, the caller's roles, COUNT, page (approvals with stage and contract joined)
-    ListEndpoint("/api/approvals/", add_contracts_in_review, 4),
-    ListEndpoint("/api/approvals/pending/", add_contracts_in_review, 4),
+    # user, whether an out-of-office window must hand rows to a cover first, the caller's roles,
+    # COUNT, page (approvals with stage and contract joined)
+    ListEndpoint("/api/approvals/", add_contracts_in_review, 5),
+    ListEndpoint("/api/approvals/pending/", add_contracts_in_review, 5),
     # user, COUNT, page (creator joined)
     ListEndpoint(
         "/api/admin/clauses/",
@@ -194,6 +195,7 @@ def test_contract_create_starting_a_workflow_query_count(
     _definition(tenant, viewer, stages=stages)
     for _ in range(5):  # holders of the first stage's roles get notified
         UserRoleFactory(user=UserFactory(tenant=tenant), role="legal")
+    UserRoleFactory(user=UserFactory(tenant=tenant), role=APPROVER_ROLE)
     client = api_client_for(viewer)
     # Round trips (the writes queued by approvals.pipeline travel with the next statement and
     # are not logged on their own): the JWT user, clause rules and active definitions (the match

@@ -392,7 +392,7 @@ def test_sla_state_is_recorded_on_save_and_on_decisions(api_client_for, tenant, 
 
 
 def test_sla_state_is_not_recorded_without_a_due_date(tenant):
-    make_definition(tenant, stages=[{"stage_name": "Open", "sequence": 1, "approvers": ["x"]}])
+    make_definition(tenant, stages=[{"stage_name": "Open", "sequence": 1, "approvers": ["ops"]}])
     contract = start_contract(tenant, UserFactory(tenant=tenant))
     WorkflowStageApproval.objects.filter(contract=contract).update(due_at=None)
     approval = WorkflowStageApproval.objects.get(contract=contract)
