@@ -54,10 +54,14 @@ DOCUMENTED = {
         "deliver_notifications: claimed 1, sent 1, retrying 0, failed 0"
     ),
     ".venv/bin/python manage.py purge_idempotency_keys": "purged 0 idempotency key(s)",
+    ".venv/bin/python manage.py generate_documents --once": (
+        "generate_documents: 0 done, 0 to retry, 0 given up"
+    ),
     ".venv/bin/python manage.py unlock_login requester@acme.example": "unlocked 1 address(es)",
 }
 RUN_UNTIL_STOPPED = {
     ".venv/bin/python manage.py deliver_notifications": "deliver_notifications: running",
+    ".venv/bin/python manage.py generate_documents": "generate_documents: running",
 }
 
 
@@ -150,7 +154,8 @@ def test_a_documented_worker_runs_until_stopped(checkout_after_make_run, command
         assert RUN_UNTIL_STOPPED[command] in first_line, worker.stderr.read()
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(COMMAND_TIMEOUT) == 0
-        assert "deliver_notifications: stopped" in worker.stdout.read()
+        worker_name = command.split("manage.py ", 1)[1]
+        assert f"{worker_name}: stopped" in worker.stdout.read()
     finally:
         if worker.poll() is None:
             worker.kill()
