@@ -53,16 +53,16 @@ def _validated_slug(slug: str) -> str:
     return slug
 
 
-def _check_quota(tenant_id) -> None:
-    lock_tenant(tenant_id)
-    count = Role.objects.filter(tenant_id=tenant_id).count()
+def _check_quota(tenant: Tenant) -> None:
+    lock_tenant(tenant)
+    count = Role.objects.filter(tenant=tenant).count()
     quota_check("roles", after=count + 1, before=count)
 
 
 @transaction.atomic
 def role_create(*, tenant: Tenant, slug: str, name: str, description: str, created_by) -> Role:
     slug = _validated_slug(slug)
-    _check_quota(tenant.pk)
+    _check_quota(tenant)
     role = Role(tenant=tenant, slug=slug, name=name or slug, description=description)
     try:
         with transaction.atomic():
@@ -102,7 +102,7 @@ def role_update(*, role: Role, updated_by, **fields) -> Role:
 @transaction.atomic
 def role_delete(*, role: Role, deleted_by) -> None:
     """409 while the slug is assigned or named by a stage of a definition."""
-    lock_tenant(role.tenant_id)
+    lock_tenant(role.tenant)
     if UserRole.objects.filter(tenant_id=role.tenant_id, role=role.slug).exists():
         raise Conflict(
             f"The role '{role.slug}' is assigned to users; revoke it first.", code="role_in_use"
@@ -124,12 +124,10 @@ def role_delete(*, role: Role, deleted_by) -> None:
     role.delete()
 
 
-def catalog_add(*, tenant_id, slug: str) -> None:
+def catalog_add(*, tenant: Tenant, slug: str) -> None:
     """Add ``slug`` (name = slug) unless the catalog has it: assigning a new slug adds it."""
-    if Role.objects.filter(tenant_id=tenant_id, slug=slug).exists():
+    if Role.objects.filter(tenant=tenant, slug=slug).exists():
         return
     _validated_slug(slug)
-    _check_quota(tenant_id)
-    Role.objects.bulk_create(
-        [Role(tenant_id=tenant_id, slug=slug, name=slug)], ignore_conflicts=True
-    )
+    _check_quota(tenant)
+    Role.objects.bulk_create([Role(tenant=tenant, slug=slug, name=slug)], ignore_conflicts=True)

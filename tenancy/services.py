@@ -150,7 +150,7 @@ def role_assign(
         )
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": ["Must be in the future."]})
-    catalog_add(tenant_id=tenant.pk, slug=role)
+    catalog_add(tenant=tenant, slug=role)
     assignment = UserRole(
         tenant=tenant,
         user=user,
@@ -202,7 +202,7 @@ def user_set_manager(*, user: User, manager_id, updated_by: User) -> User:
     The tenant row is locked first, so two changes that would together close a cycle (A's
     manager B, B's manager A) are serialized and the second sees the first.
     """
-    lock_tenant(user.tenant_id)
+    lock_tenant(user.tenant)
     user.refresh_from_db(fields=["manager"])
     if manager_id is not None:
         manager = User.objects.filter(tenant_id=user.tenant_id, pk=manager_id).first()

@@ -60,9 +60,10 @@ def new_contract(tenant, creator=None, **fields):
 # The match engine lists the active definitions in one query whatever W; then clause
 # validation, the version, the receivers' role-holder read carrying every write of the start
 # (contract, instance, stages, approvals, audit) and their savepoint, the bulk fan-out, and the
-# INSERT of revision 1. The response's workflow summary reads nothing: the service hands over the
-# instance it started. (16 when each write was its own round trip.)
-CONTRACT_CREATE_WITH_AUTO_START = 9
+# INSERT of revision 1, and which of the first stage's roles someone but the creator holds (a role
+# nobody else holds goes to a tenant admin). The response's workflow summary reads nothing: the
+# service hands over the instance it started. (17 when each write was its own round trip.)
+CONTRACT_CREATE_WITH_AUTO_START = 10
 
 
 @pytest.mark.parametrize("w", SIZES)
@@ -98,8 +99,9 @@ def test_contract_create_with_auto_start(w, tenant, api_client_for, django_asser
 # The contract row is locked first (every writer of a contract's workflow takes that lock first,
 # so a decision reads the current revision and cannot deadlock with an edit), then the open
 # instance, its stages and rows are read; the decision's writes travel with the receivers'
-# first statement (19 and 18 when each write was its own round trip).
-APPROVE_ADVANCING = 12
+# first statement; opening the next stage asks which of its roles someone but the creator holds
+# (20 and 18 when each write was its own round trip).
+APPROVE_ADVANCING = 13
 APPROVE_COMPLETING = 13
 
 
@@ -228,8 +230,9 @@ def test_workflow_definition_list(n, tenant, api_client_for, django_assert_num_q
 # earlier revisions: the contract locked and read once, the revision written, the open instance,
 # its stages and rows, the match engine (cached rules), one UPDATE each for the superseded rows
 # and the stages, one INSERT each for the fresh rows and the audit rows, and the notifications
-# (the superseded decider and the role's holders) in the receivers' bulk statements.
-EDIT_IN_REVIEW_WITH_RESET = 19
+# (the superseded decider and the role's holders) in the receivers' bulk statements, and which of
+# the re-opened stage's roles someone but the creator holds.
+EDIT_IN_REVIEW_WITH_RESET = 20
 # Measured: user, the contract's existence, count, page (creators joined): 4 for 1 and for 50.
 REVISION_LIST = 4
 
