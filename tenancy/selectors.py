@@ -50,16 +50,6 @@ def role_assignment_list(*, tenant: Tenant) -> QuerySet[UserRole]:
     return UserRole.objects.for_tenant(tenant).select_related("user", "assigned_by")
 
 
-def role_holders(*, tenant: Tenant, roles) -> QuerySet[User]:
-    """Active users of the tenant holding any of ``roles`` (unexpired)."""
-    return (
-        User.objects.for_tenant(tenant)
-        .filter(is_active=True, role_assignments__role__in=list(roles))
-        .filter(active_roles_q(prefix="role_assignments__"))
-        .distinct()
-    )
-
-
 def tenant_by_slug_or_id(value: str) -> Tenant | None:
     """The tenant a command-line ``--tenant`` names, by id or slug."""
     value = value.strip()

@@ -199,14 +199,14 @@ def test_contract_create_starting_a_workflow_query_count(
     # unsaved contract), then the definition's current version (share-locked), the contract
     # inserted already in review, one INSERT each for the instance, its stages (already started)
     # and its approvals, one bulk audit INSERT (contract_created with the workflow's rows), and
-    # the listeners under one savepoint (2): role holders and one statement inserting the
-    # notifications with their email and webhook deliveries, and the INSERT of revision 1. 16 in
-    # all, once this process has compiled the definition's rules and loaded the tenant's SLA
-    # policy (the first create: +2).
+    # the listeners under one savepoint: one statement resolving the approvers and inserting
+    # the notifications with their email and webhook deliveries, and the INSERT of revision 1. 15
+    # in all (was 16 with a query of its own for the role holders), once this process has
+    # compiled the definition's rules and loaded the tenant's SLA policy (the first create: +2).
     # The response's workflow summary is the instance the service started: no read.
     body = {**CONTRACT_BODY, "contract_type": WORKFLOW_CONTRACT_TYPE}
     assert client.post("/api/contracts/", body, format="json").status_code == 201
-    with django_assert_num_queries(16):
+    with django_assert_num_queries(15):
         response = client.post(
             "/api/contracts/",
             {**CONTRACT_BODY, "contract_type": WORKFLOW_CONTRACT_TYPE},

@@ -59,8 +59,9 @@ def new_contract(tenant, creator=None, **fields):
 # clause validation, the version, one INSERT per table (contract, instance, stages, approvals,
 # audit) and the notification receivers (bulk fan-out). The response's workflow summary reads
 # nothing: the service hands over the instance it started (was 16 with that read). Revision 1 is
-# one more INSERT (was 15 before revisions).
-CONTRACT_CREATE_WITH_AUTO_START = 16
+# one more INSERT (was 15 before revisions). The approvers are resolved inside the fan-out's
+# statement (tenancy.eligibility), not by a query of their own (was 16).
+CONTRACT_CREATE_WITH_AUTO_START = 15
 
 
 @pytest.mark.parametrize("w", SIZES)
@@ -95,8 +96,8 @@ def test_contract_create_with_auto_start(w, tenant, api_client_for, django_asser
 # The contract row is locked first (every writer of a contract's workflow takes that lock first,
 # so a decision reads the current revision and cannot deadlock with an edit), then the open
 # instance is read: one more than the single locked read of instance and contract before (was
-# 18 and 17).
-APPROVE_ADVANCING = 19
+# 18 and 17). The next stage's approvers are resolved inside the fan-out's statement (was 19).
+APPROVE_ADVANCING = 18
 APPROVE_COMPLETING = 18
 
 
@@ -224,8 +225,9 @@ def test_workflow_definition_list(n, tenant, api_client_for, django_assert_num_q
 # earlier revisions: the contract locked and read once, the revision written, the open instance,
 # its stages and rows, the match engine (cached rules), one UPDATE each for the superseded rows
 # and the stages, one INSERT each for the fresh rows and the audit rows, and the notifications
-# (the superseded decider and the role's holders) in the receivers' bulk statements.
-EDIT_IN_REVIEW_WITH_RESET = 26
+# (the superseded decider and the role's holders, resolved inside it) in the receivers' bulk
+# statement (was 26 with a query of its own for the holders).
+EDIT_IN_REVIEW_WITH_RESET = 25
 # Measured: user, the contract's existence, count, page (creators joined): 4 for 1 and for 50.
 REVISION_LIST = 4
 
