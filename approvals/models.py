@@ -326,7 +326,7 @@ class WorkflowStageApproval(TenantOwnedModel):
 
 # --- SLA configuration and breaches -------------------------------------------------------------
 
-MAX_SLA_HOURS = 8760  # a year: larger SLAs are configuration mistakes (as in approvals.sla)
+MAX_SLA_HOURS = 8760  # a year: larger SLAs are mistakes (as in approvals.sla.calendar)
 DEFAULT_WORKING_DAYS = (0, 1, 2, 3, 4)  # Monday=0 .. Friday, as date.weekday()
 DEFAULT_DAY_START = time(9, 0)
 DEFAULT_DAY_END = time(17, 0)

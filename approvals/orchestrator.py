@@ -45,7 +45,7 @@ from approvals.models import (
     WorkflowStageApproval,
 )
 from approvals.selectors import sla_policy_cached, sla_policy_for
-from approvals.sla_policy import SLAPlan, SLAPolicy
+from approvals.sla.rules import SLAPlan, SLAPolicy
 from approvals.stage_outcome import stage_outcome
 from audit.services import audit_rows
 from config.exceptions import Conflict
@@ -54,7 +54,8 @@ from contracts.permissions import require_contract_editor
 from contracts.revisions import changed_fields
 from tenancy.approvers import resolve_stage_approvers
 from tenancy.capabilities import WORKFLOWS_MANAGE
-from tenancy.models import User, UserRole
+from tenancy.eligibility import eligible_approvers_sql
+from tenancy.models import User
 from tenancy.out_of_office import personal_assignees
 from tenancy.permissions import has_capability
 from workflows.engine import match_engine
@@ -489,7 +490,7 @@ def _record_unresolved(transition: _Transition, stage, approval) -> None:
 
 
 def _due_at(stage: WorkflowStage, now, sla: SLAPolicy, contract: Contract) -> SLAPlan:
-    """Due date, reminder time and governing rule (``approvals.sla_policy`` has the precedence)."""
+    """Due date, reminder time and governing rule (``approvals.sla.rules`` has the precedence)."""
     return sla.plan(
         contract_type=contract.contract_type,
         stage_name=stage.stage_name,
@@ -564,15 +565,16 @@ class _Decision:
 
 def _instance_rows(instance, stages, actor) -> list[WorkflowStageApproval]:
     """Every approval row of the instance, each with its stage object from ``stages``, and
-    whether ``actor`` holds the row's role (unexpired): one query.
+    whether ``actor`` may act on it (``tenancy.eligibility``): one query.
 
-    Raw SQL because this runs on every decision and the ORM's compilation of the correlated
-    EXISTS cost three times the query itself; it reads the same columns the ORM would.
+    Raw SQL because this runs on every decision and the ORM's compilation of the eligibility
+    subquery cost more than the query itself (bench/bench_process.py).
     """
     by_id = {stage.pk: stage for stage in stages}
     rows = list(
         WorkflowStageApproval.objects.raw(
-            _INSTANCE_ROWS, [getattr(actor, "pk", None), timezone.now(), instance.pk]
+            _INSTANCE_ROWS,
+            {"actor": getattr(actor, "pk", None), "now": timezone.now(), "instance": instance.pk},
         )
     )
     for row in rows:
@@ -580,13 +582,19 @@ def _instance_rows(instance, stages, actor) -> list[WorkflowStageApproval]:
     return rows
 
 
+# The instance's rows as ``eligible_approvers_sql`` reads them (with the contract's creator).
+_ELIGIBILITY_SOURCE = f"""
+SELECT x.id AS key, x.tenant_id, x.role, x.assigned_to_id, k.created_by_id AS creator_id
+  FROM {WorkflowStageApproval._meta.db_table} x
+  JOIN {Contract._meta.db_table} k ON k.id = x.contract_id
+ WHERE x.instance_id = %(instance)s
+"""  # noqa: S608 (table names only)
 _INSTANCE_ROWS = f"""
-SELECT a.*, EXISTS (
-         SELECT 1 FROM {UserRole._meta.db_table} r
-          WHERE r.tenant_id = a.tenant_id AND r.user_id = %s AND r.role = a.role
-            AND (r.expires_at IS NULL OR r.expires_at > %s)) AS actor_holds_role
+SELECT a.*, a.id IN (
+         SELECT e.key FROM ({eligible_approvers_sql(source=_ELIGIBILITY_SOURCE, now="%(now)s")}) e
+          WHERE e.user_id = %(actor)s) AS actor_eligible
   FROM {WorkflowStageApproval._meta.db_table} a
- WHERE a.instance_id = %s
+ WHERE a.instance_id = %(instance)s
  ORDER BY a.created_at, a.id
 """  # noqa: S608 (table names only)
 
@@ -599,9 +607,9 @@ def _actors_approval(transition: _Transition, approval_id) -> WorkflowStageAppro
     """
     actor, current = transition.actor, transition.instance.current_sequence
     opened = [row for row in transition.rows if row.stage.sequence <= current]
-    ever_mine = [row for row in opened if _may_act(row, actor) or row.decided_by_id == actor.pk]
+    ever_mine = [row for row in opened if row.actor_eligible or row.decided_by_id == actor.pk]
     mine = [row for row in ever_mine if row.stage.sequence == current]
-    pending = [row for row in mine if row.status == ApprovalStatus.PENDING and _may_act(row, actor)]
+    pending = [row for row in mine if row.status == ApprovalStatus.PENDING and row.actor_eligible]
     if approval_id is not None:
         chosen = next((row for row in pending if row.pk == approval_id), None)
         if chosen is not None:
@@ -619,14 +627,6 @@ def _actors_approval(transition: _Transition, approval_id) -> WorkflowStageAppro
             {"approval": [f"You hold several pending approvals; pass one of: {ids}."]}
         )
     return pending[0]
-
-
-def _may_act(row: WorkflowStageApproval, actor: User) -> bool:
-    """Whether ``actor`` may act on ``row`` (loaded by ``_instance_rows`` with their roles): the
-    named user or delegate, or an unexpired holder of its role. The creator was refused before."""
-    if row.assigned_to_id is not None:
-        return row.assigned_to_id == actor.pk
-    return bool(row.role) and row.actor_holds_role
 
 
 def _decided_by(transition: _Transition, user_id) -> WorkflowStageApproval | None:

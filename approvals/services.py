@@ -16,11 +16,11 @@ from django.db.models import F
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from approvals import sla_check
 from approvals.assignment import covers_apply_due
 from approvals.models import MAX_SLA_HOURS, Holiday, SLARule, SLASettings
-from approvals.sla import WorkingCalendar
-from approvals.sla_policy import rule_display_name
+from approvals.sla import check as sla_check
+from approvals.sla.calendar import WorkingCalendar
+from approvals.sla.rules import rule_display_name
 from audit.services import audit_record, diff_fields
 from core.context import current_request_context
 from tenancy.models import Tenant, validate_timezone

@@ -12,7 +12,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from audit.services import audit_record
 from contracts.models import Comment, Contract
 from notifications.models import NotificationType
-from notifications.services import Message, notify_many, shorten
+from notifications.services import Message, notify_many
 from tenancy.models import User
 from tenancy.quotas import quota_check
 
@@ -81,7 +81,8 @@ def comment_add(*, tenant, contract_id, author: User, body: str, mentions) -> Co
 
 def _announce(comment: Comment, contract: Contract, author: User) -> None:
     name = author.full_name or author.email
-    excerpt = shorten(comment.body, EXCERPT_LENGTH)
+    body = comment.body
+    excerpt = body if len(body) <= EXCERPT_LENGTH else body[: EXCERPT_LENGTH - 1] + "…"
     payload = {
         "contract_id": str(contract.pk),
         "contract_title": contract.title,
