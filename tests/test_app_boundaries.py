@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 ALLOWED = {
     # (importing app, imported app): the modules of the imported app it may import
-    ("notifications", "approvals"): {"approvals.signals"},
+    ("notifications", "approvals"): {"approvals.signals", "approvals.link_services"},
     ("approvals", "notifications"): {"notifications.services"},
 }
 

@@ -75,15 +75,18 @@ def test_writing_outside_a_block_is_refused(user):
         pipeline.insert([role(user, "legal")])
 
 
-def _dispatch_with(receiver, user) -> None:
+def _dispatch_with(receiver, user, monkeypatch) -> None:
+    """Dispatch one signal to ``receiver`` alone (the app's receivers set aside for the test)."""
     signal = signals.DomainSignal("test_pipeline")
-    signal.connect(receiver, dispatch_uid="tests.pipeline")
+    monkeypatch.setattr(signals, "_batch_receivers", {"tests.pipeline": receiver})
     with transaction.atomic(), pipeline.deferred_writes():
         pipeline.insert([role(user, "legal")])  # the transition's own write, before the signals
         signals.dispatch([(signal, None, {"instance": None})])
 
 
-def test_a_failing_receiver_is_rolled_back_alone_and_the_queued_writes_stay(user, caplog):
+def test_a_failing_receiver_is_rolled_back_alone_and_the_queued_writes_stay(
+    user, caplog, monkeypatch
+):
     def writes_then_fails(**kwargs):
         Notification.objects.create(
             tenant_id=user.tenant_id, recipient=user, notification_type="approval_decided",
@@ -91,28 +94,28 @@ def test_a_failing_receiver_is_rolled_back_alone_and_the_queued_writes_stay(user
         )  # fmt: skip
         raise RuntimeError("receiver bug")
 
-    _dispatch_with(writes_then_fails, user)
+    _dispatch_with(writes_then_fails, user, monkeypatch)
 
     assert UserRole.objects.filter(user=user, role="legal").exists()
     assert not Notification.objects.filter(title="from the broken receiver").exists()
     assert any(r.getMessage() == "signal receiver failed" for r in caplog.records)
 
 
-def test_receivers_that_write_nothing_cost_no_savepoint(user):
+def test_receivers_that_write_nothing_cost_no_savepoint(user, monkeypatch):
     with CaptureQueriesContext(connection) as queries:
-        _dispatch_with(lambda **kwargs: None, user)
+        _dispatch_with(lambda **kwargs: None, user, monkeypatch)
     statements = [query["sql"] for query in queries]
     assert not any("SAVEPOINT" in sql and "domain_signals" in sql for sql in statements)
     assert UserRole.objects.filter(user=user, role="legal").exists()
 
 
-def test_a_receiver_failing_before_any_statement_keeps_everything_else(user):
+def test_a_receiver_failing_before_any_statement_keeps_everything_else(user, monkeypatch):
     other = UserFactory(tenant=user.tenant)
 
     def fails_at_once(**kwargs):
         raise RuntimeError("receiver bug")
 
-    _dispatch_with(fails_at_once, user)
+    _dispatch_with(fails_at_once, user, monkeypatch)
     assert UserRole.objects.filter(user=user, role="legal").exists()
     assert not UserRole.objects.filter(user=other).exists()
 

@@ -58,12 +58,13 @@ def new_contract(tenant, creator=None, **fields):
 
 # Measured: 9 for W=1 and for W=50 (rules compiled and the SLA policy cached by the warm-up).
 # The match engine lists the active definitions in one query whatever W; then clause
-# validation, the version, the receivers' role-holder read carrying every write of the start
-# (contract, instance, stages, approvals, audit) and their savepoint, the bulk fan-out, and the
-# INSERT of revision 1, and which of the first stage's roles someone but the creator holds (a role
-# nobody else holds goes to a tenant admin). The response's workflow summary reads nothing: the
-# service hands over the instance it started. (17 when each write was its own round trip.)
-CONTRACT_CREATE_WITH_AUTO_START = 10
+# validation, the version, which of the first stage's roles someone but the creator holds (a role
+# nobody else holds goes to a tenant admin), the fan-out statement (approvers resolved inside it)
+# carrying every write of the start (contract, instance, stages, approvals, audit) and the
+# receivers' savepoint, and the INSERT of revision 1. The response's workflow summary reads
+# nothing: the service hands over the instance it started. (17 when each write was its own round
+# trip.)
+CONTRACT_CREATE_WITH_AUTO_START = 9
 
 
 @pytest.mark.parametrize("w", SIZES)
@@ -101,7 +102,7 @@ def test_contract_create_with_auto_start(w, tenant, api_client_for, django_asser
 # instance, its stages and rows are read; the decision's writes travel with the receivers'
 # first statement; opening the next stage asks which of its roles someone but the creator holds
 # (20 and 18 when each write was its own round trip).
-APPROVE_ADVANCING = 13
+APPROVE_ADVANCING = 12
 APPROVE_COMPLETING = 13
 
 
@@ -232,7 +233,7 @@ def test_workflow_definition_list(n, tenant, api_client_for, django_assert_num_q
 # and the stages, one INSERT each for the fresh rows and the audit rows, and the notifications
 # (the superseded decider and the role's holders) in the receivers' bulk statements, and which of
 # the re-opened stage's roles someone but the creator holds.
-EDIT_IN_REVIEW_WITH_RESET = 20
+EDIT_IN_REVIEW_WITH_RESET = 19
 # Measured: user, the contract's existence, count, page (creators joined): 4 for 1 and for 50.
 REVISION_LIST = 4
 
