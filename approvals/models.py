@@ -215,6 +215,15 @@ class WorkflowStageApproval(TenantOwnedModel):
     delegated_from = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
+    on_behalf_of = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        help_text="The person this row was meant for, when it went to their out-of-office cover.",
+    )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -285,6 +294,11 @@ class WorkflowStageApproval(TenantOwnedModel):
                 condition=Q(decided_by__isnull=False),
                 name="approval_decider_idx",
             ),
+            models.Index(
+                fields=["on_behalf_of"],
+                condition=Q(on_behalf_of__isnull=False),
+                name="approval_on_behalf_of_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -312,7 +326,7 @@ class WorkflowStageApproval(TenantOwnedModel):
 
 # --- SLA configuration and breaches -------------------------------------------------------------
 
-MAX_SLA_HOURS = 8760  # a year: larger SLAs are configuration mistakes (as in approvals.sla)
+MAX_SLA_HOURS = 8760  # a year: larger SLAs are mistakes (as in approvals.sla.calendar)
 DEFAULT_WORKING_DAYS = (0, 1, 2, 3, 4)  # Monday=0 .. Friday, as date.weekday()
 DEFAULT_DAY_START = time(9, 0)
 DEFAULT_DAY_END = time(17, 0)

@@ -26,14 +26,15 @@ Approval integrity (docs/api.md, "Approval integrity"):
   moving the waiting rows' due dates by the pause and re-opening the requesting stage.
 """
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
-from approvals import signals
+from approvals import pipeline, signals
 from approvals.models import (
     OPEN_INSTANCE_STATUSES,
     ApprovalStatus,
@@ -44,18 +45,22 @@ from approvals.models import (
     WorkflowStageApproval,
 )
 from approvals.selectors import sla_policy_cached, sla_policy_for
-from approvals.sla_policy import SLAPlan, SLAPolicy
-from audit.services import audit_record_many
+from approvals.sla.rules import SLAPlan, SLAPolicy
+from approvals.stage_outcome import stage_outcome
+from audit.services import audit_rows
 from config.exceptions import Conflict
 from contracts.models import Contract, ContractRevision, ContractStatus
 from contracts.permissions import require_contract_editor
 from contracts.revisions import changed_fields
+from tenancy.approvers import resolve_stage_approvers
 from tenancy.capabilities import WORKFLOWS_MANAGE
-from tenancy.models import User, UserRole
+from tenancy.eligibility import eligible_approvers_sql
+from tenancy.models import User
+from tenancy.out_of_office import personal_assignees
 from tenancy.permissions import has_capability
 from workflows.engine import match_engine
 from workflows.models import RESET_ANY, WorkflowDefinition, WorkflowDefinitionVersion
-from workflows.stages import parse_approver, reset_fires
+from workflows.stages import reset_fires
 
 SETTLED_STAGE_STATUSES = (StageStatus.APPROVED, StageStatus.REJECTED, StageStatus.SKIPPED)
 RESTARTABLE_CONTRACT_STATUSES = (
@@ -69,22 +74,32 @@ RETIRED_STATUSES = (ApprovalStatus.DELEGATED, ApprovalStatus.SUPERSEDED, Approva
 _DEFERRED_CONTRACT_FIELDS = ("text", "clause_findings")
 
 
-class ApprovalAction:
-    APPROVE = "approve"
-    REJECT = "reject"
-    DELEGATE = "delegate"
-    REQUEST_CHANGES = "request_changes"
-    CHOICES = (APPROVE, REJECT, DELEGATE, REQUEST_CHANGES)
+class ApprovalAction(models.TextChoices):
+    """What an approver does with their pending approval (``approval_act``'s ``action``)."""
+
+    APPROVE = "approve", "Approve"
+    REJECT = "reject", "Reject"
+    DELEGATE = "delegate", "Delegate"
+    REQUEST_CHANGES = "request_changes", "Request changes"
 
 
-@dataclass
+class ResetReason(models.TextChoices):
+    """Why decided rows stopped counting (``approvals_reset``'s ``reason``)."""
+
+    CHANGED = "changed", "The contract changed"
+    REROUTED = "rerouted", "The contract follows another workflow"
+
+
+@dataclass(frozen=True)
 class _Transition:
-    """One transaction's change of an instance: what it acts on, its audit rows and signals.
+    """One transaction's change of an instance, the one argument of every helper below: what it
+    acts on, who acts and when, and what it records (audit rows) and announces (signals).
 
-    ``flush`` writes every audit row in one INSERT and runs every receiver under one savepoint
-    (see ``approvals.signals.dispatch``), so a transition's cost does not grow with the number of
-    things it records or announces. ``rows`` are all the instance's approval rows, each with its
-    stage object from ``stages``.
+    ``rows`` are all the instance's approval rows, each with its stage object from ``stages``;
+    helpers change those objects and queue their writes (``approvals.pipeline``). Audit rows are
+    built whole by ``record`` and written, never edited, by ``flush``: one INSERT, then every
+    receiver under one savepoint (``approvals.signals.dispatch``), so a transition's cost does
+    not grow with the number of things it records or announces.
     """
 
     instance: WorkflowInstance
@@ -96,6 +111,16 @@ class _Transition:
     audit: list = field(default_factory=list)
     sends: list = field(default_factory=list)
     via: str = ""  # the channel a decision came through ("email_link"), recorded in its audit
+
+    @classmethod
+    def loaded(
+        cls, instance, contract, actor, *, roles_of: User | None = None, via: str = ""
+    ) -> "_Transition":
+        """A transition of ``instance`` with its stages and rows read (two queries); with
+        ``roles_of``, each row also says whether that user holds its role."""
+        stages = list(instance.stages.all())
+        rows = _instance_rows(instance, stages, roles_of)
+        return cls(instance, contract, actor, timezone.now(), stages, rows, via=via)
 
     def record(self, action: str, resource, **changes) -> None:
         if self.via:
@@ -125,8 +150,19 @@ class _Transition:
             self.emit(outcome_signal)
 
     def flush(self, *, extra_audit=()) -> None:
-        audit_record_many([*extra_audit, *self.audit])
+        pipeline.insert(audit_rows([*extra_audit, *self.audit]))
         signals.dispatch(self.sends)
+
+
+def _atomic_transition(function):
+    """``transaction.atomic`` with the transition's writes queued (``approvals.pipeline``)."""
+
+    @functools.wraps(function)
+    def atomic_transition(*args, **kwargs):
+        with transaction.atomic(), pipeline.deferred_writes():
+            return function(*args, **kwargs)
+
+    return atomic_transition
 
 
 # --- locks and permissions ---------------------------------------------------------------------
@@ -185,15 +221,10 @@ def _require_workflow_controller(contract: Contract, actor: User, what: str) -> 
         )
 
 
-def _load_stages_and_rows(transition: _Transition, actor_for_roles: User | None = None) -> None:
-    transition.stages = list(transition.instance.stages.all())
-    transition.rows = _instance_rows(transition.instance, transition.stages, actor_for_roles)
-
-
 # --- start -----------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@_atomic_transition
 def workflow_start(
     *, contract: Contract, started_by: User, definition: WorkflowDefinition | None = None
 ) -> WorkflowInstance:
@@ -234,8 +265,9 @@ def _start_locked(contract, definition, started_by, now) -> _Transition:
     """Start ``definition`` on a locked, saved contract with no open instance (not flushed)."""
     version = _lock_current_version(definition)
     instance = _new_instance(contract, definition, version, started_by, now)
-    transition = _Transition(instance=instance, contract=contract, actor=started_by, now=now)
-    transition.stages = _new_stages(instance, version)
+    transition = _Transition(
+        instance, contract, started_by, now, stages=_new_stages(instance, version)
+    )
     _record_start(transition, definition, version)
     assigned = _start_next_sequence(transition)
     try:
@@ -243,14 +275,15 @@ def _start_locked(contract, definition, started_by, now) -> _Transition:
             instance.save(force_insert=True)
     except IntegrityError as exc:  # the partial unique index: another start won the race
         raise Conflict("A workflow is already active on this contract.") from exc
-    WorkflowStage.objects.bulk_create(transition.stages)
-    WorkflowStageApproval.objects.bulk_create(assigned)
+    pipeline.insert(transition.stages)
+    pipeline.insert(assigned)
     contract.status = ContractStatus.IN_REVIEW
-    contract.save(update_fields=["status", "updated_at"])
+    pipeline.save(contract, ["status", "updated_at"])
     transition.emit(signals.approval_assigned, approvals=assigned)
     return transition
 
 
+@pipeline.deferred_writes()
 def workflow_start_on_new_contract(
     *, contract: Contract, definition: WorkflowDefinition, started_by: User, extra_audit=()
 ) -> WorkflowInstance:
@@ -262,29 +295,30 @@ def workflow_start_on_new_contract(
     """
     version = _lock_current_version(definition)
     contract.status = ContractStatus.IN_REVIEW
-    contract.save(force_insert=True)
+    pipeline.insert([contract])
     now = timezone.now()
     instance = _new_instance(contract, definition, version, started_by, now)
-    transition = _Transition(instance=instance, contract=contract, actor=started_by, now=now)
-    transition.stages = _new_stages(instance, version)
+    transition = _Transition(
+        instance, contract, started_by, now, stages=_new_stages(instance, version)
+    )
     _record_start(transition, definition, version)
     assigned = _start_next_sequence(transition)
-    instance.save(force_insert=True)
-    WorkflowStage.objects.bulk_create(transition.stages)
-    WorkflowStageApproval.objects.bulk_create(assigned)
+    pipeline.insert([instance])
+    pipeline.insert(transition.stages)
+    pipeline.insert(assigned)
     transition.emit(signals.approval_assigned, approvals=assigned)
     transition.flush(extra_audit=extra_audit)
     return instance
 
 
-@transaction.atomic
+@_atomic_transition
 def workflow_start_matched(*, contract: Contract, started_by: User) -> WorkflowInstance | None:
     """Start the match engine's pick on a locked contract that has no open instance (an amended
     or re-routed one); with no match the contract becomes a draft. Returns the new instance."""
     definition = match_engine.find_match(contract)
     if definition is None:
         contract.status = ContractStatus.DRAFT
-        contract.save(update_fields=["status", "updated_at"])
+        pipeline.save(contract, ["status", "updated_at"])
         return None
     transition = _start_locked(contract, definition, started_by, timezone.now())
     transition.flush()
@@ -379,13 +413,13 @@ def _open_stages(transition: _Transition, opening: list[WorkflowStage]) -> list:
     """Make ``opening`` pending with fresh due dates and a row for each approver entry that has
     no live row yet (a stage re-opened by a reset may keep decisions its policy preserved)."""
     instance, contract, now = transition.instance, transition.contract, transition.now
-    named_ids = {
-        user_id
-        for stage in opening
-        for _, user_id in map(parse_approver, stage.approvers)
-        if user_id is not None
-    }
-    existing_users = set(User.objects.filter(pk__in=named_ids).values_list("pk", flat=True))
+    resolved = resolve_stage_approvers(
+        tenant_id=instance.tenant_id,
+        entries=[entry for stage in opening for entry in stage.approvers],
+        creator_id=contract.created_by_id,
+        at=now,
+        decided_ids=_distinct_deciders(transition),
+    )
     if WorkflowInstance.tenant.is_cached(instance):  # the request's tenant: cached policy
         sla = sla_policy_cached(tenant=instance.tenant, since=now.date())
     else:
@@ -406,20 +440,23 @@ def _open_stages(transition: _Transition, opening: list[WorkflowStage]) -> list:
         for entry in stage.approvers:
             if entry in covered:
                 continue
-            role, user_id = parse_approver(entry)
+            target = resolved[entry]
             approval = WorkflowStageApproval(
                 tenant_id=instance.tenant_id,
                 stage=stage,
                 instance=instance,
                 contract=contract,
                 approver=entry,
-                role=role,
-                assigned_to_id=user_id if user_id in existing_users else None,
+                role=target.role,
+                assigned_to_id=target.assigned_to,
+                on_behalf_of_id=target.on_behalf_of,
                 due_at=stage.due_at,
                 remind_at=plan.remind_at,
                 created_at=now,
             )
             approvals.append(approval)
+            if target.unresolved:
+                _record_unresolved(transition, stage, approval)
         transition.record(
             "stage_started",
             stage,
@@ -431,8 +468,29 @@ def _open_stages(transition: _Transition, opening: list[WorkflowStage]) -> list:
     return approvals
 
 
+def _distinct_deciders(transition: _Transition) -> set:
+    """People who may not get another row of the instance (its definition wants distinct
+    approvers and they decided one)."""
+    if not transition.instance.distinct_approvers:
+        return set()
+    return {row.decided_by_id for row in transition.rows if row.status in DECIDED_STATUSES}
+
+
+def _record_unresolved(transition: _Transition, stage, approval) -> None:
+    """An entry nobody could act on went to a tenant admin: audited, and every admin told."""
+    assigned = str(approval.assigned_to_id) if approval.assigned_to_id else None
+    transition.record(
+        "approver_unresolved",
+        stage,
+        stage_name=(None, stage.stage_name),
+        approver=(None, approval.approver),
+        assigned_to=(None, assigned),
+    )
+    transition.emit(signals.approver_unresolved, approval=approval)
+
+
 def _due_at(stage: WorkflowStage, now, sla: SLAPolicy, contract: Contract) -> SLAPlan:
-    """Due date, reminder time and governing rule (``approvals.sla_policy`` has the precedence)."""
+    """Due date, reminder time and governing rule (``approvals.sla.rules`` has the precedence)."""
     return sla.plan(
         contract_type=contract.contract_type,
         stage_name=stage.stage_name,
@@ -444,7 +502,7 @@ def _due_at(stage: WorkflowStage, now, sla: SLAPolicy, contract: Contract) -> SL
 # --- decide ----------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@_atomic_transition
 def approval_act(
     *,
     tenant,
@@ -479,35 +537,44 @@ def approval_act(
     instance.tenant = tenant  # the request's tenant object (keys the cached SLA policy)
     if contract.created_by_id == actor.pk:
         raise PermissionDenied("The contract's creator may not approve their own contract.")
-    transition = _Transition(
-        instance=instance, contract=contract, actor=actor, now=timezone.now(), via=via
-    )
-    _load_stages_and_rows(transition, actor)
+    transition = _Transition.loaded(instance, contract, actor, roles_of=actor, via=via)
     approval = _actors_approval(transition, approval_id)
-    if action != ApprovalAction.DELEGATE:
-        _require_distinct_decider(transition, actor, approval)
+    decision = _Decision(approval, ApprovalAction(action), comments, delegate_to)
+    if decision.action != ApprovalAction.DELEGATE:
+        _require_distinct_decider(transition, decision)
     approval.contract = contract  # receivers read it from the row: no reload
-    if action == ApprovalAction.DELEGATE:
-        _delegate(transition, approval, delegate_to, comments)
-    elif action == ApprovalAction.REQUEST_CHANGES:
-        _request_changes(transition, approval, comments)
-    else:
-        _decide(transition, approval, action, comments)
+    {
+        ApprovalAction.APPROVE: _decide,
+        ApprovalAction.REJECT: _decide,
+        ApprovalAction.DELEGATE: _delegate,
+        ApprovalAction.REQUEST_CHANGES: _request_changes,
+    }[decision.action](transition, decision)
     transition.flush()
     return instance
 
 
+@dataclass(frozen=True)
+class _Decision:
+    """What the actor does with the one approval they act on."""
+
+    approval: WorkflowStageApproval
+    action: ApprovalAction
+    comments: str = ""
+    delegate_to: User | None = None
+
+
 def _instance_rows(instance, stages, actor) -> list[WorkflowStageApproval]:
     """Every approval row of the instance, each with its stage object from ``stages``, and
-    whether ``actor`` holds the row's role (unexpired): one query.
+    whether ``actor`` may act on it (``tenancy.eligibility``): one query.
 
-    Raw SQL because this runs on every decision and the ORM's compilation of the correlated
-    EXISTS cost three times the query itself; it reads the same columns the ORM would.
+    Raw SQL because this runs on every decision and the ORM's compilation of the eligibility
+    subquery cost more than the query itself (bench/bench_process.py).
     """
     by_id = {stage.pk: stage for stage in stages}
     rows = list(
         WorkflowStageApproval.objects.raw(
-            _INSTANCE_ROWS, [getattr(actor, "pk", None), timezone.now(), instance.pk]
+            _INSTANCE_ROWS,
+            {"actor": getattr(actor, "pk", None), "now": timezone.now(), "instance": instance.pk},
         )
     )
     for row in rows:
@@ -515,13 +582,19 @@ def _instance_rows(instance, stages, actor) -> list[WorkflowStageApproval]:
     return rows
 
 
+# The instance's rows as ``eligible_approvers_sql`` reads them (with the contract's creator).
+_ELIGIBILITY_SOURCE = f"""
+SELECT x.id AS key, x.tenant_id, x.role, x.assigned_to_id, k.created_by_id AS creator_id
+  FROM {WorkflowStageApproval._meta.db_table} x
+  JOIN {Contract._meta.db_table} k ON k.id = x.contract_id
+ WHERE x.instance_id = %(instance)s
+"""  # noqa: S608 (table names only)
 _INSTANCE_ROWS = f"""
-SELECT a.*, EXISTS (
-         SELECT 1 FROM {UserRole._meta.db_table} r
-          WHERE r.tenant_id = a.tenant_id AND r.user_id = %s AND r.role = a.role
-            AND (r.expires_at IS NULL OR r.expires_at > %s)) AS actor_holds_role
+SELECT a.*, a.id IN (
+         SELECT e.key FROM ({eligible_approvers_sql(source=_ELIGIBILITY_SOURCE, now="%(now)s")}) e
+          WHERE e.user_id = %(actor)s) AS actor_eligible
   FROM {WorkflowStageApproval._meta.db_table} a
- WHERE a.instance_id = %s
+ WHERE a.instance_id = %(instance)s
  ORDER BY a.created_at, a.id
 """  # noqa: S608 (table names only)
 
@@ -533,16 +606,10 @@ def _actors_approval(transition: _Transition, approval_id) -> WorkflowStageAppro
     that settled it) gets 409 like any other state conflict; only outsiders get 403.
     """
     actor, current = transition.actor, transition.instance.current_sequence
-
-    def eligible(row) -> bool:
-        if row.assigned_to_id is not None:
-            return row.assigned_to_id == actor.pk
-        return bool(row.role) and row.actor_holds_role
-
     opened = [row for row in transition.rows if row.stage.sequence <= current]
-    ever_mine = [row for row in opened if eligible(row) or row.decided_by_id == actor.pk]
+    ever_mine = [row for row in opened if row.actor_eligible or row.decided_by_id == actor.pk]
     mine = [row for row in ever_mine if row.stage.sequence == current]
-    pending = [row for row in mine if row.status == ApprovalStatus.PENDING and eligible(row)]
+    pending = [row for row in mine if row.status == ApprovalStatus.PENDING and row.actor_eligible]
     if approval_id is not None:
         chosen = next((row for row in pending if row.pk == approval_id), None)
         if chosen is not None:
@@ -574,11 +641,11 @@ def _decided_by(transition: _Transition, user_id) -> WorkflowStageApproval | Non
     )
 
 
-def _require_distinct_decider(transition: _Transition, actor: User, approval) -> None:
+def _require_distinct_decider(transition: _Transition, decision: _Decision) -> None:
     if not transition.instance.distinct_approvers:
         return
-    earlier = _decided_by(transition, actor.pk)
-    if earlier is not None and earlier.pk != approval.pk:
+    earlier = _decided_by(transition, transition.actor.pk)
+    if earlier is not None and earlier.pk != decision.approval.pk:
         raise PermissionDenied(
             f'You already decided "{earlier.stage.stage_name}" of this workflow; its definition '
             "requires a different person for each approval.",
@@ -586,16 +653,17 @@ def _require_distinct_decider(transition: _Transition, actor: User, approval) ->
         )
 
 
-def _decide(transition: _Transition, approval, action: str, comments: str) -> None:
-    approved = action == ApprovalAction.APPROVE
+def _decide(transition: _Transition, decision: _Decision) -> None:
+    approval, comments = decision.approval, decision.comments
+    approved = decision.action == ApprovalAction.APPROVE
     approval.status = ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED
     approval.decided_by = transition.actor
     approval.decided_at = transition.now
     approval.comments = comments
     approval.revision = transition.contract.revision
     # metadata too: the notifications app's pre_save hook records the SLA state in it.
-    approval.save(
-        update_fields=["status", "decided_by", "decided_at", "comments", "revision", "metadata"]
+    pipeline.save(
+        approval, ["status", "decided_by", "decided_at", "comments", "revision", "metadata"]
     )
     transition.record(
         "approval_approved" if approved else "approval_rejected",
@@ -619,28 +687,10 @@ def _live_rows(transition: _Transition, stage) -> list[WorkflowStageApproval]:
     ]
 
 
-def stage_outcome(approval_type: str, min_approvals, rows) -> str | None:
-    """The stage's outcome from its live rows' statuses, or None while it still waits."""
-    approvals = sum(row.status == ApprovalStatus.APPROVED for row in rows)
-    rejections = sum(row.status == ApprovalStatus.REJECTED for row in rows)
-    pending = sum(row.status == ApprovalStatus.PENDING for row in rows)
-    if approval_type == "any":
-        needed = 1
-    elif approval_type == "quorum":
-        needed = min_approvals
-    else:
-        needed = len(rows)
-    if approvals >= needed:
-        return StageStatus.APPROVED
-    if rejections and (approval_type != "quorum" or approvals + pending < needed):
-        return StageStatus.REJECTED
-    return None
-
-
 def _settle_stage(transition: _Transition, stage) -> None:
     instance = transition.instance
     rows = _live_rows(transition, stage)
-    outcome = stage_outcome(stage.approval_type, stage.min_approvals, rows)
+    outcome = stage_outcome(stage.approval_type, stage.min_approvals, [r.status for r in rows])
     if outcome is None:
         return  # still waiting for decisions
     pending = [row for row in rows if row.status == ApprovalStatus.PENDING]
@@ -656,21 +706,21 @@ def _settle_stage(transition: _Transition, stage) -> None:
         stage_name=(None, stage.stage_name),
     )
     if rejects_workflow:
-        stage.save(update_fields=["status", "completed_at"])
+        pipeline.save(stage, ["status", "completed_at"])
         _finish(transition, InstanceStatus.REJECTED)
         return
     current = [row for row in transition.stages if row.sequence == instance.current_sequence]
     if not all(row.status in SETTLED_STAGE_STATUSES for row in current):
-        stage.save(update_fields=["status", "completed_at"])  # a parallel stage is still open
+        pipeline.save(stage, ["status", "completed_at"])  # a parallel stage is still open
         return
     assigned = _start_next_sequence(transition)
     if instance.status != InstanceStatus.ACTIVE:  # that was the last stage
-        stage.save(update_fields=["status", "completed_at"])
+        pipeline.save(stage, ["status", "completed_at"])
         return
     opening = [row for row in transition.stages if row.sequence == instance.current_sequence]
     _save_stages([stage, *opening])
-    WorkflowStageApproval.objects.bulk_create(assigned)
-    instance.save(update_fields=["current_sequence"])
+    pipeline.insert(assigned)
+    pipeline.save(instance, ["current_sequence"])
     transition.emit(signals.approval_assigned, approvals=assigned)
 
 
@@ -696,8 +746,7 @@ def _save_stages(stages: list[WorkflowStage]) -> None:
             stage.sla_rule_id,
         )
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(_SAVE_STAGES.format(rows=", ".join([row] * len(stages))), params)
+    pipeline.statement(_SAVE_STAGES.format(rows=", ".join([row] * len(stages))), params)
 
 
 _SAVE_STAGES = f"""
@@ -715,7 +764,8 @@ def _close_rows(transition: _Transition, rows, status, action) -> None:
     for row in rows:
         transition.record(action, row, status=(row.status, status))
         row.status = status
-    WorkflowStageApproval.objects.filter(pk__in=[row.pk for row in rows]).update(status=status)
+    closing = WorkflowStageApproval.objects.filter(pk__in=[row.pk for row in rows])
+    pipeline.update(closing, status=status)
 
 
 def _finish(transition: _Transition, outcome, *, action: str | None = None, **details) -> None:
@@ -729,14 +779,16 @@ def _finish(transition: _Transition, outcome, *, action: str | None = None, **de
     if outcome != InstanceStatus.COMPLETED:
         still_pending = list(instance.approvals.filter(status=ApprovalStatus.PENDING))
         _close_rows(transition, still_pending, ApprovalStatus.CANCELLED, "approval_cancelled")
-        instance.stages.filter(status__in=[StageStatus.WAITING, StageStatus.PENDING]).update(
-            status=StageStatus.CANCELLED, completed_at=now
+        pipeline.update(
+            instance.stages.filter(status__in=[StageStatus.WAITING, StageStatus.PENDING]),
+            status=StageStatus.CANCELLED,
+            completed_at=now,
         )
     previous_status = instance.status
     instance.status = outcome
     instance.completed_at = now
     instance.current_sequence = None
-    instance.save(update_fields=["status", "completed_at", "current_sequence"])
+    pipeline.save(instance, ["status", "completed_at", "current_sequence"])
     contract_status = {
         InstanceStatus.COMPLETED: ContractStatus.APPROVED,
         InstanceStatus.REJECTED: ContractStatus.REJECTED,
@@ -749,19 +801,20 @@ def _finish(transition: _Transition, outcome, *, action: str | None = None, **de
         **{"contract_status": (contract.status, contract_status), **details},
     )
     contract.status = contract_status
-    contract.save(update_fields=["status", "updated_at"])
+    pipeline.save(contract, ["status", "updated_at"])
 
 
 # --- delegate --------------------------------------------------------------------------------
 
 
-def _delegate(transition: _Transition, approval, delegate_to, comments) -> None:
+def _delegate(transition: _Transition, decision: _Decision) -> None:
     instance, contract, actor, now = (
         transition.instance,
         transition.contract,
         transition.actor,
         transition.now,
     )
+    approval, delegate_to, comments = decision.approval, decision.delegate_to, decision.comments
     if delegate_to is None:
         raise ValidationError({"delegate_to": ["Required to delegate."]})
     if delegate_to.tenant_id != instance.tenant_id or not delegate_to.is_active:
@@ -781,31 +834,32 @@ def _delegate(transition: _Transition, approval, delegate_to, comments) -> None:
                 ]
             }
         )
+    assignee = personal_assignees(
+        tenant_id=instance.tenant_id,
+        user_ids=[delegate_to.pk],
+        creator_id=contract.created_by_id,
+        at=now,
+        decided_ids=_distinct_deciders(transition) | {actor.pk},
+    )[delegate_to.pk]
     approval.status = ApprovalStatus.DELEGATED
     approval.delegated_to = delegate_to
     approval.decided_by = actor
     approval.decided_at = now
     approval.comments = comments
     approval.revision = contract.revision
-    approval.save(
-        update_fields=[
-            "status",
-            "delegated_to",
-            "decided_by",
-            "decided_at",
-            "comments",
-            "revision",
-            "metadata",
-        ]
+    pipeline.save(
+        approval,
+        ["status", "delegated_to", "decided_by", "decided_at", "comments", "revision", "metadata"],
     )
-    successor = WorkflowStageApproval.objects.create(
+    successor = WorkflowStageApproval(
         tenant_id=instance.tenant_id,
         stage=approval.stage,
         instance=instance,
         contract=contract,
         approver=approval.approver,
         role=approval.role,
-        assigned_to=delegate_to,
+        assigned_to_id=assignee.user_id,
+        on_behalf_of_id=assignee.on_behalf_of,
         due_at=approval.due_at,
         # The SLA state goes with the row: no second reminder, no second breach.
         remind_at=approval.remind_at,
@@ -814,12 +868,14 @@ def _delegate(transition: _Transition, approval, delegate_to, comments) -> None:
         delegated_from=approval,
         created_at=now,
     )
+    pipeline.create(successor)
     transition.record(
         "approval_delegated",
         approval,
         status=(ApprovalStatus.PENDING, ApprovalStatus.DELEGATED),
         delegated_to=(None, str(delegate_to.pk)),
         new_approval=(None, str(successor.pk)),
+        **({"covered_by": (None, str(assignee.user_id))} if assignee.on_behalf_of else {}),
     )
     successor.contract = contract
     transition.emit(signals.approval_delegated, approval=successor, previous=approval)
@@ -829,9 +885,10 @@ def _delegate(transition: _Transition, approval, delegate_to, comments) -> None:
 # --- request changes and resubmit ------------------------------------------------------------
 
 
-def _request_changes(transition: _Transition, approval, comments: str) -> None:
+def _request_changes(transition: _Transition, decision: _Decision) -> None:
     """Send the contract back to its requester: the instance waits, nobody can decide, and the
     SLA clock of the waiting rows stops until ``workflow_resubmit``."""
+    approval, comments = decision.approval, decision.comments
     if not comments.strip():
         raise ValidationError({"comments": ["Say what has to change."]})
     instance, contract = transition.instance, transition.contract
@@ -841,15 +898,16 @@ def _request_changes(transition: _Transition, approval, comments: str) -> None:
     instance.changes_requested_revision = contract.revision
     instance.changes_requested_at = transition.now
     instance.changes_requested_comments = comments
-    instance.save(
-        update_fields=[
+    pipeline.save(
+        instance,
+        [
             "status",
             "changes_requested_by",
             "changes_requested_stage",
             "changes_requested_revision",
             "changes_requested_at",
             "changes_requested_comments",
-        ]
+        ],
     )
     transition.record(
         "changes_requested",
@@ -862,11 +920,11 @@ def _request_changes(transition: _Transition, approval, comments: str) -> None:
         revision=(None, contract.revision),
     )
     contract.status = ContractStatus.CHANGES_REQUESTED
-    contract.save(update_fields=["status", "updated_at"])
+    pipeline.save(contract, ["status", "updated_at"])
     transition.emit(signals.changes_requested, approval=approval, comments=comments)
 
 
-@transaction.atomic
+@_atomic_transition
 def workflow_resubmit(*, tenant, contract_id, actor: User) -> WorkflowInstance:
     """Hand a contract sent back for changes to its approvers again.
 
@@ -882,8 +940,7 @@ def workflow_resubmit(*, tenant, contract_id, actor: User) -> WorkflowInstance:
             code="not_changes_requested",
         )
     instance.tenant = tenant
-    transition = _Transition(instance=instance, contract=contract, actor=actor, now=timezone.now())
-    _load_stages_and_rows(transition)
+    transition = _Transition.loaded(instance, contract, actor)
     paused = transition.now - instance.changes_requested_at
     _extend_due_dates(transition, paused)
     changed = _fields_changed_since(contract, instance.changes_requested_revision)
@@ -904,7 +961,7 @@ def workflow_resubmit(*, tenant, contract_id, actor: User) -> WorkflowInstance:
     instance.changes_requested_at = None
     instance.changes_requested_comments = ""
     contract.status = ContractStatus.IN_REVIEW
-    contract.save(update_fields=["status", "updated_at"])
+    pipeline.save(contract, ["status", "updated_at"])
     reopening = [
         stage
         for stage in transition.stages
@@ -912,8 +969,9 @@ def workflow_resubmit(*, tenant, contract_id, actor: User) -> WorkflowInstance:
         and (stage.pk == requesting_stage_id or reset_fires(stage.reset_on_change, changed))
     ]
     _reopen(transition, reopening, changed)
-    instance.save(
-        update_fields=[
+    pipeline.save(
+        instance,
+        [
             "status",
             "current_sequence",
             "changes_requested_by",
@@ -921,7 +979,7 @@ def workflow_resubmit(*, tenant, contract_id, actor: User) -> WorkflowInstance:
             "changes_requested_revision",
             "changes_requested_at",
             "changes_requested_comments",
-        ]
+        ],
     )
     transition.flush()
     return instance
@@ -963,6 +1021,7 @@ def _fields_changed_since(contract: Contract, revision: int | None) -> list[str]
 # --- changes during review -------------------------------------------------------------------
 
 
+@pipeline.deferred_writes()
 def workflow_revise(*, contract: Contract, changed: list[str], actor: User) -> None:
     """React to a new revision of a contract under review (the caller holds its lock).
 
@@ -973,18 +1032,17 @@ def workflow_revise(*, contract: Contract, changed: list[str], actor: User) -> N
     instance = _open_instance(contract)
     if instance is None or not changed:
         return
-    transition = _Transition(instance=instance, contract=contract, actor=actor, now=timezone.now())
     match = match_engine.find_match(contract)
     if match is None or match.pk != instance.definition_id:
-        _reroute(transition, match)
+        _reroute(_Transition(instance, contract, actor, timezone.now()), match)
         return
-    _load_stages_and_rows(transition)
+    transition = _Transition.loaded(instance, contract, actor)
     reopening = [
         stage for stage in transition.stages if _reset_fires_on(transition, stage, changed)
     ]
     if reopening:
         _reopen(transition, reopening, changed)
-        instance.save(update_fields=["current_sequence"])
+        pipeline.save(instance, ["current_sequence"])
     transition.flush()
 
 
@@ -1010,7 +1068,7 @@ def _reroute(transition: _Transition, match: WorkflowDefinition | None) -> None:
         transition,
         InstanceStatus.CANCELLED,
         action="workflow_rerouted",
-        reason=(None, "rerouted"),
+        reason=(None, ResetReason.REROUTED),
         to_definition=(None, str(match.pk) if match else None),
         # Where the contract ends up: under the new workflow, or a draft (not 'cancelled').
         contract_status=(
@@ -1019,7 +1077,7 @@ def _reroute(transition: _Transition, match: WorkflowDefinition | None) -> None:
         ),
     )
     if deciders:
-        transition.emit(signals.approvals_reset, approvals=deciders, reason="rerouted")
+        transition.emit(signals.approvals_reset, approvals=deciders, reason=ResetReason.REROUTED)
     transition.flush()
     workflow_start_matched(contract=contract, started_by=transition.actor)
 
@@ -1075,9 +1133,9 @@ def _reopen(transition: _Transition, reopening: list[WorkflowStage], changed) ->
     opening = [stage for stage in touched if stage.sequence == lowest]
     assigned = _open_stages(transition, opening) if opening else []
     _save_stages(touched)
-    WorkflowStageApproval.objects.bulk_create(assigned)
+    pipeline.insert(assigned)
     if deciders:
-        transition.emit(signals.approvals_reset, approvals=deciders, reason="changed")
+        transition.emit(signals.approvals_reset, approvals=deciders, reason=ResetReason.CHANGED)
     if assigned:
         transition.emit(signals.approval_assigned, approvals=assigned)
 
@@ -1085,7 +1143,7 @@ def _reopen(transition: _Transition, reopening: list[WorkflowStage], changed) ->
 # --- cancel ----------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@_atomic_transition
 def workflow_cancel(*, tenant, contract_id, actor: User, reason: str = "") -> WorkflowInstance:
     """Cancel the open workflow: the contract's creator or ``workflows.manage`` (403 otherwise)."""
     contract = _lock_contract(tenant=tenant, contract_id=contract_id)
@@ -1093,7 +1151,7 @@ def workflow_cancel(*, tenant, contract_id, actor: User, reason: str = "") -> Wo
     instance = _open_instance(contract)
     if instance is None:
         raise Conflict("This contract has no active workflow.", code="workflow_not_active")
-    transition = _Transition(instance=instance, contract=contract, actor=actor, now=timezone.now())
+    transition = _Transition(instance, contract, actor, timezone.now())
     details = {"reason": (None, reason)} if reason else {}
     _finish(transition, InstanceStatus.CANCELLED, **details)
     transition.emit_outcome()

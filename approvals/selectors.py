@@ -20,11 +20,11 @@ from approvals.models import (
     WorkflowStage,
     WorkflowStageApproval,
 )
-from approvals.sla import WorkingCalendar
-from approvals.sla_policy import RuleRef, SLAPolicy
+from approvals.sla.calendar import WorkingCalendar
+from approvals.sla.rules import RuleRef, SLAPolicy
 from contracts.models import Contract
+from tenancy.eligibility import approval_eligible_q
 from tenancy.models import Tenant
-from tenancy.selectors import user_role_slugs
 
 
 def instances_newest_first() -> Prefetch:
@@ -71,8 +71,8 @@ def workflow_instance_latest(*, tenant, contract_id) -> WorkflowInstance | None:
     )
 
 
-def _actionable_q(user, roles) -> Q:
-    """Pending rows the user may decide now: theirs or their roles', not on their own contract,
+def _actionable_q(user) -> Q:
+    """Pending rows the user may decide now: those they may act on (``approval_eligible_q``),
     not while the contract is back with its requester, and not on a workflow whose definition
     wants distinct approvers when they already decided one of its rows."""
     decided_here = WorkflowStageApproval.objects.filter(
@@ -81,8 +81,7 @@ def _actionable_q(user, roles) -> Q:
         status__in=(ApprovalStatus.APPROVED, ApprovalStatus.REJECTED),
     )
     return (
-        (Q(assigned_to=user) | Q(assigned_to__isnull=True, role__in=roles))
-        & ~Q(contract__created_by=user)
+        approval_eligible_q(user)
         & Q(instance__status=InstanceStatus.ACTIVE)
         & ~(Q(instance__distinct_approvers=True) & Exists(decided_here))
     )
@@ -95,8 +94,7 @@ _LIST_DEFERRED = ("contract__text", "contract__clause_findings", "contract__meta
 
 def approval_list_for_user(*, user) -> QuerySet[WorkflowStageApproval]:
     """Approvals the user may act on (pending, theirs or their roles') or has acted on."""
-    roles = user_role_slugs(user=user)
-    visible = (Q(status=ApprovalStatus.PENDING) & _actionable_q(user, roles)) | Q(decided_by=user)
+    visible = (Q(status=ApprovalStatus.PENDING) & _actionable_q(user)) | Q(decided_by=user)
     return (
         WorkflowStageApproval.objects.for_tenant(user.tenant_id)
         .filter(visible)
@@ -107,10 +105,9 @@ def approval_list_for_user(*, user) -> QuerySet[WorkflowStageApproval]:
 
 
 def approval_pending_for_user(*, user) -> QuerySet[WorkflowStageApproval]:
-    roles = user_role_slugs(user=user)
     return (
         WorkflowStageApproval.objects.for_tenant(user.tenant_id)
-        .filter(Q(status=ApprovalStatus.PENDING) & _actionable_q(user, roles))
+        .filter(Q(status=ApprovalStatus.PENDING) & _actionable_q(user))
         .select_related("stage", "contract")
         .defer(*_LIST_DEFERRED)
         .order_by("due_at", "created_at", "id")

@@ -16,10 +16,11 @@ from django.db.models import F
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from approvals import sla_check
+from approvals.assignment import covers_apply_due
 from approvals.models import MAX_SLA_HOURS, Holiday, SLARule, SLASettings
-from approvals.sla import WorkingCalendar
-from approvals.sla_policy import rule_display_name
+from approvals.sla import check as sla_check
+from approvals.sla.calendar import WorkingCalendar
+from approvals.sla.rules import rule_display_name
 from audit.services import audit_record, diff_fields
 from core.context import current_request_context
 from tenancy.models import Tenant, validate_timezone
@@ -401,6 +402,9 @@ def sla_check_breaches(
     if dry_run:
         result = _run_statements([sla_check.dry_run_statement(tenant_ids=tenant_ids, now=now)])
         return result
+    # Windows that have started hand their rows to the covers first: reminders and breaches
+    # then go to whoever holds the row now.
+    covers_apply_due(tenant_ids=tenant_ids, now=now)
     context, actor_id = current_request_context(), getattr(actor, "pk", actor)
     groups = [tenant_ids]
     if jobs > 1 and tenant_ids is None and not connection.in_atomic_block:

@@ -6,42 +6,42 @@ its context and rolled back alone; it never breaks or rolls back the decision. D
 outside world (email, webhooks) happens later, from committed rows, by the delivery worker.
 
 Why not ``django.dispatch.Signal``: isolating each receiver costs a savepoint pair per receiver
-per signal, which dominated a decision's statement count. ``dispatch`` runs all the receivers of
-a transaction's signals under one savepoint and, only if one of them raises, rolls that back and
-runs each receiver again under its own savepoint, skipping (and logging) the ones that fail.
-Receivers only write rows, so running one again after a rollback is safe.
+per signal, which dominated a decision's statement count. Receivers are batch receivers: each is
+called once per transaction with all of its signals. ``dispatch`` runs them under one savepoint
+and, only if one of them raises, rolls that back and runs each receiver again under its own
+savepoint, skipping (and logging) the ones that fail. Receivers only write rows, so running one
+again after a rollback is safe. Inside the orchestrator's transitions that savepoint is queued
+(``approvals.pipeline``): it travels with the receivers' first statement and is released by the
+end of the transaction, so it costs no round trip, and nothing at all when the receivers write
+nothing.
 """
 
+import itertools
 import logging
 from collections.abc import Callable, Iterable
 
 import django.dispatch
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
+
+from approvals import pipeline
+from approvals.models import ApprovalStatus
+
+__all__ = [  # with the signals
+    "ApprovalStatus",
+    "DomainSignal",
+    "connect_batch",
+    "contract_amended",
+    "dispatch",
+]
 
 logger = logging.getLogger(__name__)
 
 
 class DomainSignal:
-    """A named signal with a small receiver registry (``connect``/``disconnect`` by uid)."""
+    """A named event; its receivers are the batch receivers (``connect_batch``)."""
 
     def __init__(self, name: str):
         self.name = name
-        self._receivers: dict[str, Callable] = {}
-
-    def connect(self, receiver: Callable, dispatch_uid: str | None = None) -> None:
-        self._receivers[dispatch_uid or f"{receiver.__module__}.{receiver.__qualname__}"] = receiver
-
-    def disconnect(self, receiver: Callable | None = None, dispatch_uid: str | None = None) -> bool:
-        if dispatch_uid is None and receiver is not None:
-            dispatch_uid = f"{receiver.__module__}.{receiver.__qualname__}"
-        return self._receivers.pop(dispatch_uid, None) is not None
-
-    @property
-    def receivers(self) -> list[Callable]:
-        return list(self._receivers.values())
-
-    def send(self, sender, **kwargs) -> None:
-        dispatch([(self, sender, kwargs)])
 
     def __repr__(self) -> str:
         return f"<DomainSignal {self.name}>"
@@ -53,43 +53,57 @@ _batch_receivers: dict[str, Callable] = {}
 def connect_batch(receiver: Callable, dispatch_uid: str | None = None) -> None:
     """Register a receiver called once per dispatch with every ``(signal, sender, kwargs)``.
 
-    For listeners that do better in bulk: the notifications app writes a whole transaction's
-    notifications with one statement pair instead of one per signal.
+    Listeners do better in bulk: the notifications app writes a whole transaction's
+    notifications with one statement instead of one per signal.
     """
     _batch_receivers[dispatch_uid or f"{receiver.__module__}.{receiver.__qualname__}"] = receiver
-
-
-def disconnect_batch(dispatch_uid: str) -> bool:
-    return _batch_receivers.pop(dispatch_uid, None) is not None
 
 
 def dispatch(sends: Iterable[tuple[DomainSignal, object, dict]]) -> None:
     """Run the receivers of several sends, each isolated from the sender and from the others."""
     sends = list(sends)
-    if not sends:
+    if not sends or not _batch_receivers:
         return
-    calls = [
-        (receiver, {"sender": sender, "signal": signal, **kwargs}, signal.name, kwargs)
-        for signal, sender, kwargs in sends
-        for receiver in signal.receivers
-    ]
-    calls += [
-        (receiver, {"sends": sends}, "batch", sends[0][2]) for receiver in _batch_receivers.values()
-    ]
-    if not calls:
-        return
-    try:
-        with transaction.atomic():
-            for receiver, arguments, _, _ in calls:
-                receiver(**arguments)
-        return
-    except Exception:  # noqa: S110  (one failed: everything above rolled back; retry alone)
-        pass
+    calls = [(receiver, {"sends": sends}, sends[0][2]) for receiver in _batch_receivers.values()]
+    if pipeline.active() and connection.in_atomic_block:
+        if _run_together_queued(calls):
+            return
+    else:
+        try:
+            with transaction.atomic():
+                for receiver, arguments, _ in calls:
+                    receiver(**arguments)
+            return
+        except Exception:  # noqa: S110  (one failed: everything above rolled back; retry alone)
+            pass
     for call in calls:
         _run_isolated(*call)
 
 
-def _run_isolated(receiver, arguments, signal_name, context) -> None:
+def _run_together_queued(calls) -> bool:
+    """The receivers under one savepoint that travels with their first statement and is never
+    released (the transaction's end releases it): no round trip of its own, and none at all when
+    they write nothing. False when one raised (then everything they did is rolled back)."""
+    sid = f"domain_signals_{next(_savepoint_numbers)}"
+    pipeline.savepoint(sid)
+    try:
+        for receiver, arguments, _ in calls:
+            receiver(**arguments)
+    except Exception as failure:
+        if not pipeline.withdraw_savepoint(sid):
+            try:
+                connection.savepoint_rollback(sid)
+            except DatabaseError:  # a write queued before the savepoint failed: not ours to hide
+                raise failure from None
+        return False
+    pipeline.withdraw_savepoint(sid)
+    return True
+
+
+_savepoint_numbers = itertools.count(1)
+
+
+def _run_isolated(receiver, arguments, context) -> None:
     try:
         with transaction.atomic():
             receiver(**arguments)
@@ -97,7 +111,7 @@ def _run_isolated(receiver, arguments, signal_name, context) -> None:
         logger.exception(
             "signal receiver failed",
             extra={
-                "signal": signal_name,
+                "signals": [signal.name for signal, _, _ in arguments["sends"]],
                 "receiver": f"{receiver.__module__}.{receiver.__qualname__}",
                 "instance_id": str(getattr(context.get("instance"), "pk", "")),
             },
@@ -116,6 +130,8 @@ changes_requested = DomainSignal("changes_requested")
 # approvals: decided rows that no longer count (superseded, or of a re-routed instance);
 # reason: "changed" or "rerouted"
 approvals_reset = DomainSignal("approvals_reset")
+# approval: a new row whose approver entry nobody could act on, assigned to a tenant admin
+approver_unresolved = DomainSignal("approver_unresolved")
 
 # Sent by ``approvals.lifecycle.contract_amend`` in the amendment's transaction with `contract`
 # and `actor`, before the new review starts. Unlike the DomainSignals above, a receiver that

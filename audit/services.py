@@ -108,7 +108,13 @@ def audit_record_many(entries: Iterable[dict]) -> list[AuditLog]:
     The database numbers the rows (``AuditLog.seq``) in the order of ``entries``: the order the
     listing shows them in, since they share ``created_at``.
     """
-    rows = [
+    return AuditLog.objects.bulk_create(audit_rows(entries))
+
+
+def audit_rows(entries: Iterable[dict]) -> list[AuditLog]:
+    """``audit_record_many``'s rows, unsaved: for a caller that writes them with its own
+    statements (``approvals.pipeline``), in one INSERT, in the order of ``entries``."""
+    return [
         AuditLog(
             **_row(
                 entry["action"],
@@ -123,7 +129,6 @@ def audit_record_many(entries: Iterable[dict]) -> list[AuditLog]:
         )
         for entry in entries
     ]
-    return AuditLog.objects.bulk_create(rows)
 
 
 def _row(

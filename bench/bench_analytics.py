@@ -138,10 +138,10 @@ def generate(tenants: list[dict], instances: int) -> None:
         WorkflowStage,
         WorkflowStageApproval,
     )
-    from approvals.sla_check import _insert_select, _Params
     from contracts.models import Contract
+    from core.sql import Params, insert_select
 
-    params = _Params()
+    params = Params()
     tenant_rows, definition_rows, approver_rows = [], [], []
     for k, ids in enumerate(tenants):
         tenant_rows.append(((k, None), (ids["tenant"], "uuid"), (ids["requester"], "uuid")))
@@ -251,7 +251,7 @@ def generate(tenants: list[dict], instances: int) -> None:
         f" JOIN {approvers_sql} ON ap.k = p.k AND ap.j = {h('p.i * 8 + n', 'a')} %% 10"
     )
     statements = [
-        _insert_select(
+        insert_select(
             Contract,
             {
                 "id": uuid_of("contract", "p.i"),
@@ -264,7 +264,7 @@ def generate(tenants: list[dict], instances: int) -> None:
             instance_source,
             params,
         ),
-        _insert_select(
+        insert_select(
             WorkflowInstance,
             {
                 "id": uuid_of("instance", "p.i"),
@@ -281,7 +281,7 @@ def generate(tenants: list[dict], instances: int) -> None:
             instance_source,
             params,
         ),
-        _insert_select(
+        insert_select(
             WorkflowStage,
             {
                 "id": uuid_of("stage", "sp.i * 8 + sp.s"),
@@ -305,7 +305,7 @@ def generate(tenants: list[dict], instances: int) -> None:
             " ON t.k = p.k JOIN bench_stage_plan last ON last.i = p.i AND last.s = p.reached",
             params,
         ),
-        _insert_select(
+        insert_select(
             WorkflowStageApproval,
             {
                 "id": uuid_of("approval", "p.i * 8 + n"),
@@ -331,7 +331,7 @@ def generate(tenants: list[dict], instances: int) -> None:
             params,
         ),
     ]
-    breaches = _insert_select(
+    breaches = insert_select(
         SLABreach,
         {
             "tenant_id": "a.tenant_id",

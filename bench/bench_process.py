@@ -23,6 +23,10 @@ before a statement exactly when autocommit is off and the session is idle (no tr
 so the wrapper counts a BEGIN whenever it sees a statement in that state; a wrapped
 ``connection._commit`` counts a COMMIT whenever psycopg2 will send one (a transaction is open).
 So the totals are the statements on the wire; the floor counts its own in the same way.
+Statements sent in the round trip of another (the writes ``approvals.pipeline`` queues, and the
+signal receivers' savepoint) are counted as statements, from the pipeline's own tally, but not as
+round trips; the row-level security scope's ``set_config``, sent with each transaction's first
+statement, is counted as neither.
 """
 
 import argparse
@@ -84,19 +88,31 @@ TRIGGER = {"value__gte": 100000, "contract_type__in": ["MSA", "SOW"]}
 
 
 class StatementCounter:
-    """Statements on the wire by first keyword, and the time spent waiting for the database."""
+    """Statements on the wire by first keyword, round trips, and the time spent waiting for the
+    database.
 
-    def __init__(self) -> None:
+    ``kinds`` counts what each round trip was sent for; ``carried`` (a callable returning a
+    running ``Counter``) adds the statements that travelled in front of them (the writes queued
+    by ``approvals.pipeline`` and the receivers' savepoint), so ``total`` is every statement and
+    ``round_trips`` every wait for the server.
+    """
+
+    def __init__(self, carried=Counter) -> None:
         self.kinds: Counter = Counter()
         self.db_seconds = 0.0
+        self._carried, self._carried_start = carried, carried()
+
+    @property
+    def all_kinds(self) -> Counter:
+        return self.kinds + (self._carried() - self._carried_start)
 
     @property
     def total(self) -> int:
-        return sum(self.kinds.values())
+        return sum(self.all_kinds.values())
 
     @property
-    def data_statements(self) -> int:
-        return sum(n for kind, n in self.kinds.items() if kind not in TRANSACTION_CONTROL)
+    def round_trips(self) -> int:
+        return sum(self.kinds.values())
 
     def begin_if_idle(self, raw) -> None:
         from psycopg2.extensions import TRANSACTION_STATUS_IDLE
@@ -130,14 +146,17 @@ class StatementCounter:
 
     @contextmanager
     def installed(self, connection):
-        """Count on Django's ``connection`` while the block runs."""
+        """Count on Django's ``connection`` while the block runs: first of its execute wrappers,
+        so each statement is counted as its caller sent it (the row-level security scope's
+        ``set_config`` and the pipeline's queue join it further in, in the same round trip)."""
         commit, rollback = connection._commit, connection._rollback
         connection._commit = lambda: self.end(connection.connection, "COMMIT", commit)
         connection._rollback = lambda: self.end(connection.connection, "ROLLBACK", rollback)
+        connection.execute_wrappers.insert(0, self)
         try:
-            with connection.execute_wrapper(self):
-                yield self
+            yield self
         finally:
+            connection.execute_wrappers.remove(self)
             del connection._commit, connection._rollback  # back to the class's methods
 
 
@@ -223,6 +242,12 @@ class Ours:
                 tenant=self.tenant, contract_id=contract.pk, actor=approver, action="approve"
             )
 
+    @staticmethod
+    def carried() -> Counter:
+        from approvals import pipeline
+
+        return pipeline.carried_statements()
+
     @contextmanager
     def counting(self, counter: StatementCounter):
         from django.db import connection
@@ -249,6 +274,7 @@ class Floor:
     """The same writes in the same 4 transactions, straight through psycopg2, no reads."""
 
     label = "raw SQL floor (psycopg2)"
+    carried = Counter  # one statement per round trip
 
     def __init__(self, ids: dict) -> None:
 
@@ -493,7 +519,7 @@ def run(kind: str, ids: dict, processes: int, warmup: int, barrier=None) -> dict
         runner()
     if barrier is not None:
         barrier.wait()
-    counter = StatementCounter()
+    counter = StatementCounter(runner.carried)
     per_process = []
     with runner.counting(counter):
         started, cpu_started = time.monotonic(), time.process_time()
@@ -507,7 +533,8 @@ def run(kind: str, ids: dict, processes: int, warmup: int, barrier=None) -> dict
         "started": started,
         "finished": finished,
         "processes": processes,
-        "kinds": dict(counter.kinds),
+        "kinds": dict(counter.all_kinds),
+        "round_trips": counter.round_trips,
         "db_seconds": counter.db_seconds,
         "cpu_seconds": cpu_seconds,
         "per_process": (min(per_process), max(per_process)),
@@ -567,6 +594,7 @@ def summarize(label: str, outcomes: list[dict]) -> list[object]:
         f"{db_ms:.1f}",
         f"{cpu_ms:.1f}",
         statements,
+        f"{sum(o['round_trips'] for o in outcomes) / processes:.0f}",
         f"{data / processes:.0f}",
         f"{kinds['BEGIN'] / processes:.0f}",
         f"{savepoints / processes:.0f}",
@@ -590,6 +618,7 @@ def viewflow_row(result: dict, workers: int) -> list[object]:
         f"{figures['latency_ms_p50']:.1f} (p50)",
         "-",
         "-",
+        steady["all"],
         steady["all"],
         steady["data"],
         "-",
@@ -653,8 +682,7 @@ def measured(kind: str, ids: dict, workers: int, written: dict) -> list[object]:
 def receivers_description() -> str:
     from approvals import signals
 
-    domain = [value for value in vars(signals).values() if isinstance(value, signals.DomainSignal)]
-    connected = sum(len(signal.receivers) for signal in domain) + len(signals._batch_receivers)
+    connected = len(signals._batch_receivers)
     return f"{connected} domain-signal receivers connected (notifications in the same transaction)"
 
 
@@ -676,6 +704,7 @@ def main() -> None:
         "in DB ms",
         "client CPU ms",
         "statements",
+        "round trips",
         "w/o BEGIN/COMMIT/SAVEPOINT",
         "transactions",
         "savepoints",
@@ -711,7 +740,8 @@ def main() -> None:
         "time waiting on execute/commit; client CPU ms: CPU time of the benchmark's Python "
         "process (the framework's own cost, least sensitive to other load on the machine). "
         "Statements per process on the wire: BEGIN/COMMIT sent by psycopg2 are counted, "
-        "SAVEPOINT/RELEASE come from nested atomic blocks and signal receivers."
+        "SAVEPOINT/RELEASE come from nested atomic blocks and signal receivers; round trips: "
+        "waits for the server (ours sends its queued writes with the next statement)."
     )
     print()
     ratio_rows = [["OS procs", "ours/s", "viewflow/s", "ours / viewflow", "per round"]]

@@ -272,19 +272,19 @@ def generate(tenants: list[dict], approvals: int) -> None:
     from django.db import connection
 
     from approvals.models import WorkflowInstance, WorkflowStage, WorkflowStageApproval
-    from approvals.sla_check import _insert_select, _Params
     from contracts.models import Contract
+    from core.sql import Params, insert_select
 
     def uuid_of(kind: str, number: str) -> str:
         return f"md5('{kind}' || {number})::uuid"
 
-    params = _Params()
+    params = Params()
     tenant_of_stage = _tenant_values(tenants, params)
     # ("%%" is the modulo operator: the SQL goes through psycopg2's parameter formatting.)
     stages = f"generate_series(0, {STAGES - 1}) AS s(n) JOIN {tenant_of_stage}"
     stages += f" ON t.k = s.n %% {TENANTS}"
     parents = [
-        _insert_select(
+        insert_select(
             Contract,
             {
                 "id": uuid_of("contract", "s.n"),
@@ -297,7 +297,7 @@ def generate(tenants: list[dict], approvals: int) -> None:
             stages,
             params,
         ),
-        _insert_select(
+        insert_select(
             WorkflowInstance,
             {
                 "id": uuid_of("instance", "s.n"),
@@ -312,7 +312,7 @@ def generate(tenants: list[dict], approvals: int) -> None:
             stages,
             params,
         ),
-        _insert_select(
+        insert_select(
             WorkflowStage,
             {
                 "id": uuid_of("stage", "s.n"),
@@ -340,7 +340,7 @@ def generate(tenants: list[dict], approvals: int) -> None:
         " ELSE now() + interval '13 hours' + (g %% 2820) * interval '1 minute' END"
     )
     named = f"(g / {STAGES}) %% 20 = 10"
-    approvals_sql = _insert_select(
+    approvals_sql = insert_select(
         WorkflowStageApproval,
         {
             "tenant_id": "t.tenant_id",

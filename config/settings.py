@@ -242,6 +242,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "documents", "description": "Sealed certificates, signing, verification."},
         {"name": "analytics", "description": "Workflow, stage and approver figures."},
         {"name": "admin: users", "description": "Users and their roles."},
+        {"name": "admin: roles", "description": "The role catalog stage approvers name."},
         {"name": "admin: SLA", "description": "SLA rules, calendar, holidays and breaches."},
         {"name": "admin: webhooks", "description": "Webhook endpoints and their deliveries."},
     ],
@@ -379,6 +380,8 @@ QUOTA_WEBHOOKS = env_int("QUOTA_WEBHOOKS", 20)
 QUOTA_ACTIVE_DEFINITIONS = env_int("QUOTA_ACTIVE_DEFINITIONS", 200)
 QUOTA_USERS = env_int("QUOTA_USERS", 10_000)
 QUOTA_OPEN_SIGNATURE_REQUESTS = env_int("QUOTA_OPEN_SIGNATURE_REQUESTS", 1000)
+QUOTA_ROLES = env_int("QUOTA_ROLES", 500)  # the role catalog
+QUOTA_CONTRACT_COMMENTS = env_int("QUOTA_CONTRACT_COMMENTS", 2_000)  # per contract
 # Compiled clause playbooks cached per process (contracts.clause_selectors), bounded by the
 # characters of the rules they were compiled from (least recently used evicted first).
 PLAYBOOK_CACHE_CHARS = env_int("PLAYBOOK_CACHE_CHARS", 4_000_000)

@@ -211,3 +211,25 @@ class ClauseRule(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+COMMENT_MAX_LENGTH = 10_000
+
+
+class Comment(TenantOwnedModel):
+    """One message of a contract's discussion thread; ``mentions`` are members told of it."""
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    body = models.TextField(max_length=COMMENT_MAX_LENGTH)
+    mentions = ArrayField(models.UUIDField(), default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["contract", "created_at"], name="comment_thread_idx")]
+
+    def __str__(self) -> str:
+        return f"Comment on {self.contract_id} by {self.author_id}"

@@ -188,3 +188,20 @@ class ScopeInjector:
             sql = f"{wrapper.scope_sql(scope)}; {sql}"
             wrapper.rls_scope_sent = scope
         return execute(sql, params, many, context)
+
+
+def tenant_table_rls_sql(table: str) -> tuple[str, str]:
+    """A migration's forward and backward SQL putting a new tenant table under row-level
+    security, with the same policy as every other tenant table (migration ``tenancy.0008``)."""
+    condition = "tenant_id = (SELECT app_current_tenant())"
+    forward = (
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY; "
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY; "
+        f"CREATE POLICY tenant_isolation ON {table} USING ({condition}) WITH CHECK ({condition});"
+    )
+    backward = (
+        f"DROP POLICY IF EXISTS tenant_isolation ON {table}; "
+        f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY; "
+        f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY;"
+    )
+    return forward, backward

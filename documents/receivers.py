@@ -17,12 +17,20 @@ from documents.services import (
 )
 
 
-def on_workflow_completed(*, instance, **kwargs) -> None:
-    certificate_job_enqueue(instance=instance)
+def _completed(sends) -> list:
+    return [
+        kwargs["instance"] for signal, _, kwargs in sends if signal is signals.workflow_completed
+    ]
 
 
-def request_signatures(*, instance, **kwargs) -> None:
-    signature_request_for_completed_workflow(instance=instance)
+def on_workflow_completed(*, sends, **kwargs) -> None:
+    for instance in _completed(sends):
+        certificate_job_enqueue(instance=instance)
+
+
+def request_signatures(*, sends, **kwargs) -> None:
+    for instance in _completed(sends):
+        signature_request_for_completed_workflow(instance=instance)
 
 
 def void_signature_requests(*, contract, actor, **kwargs) -> None:
@@ -30,6 +38,6 @@ def void_signature_requests(*, contract, actor, **kwargs) -> None:
 
 
 def connect() -> None:
-    signals.workflow_completed.connect(on_workflow_completed, dispatch_uid="documents.certificate")
-    signals.workflow_completed.connect(request_signatures, dispatch_uid="documents.signatures")
+    signals.connect_batch(on_workflow_completed, dispatch_uid="documents.certificate")
+    signals.connect_batch(request_signatures, dispatch_uid="documents.signatures")
     signals.contract_amended.connect(void_signature_requests, dispatch_uid="documents.amended")

@@ -48,9 +48,13 @@ def document_by_sha256(*, tenant, sha256: str) -> Document | None:
 
 
 def document_read(*, document: Document) -> bytes:
-    """The stored bytes, checked against the recorded SHA-256 (``DocumentIntegrityError``)."""
-    with storages["documents"].open(document.storage_name, "rb") as handle:
-        data = handle.read()
+    """The stored bytes, checked against the recorded SHA-256 (``DocumentIntegrityError`` when
+    they differ or the file is gone)."""
+    try:
+        with storages["documents"].open(document.storage_name, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise DocumentIntegrityError(document.pk) from exc
     if hashlib.sha256(data).hexdigest() != document.sha256:
         raise DocumentIntegrityError(document.pk)
     return data

@@ -302,7 +302,7 @@ def signature_request_for_completed_workflow(*, instance) -> SignatureRequest | 
     if not entries:
         return None
     roles = [entry["role"] for entry in entries if entry.get("role")]
-    holders = role_holders(tenant=instance.tenant_id, roles=roles) if roles else []
+    holders = role_holders(tenant=instance.tenant, roles=roles) if roles else []
     members = [entry["user"] for entry in entries if entry.get("user")]
     members += [str(user.pk) for user in holders]
     signers = [{"user": member} for member in dict.fromkeys(members)]

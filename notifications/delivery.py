@@ -53,6 +53,7 @@ from django.utils.dateparse import parse_datetime
 
 from audit.services import audit_record
 from core.links import contract_url
+from core.sql import sql
 from notifications.formats import formatted_body
 from notifications.links import decide_url, preferences_url
 from notifications.models import (
@@ -193,48 +194,55 @@ def claim_due(
 # the history behind it. E-mails are claimed alongside (``delivery_email_due_idx``). ``FOR NO KEY
 # UPDATE`` lets deliveries referencing the endpoint be inserted meanwhile. Rows tied on their due
 # time (one ``notify_many``) come in index order.
-_CLAIM = """
+# Raw SQL: one statement per claim, the delivery worker's hot path (bench/bench_delivery.py).
+_CLAIM = sql(
+    """
 WITH endpoint AS MATERIALIZED (
-    SELECT e.id
-      FROM notifications_webhookendpoint e
+    SELECT {e.pk}
+      FROM {e}
      CROSS JOIN LATERAL (
-           SELECT d.next_attempt_at
-             FROM notifications_delivery d
-            WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= %(now)s
-              AND (d.locked_until IS NULL OR d.locked_until <= %(now)s)
-            ORDER BY d.next_attempt_at
+           SELECT {d.next_attempt_at}
+             FROM {d}
+            WHERE {d.endpoint} = {e.pk} AND {d.status} = 'pending'
+              AND {d.next_attempt_at} <= %(now)s
+              AND ({d.locked_until} IS NULL OR {d.locked_until} <= %(now)s)
+            ORDER BY {d.next_attempt_at}
             LIMIT 1) first_due
-     WHERE e.locked_until IS NULL OR e.locked_until <= %(now)s
-     ORDER BY first_due.next_attempt_at, e.id
+     WHERE {e.locked_until} IS NULL OR {e.locked_until} <= %(now)s
+     ORDER BY first_due.next_attempt_at, {e.pk}
      LIMIT 1
        FOR NO KEY UPDATE OF e SKIP LOCKED
 ), webhook_rows AS MATERIALIZED (
-    SELECT d.id
-      FROM notifications_delivery d
-     WHERE d.endpoint_id = (SELECT id FROM endpoint)
-       AND d.status = 'pending' AND d.next_attempt_at <= %(now)s
-       AND (d.locked_until IS NULL OR d.locked_until <= %(now)s)
-     ORDER BY d.next_attempt_at
+    SELECT {d.pk}
+      FROM {d}
+     WHERE {d.endpoint} = (SELECT id FROM endpoint)
+       AND {d.status} = 'pending' AND {d.next_attempt_at} <= %(now)s
+       AND ({d.locked_until} IS NULL OR {d.locked_until} <= %(now)s)
+     ORDER BY {d.next_attempt_at}
      LIMIT %(batch)s
        FOR UPDATE SKIP LOCKED
 ), email_rows AS MATERIALIZED (
-    SELECT d.id
-      FROM notifications_delivery d
-     WHERE d.channel = 'email' AND d.status = 'pending' AND d.next_attempt_at <= %(now)s
-       AND (d.locked_until IS NULL OR d.locked_until <= %(now)s)
-     ORDER BY d.next_attempt_at
+    SELECT {d.pk}
+      FROM {d}
+     WHERE {d.channel} = 'email' AND {d.status} = 'pending' AND {d.next_attempt_at} <= %(now)s
+       AND ({d.locked_until} IS NULL OR {d.locked_until} <= %(now)s)
+     ORDER BY {d.next_attempt_at}
      LIMIT %(batch)s
        FOR UPDATE SKIP LOCKED
 ), leased_endpoint AS (
-    UPDATE notifications_webhookendpoint
-       SET locked_until = %(until)s, claim_token = %(token)s::uuid
-     WHERE id = (SELECT id FROM endpoint) AND EXISTS (SELECT 1 FROM webhook_rows)
+    UPDATE {e}
+       SET {e.locked_until:column} = %(until)s, {e.claim_token:column} = %(token)s::uuid
+     WHERE {e.pk} = (SELECT id FROM endpoint) AND EXISTS (SELECT 1 FROM webhook_rows)
 )
-UPDATE notifications_delivery d
-   SET locked_until = %(until)s, claim_token = %(token)s::uuid, attempts = d.attempts + 1
- WHERE d.id IN (SELECT id FROM webhook_rows UNION ALL SELECT id FROM email_rows)
-RETURNING d.id
-"""
+UPDATE {d}
+   SET {d.locked_until:column} = %(until)s, {d.claim_token:column} = %(token)s::uuid,
+       {d.attempts:column} = {d.attempts} + 1
+ WHERE {d.pk} IN (SELECT id FROM webhook_rows UNION ALL SELECT id FROM email_rows)
+RETURNING {d.pk}
+""",
+    e=WebhookEndpoint,
+    d=Delivery,
+)
 
 
 def release(claim: Claim, rows: list[Delivery]) -> int:

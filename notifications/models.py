@@ -27,6 +27,9 @@ class NotificationType(models.TextChoices):
     SIGNATURE_REQUESTED = "signature_requested", "Signature requested"
     SIGNATURE_COMPLETED = "signature_completed", "Signature completed"
     SIGNATURE_DECLINED = "signature_declined", "Signature declined"
+    COMMENT_MENTION = "comment_mention", "Mentioned in a comment"
+    COMMENT_ADDED = "comment_added", "Comment added"
+    APPROVER_UNRESOLVED = "approver_unresolved", "Approver unresolved"
 
 
 class Priority(models.TextChoices):

@@ -5,26 +5,24 @@ rolled-back decision takes its notifications with it, and a listener that raises
 rolled back alone, never the decision. They only write rows (in-app notifications and queued
 deliveries); email and webhooks go out later from committed rows (``deliver_notifications``).
 
-Fan-out is set-based: the recipients of every approval row of a signal come from one query and
-``notify_many`` writes them all with a constant number of statements, however many users hold
-the roles.
+Fan-out is set-based: ``notify_many`` resolves the approvers of every approval row of a
+transaction's signals (``tenancy.eligibility``) and writes all their notifications in one
+statement, however many users hold the roles.
 
-Also here: a ``pre_save`` hook on approvals recording their SLA state in ``metadata["sla"]``.
+Of the approvals app this module knows only ``approvals.signals`` (the events, and the statuses
+their rows carry); approvals reaches notifications only through ``notifications.services``'
+fan-out. Neither imports anything else of the other.
 """
 
 import logging
 from collections import defaultdict
 
-from django.db.models import F, Func, JSONField, Value
-from django.db.models.functions import Cast
-from django.db.models.signals import pre_save
-from django.utils import timezone
-
 from approvals import signals
-from approvals.models import ApprovalStatus, WorkflowStageApproval
+from approvals.signals import ApprovalStatus
 from notifications.models import NotificationType, Priority
-from notifications.selectors import role_holder_ids
 from notifications.services import Message, notify_many
+from tenancy.approvers import admin_ids
+from tenancy.eligibility import Approvable
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +33,7 @@ logger = logging.getLogger(__name__)
 def _contract(instance, approvals=()):
     """The instance's contract, from an object already loaded when there is one."""
     for approval in approvals:
-        if WorkflowStageApproval.contract.is_cached(approval):
+        if type(approval).contract.is_cached(approval):
             return approval.contract
     return instance.contract
 
@@ -83,15 +81,8 @@ def on_approval_assigned(sender, instance, actor=None, approvals=(), **kwargs) -
     if not approvals:
         return []
     contract = _contract(instance, approvals)
-    roles = {row.role for row in approvals if row.assigned_to_id is None and row.role}
-    holders = role_holder_ids(tenant_id=instance.tenant_id, roles=roles)
     messages = []
     for approval in approvals:
-        if approval.assigned_to_id is not None:
-            recipients = [approval.assigned_to_id]
-        else:
-            recipients = holders.get(approval.role, [])
-        recipients = [user_id for user_id in recipients if user_id != contract.created_by_id]
         stage = approval.stage.stage_name
         delegated = approval.delegated_from_id is not None
         text = (
@@ -105,7 +96,9 @@ def on_approval_assigned(sender, instance, actor=None, approvals=(), **kwargs) -
                 title=f"Approval needed: {contract.title} ({stage})",
                 message=f"{text}{_due_text(approval)}.",
                 payload=_approval_payload(instance, contract, approval),
-                recipient_ids=recipients,
+                approvers_of=Approvable(
+                    approval.role, approval.assigned_to_id, contract.created_by_id
+                ),
             )
         )
     return messages
@@ -167,6 +160,37 @@ def on_approval_delegated(
     ]
 
 
+def on_approver_unresolved(sender, instance, actor=None, approval=None, **kwargs) -> list[Message]:
+    """Every tenant admin (but the contract's creator) hears of an approver entry nobody could
+    act on, and whom it went to; the assignee also gets the usual assignment notice."""
+    contract = _contract(instance, [approval])
+    stage = approval.stage.stage_name
+    return [
+        Message(
+            notification_type=NotificationType.APPROVER_UNRESOLVED,
+            title=f"No approver for {contract.title} ({stage})",
+            message=(
+                f'Nobody could act on "{approval.approver}" in "{stage}" of contract '
+                f'"{contract.title}"; it was assigned to a tenant admin. Check the workflow\'s '
+                "approvers."
+            ),
+            payload={
+                **_approval_payload(instance, contract, approval),
+                "approver": approval.approver,
+                "assigned_to": _iso_id(approval.assigned_to_id),
+            },
+            recipient_ids=admin_ids(
+                tenant_id=instance.tenant_id, creator_id=contract.created_by_id
+            ),
+            priority=Priority.HIGH,
+        )
+    ]
+
+
+def _iso_id(value) -> str | None:
+    return str(value) if value is not None else None
+
+
 def _notify_creator_of_outcome(
     instance, contract, actor, notification_type, title: str, message: str, **extra
 ) -> list[Message]:
@@ -206,7 +230,7 @@ def on_workflow_rejected(sender, instance, actor=None, **kwargs) -> list[Message
     """Says where it was rejected and why (one query for the rejecting decision)."""
     contract = _contract(instance)
     rejection = (
-        WorkflowStageApproval.objects.filter(instance=instance, status=ApprovalStatus.REJECTED)
+        instance.approvals.filter(status=ApprovalStatus.REJECTED)
         .select_related("stage")
         .order_by("-decided_at")
         .first()
@@ -301,48 +325,6 @@ def on_approvals_reset(
     return messages
 
 
-# --- SLA state on approvals --------------------------------------------------------------------
-
-
-class _JSONBMerge(Func):
-    """``metadata || patch``: sets the patch's keys, keeps the others."""
-
-    arg_joiner = " || "
-    template = "(%(expressions)s)"
-    output_field = JSONField()
-
-
-def sla_state(approval: WorkflowStageApproval, now) -> dict:
-    """Overdue: a pending row past its due date, or a decided row decided after it."""
-    if approval.decided_at is not None and approval.status != ApprovalStatus.PENDING:
-        overdue = approval.decided_at > approval.due_at
-    else:
-        overdue = now > approval.due_at
-    return {"overdue": overdue, "checked_at": now.isoformat()}
-
-
-def record_sla_state(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
-    """``pre_save`` on approvals: ``metadata["sla"] = {"overdue", "checked_at"}`` when due.
-
-    A save limited by ``update_fields`` that leaves out ``metadata`` would drop the value, so the
-    key is then written by one UPDATE merging it into the stored JSON (other keys untouched).
-    Bulk writes (``bulk_create``, ``QuerySet.update``) bypass this hook by design: the SLA check
-    updates overdue rows explicitly.
-    """
-    if raw or instance.due_at is None:
-        return
-    state = sla_state(instance, timezone.now())
-    metadata = dict(instance.metadata) if isinstance(instance.metadata, dict) else {}
-    metadata["sla"] = state
-    instance.metadata = metadata
-    if update_fields is not None and "metadata" not in update_fields and not instance._state.adding:
-        WorkflowStageApproval.objects.filter(pk=instance.pk).update(
-            metadata=_JSONBMerge(
-                F("metadata"), Cast(Value({"sla": state}, JSONField()), JSONField())
-            )
-        )
-
-
 # --- wiring ------------------------------------------------------------------------------------
 
 MESSAGE_BUILDERS = {
@@ -354,6 +336,7 @@ MESSAGE_BUILDERS = {
     signals.workflow_cancelled: on_workflow_cancelled,
     signals.changes_requested: on_changes_requested,
     signals.approvals_reset: on_approvals_reset,
+    signals.approver_unresolved: on_approver_unresolved,
 }
 
 
@@ -373,10 +356,5 @@ def on_workflow_events(sends) -> None:
 
 
 def connect() -> None:
-    """Idempotent (the batch receiver and the hook have dispatch uids)."""
+    """Idempotent (the batch receiver has a dispatch uid)."""
     signals.connect_batch(on_workflow_events, dispatch_uid="notifications.on_workflow_events")
-    pre_save.connect(
-        record_sla_state,
-        sender="approvals.WorkflowStageApproval",
-        dispatch_uid="notifications.record_sla_state",
-    )

@@ -1,10 +1,6 @@
 """Reads about notifications, preferences, webhook endpoints and deliveries. Tenant-scoped."""
 
-from collections import defaultdict
-
-from django.db import connection
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from notifications.models import (
     Delivery,
@@ -13,7 +9,6 @@ from notifications.models import (
     NotificationType,
     WebhookEndpoint,
 )
-from tenancy.models import User, UserRole
 
 
 def notification_list_for_user(*, user) -> QuerySet[Notification]:
@@ -37,33 +32,6 @@ def email_preferences(*, user) -> dict[str, bool]:
         .values_list("notification_type", "email_enabled")
     )
     return {kind: stored.get(kind, True) for kind in NotificationType.values}
-
-
-def role_holder_ids(*, tenant_id, roles) -> dict[str, list]:
-    """``{role: [user id, ...]}``: active users holding each role (unexpired), one query.
-
-    Raw SQL: it runs whenever a stage opens, and the ORM's compilation of this join cost more
-    than the query itself.
-    """
-    holders: dict[str, list] = defaultdict(list)
-    if not roles:
-        return holders
-    with connection.cursor() as cursor:
-        cursor.execute(_ROLE_HOLDERS, [str(tenant_id), sorted(roles), timezone.now()])
-        for role, user_id in cursor.fetchall():
-            holders[role].append(user_id)
-    return holders
-
-
-# (user, role) is unique, so no DISTINCT is needed.
-_ROLE_HOLDERS = f"""
-SELECT r.role, r.user_id
-  FROM {UserRole._meta.db_table} r
-  JOIN {User._meta.db_table} u ON u.id = r.user_id
- WHERE r.tenant_id = %s::uuid AND r.role = ANY(%s::varchar[]) AND u.is_active
-   AND (r.expires_at IS NULL OR r.expires_at > %s)
- ORDER BY r.role, r.user_id
-"""  # noqa: S608 (table names only)
 
 
 def webhook_list(*, tenant) -> QuerySet[WebhookEndpoint]:

@@ -1,20 +1,26 @@
 """Writing notifications: in-app rows, plus queued email and webhook deliveries, in bulk.
 
-Also the inbox (mark read), email preferences and webhook endpoint management. Every write of
-a webhook endpoint is audited in the same transaction.
+The fan-out (``fanout_ctes``, ``notify_many``, ``Message`` and ``Priority``) is the API other
+apps write notifications through: the signal receivers and the SLA check. Also the inbox (mark
+read), email preferences and webhook endpoint management. Every write of a webhook endpoint is
+audited in the same transaction.
 """
 
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from core.sql import Params, insert_select, sql
 from notifications.models import (
+    Delivery,
+    DeliveryChannel,
     Notification,
     NotificationPreference,
     NotificationType,
@@ -24,16 +30,21 @@ from notifications.models import (
 )
 from notifications.signing import PREVIOUS_SECRET_TTL, secret_generate
 from notifications.targets import redacted_url
+from tenancy.eligibility import Approvable, eligible_approvers_sql
 from tenancy.quotas import lock_tenant, quota_check
 
-TITLE_MAX_LENGTH = Notification._meta.get_field("title").max_length
 REDACTED = "<redacted>"
+
+
+# --- the fan-out: the one writer of notifications and their deliveries ------------------------
 
 
 @dataclass(frozen=True)
 class Message:
     """One event to notify: the same title, message and payload for every recipient.
 
+    Recipients: ``recipient_ids``, or ``approvers_of`` (every user who may act on that approval,
+    as ``tenancy.eligibility`` defines it, resolved in the writing statement itself), not both.
     Webhooks get the event once per subscribed endpoint (with ``event_id``), not once per
     recipient; a message with no recipients still reaches the webhooks.
     """
@@ -43,131 +54,200 @@ class Message:
     message: str
     payload: dict
     recipient_ids: Sequence = ()
+    approvers_of: Approvable | None = None
     priority: str = Priority.MEDIUM
     event_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
+    def __post_init__(self):
+        if self.recipient_ids and self.approvers_of is not None:
+            raise ValueError("recipient_ids and approvers_of are exclusive")
 
-def shorten(text: str, limit: int = TITLE_MAX_LENGTH) -> str:
-    """``text`` cut to ``limit`` characters (with an ellipsis when cut)."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+_TITLE_MAX_LENGTH = Notification._meta.get_field("title").max_length
+# A title cut to the column's length, with an ellipsis when cut.
+_SHORT_TITLE = (
+    f"CASE WHEN char_length(m.title) <= {_TITLE_MAX_LENGTH} THEN m.title"
+    f" ELSE left(m.title, {_TITLE_MAX_LENGTH - 1}) || '…' END"
+)
 
 
-def notify(
+def fanout_ctes(
     *,
-    tenant_id,
-    recipient_ids: Iterable,
-    notification_type: str,
-    title: str,
-    message: str,
-    payload: dict,
-    priority: str = Priority.MEDIUM,
-    event_id: uuid.UUID | None = None,
-) -> None:
-    """One notification per recipient, their emails and the tenant's webhooks: one statement.
+    messages: str,
+    recipients: str,
+    kinds: Sequence[str],
+    params: Params,
+    occurred_at: str,
+    now: str,
+) -> str:
+    """The CTEs writing notifications, their emails and their webhook deliveries, for a set of
+    events: the one writer, used by ``notify_many`` and by the SLA check's statements.
 
-    Recipients who switched email off for this type get the in-app row only. Webhooks get one
-    delivery per subscribed endpoint for the event (not one per recipient).
+    ``messages``: a SELECT of ``tenant_id, event_id, event_type, title, message, priority,
+    payload``, one row per event. ``recipients``: a SELECT of ``event_id, user_id``, each pair
+    once. ``kinds``: the notification types ``messages`` may hold. ``occurred_at`` and ``now``:
+    SQL of the event's instant (webhook bodies) and of the rows' creation. Each recipient gets
+    the event's notification (title cut to length) and, unless they switched that type's email
+    off, an email delivery; every active endpoint of the tenant subscribed to the type gets the
+    event once (recipients or not), with the body a webhook receives, stored once so every retry
+    sends the same bytes. Defines the CTEs ``messages``, ``recipients``, ``notified``, ``emails``
+    and ``hooks``; the caller writes ``WITH`` (other CTEs may precede) and the final SELECT.
+
+    Notifications and webhook deliveries go in in key order, emails in their notification's
+    (see ``insert_select``). The email opt-outs are read once, for the recipients only, into a
+    hash probed per notification: ``NOT IN`` over columns that are NOT NULL on both sides (so it
+    means exactly ``NOT EXISTS``), which PostgreSQL plans as one hashed subplan whatever its row
+    estimates inside these CTEs (``NOT EXISTS`` left the join to them, and with the few rows it
+    expected it rescanned the preference table once per notification).
     """
-    notify_many(
-        tenant_id=tenant_id,
-        messages=[
-            Message(
-                notification_type=notification_type,
-                title=title,
-                message=message,
-                payload=payload,
-                recipient_ids=tuple(recipient_ids),
-                priority=priority,
-                event_id=event_id or uuid.uuid4(),
-            )
-        ],
+    notification = insert_select(
+        Notification,
+        {
+            "tenant_id": "m.tenant_id",
+            "recipient_id": "r.user_id",
+            "notification_type": "m.event_type",
+            "title": _SHORT_TITLE,
+            "message": "m.message",
+            "priority": "m.priority",
+            "payload": "m.payload",
+        },
+        "recipients r JOIN messages m ON m.event_id = r.event_id",
+        params,
+        now=now,
+        key_order=True,
     )
+    params["email_kinds"] = list(kinds)
+    email = insert_select(
+        Delivery,
+        {
+            "tenant_id": "n.tenant_id",
+            "channel": params.add(DeliveryChannel.EMAIL, "varchar"),
+            "notification_id": "n.id",
+            "endpoint_id": "NULL::uuid",
+            "event_type": "n.notification_type",
+        },
+        sql(
+            """notified n
+        WHERE (n.recipient_id, n.notification_type) NOT IN (
+            SELECT {p.user}, {p.notification_type} FROM {p}
+             WHERE NOT {p.email_enabled} AND {p.user} IN (SELECT user_id FROM recipients)
+               AND {p.notification_type} = ANY(%(email_kinds)s::varchar[])
+        )""",
+            p=NotificationPreference,
+        ),
+        params,
+        now=now,
+    )
+    webhook = insert_select(
+        Delivery,
+        {
+            "tenant_id": "m.tenant_id",
+            "channel": params.add(DeliveryChannel.WEBHOOK, "varchar"),
+            "notification_id": "NULL::uuid",
+            "endpoint_id": "w.id",
+            "event_id": "m.event_id",
+            "event_type": "m.event_type",
+            "payload": f"""jsonb_build_object(
+                'event_id', m.event_id, 'event', m.event_type,
+                'occurred_at', {occurred_at}, 'tenant', m.tenant_id,
+                'priority', m.priority, 'title', {_SHORT_TITLE}, 'message', m.message,
+                'data', m.payload)""",
+        },
+        sql(
+            """messages m
+        JOIN {w} ON {w.tenant} = m.tenant_id AND {w.is_active}
+         AND {w.events} @> ARRAY[m.event_type]::varchar[]""",
+            w=WebhookEndpoint,
+        ),
+        params,
+        now=now,
+        key_order=True,
+    )
+    return f"""
+    messages (tenant_id, event_id, event_type, title, message, priority, payload)
+        AS MATERIALIZED ({messages}),
+    recipients (event_id, user_id) AS MATERIALIZED ({recipients}),
+    notified AS ({notification} RETURNING id, tenant_id, recipient_id, notification_type),
+    emails AS ({email} RETURNING 1),
+    hooks AS ({webhook} RETURNING 1)
+    """
+
+
+@cache
+def _notify_statement() -> tuple[str, dict]:
+    """``notify_many``'s statement (built once) and the parameters of its column defaults."""
+    params = Params()
+    approvers = eligible_approvers_sql(
+        source="""SELECT q.key, %(tenant)s::uuid AS tenant_id, q.role, q.assigned_to_id,
+                         q.creator_id
+                    FROM unnest(%(q_events)s::uuid[], %(q_roles)s::text[],
+                                %(q_assigned)s::uuid[], %(q_creators)s::uuid[])
+                         AS q(key, role, assigned_to_id, creator_id)""",
+        now="%(now)s",
+        told=True,
+    )
+    ctes = fanout_ctes(
+        messages="""SELECT %(tenant)s::uuid, m.*
+            FROM unnest(%(events)s::uuid[], %(types)s::text[], %(titles)s::text[],
+                        %(texts)s::text[], %(priorities)s::text[], %(payloads)s::text[]::jsonb[])
+                 AS m(event_id, event_type, title, message, priority, payload)""",
+        recipients=f"""SELECT r.event_id, r.user_id
+            FROM unnest(%(r_events)s::uuid[], %(r_users)s::uuid[]) AS r(event_id, user_id)
+            UNION ALL
+            SELECT e.key, e.user_id FROM ({approvers}) e""",  # noqa: S608 (SQL text only)
+        kinds=NotificationType.values,
+        params=params,
+        occurred_at="%(now)s::timestamptz",
+        now="%(now)s::timestamptz",
+    )
+    return f"WITH {ctes} SELECT 1", dict(params)
 
 
 def notify_many(*, tenant_id, messages: Sequence[Message]) -> None:
-    """``notify`` for several events at once, in ONE statement.
+    """Every notification of several events of one tenant, with their emails and webhook
+    deliveries and their approvers resolved: ONE statement (``fanout_ctes``).
 
     Used by the signal receivers: every notification of a transaction (a decision, the stage it
-    opens and its many role holders) is one INSERT of notifications feeding, in the same
-    statement, the INSERT of their email and webhook deliveries.
+    opens and its many role holders) goes in at once, whatever the number of recipients.
     """
     if not messages:
         return
-    now = timezone.now()
-    rows = [
-        (message, recipient)
+    statement, defaults = _notify_statement()
+    named = [
+        (message.event_id, recipient)
         for message in messages
         for recipient in dict.fromkeys(message.recipient_ids)
     ]
+    approvals = [message for message in messages if message.approvers_of is not None]
     with connection.cursor() as cursor:
         cursor.execute(
-            _NOTIFY,
+            statement,
             {
+                **defaults,
                 "tenant": str(tenant_id),
-                "now": now,
-                "recipients": [str(recipient) for _, recipient in rows],
-                "types": [message.notification_type for message, _ in rows],
-                "titles": [shorten(message.title) for message, _ in rows],
-                "messages": [message.message for message, _ in rows],
-                "priorities": [message.priority for message, _ in rows],
-                "payloads": [_json(message.payload) for message, _ in rows],
-                "event_ids": [str(message.event_id) for message in messages],
-                "event_types": [message.notification_type for message in messages],
-                "bodies": [_json(webhook_body(tenant_id, message, now)) for message in messages],
+                "now": timezone.now(),
+                "events": [str(message.event_id) for message in messages],
+                "types": [message.notification_type for message in messages],
+                "titles": [message.title for message in messages],
+                "texts": [message.message for message in messages],
+                "priorities": [message.priority for message in messages],
+                "payloads": [_json(message.payload) for message in messages],
+                "r_events": [str(event_id) for event_id, _ in named],
+                "r_users": [str(user_id) for _, user_id in named],
+                "q_events": [str(message.event_id) for message in approvals],
+                "q_roles": [message.approvers_of.role for message in approvals],
+                "q_assigned": [_str(message.approvers_of.assigned_to_id) for message in approvals],
+                "q_creators": [_str(message.approvers_of.creator_id) for message in approvals],
             },
         )
 
 
+def _str(value) -> str | None:
+    return None if value is None else str(value)
+
+
 def _json(value) -> str:
     return json.dumps(value, cls=DjangoJSONEncoder)
-
-
-# The in-app rows, then every email (unless the recipient switched that type off) and every
-# webhook POST (one per subscribed active endpoint per event): one statement for a whole batch.
-_NOTIFY = """
-WITH notification AS (
-    INSERT INTO notifications_notification
-        (id, tenant_id, recipient_id, notification_type, title, message, priority, payload,
-         read_at, created_at)
-    SELECT gen_random_uuid(), %(tenant)s::uuid, r.recipient_id, r.notification_type, r.title,
-           r.message, r.priority, r.payload, NULL, %(now)s
-      FROM unnest(%(recipients)s::uuid[], %(types)s::text[], %(titles)s::text[],
-                  %(messages)s::text[], %(priorities)s::text[], %(payloads)s::text[]::jsonb[])
-           AS r(recipient_id, notification_type, title, message, priority, payload)
-    RETURNING id, recipient_id, notification_type
-)
-INSERT INTO notifications_delivery
-    (id, tenant_id, channel, notification_id, endpoint_id, event_id, event_type, payload,
-     status, attempts, next_attempt_at, last_error, created_at)
-SELECT gen_random_uuid(), %(tenant)s::uuid, 'email', n.id, NULL, gen_random_uuid(),
-       n.notification_type, '{}'::jsonb, 'pending', 0, %(now)s, '', %(now)s
-  FROM notification n
- WHERE NOT EXISTS (
-       SELECT 1 FROM notifications_notificationpreference p
-        WHERE p.tenant_id = %(tenant)s::uuid AND p.user_id = n.recipient_id
-          AND p.notification_type = n.notification_type AND NOT p.email_enabled)
-UNION ALL
-SELECT gen_random_uuid(), %(tenant)s::uuid, 'webhook', NULL, w.id, m.event_id,
-       m.event_type, m.body, 'pending', 0, %(now)s, '', %(now)s
-  FROM unnest(%(event_ids)s::uuid[], %(event_types)s::text[], %(bodies)s::text[]::jsonb[])
-       AS m(event_id, event_type, body)
-  JOIN notifications_webhookendpoint w
-    ON w.tenant_id = %(tenant)s::uuid AND w.is_active AND m.event_type = ANY(w.events)
-"""
-
-
-def webhook_body(tenant_id, message: Message, occurred_at) -> dict:
-    """What a webhook receives (stored once, so every retry sends the same bytes)."""
-    return {
-        "event_id": str(message.event_id),
-        "event": message.notification_type,
-        "occurred_at": occurred_at.isoformat(),
-        "tenant": str(tenant_id),
-        "priority": message.priority,
-        "title": shorten(message.title),
-        "message": message.message,
-        "data": message.payload,
-    }
 
 
 # --- the inbox -------------------------------------------------------------------------------

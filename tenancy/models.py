@@ -89,6 +89,14 @@ class User(AbstractBaseUser, PermissionsMixin):
             "deactivation); a JWT carrying an older epoch is refused."
         ),
     )
+    manager = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reports",
+        help_text='Same tenant, no cycles; a stage approver "manager" resolves to it.',
+    )
 
     objects = UserManager()
 
@@ -187,3 +195,60 @@ class RateLimitCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.count} until {self.expires_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Role(TenantOwnedModel):
+    """A role of the tenant's catalog: what stage approvers and role assignments may name."""
+
+    slug = models.SlugField(max_length=50)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, default="", max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "slug"], name="role_tenant_slug_uq"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name if self.name == self.slug else f"{self.name} ({self.slug})"
+
+
+class OutOfOffice(TenantOwnedModel):
+    """A user's absence: while it lasts, their personal approvals go to ``cover``.
+
+    One window per user (setting a new one replaces it). ``applied_at`` records when the user's
+    pending rows were moved to the cover (``tenancy.out_of_office``); null until the window starts.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="out_of_office")
+    cover = models.ForeignKey(User, on_delete=models.CASCADE, related_name="covering")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    note = models.CharField(max_length=500, blank=True, default="")
+    set_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    applied_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "out-of-office window"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=models.F("starts_at")), name="ooo_ends_after_start"
+            ),
+            models.CheckConstraint(condition=~Q(cover=models.F("user")), name="ooo_cover_not_self"),
+        ]
+        indexes = [
+            # The windows whose start has not been applied yet (the SLA job and first reads).
+            models.Index(
+                fields=["tenant", "starts_at"],
+                condition=Q(applied_at__isnull=True),
+                name="ooo_unapplied_start_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} away {self.starts_at:%Y-%m-%d %H:%M} - {self.ends_at:%Y-%m-%d %H:%M}"

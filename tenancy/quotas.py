@@ -20,6 +20,8 @@ QUOTAS = {
     "active_workflow_definitions": "QUOTA_ACTIVE_DEFINITIONS",
     "users": "QUOTA_USERS",
     "open_signature_requests": "QUOTA_OPEN_SIGNATURE_REQUESTS",
+    "roles": "QUOTA_ROLES",
+    "contract_comments": "QUOTA_CONTRACT_COMMENTS",
 }
 
 _DESCRIPTIONS = {
@@ -29,6 +31,8 @@ _DESCRIPTIONS = {
     "active_workflow_definitions": "active workflow definitions",
     "users": "users",
     "open_signature_requests": "open signature requests",
+    "roles": "roles in its catalog",
+    "contract_comments": "comments on one contract",
 }
 
 

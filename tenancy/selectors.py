@@ -51,7 +51,7 @@ def role_assignment_list(*, tenant: Tenant) -> QuerySet[UserRole]:
 
 
 def role_holders(*, tenant: Tenant, roles) -> QuerySet[User]:
-    """Active users of the tenant holding any of ``roles`` (unexpired)."""
+    """Active users of the tenant holding any of ``roles`` (unexpired): a role's signers."""
     return (
         User.objects.for_tenant(tenant)
         .filter(is_active=True, role_assignments__role__in=list(roles))

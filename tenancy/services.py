@@ -17,8 +17,10 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from audit.services import audit_record
 from core import rls
 from tenancy import throttling
+from tenancy.approvers import manager_chain_has
 from tenancy.models import Tenant, User, UserRole
 from tenancy.quotas import lock_tenant, quota_check
+from tenancy.roles import catalog_add
 from tenancy.selectors import account_by_email, user_capabilities
 
 
@@ -148,6 +150,7 @@ def role_assign(
         )
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": ["Must be in the future."]})
+    catalog_add(tenant=tenant, slug=role)
     assignment = UserRole(
         tenant=tenant,
         user=user,
@@ -190,6 +193,45 @@ def role_revoke(*, assignment: UserRole, revoked_by: User) -> None:
         },
     )
     assignment.delete()
+
+
+@transaction.atomic
+def user_set_manager(*, user: User, manager_id, updated_by: User) -> User:
+    """Give ``user`` a manager (or none): an active member of the same tenant, no cycle.
+
+    The tenant row is locked first, so two changes that would together close a cycle (A's
+    manager B, B's manager A) are serialized and the second sees the first.
+    """
+    lock_tenant(user.tenant)
+    user.refresh_from_db(fields=["manager"])
+    if manager_id is not None:
+        manager = User.objects.filter(tenant_id=user.tenant_id, pk=manager_id).first()
+        if manager is None or not manager.is_active:
+            raise ValidationError({"manager": ["Unknown or inactive user."]})
+        if manager.pk == user.pk:
+            raise ValidationError({"manager": ["A user cannot be their own manager."]})
+        if manager_chain_has(user_id=user.pk, candidate_id=manager.pk):
+            raise ValidationError(
+                {"manager": [f"{manager.email} reports to {user.email}: that would be a cycle."]}
+            )
+    previous = user.manager_id
+    if previous == manager_id:
+        return user
+    user.manager_id = manager_id
+    user.save(update_fields=["manager"])
+    audit_record(
+        action="user_updated",
+        tenant=user.tenant_id,
+        actor=updated_by,
+        resource=user,
+        changes={
+            "manager": [
+                str(previous) if previous else None,
+                str(manager_id) if manager_id else None,
+            ]
+        },
+    )
+    return user
 
 
 @transaction.atomic

@@ -16,7 +16,9 @@ DESKTOP = {"width": 1400, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright runs, its event loop is this thread's running
+# loop, and a later test in the same process calling asyncio.run() would fail.
+@pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM_PATH).exists():
         pytest.fail(f"No Chromium at {CHROMIUM_PATH}: run `make browser` (or set CHROMIUM_PATH).")

@@ -6,9 +6,14 @@ from factory.django import DjangoModelFactory
 from contracts.models import ClauseRule, Contract, ContractRevision
 from contracts.revisions import canonical_content, content_hash
 from notifications.signing import secret_generate
-from tenancy.models import Tenant, User, UserRole
+from tenancy.models import Role, Tenant, User, UserRole
 
 FACTORY_PASSWORD = "correct-horse-battery-staple"
+
+
+# The role catalog every factory tenant starts with: the roles the tests' stages name. (Stage
+# approvers must name a catalog role; tests of that rule use slugs outside this list.)
+CATALOG_ROLES = ("legal", "finance", "cfo", "ceo", "ops", "risk", "privacy", "security")
 
 
 class TenantFactory(DjangoModelFactory):
@@ -18,6 +23,13 @@ class TenantFactory(DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Tenant {n}")
     slug = factory.Sequence(lambda n: f"tenant-{n}")
     timezone = "UTC"
+
+    @factory.post_generation
+    def role_catalog(obj, create, extracted, **kwargs):
+        if create:
+            Role.objects.bulk_create(
+                [Role(tenant=obj, slug=slug, name=slug.title()) for slug in CATALOG_ROLES]
+            )
 
 
 class UserFactory(DjangoModelFactory):

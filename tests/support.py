@@ -58,11 +58,9 @@ def child_database_url() -> str:
     return urlunsplit(url._replace(path=f"/{connection.settings_dict['NAME']}"))
 
 
-def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    """``manage.py`` in a child process on this test's database (so only committed rows count).
-
-    The child connects as the app role, as the deployed commands do.
-    """
+def manage_environment(**env: str) -> dict[str, str]:
+    """The environment of a ``manage.py`` child process on this test's database (so only
+    committed rows count), connecting as the app role, as the deployed commands do."""
     child_env = {
         **os.environ,
         "DATABASE_URL": child_database_url(),
@@ -72,10 +70,15 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
         **env,
     }
     child_env.pop("TEST_DATABASE_NAME", None)
+    return child_env
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """``manage.py`` run to its end in a child process (see ``manage_environment``)."""
     return subprocess.run(  # noqa: S603 (our own interpreter and manage.py, fixed arguments)
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
-        env=child_env,
+        env=manage_environment(**env),
         capture_output=True,
         text=True,
         timeout=120,

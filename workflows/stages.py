@@ -1,5 +1,6 @@
 """Validation of a definition's stages, shared by the API and the admin."""
 
+import difflib
 import re
 import uuid
 from collections.abc import Iterable
@@ -7,7 +8,9 @@ from collections.abc import Iterable
 from rest_framework.exceptions import ValidationError
 
 from contracts.models import BUSINESS_FIELDS
+from tenancy.approvers import MANAGER
 from tenancy.models import Tenant, User
+from tenancy.roles import catalog_slugs
 from workflows.models import (
     MAX_APPROVERS_PER_STAGE,
     MAX_STAGES,
@@ -38,6 +41,7 @@ def validate_stages(stages: list[dict], *, tenant: Tenant) -> list[dict]:
         raise ValidationError({"stages": [f"Between 1 and {MAX_STAGES} stages are required."]})
     errors: dict[str, list[str]] = {}
     named_users: dict[uuid.UUID, list[str]] = {}
+    named_roles: dict[str, list[str]] = {}
     seen_names: set[str] = set()
     normalized = []
     for index, stage in enumerate(stages):
@@ -46,7 +50,9 @@ def validate_stages(stages: list[dict], *, tenant: Tenant) -> list[dict]:
         if name.lower() in seen_names:
             errors[f"{where}.stage_name"] = [f"Duplicate stage name '{name}'."]
         seen_names.add(name.lower())
-        approvers = _normalized_approvers(stage["approvers"], where, errors, named_users)
+        approvers = _normalized_approvers(
+            stage["approvers"], where, errors, named_users, named_roles
+        )
         approval_type = stage.get("approval_type", ApprovalType.ALL)
         min_approvals = stage.get("min_approvals")
         if approval_type == ApprovalType.QUORUM:
@@ -72,6 +78,7 @@ def validate_stages(stages: list[dict], *, tenant: Tenant) -> list[dict]:
             }
         )
     _check_named_users(named_users, tenant, errors)
+    _check_catalog_roles(named_roles, tenant, errors)
     if errors:
         raise ValidationError(errors)
     return sorted(normalized, key=lambda stage: stage["sequence"])
@@ -105,7 +112,9 @@ def reset_fires(policy, changed: Iterable[str]) -> bool:
     return bool(changed.intersection(policy))
 
 
-def _normalized_approvers(entries: Iterable[str], where, errors, named_users) -> list[str]:
+def _normalized_approvers(
+    entries: Iterable[str], where, errors, named_users, named_roles
+) -> list[str]:
     approvers: list[str] = []
     for entry in entries:
         candidate = entry.strip().lower()
@@ -113,8 +122,8 @@ def _normalized_approvers(entries: Iterable[str], where, errors, named_users) ->
             role, user_id = parse_approver(candidate)
         except ValueError:
             errors[f"{where}.approvers"] = [
-                f"'{entry[:80]}' is neither a role slug (lower-case letters, digits, - and _) "
-                "nor 'user:<uuid>'."
+                f"'{entry[:80]}' is neither a role slug (lower-case letters, digits, - and _), "
+                "'user:<uuid>' nor 'manager'."
             ]
             continue
         normalized = f"{USER_APPROVER_PREFIX}{user_id}" if user_id else role
@@ -123,6 +132,8 @@ def _normalized_approvers(entries: Iterable[str], where, errors, named_users) ->
         approvers.append(normalized)
         if user_id:
             named_users.setdefault(user_id, []).append(where)
+        elif role != MANAGER:
+            named_roles.setdefault(role, []).append(where)
     if not 1 <= len(approvers) <= MAX_APPROVERS_PER_STAGE:
         errors.setdefault(
             f"{where}.approvers", [f"Between 1 and {MAX_APPROVERS_PER_STAGE} approvers."]
@@ -144,3 +155,21 @@ def _check_named_users(named_users: dict, tenant: Tenant, errors) -> None:
                 errors[f"{where}.approvers"] = [
                     f"user:{user_id} is not an active user of this tenant."
                 ]
+
+
+def _check_catalog_roles(named_roles: dict, tenant, errors) -> None:
+    """Every role entry names a role of the tenant's catalog: a typo ("legall") would start
+    workflows nobody can approve."""
+    if not named_roles:
+        return
+    known = catalog_slugs(tenant=tenant)
+    for slug, places in named_roles.items():
+        if slug in known:
+            continue
+        close = difflib.get_close_matches(slug, sorted(known), n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        for where in places:
+            errors[f"{where}.approvers"] = [
+                f"'{slug}' is not a role of this tenant's catalog (/api/admin/roles/), "
+                f"'user:<uuid>' or 'manager'.{hint}"
+            ]

@@ -12,9 +12,11 @@ from rest_framework.response import Response
 from approvals import lifecycle
 from approvals.api.contract_serializers import ContractSerializer
 from approvals.selectors import contract_list
+from contracts import comments
 from contracts.api.serializers import (
     ClauseValidationInputSerializer,
     ClauseValidationSerializer,
+    CommentSerializer,
     ContractInputSerializer,
     ContractRevisionSerializer,
 )
@@ -91,6 +93,32 @@ class ContractViewSet(
         )
         page = self.paginate_queryset(revisions)
         return self.get_paginated_response(ContractRevisionSerializer(page, many=True).data)
+
+    @extend_schema(methods=["GET"], responses=CommentSerializer(many=True))
+    @extend_schema(methods=["POST"], request=CommentSerializer, responses={201: CommentSerializer})
+    @action(detail=True, methods=["get", "post"], filter_backends=[])
+    def comments(self, request, pk=None):
+        """The contract's discussion thread, oldest first; any member may post. Mentioned
+        members are notified (`comment_mention`); webhooks get `comment_added`."""
+        if request.method == "POST":
+            return self._add_comment(request, pk)
+        thread = comments.comment_list(
+            tenant=request.user.tenant, contract_id=self._contract_id(pk)
+        )
+        page = self.paginate_queryset(thread)
+        return self.get_paginated_response(CommentSerializer(page, many=True).data)
+
+    def _add_comment(self, request, pk):
+        body = CommentSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        comment = comments.comment_add(
+            tenant=request.user.tenant,
+            contract_id=pk,
+            author=request.user,
+            body=body.validated_data["body"],
+            mentions=body.validated_data["mentions"],
+        )
+        return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
 
     @idempotent
     @extend_schema(request=ContractInputSerializer, responses=ContractSerializer)

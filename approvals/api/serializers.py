@@ -51,6 +51,11 @@ class ApprovalSerializer(serializers.Serializer):
     due_at = serializers.DateTimeField(allow_null=True)
     is_overdue = serializers.SerializerMethodField()
     delegated_to = serializers.UUIDField(source="delegated_to_id", allow_null=True)
+    on_behalf_of = serializers.UUIDField(
+        source="on_behalf_of_id",
+        allow_null=True,
+        help_text="Whom the assignee covers for (out of office), or null.",
+    )
 
     def get_approver(self, approval) -> str:
         return approver_display(approval.approver)
@@ -161,7 +166,7 @@ class WorkflowCancelInputSerializer(serializers.Serializer):
 
 class ApprovalActionInputSerializer(serializers.Serializer):
     action = serializers.ChoiceField(
-        choices=ApprovalAction.CHOICES,
+        choices=ApprovalAction.values,
         help_text="`request_changes` sends the contract back to its requester (comments required).",
     )
     comments = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
@@ -201,6 +206,11 @@ class ApprovalListSerializer(ApprovalSerializer):
     stage_name = serializers.CharField(source="stage.stage_name")
     stage_sequence = serializers.IntegerField(source="stage.sequence")
     workflow = serializers.UUIDField(source="instance_id")
+
+
+class ApprovalReassignSerializer(serializers.Serializer):
+    assign_to = serializers.UUIDField(help_text="The user who gets the approval.")
+    reason = serializers.CharField(max_length=1000, help_text="Why (audited, shown to them).")
 
 
 # --- SLA ---------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from approvals.api.serializers import (
     ApprovalBulkInputSerializer,
     ApprovalBulkResultSerializer,
     ApprovalListSerializer,
+    ApprovalReassignSerializer,
     HolidayInputSerializer,
     HolidaySerializer,
     SLABreachSerializer,
@@ -23,6 +24,7 @@ from approvals.api.serializers import (
     WorkflowAnalyticsQuerySerializer,
     WorkflowAnalyticsSerializer,
 )
+from approvals.assignment import approval_reassign, covers_apply_for_reader
 from approvals.bulk_services import approval_bulk_decide
 from approvals.filtersets import (
     ApprovalFilterSet,
@@ -41,7 +43,7 @@ from approvals.selectors import (
     sla_settings_for,
 )
 from config.viewsets import ServiceWriteMixin, service_write_schema
-from tenancy.capabilities import ANALYTICS_VIEW, SLA_MANAGE
+from tenancy.capabilities import ANALYTICS_VIEW, SLA_MANAGE, WORKFLOWS_MANAGE
 from tenancy.idempotency import idempotent
 from tenancy.permissions import capability_required
 from tenancy.scoping import TenantScopedViewSetMixin
@@ -56,6 +58,8 @@ class ApprovalViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, viewsets.
     filterset_class = ApprovalFilterSet
 
     def scoped_queryset(self, tenant):
+        if self.action in ("list", "pending"):
+            covers_apply_for_reader(tenant=tenant)
         if self.action == "pending":
             return approval_pending_for_user(user=self.request.user)
         return approval_list_for_user(user=self.request.user)
@@ -84,6 +88,29 @@ class ApprovalViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, viewsets.
             comments=data.validated_data["comments"],
         )
         return Response(ApprovalBulkResultSerializer({"results": outcomes}).data)
+
+    @idempotent
+    @extend_schema(request=ApprovalReassignSerializer, responses=ApprovalListSerializer)
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[capability_required(WORKFLOWS_MANAGE)],
+        filterset_class=None,
+    )
+    def reassign(self, request, pk=None):
+        """Give a pending approval to another person, with a reason (audited; they are told).
+
+        409 unless it is pending; 400 when that person could not decide it."""
+        body = ApprovalReassignSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        row = approval_reassign(
+            tenant=request.user.tenant,
+            approval_id=pk,
+            assign_to_id=body.validated_data["assign_to"],
+            reason=body.validated_data["reason"],
+            actor=request.user,
+        )
+        return Response(ApprovalListSerializer(row, context=self.get_serializer_context()).data)
 
 
 # --- SLA administration (`sla.manage`) ---------------------------------------------------------

@@ -2,8 +2,10 @@ from rest_framework import exceptions, serializers
 
 from config.validators import validate_json_object
 from contracts import clause_services
+from contracts.comments import MAX_MENTIONS
 from contracts.currencies import ISO_4217_CODES
 from contracts.models import (
+    COMMENT_MAX_LENGTH,
     CONTRACT_TYPE_MAX_LENGTH,
     GUIDANCE_MAX_LENGTH,
     MAX_CONTRACT_TYPES_PER_RULE,
@@ -52,6 +54,20 @@ class ContractRevisionSerializer(serializers.ModelSerializer):
         model = ContractRevision
         fields = ["revision", "content_hash", "changed_fields", "created_by", "created_at"]
         read_only_fields = fields
+
+
+class CommentSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    author = serializers.UUIDField(source="author_id", read_only=True, allow_null=True)
+    body = serializers.CharField(min_length=1, max_length=COMMENT_MAX_LENGTH, trim_whitespace=False)
+    mentions = serializers.ListField(
+        child=serializers.UUIDField(),
+        required=False,
+        default=list,
+        max_length=MAX_MENTIONS,
+        help_text="Members to notify (comment_mention).",
+    )
+    created_at = serializers.DateTimeField(read_only=True)
 
 
 class ContractInputSerializer(serializers.Serializer):

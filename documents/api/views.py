@@ -69,7 +69,8 @@ class DocumentViewSet(ContractNestedMixin, mixins.ListModelMixin, viewsets.Gener
             data = selectors.document_read(document=document)
         except selectors.DocumentIntegrityError as exc:
             raise Conflict(
-                "The stored file no longer matches the SHA-256 recorded when it was generated.",
+                "The stored file is missing or no longer matches the SHA-256 recorded when it was "
+                "generated.",
                 code="document_integrity",
             ) from exc
         response = HttpResponse(data, content_type="application/pdf")

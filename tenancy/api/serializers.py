@@ -88,8 +88,22 @@ class PasswordChangeInputSerializer(serializers.Serializer):
 class UserSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
-        fields = ["id", "email", "full_name", "is_tenant_admin", "is_active", "date_joined"]
+        fields = [
+            "id",
+            "email",
+            "full_name",
+            "is_tenant_admin",
+            "is_active",
+            "date_joined",
+            "manager",
+        ]
         read_only_fields = fields
+
+
+class UserUpdateInputSerializer(serializers.Serializer):
+    manager = serializers.UUIDField(
+        allow_null=True, help_text="A user of the same tenant, or null; no cycles."
+    )
 
 
 class UserCreateInputSerializer(NewUserInputSerializer):
@@ -118,3 +132,33 @@ class UserRoleCreateInputSerializer(serializers.Serializer):
 
     def validate_role(self, value: str) -> str:
         return value.lower()
+
+
+class OutOfOfficeSerializer(serializers.Serializer):
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    cover = serializers.UUIDField(source="cover_id", help_text="Who gets your approvals meanwhile.")
+    note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    is_active = serializers.SerializerMethodField(help_text="Whether the window is running now.")
+
+    def get_is_active(self, window) -> bool:
+        now = self.context["now"]
+        return window.starts_at <= now < window.ends_at
+
+
+class RoleSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    slug = serializers.SlugField(max_length=50)
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    description = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default=""
+    )
+    holders = serializers.IntegerField(read_only=True, help_text="Current (unexpired) holders.")
+
+    def validate_slug(self, value: str) -> str:
+        return value.lower()
+
+
+class RoleUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True)

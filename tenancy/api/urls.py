@@ -6,6 +6,7 @@ from tenancy.api.audit_views import AuditLogViewSet
 
 router = SimpleRouter()
 router.register("admin/users/roles", views.UserRoleViewSet, basename="user-role")
+router.register("admin/roles", views.RoleViewSet, basename="role")
 router.register("admin/users", views.UserViewSet, basename="user")
 router.register("audit-logs", AuditLogViewSet, basename="audit-log")
 
@@ -17,5 +18,6 @@ urlpatterns = [
     path("auth/logout-all/", views.LogoutAllView.as_view(), name="auth-logout-all"),
     path("auth/password/", views.PasswordChangeView.as_view(), name="auth-password"),
     path("auth/me/", views.MeView.as_view(), name="auth-me"),
+    path("auth/me/out-of-office/", views.MyOutOfOfficeView.as_view(), name="auth-me-ooo"),
     *router.urls,
 ]

@@ -1,16 +1,19 @@
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from core import rls
-from tenancy import services
+from tenancy import out_of_office, roles, services
 from tenancy.api import serializers
 from tenancy.capabilities import ROLES_MANAGE, USERS_MANAGE
 from tenancy.filtersets import UserFilterSet, UserRoleFilterSet
-from tenancy.models import User, UserRole
+from tenancy.models import Role, User, UserRole
 from tenancy.permissions import capability_required
 from tenancy.scoping import TenantScopedViewSetMixin
 from tenancy.throttling import AuthRateThrottle, UserWriteRateThrottle
@@ -129,8 +132,62 @@ class MeView(APIView):
         return Response(serializers.MeSerializer(request.user).data)
 
 
+def _out_of_office_response(window) -> Response:
+    if window is None:
+        raise NotFound("No out-of-office window is set.")
+    return Response(serializers.OutOfOfficeSerializer(window, context={"now": timezone.now()}).data)
+
+
+class OutOfOfficeMixin:
+    """GET, PUT and DELETE of one user's out-of-office window (whose: ``window_owner``)."""
+
+    def _put_window(self, request, owner):
+        body = serializers.OutOfOfficeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        window = out_of_office.out_of_office_set(
+            user=owner,
+            cover_id=data["cover_id"],
+            starts_at=data["starts_at"],
+            ends_at=data["ends_at"],
+            note=data["note"],
+            set_by=request.user,
+        )
+        return _out_of_office_response(window)
+
+    def _window_actions(self, request, owner):
+        if request.method == "PUT":
+            return self._put_window(request, owner)
+        if request.method == "DELETE":
+            if out_of_office.window_for(user=owner) is None:
+                raise NotFound("No out-of-office window is set.")
+            out_of_office.out_of_office_clear(user=owner, cleared_by=request.user)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return _out_of_office_response(out_of_office.window_for(user=owner))
+
+
+@extend_schema(tags=["auth"])
+class MyOutOfOfficeView(OutOfOfficeMixin, APIView):
+    """The caller's own out-of-office window: their personal approvals go to the cover."""
+
+    @extend_schema(responses=serializers.OutOfOfficeSerializer)
+    def get(self, request):
+        return self._window_actions(request, request.user)
+
+    @extend_schema(
+        request=serializers.OutOfOfficeSerializer, responses=serializers.OutOfOfficeSerializer
+    )
+    def put(self, request):
+        return self._window_actions(request, request.user)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request):
+        return self._window_actions(request, request.user)
+
+
 @extend_schema(tags=["admin: users"])
 class UserViewSet(
+    OutOfOfficeMixin,
     TenantScopedViewSetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -155,6 +212,67 @@ class UserViewSet(
             tenant=request.user.tenant, created_by=request.user, **data.validated_data
         )
         return Response(serializers.UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=serializers.UserUpdateInputSerializer, responses=serializers.UserSerializer
+    )
+    def partial_update(self, request, pk=None):
+        """Set the user's manager (`users.manage`)."""
+        user = self.get_object()
+        data = serializers.UserUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_set_manager(
+            user=user, manager_id=data.validated_data["manager"], updated_by=request.user
+        )
+        return Response(serializers.UserSerializer(user).data)
+
+    @extend_schema(
+        methods=["GET"], responses=serializers.OutOfOfficeSerializer, operation_id="user_ooo_get"
+    )
+    @extend_schema(
+        methods=["PUT"],
+        request=serializers.OutOfOfficeSerializer,
+        responses=serializers.OutOfOfficeSerializer,
+    )
+    @extend_schema(methods=["DELETE"], responses={204: None})
+    @action(detail=True, methods=["get", "put", "delete"], url_path="out-of-office")
+    def out_of_office(self, request, pk=None):
+        """Another user's out-of-office window (`users.manage` to change it)."""
+        return self._window_actions(request, self.get_object())
+
+
+@extend_schema(tags=["admin: roles"])
+class RoleViewSet(TenantScopedViewSetMixin, viewsets.ModelViewSet):
+    """The tenant's role catalog: what stage approvers and role assignments may name. Any member
+    may read; writes need `roles.manage`. A role in use cannot be deleted (409)."""
+
+    queryset = Role.objects.all()
+    selector = roles.role_list
+    serializer_class = serializers.RoleSerializer
+    permission_classes = [capability_required(ROLES_MANAGE, writes_only=True)]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        serializer.instance = roles.role_create(
+            tenant=self.request.user.tenant,
+            slug=data["slug"],
+            name=data["name"],
+            description=data["description"],
+            created_by=self.request.user,
+        )
+        serializer.instance.holders = 0
+
+    @extend_schema(request=serializers.RoleUpdateSerializer, responses=serializers.RoleSerializer)
+    def partial_update(self, request, pk=None):
+        role = self.get_object()
+        data = serializers.RoleUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        role = roles.role_update(role=role, updated_by=request.user, **data.validated_data)
+        return Response(serializers.RoleSerializer(role).data)
+
+    def perform_destroy(self, instance):
+        roles.role_delete(role=instance, deleted_by=self.request.user)
 
 
 @extend_schema(tags=["admin: users"])

@@ -1,4 +1,4 @@
-"""Tests for approvals.sla: fixed calendar cases, DST edges, invalid input, and properties."""
+"""Tests for approvals.sla.calendar: fixed cases, DST edges, invalid input, and properties."""
 
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from approvals.sla import (
+from approvals.sla.calendar import (
     MAX_SLA_HOURS,
     WorkingCalendar,
     business_hours_between,

@@ -1,13 +1,13 @@
-"""approvals.sla_policy: which hours, clock and rule a stage gets (pure, no database)."""
+"""approvals.sla.rules: which hours, clock and rule a stage gets (pure, no database)."""
 
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from approvals.sla import WorkingCalendar
-from approvals.sla_check import balanced_groups
-from approvals.sla_policy import RuleRef, SLAPolicy, most_specific_rule, rule_display_name
+from approvals.sla.calendar import WorkingCalendar
+from approvals.sla.check import balanced_groups
+from approvals.sla.rules import RuleRef, SLAPolicy, most_specific_rule, rule_display_name
 
 START = datetime(2026, 3, 6, 15, 0, tzinfo=UTC)  # a Friday, 15:00 UTC
 

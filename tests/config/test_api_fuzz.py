@@ -35,6 +35,9 @@ from schemathesis.specs.openapi.checks import (
 from approvals import lifecycle as contract_services
 from approvals.models import WorkflowStageApproval
 from config.wsgi import application
+from documents.models import Document, SignatureRequest
+from tenancy.models import Role
+from tenancy.out_of_office import out_of_office_set
 from tenancy.tokens import SessionRefreshToken
 from tests.factories import ContractFactory, TenantFactory, UserFactory, UserRoleFactory
 from workflows import services as workflow_services
@@ -78,6 +81,16 @@ class FuzzData:
         self.in_review = contract_services.contract_create(
             tenant=tenant, created_by=members[2], title="Fuzzed", contract_type="FUZZ"
         )
+        # A window a month ahead: GET /api/auth/me/out-of-office/ has one to show, and nothing
+        # moves to the cover during the test.
+        soon = timezone.now() + timedelta(days=30)
+        out_of_office_set(
+            user=self.admin,
+            cover_id=members[0].pk,
+            starts_at=soon,
+            ends_at=soon + timedelta(days=7),
+            set_by=self.admin,
+        )
         # Another tenant's data exists too, so leaks would show up as schema-valid 200s.
         ContractFactory(created_by=UserFactory(tenant=TenantFactory()))
         # One real object per `{id}` path, made once per test (also feeds the list endpoints).
@@ -107,6 +120,29 @@ def make_sla_breach(data: FuzzData):
     WorkflowStageApproval.objects.filter(contract=data.in_review).update(due_at=overdue)
     data.call("post", "/api/admin/sla-breaches/check_breaches/", {})
     return data.call("get", "/api/admin/sla-breaches/")["results"][0]["id"]
+
+
+def make_document(data: FuzzData) -> Document:
+    """A signed contract's document row (and its completed request) on `in_review`."""
+    request = SignatureRequest.objects.create(
+        tenant=data.in_review.tenant,
+        contract=data.in_review,
+        revision=1,
+        content_hash=data.in_review.content_hash,
+        status="completed",
+        expires_at=timezone.now(),
+    )
+    return Document.objects.create(
+        tenant=data.in_review.tenant,
+        contract=data.in_review,
+        kind="signed_contract",
+        revision=1,
+        sha256="0" * 64,
+        inputs_sha256="0" * 64,
+        size=0,
+        storage_name="missing.pdf",
+        signature_request=request,
+    )
 
 
 # Path prefix (up to `{id}/`) -> makes a real object of the caller's tenant, returns its id.
@@ -141,6 +177,16 @@ REAL_OBJECTS: dict[str, Callable[[FuzzData], object]] = {
         "/api/admin/sla-holidays/", {"date": "2030-12-25", "name": "Fuzz holiday"}
     ),
     "/api/admin/sla-breaches/{id}/": make_sla_breach,
+    "/api/contracts/{contract_pk}/documents/{id}/": lambda data: make_document(data).pk,
+    "/api/contracts/{contract_pk}/signature-requests/{id}/": lambda data: (
+        make_document(data).signature_request_id
+    ),
+    "/api/admin/roles/{id}/": lambda data: (
+        Role.objects.get(tenant_id=data.admin.tenant_id, slug="finance").pk
+    ),
+    "/api/approvals/{id}/": lambda data: (
+        WorkflowStageApproval.objects.filter(contract=data.in_review).first().pk
+    ),
 }
 
 

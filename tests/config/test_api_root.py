@@ -2,10 +2,12 @@
 API documentation."""
 
 import re
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from tests.factories import UserFactory
 
@@ -29,7 +31,7 @@ def test_the_api_root_links_docs_schema_and_sign_in_without_authentication(api_c
 
 
 def test_the_api_root_lists_every_listing_of_the_schema_and_each_link_answers(
-    api_client, admin_client
+    api_client, admin_client, tenant
 ):
     resources = api_client.get("/api/").json()["resources"]
     schema = api_client.get("/api/schema/?format=json").json()
@@ -37,6 +39,14 @@ def test_the_api_root_lists_every_listing_of_the_schema_and_each_link_answers(
 
     assert {urlsplit(url).path for url in resources.values()} == listings - {"/api/"}
     assert resources["contracts"] == "http://testserver/api/contracts/"
+    # The caller's out-of-office window is a 404 until one is set.
+    soon = timezone.now() + timedelta(days=30)
+    window = {
+        "starts_at": soon.isoformat(),
+        "ends_at": (soon + timedelta(days=1)).isoformat(),
+        "cover": str(UserFactory(tenant=tenant).pk),
+    }
+    assert admin_client.put("/api/auth/me/out-of-office/", window, format="json").status_code == 200
     for url in resources.values():
         assert admin_client.get(url).status_code == 200, url
 

@@ -10,14 +10,6 @@ import pytest
 from tests.support import ROOT
 
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-# Documents other branches are writing, linked ahead of their arrival. Once one exists, its entry
-# must go (the test below says so), and its links are checked like any other.
-PENDING_DOCUMENTS = {
-    "docs/architecture.md",
-    "docs/approvers.md",
-    "docs/documents.md",
-    "docs/dashboard.md",
-}
 
 FENCED_BLOCK = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 INLINE_CODE = re.compile(r"`[^`\n]*`")
@@ -69,7 +61,7 @@ def link_problem(document: Path, target: str) -> str | None:
         return "points outside the repository"
     name = linked.relative_to(ROOT).as_posix()
     if not linked.exists():
-        return None if name in PENDING_DOCUMENTS else f"{name} does not exist"
+        return f"{name} does not exist"
     if fragment and fragment not in anchors(linked):
         return f"{name} has no heading #{fragment}"
     return None
@@ -92,12 +84,6 @@ def test_readme_leads_into_each_document():
     }
     for document in ("docs/api.md", "docs/operations.md", "docs/security.md", "docs/benchmarks.md"):
         assert (ROOT / document).resolve() in linked, document
-
-
-def test_pending_documents_are_still_pending():
-    arrived = sorted(name for name in PENDING_DOCUMENTS if (ROOT / name).exists())
-
-    assert arrived == [], "these exist now: remove them from PENDING_DOCUMENTS"
 
 
 def test_the_link_checker_finds_broken_links():

@@ -16,6 +16,7 @@ import re
 import shlex
 import signal
 import subprocess
+import sys
 
 import pytest
 from django.core.management import call_command
@@ -23,7 +24,7 @@ from django.core.management import call_command
 from approvals import lifecycle as contract_services
 from config import secret_key
 from tenancy.models import Tenant, User
-from tests.support import ROOT, child_database_url
+from tests.support import ROOT, child_database_url, manage_environment
 
 COMMAND_TIMEOUT = 120
 CODE_BLOCK = re.compile(r"^```(?:sh|cron)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -53,10 +54,14 @@ DOCUMENTED = {
         "deliver_notifications: claimed 1, sent 1, retrying 0, failed 0"
     ),
     ".venv/bin/python manage.py purge_idempotency_keys": "purged 0 idempotency key(s)",
+    ".venv/bin/python manage.py generate_documents --once": (
+        "generate_documents: 0 done, 0 to retry, 0 given up"
+    ),
     ".venv/bin/python manage.py unlock_login requester@acme.example": "unlocked 1 address(es)",
 }
 RUN_UNTIL_STOPPED = {
     ".venv/bin/python manage.py deliver_notifications": "deliver_notifications: running",
+    ".venv/bin/python manage.py generate_documents": "generate_documents: running",
 }
 
 
@@ -149,7 +154,8 @@ def test_a_documented_worker_runs_until_stopped(checkout_after_make_run, command
         assert RUN_UNTIL_STOPPED[command] in first_line, worker.stderr.read()
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(COMMAND_TIMEOUT) == 0
-        assert "deliver_notifications: stopped" in worker.stdout.read()
+        worker_name = command.split("manage.py ", 1)[1]
+        assert f"{worker_name}: stopped" in worker.stdout.read()
     finally:
         if worker.poll() is None:
             worker.kill()
@@ -189,14 +195,33 @@ def test_the_readme_tour_prints_what_it_shows(demo_tenant, live_server, tmp_path
     ]
     assert len(expected) > 10, "the tour shows what it prints"
 
-    result = subprocess.run(  # noqa: S603 (README's own lines, run by bash)
-        ["/bin/bash", "-e", "-o", "pipefail", "-c", script.replace(README_SERVER, live_server.url)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-        check=False,
+    # `make run` runs the documents worker beside the server; the tour waits for its certificate.
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "generate_documents", "--sleep", "0.5"],
+        cwd=ROOT,
+        env=manage_environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
+    try:
+        result = subprocess.run(  # noqa: S603 (README's own lines, run by bash)
+            [
+                "/bin/bash",
+                "-e",
+                "-o",
+                "pipefail",
+                "-c",
+                script.replace(README_SERVER, live_server.url),
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            check=False,
+        )
+    finally:
+        worker.terminate()
+        worker.wait(COMMAND_TIMEOUT)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert_printed_in_order(result.stdout, expected)

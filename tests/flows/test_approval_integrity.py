@@ -181,10 +181,11 @@ def test_only_the_creator_or_contracts_manage_edits(
     assert row.changes["value"] == ["10.00", "1.00"]
 
     # An approved contract is locked, for its creator and for `contracts.manage` alike.
+    legal = api_client_for(role_holder("legal"))  # held when the stage opens
     contract = create_contract(requester_client, value="5000")
     # Under review too: nobody else lowers the value to send it down a cheaper route.
     assert error_code(patch(colleague, contract["id"], value="1.00"), 403)
-    approved(api_client_for(role_holder("legal")), contract["id"])
+    approved(legal, contract["id"])
     for client in (requester_client, manager):
         body = error_code(patch(client, contract["id"], value="1.00"), 409)
         assert body["code"] == "contract_locked"

@@ -101,9 +101,10 @@ LIST_ENDPOINTS = [
     ListEndpoint("/api/admin/users/roles/", add_roles, 3),
     # user, COUNT, page, stages (prefetch)
     ListEndpoint("/api/workflows/config/", add_definitions, 4),
-    # user, the caller's roles, COUNT, page (approvals with stage and contract joined)
-    ListEndpoint("/api/approvals/", add_contracts_in_review, 4),
-    ListEndpoint("/api/approvals/pending/", add_contracts_in_review, 4),
+    # user, whether an out-of-office window must hand rows to a cover first, the caller's roles,
+    # COUNT, page (approvals with stage and contract joined)
+    ListEndpoint("/api/approvals/", add_contracts_in_review, 5),
+    ListEndpoint("/api/approvals/pending/", add_contracts_in_review, 5),
     # user, COUNT, page (creator joined)
     ListEndpoint(
         "/api/admin/clauses/",
@@ -194,19 +195,21 @@ def test_contract_create_starting_a_workflow_query_count(
     _definition(tenant, viewer, stages=stages)
     for _ in range(5):  # holders of the first stage's roles get notified
         UserRoleFactory(user=UserFactory(tenant=tenant), role="legal")
+    UserRoleFactory(user=UserFactory(tenant=tenant), role=APPROVER_ROLE)
     client = api_client_for(viewer)
-    # The JWT user, clause rules and active definitions (the match is evaluated in Python on the
-    # unsaved contract), then the definition's current version (share-locked), the contract
-    # inserted already in review, one INSERT each for the instance, its stages (already started)
-    # and its approvals, one bulk audit INSERT (contract_created with the workflow's rows), and
-    # the listeners under one savepoint (2): role holders and one statement inserting the
-    # notifications with their email and webhook deliveries, and the INSERT of revision 1. 16 in
-    # all, once this process has compiled the definition's rules and loaded the tenant's SLA
-    # policy (the first create: +2).
+    # Round trips (the writes queued by approvals.pipeline travel with the next statement and
+    # are not logged on their own): the JWT user, clause rules and active definitions (the match
+    # is evaluated in Python on the unsaved contract), the definition's current version
+    # (share-locked), then the listeners' fan-out statement carrying every write of the start
+    # (contract already in review, instance, stages, approvals, one bulk audit INSERT) and the
+    # listeners' savepoint, the statement inserting the notifications with their email and
+    # webhook deliveries, the INSERT of revision 1, and which of the first stage's roles someone
+    # but the creator holds. 9 in all, once this process has compiled
+    # the definition's rules and loaded the tenant's SLA policy (the first create: +2).
     # The response's workflow summary is the instance the service started: no read.
     body = {**CONTRACT_BODY, "contract_type": WORKFLOW_CONTRACT_TYPE}
     assert client.post("/api/contracts/", body, format="json").status_code == 201
-    with django_assert_num_queries(16):
+    with django_assert_num_queries(9):
         response = client.post(
             "/api/contracts/",
             {**CONTRACT_BODY, "contract_type": WORKFLOW_CONTRACT_TYPE},

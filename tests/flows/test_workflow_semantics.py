@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from approvals.models import WorkflowInstance, WorkflowStageApproval
 from audit.models import AuditLog
-from tests.factories import UserFactory
+from tests.factories import UserFactory, UserRoleFactory
 from tests.flows.test_workflow_api import HIGH_VALUE
 
 pytestmark = pytest.mark.django_db
@@ -825,6 +825,8 @@ def test_status_lists_approvals_in_the_definitions_approver_order(api_client_for
     """Rows opened together share created_at; the status keeps the configured order."""
     admin = UserFactory(tenant=tenant, is_tenant_admin=True)
     roles = ["zeta", "alpha", "mid", "beta"]
+    for slug in roles:
+        UserRoleFactory(user=UserFactory(tenant=tenant), role=slug)
     body = {
         "name": "Ordered",
         "trigger_conditions": {},

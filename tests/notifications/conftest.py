@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from approvals import lifecycle as contract_services
-from notifications.services import notify
+from notifications.services import Message, notify_many
 from tests.factories import UserFactory
 from workflows import services as workflow_services
 
@@ -136,11 +136,15 @@ def start_contract(tenant, creator, title="Supply agreement", contract_type="NOT
 
 def queue_completed_event(tenant, *, title="Done", payload=None, recipient_ids=()):
     """One ``workflow_completed`` notification: a delivery to each subscribed webhook."""
-    notify(
+    notify_many(
         tenant_id=tenant.pk,
-        recipient_ids=list(recipient_ids),
-        notification_type="workflow_completed",
-        title=title,
-        message="",
-        payload=payload or {},
+        messages=[
+            Message(
+                recipient_ids=list(recipient_ids),
+                notification_type="workflow_completed",
+                title=title,
+                message="",
+                payload=payload or {},
+            )
+        ],
     )

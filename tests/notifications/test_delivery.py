@@ -12,7 +12,7 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from approvals.orchestrator import approval_act
@@ -20,7 +20,7 @@ from audit.models import AuditLog
 from notifications import delivery
 from notifications.checks import check_lease_outlasts_a_send
 from notifications.models import Delivery, Notification, WebhookEndpoint
-from notifications.services import notify
+from notifications.services import Message, notify_many
 from tests.factories import UserFactory, WebhookEndpointFactory
 from tests.notifications.conftest import make_definition, start_contract
 from tests.support import manage, start_thread
@@ -53,13 +53,17 @@ def endpoint_for(receiver, tenant, events=None, **fields) -> WebhookEndpoint:
 
 
 def event(tenant, number=0, kind="workflow_completed", recipients=()):
-    notify(
+    notify_many(
         tenant_id=tenant.pk,
-        recipient_ids=recipients,
-        notification_type=kind,
-        title=f"Event {number}",
-        message="Something happened.",
-        payload={"contract_id": f"00000000-0000-0000-0000-{number:012d}", "n": number},
+        messages=[
+            Message(
+                recipient_ids=recipients,
+                notification_type=kind,
+                title=f"Event {number}",
+                message="Something happened.",
+                payload={"contract_id": f"00000000-0000-0000-0000-{number:012d}", "n": number},
+            )
+        ],
     )
 
 
@@ -499,3 +503,48 @@ def test_system_check_refuses_a_lease_no_send_fits_in(
     settings.EMAIL_TIMEOUT = email_timeout
     errors = check_lease_outlasts_a_send()
     assert [error.id for error in errors] == ([] if ok else ["notifications.E001"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_skips_rows_another_transaction_holds_and_returns_the_free_ones_at_once(tenant):
+    """Without SKIP LOCKED the claim would wait on the held rows: its lock_timeout turns that
+    wait into an error, so this fails on a blocking claim instead of timing anything."""
+    held_endpoint = WebhookEndpointFactory(tenant=tenant, events=["workflow_completed"])
+    event(tenant, 0, recipients=[UserFactory(tenant=tenant).pk for _ in range(4)])
+    free_endpoint = WebhookEndpointFactory(tenant=tenant, events=["workflow_rejected"])
+    event(tenant, 1, kind="workflow_rejected")
+    held_webhook = Delivery.objects.get(endpoint=held_endpoint)
+    emails = list(Delivery.objects.filter(channel="email").order_by("next_attempt_at", "id"))
+    held_emails, free_emails = emails[:2], emails[2:]
+    # The held endpoint's rows are due first: a claim that waits would wait on them.
+    Delivery.objects.filter(endpoint=held_endpoint).update(
+        next_attempt_at=timezone.now() - timedelta(minutes=5)
+    )
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():
+                list(WebhookEndpoint.objects.select_for_update().filter(pk=held_endpoint.pk))
+                ids = [held_webhook.pk, *(row.pk for row in held_emails)]
+                list(Delivery.objects.select_for_update().filter(pk__in=ids))
+                locked.set()
+                release.wait(timeout=60)
+        finally:
+            connection.close()
+
+    holder = start_thread(hold)
+    try:
+        assert locked.wait(timeout=60)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '2s'")
+            claim = delivery.claim_due(batch_size=10)
+    finally:
+        release.set()
+        holder.join(timeout=60)
+
+    claimed = {row.pk for row in claim.rows}
+    assert claim.endpoint_id == free_endpoint.pk
+    free_webhook = Delivery.objects.get(endpoint=free_endpoint)
+    assert claimed == {free_webhook.pk, *(row.pk for row in free_emails)}

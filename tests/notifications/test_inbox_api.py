@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from notifications.models import Delivery, Notification, NotificationPreference, NotificationType
-from notifications.services import notify
+from notifications.services import Message, notify_many
 from tests.factories import NotificationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -150,24 +150,14 @@ def test_preferences_switch_email_off_per_type(client, user):
     client.put("/api/notifications/preferences/", {"email": {"sla_reminder": True}}, format="json")
     assert NotificationPreference.objects.filter(user=user, email_enabled=False).count() == 1
 
-    notify(
-        tenant_id=user.tenant_id,
-        recipient_ids=[user.pk],
-        notification_type="approval_assigned",
-        title="t",
-        message="m",
-        payload={},
-    )
+    def notify(notification_type):
+        message = Message(notification_type, "t", "m", {}, recipient_ids=[user.pk])
+        notify_many(tenant_id=user.tenant_id, messages=[message])
+
+    notify("approval_assigned")
     note = Notification.objects.get(recipient=user)
     assert not Delivery.objects.filter(notification=note).exists()  # no email row
-    notify(
-        tenant_id=user.tenant_id,
-        recipient_ids=[user.pk],
-        notification_type="sla_reminder",
-        title="t",
-        message="m",
-        payload={},
-    )
+    notify("sla_reminder")
     assert Delivery.objects.filter(channel="email", notification__recipient=user).count() == 1
 
 

@@ -373,9 +373,10 @@ def test_revisions_are_read_in_one_query_without_their_contents(
     url = f"{CONTRACTS}{revised['my_contract'].pk}/change/"
     browser.get(url)  # warm: session, permissions
 
-    # The page also reads the tenant (its time zone), the contract's workflows and its current
-    # workflow's stages and approvals (one query each, whatever their number).
-    with django_assert_max_num_queries(15) as captured:
+    # The page also reads the tenant (its time zone), the contract's workflows, its current
+    # workflow's stages and approvals, its documents and its signature requests (one query each,
+    # whatever their number).
+    with django_assert_max_num_queries(17) as captured:
         browser.get(url)
 
     # One query (created_by joined, not one per row), without the revisions' whole contents.

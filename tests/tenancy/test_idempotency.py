@@ -441,6 +441,9 @@ def test_schema_documents_the_header_on_the_keyed_operations(api_client):
         ("/api/contracts/{id}/approve/", "post"),
         ("/api/contracts/{id}/amend/", "post"),
         ("/api/admin/sla-breaches/check_breaches/", "post"),
+        ("/api/approvals/bulk/", "post"),
+        ("/api/contracts/{contract_pk}/signature-requests/", "post"),
+        ("/api/approvals/{id}/reassign/", "post"),
     }
     for path, method in keyed:
         operation = schema["paths"][path][method]

@@ -33,7 +33,7 @@ from approvals import lifecycle as contract_services
 from approvals.models import WorkflowInstance, WorkflowStageApproval
 from contracts.models import Contract
 from tenancy.checks import check_viewsets_are_tenant_scoped
-from tenancy.models import Tenant, User, UserRole
+from tenancy.models import Role, Tenant, User, UserRole
 from tenancy.scoping import TenantScopedViewSetMixin, is_tenant_owned
 from tests.factories import (
     ClauseRuleFactory,
@@ -73,6 +73,7 @@ def make_role(tenant: Tenant) -> UserRole:
 
 def make_definition(tenant: Tenant) -> WorkflowDefinition:
     """An active definition matching WORKFLOW_CONTRACT_TYPE, one stage approved by APPROVER_ROLE."""
+    Role.objects.get_or_create(tenant=tenant, slug=APPROVER_ROLE, defaults={"name": "Approver"})
     return workflow_services.definition_create(
         tenant=tenant,
         created_by=UserFactory(tenant=tenant),

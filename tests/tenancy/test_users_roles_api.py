@@ -50,7 +50,15 @@ def test_any_member_lists_only_their_tenants_users(client, user, tenant_admin, o
     assert body["count"] == 2
     assert {row["email"] for row in body["results"]} == {user.email, tenant_admin.email}
     row = next(row for row in body["results"] if row["id"] == str(tenant_admin.pk))
-    assert set(row) == {"id", "email", "full_name", "is_tenant_admin", "is_active", "date_joined"}
+    assert set(row) == {
+        "id",
+        "email",
+        "full_name",
+        "is_tenant_admin",
+        "is_active",
+        "date_joined",
+        "manager",
+    }
     assert row["is_tenant_admin"] is True
     assert "password" not in response.content.decode()
 
@@ -197,9 +205,14 @@ def test_invalid_user_input_is_400(admin_client, overrides, field):
     assert_400_on(response, field)
 
 
-def test_users_endpoint_has_no_update_or_delete(admin_client, user):
-    assert admin_client.patch(f"{USERS}{user.pk}/", {"full_name": "x"}).status_code == 405
+def test_users_endpoint_changes_only_the_manager_and_deletes_nothing(admin_client, user):
+    response = admin_client.patch(f"{USERS}{user.pk}/", {"full_name": "x"})
+    assert response.status_code == 400
+    assert "manager" in response.json()["fields"]
+    assert admin_client.put(f"{USERS}{user.pk}/", {"full_name": "x"}).status_code == 405
     assert admin_client.delete(f"{USERS}{user.pk}/").status_code == 405
+    user.refresh_from_db()
+    assert user.full_name != "x"
     assert User.objects.filter(pk=user.pk).exists()
 
 

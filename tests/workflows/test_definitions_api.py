@@ -21,6 +21,8 @@ PREVIEW = f"{URL}preview-match/"
 RESPONSE_KEYS = {
     "id",
     "name",
+    "signers",
+    "signing_order",
     "description",
     "trigger_conditions",
     "stages",

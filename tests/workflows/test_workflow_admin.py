@@ -97,6 +97,19 @@ def test_bad_stages_are_a_form_error(staff_client):
     assert not WorkflowDefinition.objects.exists()
 
 
+def test_a_role_outside_the_catalog_is_a_form_error(staff_client):
+    stages = [
+        {"sequence": "1", "stage_name": "Legal", "approvers": "legall", "approval_type": "all"}
+    ]
+    response = staff_client.post(ADD_URL, form_data(stages=stages))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "is not a role of this tenant&#x27;s catalog" in page
+    assert "Did you mean &#x27;legal&#x27;?" in page
+    assert not WorkflowDefinition.objects.exists()
+
+
 def test_edit_bumps_version_and_dry_run_lists_matching_contracts(staff_client, tenant):
     staff_client.post(ADD_URL, form_data())
     definition = WorkflowDefinition.objects.get()

@@ -6,10 +6,10 @@
    marked (``approval_pending_due_idx``) are inserted into ``approvals_slabreach`` with
    ``ON CONFLICT (approval_id) DO NOTHING RETURNING ...``. Only that RETURNING set drives the side
    effects in the same statement: the overdue mark on the approval, the ``sla_breached`` (and
-   ``sla_escalated``) audit rows, the notifications to the approver (the named user, else the
-   role's active unexpired holders other than the contract's creator) and to the escalation
-   role's holders, their email deliveries (unless the recipient opted out of that type's email)
-   and one webhook delivery per subscribed endpoint and event. A concurrent run inserting the
+   ``sla_escalated``) audit rows, and the notifications, written by the notifications app's
+   fan-out (``notifications.services.fanout_ctes``: their emails unless the recipient opted out,
+   one webhook delivery per subscribed endpoint and event) to whoever may act on the approval
+   (``tenancy.eligibility``) and to the escalation role's holders. A concurrent run inserting the
    same approval's breach makes this one wait on the unique index and then skip the row, so
    whichever run inserted a breach is the only one that notifies for it. Rows are inserted in
    approval-id order, so two overlapping runs take those index locks in the same order and
@@ -24,10 +24,10 @@ time (as ``WorkflowStageApproval.is_overdue`` sees it). A reminder is due when
 ``remind_at <= now``.
 
 Set-based writes send no ``post_save``, so everything listeners would have produced is written
-here explicitly. The rows of other apps' tables (audit log, notifications, deliveries) are built
-from their models: every column this module does not set gets its model default (a fresh
-``gen_random_uuid()`` for uuid4 keys), so a column added there with a default needs no change
-here, and one without a default fails loudly, in the tests.
+here explicitly. The audit rows are built from the audit model (``core.sql.insert_select``, as
+the fan-out builds its rows): every column this module does not set gets its model default (a
+fresh ``gen_random_uuid()`` for uuid4 keys), so a column added there with a default needs no
+change here, and one without a default fails loudly, in the tests.
 
 Cost, for large runs (``bench/bench_sla.py``: 100,000 breaches): what remains is per row written,
 so the statements keep that small and independent of the planner's row estimates, which are far
@@ -38,12 +38,12 @@ estimate):
   never a scan of the whole table to join the rows to update (only the run that inserted a
   breach marks its approval, so no two runs update the same rows here);
 * notifications and webhook deliveries go in in primary-key order
-  (``_insert_select(key_order=True)``), emails in their notification's order: each index insert
+  (``insert_select(key_order=True)``), emails in their notification's order: each index insert
   continues where the previous one stopped instead of a random page. The audit log goes in in
   the order of events (due time, approval, breach before escalation): its ``seq`` numbers rows as
   inserted, so that is the order its listing shows, and its listing indexes, which end with
   ``created_at, seq``, are appended to in order all the same (only its primary key is not);
-* email opt-outs are one hash (see ``_notification_ctes``), not a lookup per notification;
+* email opt-outs are one hash (see ``fanout_ctes``), not a lookup per notification;
 * the reminders' rows come from the locking read, not from the UPDATE's RETURNING, whose
   estimate (a few rows) would turn the joins after it into nested loops.
 
@@ -52,30 +52,25 @@ constants, table and column names, hence the file-wide S608 exemption.
 """
 # ruff: noqa: S608
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, models
-from django.db.models import NOT_PROVIDED
 from django.utils import timezone
 
 from approvals.models import (
     ApprovalStatus,
     InstanceStatus,
     SLABreach,
+    SLARule,
     WorkflowInstance,
+    WorkflowStage,
     WorkflowStageApproval,
 )
 from audit.models import AuditLog
-from notifications.models import (
-    Delivery,
-    DeliveryChannel,
-    Notification,
-    NotificationPreference,
-    Priority,
-)
+from contracts.models import Contract
+from core.sql import Params, insert_select, sql
+from notifications.services import Priority, fanout_ctes
+from tenancy.eligibility import eligible_approvers_sql
 
 BREACHED = "sla_breached"
 ESCALATED = "sla_escalated"
@@ -109,92 +104,21 @@ class SLACheckResult:
                 self.add(tenant_id, kind, count)
 
 
-# --- building INSERT ... SELECT for a model's table ------------------------------------------
-
-
-class _Params(dict):
-    """Named query parameters; ``add`` returns a placeholder for a fresh value."""
-
-    def add(self, value, cast: str) -> str:
-        name = f"p{len(self)}"
-        self[name] = value
-        return f"%({name})s::{cast}"
-
-
-def _insert_select(
-    model,
-    values: dict[str, str],
-    source: str,
-    params: _Params,
-    *,
-    key_order: bool = False,
-    order_by: str = "",
-) -> str:
-    """``INSERT INTO <model's table> (...) SELECT ... FROM <source>``.
-
-    ``values`` maps column names to SQL expressions over ``source``; every other concrete column
-    gets the model's default: omitted when the database has one, ``gen_random_uuid()`` for a
-    uuid4 default, the default's value (evaluated once) otherwise, NULL when nullable.
-
-    ``key_order``: rows go in in primary-key order (a sort of the run's rows in memory). Random
-    keys inserted in random order land all over the key's index, and, for the indexes that end
-    with the key after columns every row of a run shares (a listing's ``created_at, id``),
-    all over that run's part of them: page splits in the middle and a descent from the root for
-    each row. In key order each insert continues where the previous one stopped.
-
-    ``order_by``: rows go in in this order instead (SQL over ``source``), for a table whose
-    database default numbers rows as they are inserted (the audit log's ``seq``).
-    """
-    if key_order and order_by:
-        raise ValueError("key_order and order_by are exclusive")
-    columns, expressions = [], []
-    unknown = set(values) - {f.column for f in model._meta.concrete_fields}
-    if unknown:
-        raise ImproperlyConfigured(f"{model._meta.label} has no column(s) {sorted(unknown)}")
-    for model_field in model._meta.concrete_fields:
-        column = model_field.column
-        if column in values:
-            expression = values[column]
-        elif model_field.db_default is not NOT_PROVIDED:
-            continue
-        elif isinstance(model_field, models.UUIDField) and model_field.default is uuid.uuid4:
-            expression = "gen_random_uuid()"
-        elif getattr(model_field, "auto_now", False) or getattr(model_field, "auto_now_add", False):
-            expression = params.add(timezone.now(), model_field.db_type(connection))
-        elif model_field.has_default():
-            value = model_field.get_db_prep_save(model_field.get_default(), connection)
-            expression = params.add(value, model_field.db_type(connection))
-        elif model_field.null:
-            expression = f"NULL::{model_field.db_type(connection)}"
-        else:
-            raise ImproperlyConfigured(
-                f"{model._meta.label}.{model_field.name} has no default: set it in the SLA check"
-            )
-        columns.append(connection.ops.quote_name(column))
-        expressions.append(expression)
-    table = connection.ops.quote_name(model._meta.db_table)
-    order = f" ORDER BY {order_by}" if order_by else ""
-    if key_order:
-        key = connection.ops.quote_name(model._meta.pk.column)
-        if key not in columns:
-            raise ImproperlyConfigured(f"{model._meta.label}: the database sets the key")
-        order = f" ORDER BY {columns.index(key) + 1}"
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(expressions)} FROM {source}"
-        f"{order}"
-    )
-
-
 # --- shared pieces -----------------------------------------------------------------------------
 
-APPROVAL = WorkflowStageApproval._meta.db_table
-PREFERENCE = NotificationPreference._meta.db_table
-TITLE_MAX_LENGTH = Notification._meta.get_field("title").max_length
-# As notifications.services.shorten: cut with an ellipsis.
-SHORT_TITLE = (
-    f"CASE WHEN char_length(m.title) <= {TITLE_MAX_LENGTH} THEN m.title"
-    f" ELSE left(m.title, {TITLE_MAX_LENGTH - 1}) || '…' END"
-)
+# Raw SQL: set-based, two statements per run whatever its size (bench/bench_sla.py).
+APPROVAL = sql("{a:table}", a=WorkflowStageApproval)
+STAGE = sql("{s:table}", s=WorkflowStage)
+RULE = sql("{r:table}", r=SLARule)
+BREACH = sql("{b:table}", b=SLABreach)
+INSTANCE = sql("{i:table}", i=WorkflowInstance)
+CONTRACT = sql("{k:table}", k=Contract)
+# When the rows are written (their ``created_at``); ``now`` is the instant the check judges.
+WRITTEN_AT = "%(written_at)s::timestamptz"
+
+
+def _params(now: datetime) -> Params:
+    return Params(now=now, now_iso=now.isoformat(), written_at=timezone.now())
 
 
 def _due_text(alias: str) -> str:
@@ -207,7 +131,7 @@ TITLE_SUFFIX = "e.contract_title || ' (' || e.stage_name || ')'"
 
 
 def _sla_metadata(overdue: bool) -> str:
-    """What ``notifications.receivers.record_sla_state`` (pre_save) would have written."""
+    """What ``approvals.sla.state.record_sla_state`` (pre_save) would have written."""
     return (
         "(CASE WHEN jsonb_typeof(a.metadata) = 'object' THEN a.metadata ELSE '{}'::jsonb END"
         " || jsonb_build_object('sla', jsonb_build_object("
@@ -216,127 +140,48 @@ def _sla_metadata(overdue: bool) -> str:
 
 
 def _approver_recipients(event_column: str) -> str:
-    """``(event_id, user_id)`` per row of ``events``: the named approver (delegate), else the
-    role's active holders with an unexpired role, never the contract's creator (as the
-    ``approval_assigned`` notifications and the approvals inbox). No pair twice: the two
-    branches take disjoint events (with an assignee, without) and a user holds a role once
-    (``userrole_user_role_unique``)."""
-    return f"""
-        SELECT e.{event_column}, e.assigned_to_id
-        FROM events e
-        JOIN tenancy_user u ON u.id = e.assigned_to_id AND u.is_active
-        WHERE e.assigned_to_id <> e.contract_creator
-        UNION ALL
-        SELECT e.{event_column}, ur.user_id
-        FROM events e
-        JOIN tenancy_userrole ur
-          ON ur.tenant_id = e.tenant_id AND ur.role = e.role
-         AND (ur.expires_at IS NULL OR ur.expires_at > %(now)s)
-        JOIN tenancy_user u ON u.id = ur.user_id AND u.is_active
-        WHERE e.assigned_to_id IS NULL AND e.role <> '' AND ur.user_id <> e.contract_creator
-    """
+    """``(event_id, user_id)`` per row of ``events``: whoever may act on its approval and is not
+    out of office (``tenancy.eligibility``), as for the ``approval_assigned`` notifications."""
+    return eligible_approvers_sql(
+        source=f"""SELECT e.{event_column} AS key, e.tenant_id, e.role, e.assigned_to_id,
+                          e.contract_creator AS creator_id
+                     FROM events e""",
+        now="%(now)s",
+        told=True,
+    )
 
 
 def _escalation_recipients(event_column: str) -> str:
-    """``(event_id, user_id)``: active users holding the escalation role, unexpired (each once:
-    ``userrole_user_role_unique``)."""
-    return f"""
-        SELECT e.{event_column}, ur.user_id
-        FROM events e
-        JOIN tenancy_userrole ur
-          ON ur.tenant_id = e.tenant_id AND ur.role = e.escalated_to
-         AND (ur.expires_at IS NULL OR ur.expires_at > %(now)s)
-        JOIN tenancy_user u ON u.id = ur.user_id AND u.is_active
-        WHERE e.escalated_to IS NOT NULL
-    """
+    """``(event_id, user_id)``: the escalation role's holders, by the same rule (nobody named,
+    no creator excluded: they are told, not asked to approve their own)."""
+    return eligible_approvers_sql(
+        source=f"""SELECT e.{event_column} AS key, e.tenant_id, e.escalated_to AS role,
+                          NULL::uuid AS assigned_to_id, NULL::uuid AS creator_id
+                     FROM events e WHERE e.escalated_to IS NOT NULL""",
+        now="%(now)s",
+    )
 
 
 def _notification_ctes(
-    kinds: tuple[str, ...], messages: list[str], recipients: list[str], params: _Params
+    kinds: tuple[str, ...], messages: list[str], recipients: list[str], params: Params
 ) -> str:
-    """CTEs writing notifications, their emails and webhook deliveries, as ``notify_many`` does.
+    """The fan-out's CTEs (``notifications.services.fanout_ctes``) for these events.
 
-    ``kinds``: the notification types of ``messages``, SELECTs of ``tenant_id, event_id,
-    event_type, title, message, priority, payload``, one row per event. ``recipients``: SELECTs
-    of ``event_id, user_id``, each pair once. Each recipient gets the event's notification and,
-    unless they switched that type's email off, an email delivery; every active endpoint of the
-    tenant subscribed to the type gets the event once (recipients or not), with the body of
-    ``notifications.services.webhook_body``.
-
-    The email opt-outs are read once, into a hash probed per notification: ``NOT IN`` over
-    columns that are NOT NULL on both sides (so it means exactly ``NOT EXISTS``), which
-    PostgreSQL plans as one hashed subplan. ``NOT EXISTS`` left the join to row estimates, and
-    with the few rows it expects from these CTEs it rescanned the preference table once per
-    notification (an empty one too: a size lookup each time, 200,000 of them in a large run).
+    ``messages``: SELECTs of the fan-out's message columns, one row per event, of types
+    ``kinds``; ``recipients``: SELECTs of ``event_id, user_id``. Each SELECT is free of
+    duplicates and their event ids differ: UNION ALL, no de-duplication needed.
     """
-    notification = _insert_select(
-        Notification,
-        {
-            "tenant_id": "m.tenant_id",
-            "recipient_id": "r.user_id",
-            "notification_type": "m.event_type",
-            "title": SHORT_TITLE,
-            "message": "m.message",
-            "priority": "m.priority",
-            "payload": "m.payload",
-        },
-        "recipients r JOIN messages m ON m.event_id = r.event_id",
-        params,
-        key_order=True,
+    return fanout_ctes(
+        messages=" UNION ALL ".join(f"({select})" for select in messages),
+        recipients=" UNION ALL ".join(f"({select})" for select in recipients),
+        kinds=kinds,
+        params=params,
+        occurred_at="%(now)s::timestamptz",
+        now=WRITTEN_AT,
     )
-    email = _insert_select(
-        Delivery,
-        {
-            "tenant_id": "n.tenant_id",
-            "channel": params.add(DeliveryChannel.EMAIL, "varchar"),
-            "notification_id": "n.id",
-            "endpoint_id": "NULL::uuid",
-            "event_type": "n.notification_type",
-        },
-        f"""notified n
-        WHERE (n.recipient_id, n.notification_type) NOT IN (
-            SELECT p.user_id, p.notification_type FROM {PREFERENCE} p
-            WHERE NOT p.email_enabled
-              AND p.notification_type = ANY({params.add(list(kinds), "varchar[]")})
-        )""",
-        params,
-    )
-    webhook = _insert_select(
-        Delivery,
-        {
-            "tenant_id": "m.tenant_id",
-            "channel": params.add(DeliveryChannel.WEBHOOK, "varchar"),
-            "notification_id": "NULL::uuid",
-            "endpoint_id": "w.id",
-            "event_id": "m.event_id",
-            "event_type": "m.event_type",
-            "payload": f"""jsonb_build_object(
-                'event_id', m.event_id, 'event', m.event_type,
-                'occurred_at', %(now)s::timestamptz, 'tenant', m.tenant_id,
-                'priority', m.priority, 'title', {SHORT_TITLE}, 'message', m.message,
-                'data', m.payload)""",
-        },
-        """messages m
-        JOIN notifications_webhookendpoint w
-          ON w.tenant_id = m.tenant_id AND w.is_active
-         AND w.events @> ARRAY[m.event_type]::varchar[]""",
-        params,
-        key_order=True,
-    )
-    union_all = " UNION ALL ".join(f"({select})" for select in messages)
-    # Each SELECT is free of duplicates, and their event ids differ: no de-duplication needed.
-    union = " UNION ALL ".join(f"({select})" for select in recipients)
-    return f"""
-    messages (tenant_id, event_id, event_type, title, message, priority, payload)
-        AS MATERIALIZED ({union_all}),
-    recipients (event_id, user_id) AS MATERIALIZED ({union}),
-    notified AS ({notification} RETURNING id, tenant_id, recipient_id, notification_type),
-    emails AS ({email} RETURNING 1),
-    hooks AS ({webhook} RETURNING 1)
-    """
 
 
-def _tenant_filter(tenant_ids, params: _Params, alias: str = "a") -> str:
+def _tenant_filter(tenant_ids, params: Params, alias: str = "a") -> str:
     """Nothing for every tenant (``None``), else ``tenant_id = ANY(<ids>)``."""
     if tenant_ids is None:
         return ""
@@ -347,7 +192,7 @@ def _tenant_filter(tenant_ids, params: _Params, alias: str = "a") -> str:
 # instance in ``changes_requested`` are neither reminded nor breached; resubmitting moves their
 # due dates by the pause (``approvals.orchestrator.workflow_resubmit``).
 _NOT_WITH_REQUESTER = f"""NOT EXISTS (
-            SELECT 1 FROM {WorkflowInstance._meta.db_table} paused
+            SELECT 1 FROM {INSTANCE} paused
              WHERE paused.id = a.instance_id
                AND paused.status = '{InstanceStatus.CHANGES_REQUESTED}')"""
 
@@ -355,7 +200,7 @@ _NOT_WITH_REQUESTER = f"""NOT EXISTS (
 # --- 1. breaches -------------------------------------------------------------------------------
 
 
-def _breach_candidates(tenant_ids, params: _Params) -> str:
+def _breach_candidates(tenant_ids, params: Params) -> str:
     """Pending approvals past due and not yet marked: the partial index's range scan."""
     return f"""
         SELECT a.id, a.tenant_id, a.instance_id, a.contract_id, a.stage_id, a.role,
@@ -383,8 +228,8 @@ BREACH_MESSAGES = [
 
 
 def breach_statement(*, tenant_ids, now: datetime, actor_id, context) -> tuple[str, dict]:
-    params = _Params(now=now, now_iso=now.isoformat())
-    audit = _insert_select(
+    params = _params(now)
+    audit = insert_select(
         AuditLog,
         {
             "tenant_id": "x.tenant_id",
@@ -417,6 +262,7 @@ def breach_statement(*, tenant_ids, now: datetime, actor_id, context) -> tuple[s
             FROM events e WHERE e.escalated_to IS NOT NULL
         ) x""",
         params,
+        now=WRITTEN_AT,
         # As they happened: approvals in the order they fell due, each one's breach before its
         # escalation. `seq` follows this order (its default is evaluated per row as inserted).
         order_by="x.due_at, x.approval_id, x.step",
@@ -430,15 +276,15 @@ def breach_statement(*, tenant_ids, now: datetime, actor_id, context) -> tuple[s
     sql = f"""
     WITH candidates AS MATERIALIZED ({_breach_candidates(tenant_ids, params)}),
     new_breaches AS (
-        INSERT INTO {SLABreach._meta.db_table} AS b
+        INSERT INTO {BREACH} AS b
             (id, tenant_id, approval_id, contract_id, stage_name, due_at, breached_at,
              escalated_to, escalated_at)
         SELECT gen_random_uuid(), c.tenant_id, c.id, c.contract_id, s.stage_name, c.due_at,
                %(now)s, r.escalate_to_role,
                CASE WHEN r.escalate_to_role IS NOT NULL THEN %(now)s::timestamptz END
         FROM candidates c
-        JOIN approvals_workflowstage s ON s.id = c.stage_id
-        LEFT JOIN approvals_slarule r
+        JOIN {STAGE} s ON s.id = c.stage_id
+        LEFT JOIN {RULE} r
           ON r.id = s.sla_rule_id AND r.is_active AND r.escalation_enabled
         ORDER BY c.id
         ON CONFLICT (approval_id) DO NOTHING
@@ -465,7 +311,7 @@ def breach_statement(*, tenant_ids, now: datetime, actor_id, context) -> tuple[s
                ) AS payload
         FROM new_breaches b
         JOIN candidates c ON c.id = b.approval_id
-        JOIN contracts_contract k ON k.id = b.contract_id
+        JOIN {CONTRACT} k ON k.id = b.contract_id
     ),
     audited AS ({audit} RETURNING 1),
     {notifications}
@@ -482,7 +328,7 @@ def breach_statement(*, tenant_ids, now: datetime, actor_id, context) -> tuple[s
 # --- 2. reminders ------------------------------------------------------------------------------
 
 
-def _reminder_candidates(tenant_ids, params: _Params) -> str:
+def _reminder_candidates(tenant_ids, params: Params) -> str:
     return f"""
         SELECT a.id, a.tenant_id, a.instance_id, a.contract_id, a.stage_id, a.role,
                a.assigned_to_id, a.due_at
@@ -504,7 +350,7 @@ REMINDER_MESSAGES = [
 
 
 def reminder_statement(*, tenant_ids, now: datetime) -> tuple[str, dict]:
-    params = _Params(now=now, now_iso=now.isoformat())
+    params = _params(now)
     notifications = _notification_ctes(
         (REMINDER,), REMINDER_MESSAGES, [_approver_recipients("event_id")], params
     )
@@ -529,8 +375,8 @@ def reminder_statement(*, tenant_ids, now: datetime) -> tuple[str, dict]:
                    'stage_name', s.stage_name, 'due_at', a.due_at
                ) AS payload
         FROM due a
-        JOIN approvals_workflowstage s ON s.id = a.stage_id
-        JOIN contracts_contract k ON k.id = a.contract_id
+        JOIN {STAGE} s ON s.id = a.stage_id
+        JOIN {CONTRACT} k ON k.id = a.contract_id
     ),
     {notifications}
     SELECT 'reminded', tenant_id, count(*) FROM reminded GROUP BY tenant_id
@@ -543,17 +389,17 @@ def reminder_statement(*, tenant_ids, now: datetime) -> tuple[str, dict]:
 
 def dry_run_statement(*, tenant_ids, now: datetime) -> tuple[str, dict]:
     """What a run would do now, writing nothing: one SELECT."""
-    params = _Params(now=now, now_iso=now.isoformat())
+    params = _params(now)
     sql = f"""
     WITH candidates AS MATERIALIZED ({_breach_candidates(tenant_ids, params)}),
     fresh AS (
         SELECT c.tenant_id, r.id IS NOT NULL AS escalates
         FROM candidates c
-        JOIN approvals_workflowstage s ON s.id = c.stage_id
-        LEFT JOIN approvals_slarule r
+        JOIN {STAGE} s ON s.id = c.stage_id
+        LEFT JOIN {RULE} r
           ON r.id = s.sla_rule_id AND r.is_active AND r.escalation_enabled
         WHERE NOT EXISTS (
-            SELECT 1 FROM {SLABreach._meta.db_table} b WHERE b.approval_id = c.id
+            SELECT 1 FROM {BREACH} b WHERE b.approval_id = c.id
         )
     )
     SELECT kind, tenant_id, count(*) FROM (
@@ -573,11 +419,11 @@ def dry_run_statement(*, tenant_ids, now: datetime) -> tuple[str, dict]:
 def workload_statement(*, now: datetime) -> tuple[str, dict]:
     """``(tenant_id, work)`` for the tenants with breach or reminder candidates now: one unit
     per candidate, one more per breach that escalates (its notifications about double)."""
-    params = _Params(now=now, now_iso=now.isoformat())
+    params = _params(now)
     sql = f"""
     SELECT c.tenant_id, count(*) + count(r.id) FROM ({_breach_candidates(None, params)}) c
-    JOIN approvals_workflowstage s ON s.id = c.stage_id
-    LEFT JOIN approvals_slarule r ON r.id = s.sla_rule_id AND r.is_active AND r.escalation_enabled
+    JOIN {STAGE} s ON s.id = c.stage_id
+    LEFT JOIN {RULE} r ON r.id = s.sla_rule_id AND r.is_active AND r.escalation_enabled
     GROUP BY c.tenant_id
     UNION ALL
     SELECT tenant_id, count(*) FROM ({_reminder_candidates(None, params)}) reminders

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from approvals.sla import WorkingCalendar, compute_due_at
+from approvals.sla.calendar import WorkingCalendar, compute_due_at
 
 logger = logging.getLogger(__name__)
 

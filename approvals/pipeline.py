@@ -1,0 +1,210 @@
+"""Writes that ride along with the next statement: one round trip instead of one per write.
+
+A transition of the orchestrator writes a handful of rows (the decided approval, its stage, the
+next stage's approvals, the instance, the audit rows). Sent one by one, each is a round trip, and
+on a busy machine the waits between them cost more than the statements themselves
+(bench/bench_process.py). ``deferred_writes()`` queues them instead: each write is compiled by the
+ORM as usual (``insert``, ``save``, ``update``), and the queue is sent in front of whatever
+statement the connection executes next, in the same query string, so every later read of the
+transaction sees them, and the writes keep their order; their values stay query parameters (a
+carrying statement's named ones become positional). What is still queued when the block ends is
+sent then, in one round trip. ``savepoint()`` queues a SAVEPOINT the same way (the signal
+receivers' isolation, ``approvals.signals.dispatch``): it costs no round trip of its own, and none
+at all when the receivers write nothing.
+
+A failing write raises from the statement that carried it, inside the same transaction, so the
+transaction fails exactly as if the write had been sent alone. The queue is dropped when the
+block exits with an exception (the transaction is rolling back). Queued writes do not appear in
+``connection.queries`` (Django logs the statement as its caller passed it).
+
+The queue is sent by an ``execute_wrapper`` placed first on the connection: outside the row-level
+security scope injector, which therefore still puts the scope's ``set_config`` first.
+"""
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+
+from django.db import connection
+from django.db.models import Model, QuerySet
+from django.db.models.signals import pre_save
+from django.db.models.sql import InsertQuery, UpdateQuery
+
+_TRANSACTION_END = ("ROLLBACK", "COMMIT")
+
+
+class _Queue:
+    """The statements waiting for the next round trip of one connection."""
+
+    def __init__(self) -> None:
+        self.statements: list[tuple[str, tuple]] = []
+        self.depth = 0
+        self.carried: Counter = Counter()
+
+    def take(self) -> tuple[str, list]:
+        """The queued statements as one string, with their parameters (``%s`` placeholders,
+        as the ORM compiles them), and the queue emptied."""
+        sql = ";\n".join(statement for statement, _ in self.statements)
+        params = [value for _, values in self.statements for value in values]
+        self.carried.update(statement.split(None, 1)[0].upper() for statement, _ in self.statements)
+        self.statements.clear()
+        return sql, params
+
+    def __call__(self, execute, sql, params, many, context):
+        if not self.statements:
+            return execute(sql, params, many, context)
+        if not isinstance(sql, str):  # a psycopg2.sql.Composed
+            sql = sql.as_string(context["cursor"].cursor)
+        if sql.lstrip().upper().startswith(_TRANSACTION_END):
+            self.statements.clear()  # rolled back or ended: what is queued never happened
+            return execute(sql, params, many, context)
+        queued, queued_params = self.take()
+        if many or getattr(context["cursor"].cursor, "name", None):
+            # executemany would repeat the queue per row; a named cursor takes one statement.
+            execute(queued, queued_params, False, context)
+            return execute(sql, params, many, context)
+        sql, params = _positional(sql, params)
+        return execute(f"{queued};\n{sql}", [*queued_params, *params], many, context)
+
+
+_PLACEHOLDER = re.compile(r"%%|%\((\w+)\)s")
+
+
+def _positional(sql: str, params) -> tuple[str, list]:
+    """``sql`` and ``params`` with ``%s`` placeholders only, to follow the queue's: named ones
+    (``%(name)s``) in their order of appearance; without parameters, literal ``%`` escaped."""
+    if params is None:
+        return sql.replace("%", "%%"), []
+    if not isinstance(params, Mapping):
+        return sql, list(params)
+    ordered = []
+
+    def positional(match) -> str:
+        if match.group(1) is None:
+            return "%%"
+        ordered.append(params[match.group(1)])
+        return "%s"
+
+    return _PLACEHOLDER.sub(positional, sql), ordered
+
+
+def _queue() -> _Queue:
+    queue = getattr(connection, "_pipeline_queue", None)
+    if queue is None:
+        queue = connection._pipeline_queue = _Queue()
+        connection.execute_wrappers.insert(0, queue)
+    return queue
+
+
+@contextmanager
+def deferred_writes() -> Iterator[None]:
+    """Within the block, ``insert``/``save``/``update``/``savepoint`` queue; nested blocks share
+    the outermost one's queue, which is sent when it ends (or dropped on an exception)."""
+    queue = _queue()
+    queue.depth += 1
+    try:
+        yield
+    except BaseException:
+        if queue.depth == 1:
+            queue.statements.clear()
+        raise
+    else:
+        if queue.depth == 1 and queue.statements:
+            last, params = queue.statements.pop()  # carries the others, in their order
+            with connection.cursor() as cursor:
+                cursor.execute(last, params)
+    finally:
+        queue.depth -= 1
+
+
+def _enqueue(sql: str, params) -> None:
+    queue = _queue()
+    if not queue.depth:
+        raise RuntimeError("approvals.pipeline writes must run inside deferred_writes()")
+    if sql:
+        queue.statements.append((sql, tuple(params)))
+
+
+def insert(objs: Iterable[Model]) -> None:
+    """``bulk_create`` of new rows whose keys are set (UUIDs), without RETURNING."""
+    objs = list(objs)
+    if not objs:
+        return
+    model = objs[0]._meta.model
+    QuerySet(model)._prepare_for_bulk_create(objs)
+    query = InsertQuery(model)
+    query.insert_values([f for f in model._meta.concrete_fields if not f.generated], objs)
+    for sql, params in query.get_compiler(connection=connection).as_sql():
+        _enqueue(sql, params)
+    for obj in objs:
+        obj._state.adding, obj._state.db = False, connection.alias
+
+
+def create(obj: Model) -> None:
+    """``obj.save()`` of a new row: ``insert`` after the ``pre_save`` signal ``Model.save``
+    sends (``insert`` is ``bulk_create``, which sends none)."""
+    _send_pre_save(obj, update_fields=None)
+    insert([obj])
+
+
+def save(obj: Model, update_fields: list[str]) -> None:
+    """``obj.save(update_fields=...)``: the ``pre_save`` signal and the fields' own ``pre_save``
+    (``auto_now``) run as in ``Model.save``; ``post_save`` has no receiver here."""
+    meta = obj._meta
+    _send_pre_save(obj, update_fields=frozenset(update_fields))
+    fields = [meta.get_field(name) for name in update_fields]
+    values = [(field, None, field.pre_save(obj, False)) for field in fields]
+    _update(meta.model._base_manager.filter(pk=obj.pk), values)
+
+
+def _send_pre_save(obj: Model, update_fields) -> None:
+    pre_save.send(
+        sender=obj._meta.model, instance=obj, raw=False, using=connection.alias,
+        update_fields=update_fields,
+    )  # fmt: skip
+
+
+def update(queryset: QuerySet, **values) -> None:
+    """``queryset.update(**values)``."""
+    meta = queryset.model._meta
+    _update(queryset, [(meta.get_field(name), None, value) for name, value in values.items()])
+
+
+def _update(queryset: QuerySet, values) -> None:
+    query = queryset.query.chain(UpdateQuery)
+    query.add_update_fields(values)
+    query.annotations = {}
+    _enqueue(*query.get_compiler(connection=connection).as_sql())
+
+
+def statement(sql: str, params=()) -> None:
+    """Queue a statement of raw SQL (``%s`` placeholders)."""
+    _enqueue(sql, params)
+
+
+def carried_statements() -> Counter:
+    """For measurements (bench/bench_process.py): the statements this connection's queue has
+    sent, by first keyword; each travelled in the round trip of another statement."""
+    return Counter(_queue().carried)
+
+
+def active() -> bool:
+    """Whether writes queue here (inside ``deferred_writes()``)."""
+    return _queue().depth > 0
+
+
+def savepoint(sid: str) -> None:
+    """Queue ``SAVEPOINT sid`` (see the module docstring); roll back to it with
+    ``connection.savepoint_rollback(sid)``, which runs at once."""
+    _enqueue(connection.ops.savepoint_create_sql(sid), ())
+
+
+def withdraw_savepoint(sid: str) -> bool:
+    """Take ``SAVEPOINT sid`` back when no statement has carried it yet (nothing ran since it
+    was queued, so there is nothing to isolate); whether it was still queued."""
+    queue, sql = _queue(), connection.ops.savepoint_create_sql(sid)
+    if queue.statements and queue.statements[-1] == (sql, ()):
+        queue.statements.pop()
+        return True
+    return False

@@ -1,0 +1,133 @@
+"""approvals.pipeline: queued writes travel with the next statement, in order, and fail loudly."""
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from approvals import pipeline, signals
+from notifications.models import Notification
+from tenancy.models import UserRole
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def role(user, slug: str) -> UserRole:
+    return UserRole(tenant_id=user.tenant_id, user=user, role=slug)
+
+
+def test_a_queued_write_is_seen_by_the_next_read_in_the_same_round_trip(user):
+    with transaction.atomic(), pipeline.deferred_writes():
+        pipeline.insert([role(user, "legal"), role(user, "finance")])
+        with CaptureQueriesContext(connection) as queries:
+            held = set(UserRole.objects.filter(user=user).values_list("role", flat=True))
+        assert held == {"legal", "finance"}
+        assert len(queries) == 1  # the read carried the INSERT
+
+
+def test_writes_keep_their_order_and_the_rest_is_sent_when_the_block_ends(user):
+    with transaction.atomic(), pipeline.deferred_writes():
+        granted = role(user, "legal")
+        pipeline.insert([granted])
+        granted.role = "legal-100%"  # a literal % in a value of a queued write
+        pipeline.save(granted, ["role"])
+        pipeline.update(UserRole.objects.filter(pk=granted.pk), role="legal-50%")
+        with CaptureQueriesContext(connection) as queries:
+            pass
+        assert len(queries) == 0  # nothing sent yet
+    assert UserRole.objects.get(user=user).role == "legal-50%"
+
+
+def test_a_literal_percent_survives_a_carrying_statement_with_parameters(user):
+    with transaction.atomic(), pipeline.deferred_writes():
+        pipeline.insert([role(user, "100%-sure")])
+        assert UserRole.objects.filter(user=user, role__endswith="%-sure").count() == 1
+
+
+def test_an_exception_in_the_block_drops_the_queue(user):
+    def failing_transition():
+        with transaction.atomic(), pipeline.deferred_writes():
+            pipeline.insert([role(user, "legal")])
+            raise RuntimeError("the transition failed")
+
+    with pytest.raises(RuntimeError):
+        failing_transition()
+    assert not UserRole.objects.filter(user=user).exists()
+    with transaction.atomic(), pipeline.deferred_writes():  # the next block starts empty
+        pass
+    assert not UserRole.objects.filter(user=user).exists()
+
+
+def test_a_failing_queued_write_fails_the_statement_that_carries_it(user):
+    def granting_twice():
+        with transaction.atomic(), pipeline.deferred_writes():
+            pipeline.insert([role(user, "legal")])
+            pipeline.insert([role(user, "legal")])  # userrole_user_role_unique
+            UserRole.objects.filter(user=user).exists()
+
+    with pytest.raises(IntegrityError):
+        granting_twice()
+    assert not UserRole.objects.filter(user=user).exists()
+
+
+def test_writing_outside_a_block_is_refused(user):
+    with pytest.raises(RuntimeError, match="deferred_writes"):
+        pipeline.insert([role(user, "legal")])
+
+
+def _dispatch_with(receiver, user, monkeypatch) -> None:
+    """Dispatch one signal to ``receiver`` alone (the app's receivers set aside for the test)."""
+    signal = signals.DomainSignal("test_pipeline")
+    monkeypatch.setattr(signals, "_batch_receivers", {"tests.pipeline": receiver})
+    with transaction.atomic(), pipeline.deferred_writes():
+        pipeline.insert([role(user, "legal")])  # the transition's own write, before the signals
+        signals.dispatch([(signal, None, {"instance": None})])
+
+
+def test_a_failing_receiver_is_rolled_back_alone_and_the_queued_writes_stay(
+    user, caplog, monkeypatch
+):
+    def writes_then_fails(**kwargs):
+        Notification.objects.create(
+            tenant_id=user.tenant_id, recipient=user, notification_type="approval_decided",
+            title="from the broken receiver", message="",
+        )  # fmt: skip
+        raise RuntimeError("receiver bug")
+
+    _dispatch_with(writes_then_fails, user, monkeypatch)
+
+    assert UserRole.objects.filter(user=user, role="legal").exists()
+    assert not Notification.objects.filter(title="from the broken receiver").exists()
+    assert any(r.getMessage() == "signal receiver failed" for r in caplog.records)
+
+
+def test_receivers_that_write_nothing_cost_no_savepoint(user, monkeypatch):
+    with CaptureQueriesContext(connection) as queries:
+        _dispatch_with(lambda **kwargs: None, user, monkeypatch)
+    statements = [query["sql"] for query in queries]
+    assert not any("SAVEPOINT" in sql and "domain_signals" in sql for sql in statements)
+    assert UserRole.objects.filter(user=user, role="legal").exists()
+
+
+def test_a_receiver_failing_before_any_statement_keeps_everything_else(user, monkeypatch):
+    other = UserFactory(tenant=user.tenant)
+
+    def fails_at_once(**kwargs):
+        raise RuntimeError("receiver bug")
+
+    _dispatch_with(fails_at_once, user, monkeypatch)
+    assert UserRole.objects.filter(user=user, role="legal").exists()
+    assert not UserRole.objects.filter(user=other).exists()
+
+
+def test_carriers_with_named_or_no_parameters_keep_their_literal_percent_signs(user):
+    with transaction.atomic(), pipeline.deferred_writes(), connection.cursor() as cursor:
+        pipeline.insert([role(user, "half")])
+        cursor.execute(
+            "SELECT role || '%%' FROM tenancy_userrole WHERE user_id = %(user)s", {"user": user.pk}
+        )
+        assert cursor.fetchall() == [("half%",)]
+        pipeline.update(UserRole.objects.filter(user=user), role="whole")
+        cursor.execute("SELECT '100%'")
+        assert cursor.fetchall() == [("100%",)]
+        assert UserRole.objects.get(user=user).role == "whole"
