@@ -1,6 +1,7 @@
 """Tiny timing and table helpers shared by the benchmark scripts."""
 
 import gc
+import multiprocessing
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -38,3 +39,34 @@ def print_table(title: str, rows: Sequence[Sequence[object]]) -> None:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
         if number == 0:
             print("  ".join("-" * width for width in widths))
+
+
+def run_worker_processes(
+    target: Callable, args: tuple, workers: int, *, setup_timeout: float, timeout: float
+) -> tuple[float, list[dict]]:
+    """Run ``target(*args, barrier, results)`` in ``workers`` spawned processes released together.
+
+    Each worker waits on the barrier once it is set up and connected, then puts one dict holding
+    at least ``started`` and ``finished`` (``time.perf_counter()``) into ``results``. Returns the
+    wall time from the first start to the last finish, and every worker's dict.
+    """
+    from django.db import connections
+
+    connections.close_all()  # a spawned child must not share the parent's connections
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(workers + 1)
+    results = context.Queue()
+    children = [
+        context.Process(target=target, args=(*args, barrier, results), daemon=True)
+        for _ in range(workers)
+    ]
+    for child in children:
+        child.start()
+    barrier.wait(timeout=setup_timeout)
+    outcomes = [results.get(timeout=timeout) for _ in children]
+    for child in children:
+        child.join()
+        if child.exitcode != 0:
+            raise RuntimeError(f"a worker failed (exit {child.exitcode})")
+    seconds = max(o["finished"] for o in outcomes) - min(o["started"] for o in outcomes)
+    return seconds, outcomes

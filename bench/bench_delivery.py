@@ -22,7 +22,6 @@ import argparse
 import hashlib
 import hmac
 import io
-import multiprocessing
 import os
 import re
 import sys
@@ -40,7 +39,7 @@ os.environ["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "1"
 os.environ.setdefault("LOG_LEVEL", "ERROR")
 
 import _django
-from _util import print_table
+from _util import print_table, run_worker_processes
 
 DELIVERIES = 2000
 SLOW_DELIVERIES = 400
@@ -184,26 +183,11 @@ def _worker(batch_size: int, barrier, results) -> None:
 
 def run_workers(workers: int, batch_size: int) -> dict:
     """``workers`` processes of ``deliver_notifications --once``; wall time from the barrier."""
-    from django.db import connections
-
-    connections.close_all()
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(workers + 1)
-    results = context.Queue()
-    children = [
-        context.Process(target=_worker, args=(batch_size, barrier, results), daemon=True)
-        for _ in range(workers)
-    ]
-    for child in children:
-        child.start()
-    barrier.wait(timeout=120)  # every worker is set up and connected
-    outcomes = [results.get(timeout=600) for _ in children]
-    for child in children:
-        child.join()
-        if child.exitcode != 0:
-            raise RuntimeError(f"a worker failed (exit {child.exitcode})")
+    seconds, outcomes = run_worker_processes(
+        _worker, (batch_size,), workers, setup_timeout=120, timeout=600
+    )
     return {
-        "seconds": max(o["finished"] for o in outcomes) - min(o["started"] for o in outcomes),
+        "seconds": seconds,
         "split": "/".join(str(o["sent"]) for o in outcomes),
         "queries": sum(o["queries"] for o in outcomes),
     }

@@ -12,7 +12,6 @@ sealing and without storing, in this process, and the seal alone on those PDFs.
 
 import argparse
 import io
-import multiprocessing
 import os
 import re
 import sys
@@ -25,7 +24,7 @@ os.environ.setdefault("BENCH_DATABASE_NAME", "clm_bench_documents")
 os.environ.setdefault("LOG_LEVEL", "ERROR")
 
 import _django
-from _util import print_table
+from _util import print_table, run_worker_processes
 
 DOCUMENTS = 20
 STAGES = 20
@@ -101,26 +100,9 @@ def _worker(barrier, results) -> None:
 
 
 def run_workers(workers: int) -> dict:
-    from django.db import connections
-
-    connections.close_all()
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(workers + 1)
-    results = context.Queue()
-    children = [
-        context.Process(target=_worker, args=(barrier, results), daemon=True)
-        for _ in range(workers)
-    ]
-    for child in children:
-        child.start()
-    barrier.wait(timeout=180)
-    outcomes = [results.get(timeout=1800) for _ in children]
-    for child in children:
-        child.join()
-        if child.exitcode != 0:
-            raise RuntimeError(f"a worker failed (exit {child.exitcode})")
+    seconds, outcomes = run_worker_processes(_worker, (), workers, setup_timeout=180, timeout=1800)
     return {
-        "seconds": max(o["finished"] for o in outcomes) - min(o["started"] for o in outcomes),
+        "seconds": seconds,
         "done": sum(o["done"] for o in outcomes),
         "split": "/".join(str(o["done"]) for o in outcomes),
     }

@@ -15,22 +15,13 @@ from django.utils import timezone
 
 from approvals.models import SLABreach, WorkflowInstance, WorkflowStage, WorkflowStageApproval
 from audit.models import AuditLog
-from contracts.models import ContractRevision
+from contracts.models import BUSINESS_FIELDS, ContractRevision
 from core import rls
 from documents.models import Document, RequestStatus, SignatureRequest, Signer, SignerStatus
 from tenancy.models import User
 
-SUMMARY_FIELDS = (
-    "title",
-    "contract_type",
-    "value",
-    "currency",
-    "counterparty",
-    "department",
-    "region",
-    "start_date",
-    "end_date",
-)
+# A certificate summarises the contract's business fields; its text is rendered on its own.
+SUMMARY_FIELDS = tuple(name for name in BUSINESS_FIELDS if name not in ("text", "metadata"))
 
 
 def inputs_sha256(inputs: dict) -> str:

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from approvals.api.serializers import WorkflowSummarySerializer
 from approvals.selectors import instances_newest_first
 from contracts.api.serializers import ClauseFindingsSummarySerializer, ContractCreatorSerializer
-from contracts.models import VALUE_DECIMAL_PLACES, VALUE_MAX_DIGITS, Contract
+from contracts.models import BUSINESS_FIELDS, VALUE_DECIMAL_PLACES, VALUE_MAX_DIGITS, Contract
 
 
 class ContractSerializer(serializers.ModelSerializer):
@@ -27,17 +27,7 @@ class ContractSerializer(serializers.ModelSerializer):
         model = Contract
         fields = [
             "id",
-            "title",
-            "contract_type",
-            "value",
-            "currency",
-            "counterparty",
-            "department",
-            "region",
-            "start_date",
-            "end_date",
-            "text",
-            "metadata",
+            *BUSINESS_FIELDS,
             "has_blocking_findings",
             "clause_findings",
             "status",
