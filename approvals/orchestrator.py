@@ -52,6 +52,7 @@ from config.exceptions import Conflict
 from contracts.models import Contract, ContractRevision, ContractStatus
 from contracts.permissions import require_contract_editor
 from contracts.revisions import changed_fields
+from core.sql import model_from_row, sql
 from tenancy.approvers import resolve_stage_approvers
 from tenancy.capabilities import WORKFLOWS_MANAGE
 from tenancy.eligibility import eligible_approvers_sql
@@ -116,10 +117,9 @@ class _Transition:
     def loaded(
         cls, instance, contract, actor, *, roles_of: User | None = None, via: str = ""
     ) -> "_Transition":
-        """A transition of ``instance`` with its stages and rows read (two queries); with
-        ``roles_of``, each row also says whether that user holds its role."""
-        stages = list(instance.stages.all())
-        rows = _instance_rows(instance, stages, roles_of)
+        """A transition of ``instance`` with its stages and rows read (one query); with
+        ``roles_of``, each row also says whether that user may act on it."""
+        stages, rows = _stages_and_rows(instance, roles_of)
         return cls(instance, contract, actor, timezone.now(), stages, rows, via=via)
 
     def record(self, action: str, resource, **changes) -> None:
@@ -196,9 +196,8 @@ def _lock_contract_row(*, tenant, contract_id) -> None:
             raise NotFound()
 
 
-_LOCK_CONTRACT = (
-    f"SELECT 1 FROM {Contract._meta.db_table} "  # noqa: S608 (table name only)
-    "WHERE id = %s AND tenant_id = %s FOR UPDATE"
+_LOCK_CONTRACT = sql(
+    "SELECT 1 FROM {k} WHERE {k.pk} = %s AND {k.tenant} = %s FOR UPDATE", k=Contract
 )
 
 
@@ -563,40 +562,59 @@ class _Decision:
     delegate_to: User | None = None
 
 
-def _instance_rows(instance, stages, actor) -> list[WorkflowStageApproval]:
-    """Every approval row of the instance, each with its stage object from ``stages``, and
-    whether ``actor`` may act on it (``tenancy.eligibility``): one query.
+def _stages_and_rows(instance, actor) -> tuple[list, list[WorkflowStageApproval]]:
+    """The instance's stages (in their ``Meta.ordering``) and all its approval rows (by
+    creation), each row with its stage object and whether ``actor`` may act on it
+    (``tenancy.eligibility``): one query, a stage joined to each of its rows.
 
-    Raw SQL because this runs on every decision and the ORM's compilation of the eligibility
-    subquery cost more than the query itself (bench/bench_process.py).
+    Raw SQL because this runs on every decision: reading stages and rows apart, with the ORM
+    compiling the eligibility subquery, cost a round trip and more client time than the query
+    itself (bench/bench_process.py).
     """
-    by_id = {stage.pk: stage for stage in stages}
-    rows = list(
-        WorkflowStageApproval.objects.raw(
-            _INSTANCE_ROWS,
-            {"actor": getattr(actor, "pk", None), "now": timezone.now(), "instance": instance.pk},
-        )
-    )
-    for row in rows:
-        row.stage = by_id[row.stage_id]
-    return rows
+    params = {"actor": getattr(actor, "pk", None), "now": timezone.now(), "instance": instance.pk}
+    with connection.cursor() as cursor:
+        cursor.execute(_STAGES_AND_ROWS, params)
+        found = cursor.fetchall()
+    width = len(WorkflowStage._meta.concrete_fields)
+    stages: dict = {}
+    rows = []
+    for values in found:
+        stage = stages.get(values[0])
+        if stage is None:
+            stage = stages[values[0]] = model_from_row(WorkflowStage, values[:width])
+            stage.instance = instance
+        if values[width] is not None:  # a stage not opened yet has no rows
+            row = model_from_row(WorkflowStageApproval, values[width:-1])
+            row.stage, row.actor_eligible = stage, values[-1]
+            rows.append(row)
+    rows.sort(key=lambda row: (row.created_at, row.pk))
+    return list(stages.values()), rows
 
 
 # The instance's rows as ``eligible_approvers_sql`` reads them (with the contract's creator).
-_ELIGIBILITY_SOURCE = f"""
-SELECT x.id AS key, x.tenant_id, x.role, x.assigned_to_id, k.created_by_id AS creator_id
-  FROM {WorkflowStageApproval._meta.db_table} x
-  JOIN {Contract._meta.db_table} k ON k.id = x.contract_id
- WHERE x.instance_id = %(instance)s
-"""  # noqa: S608 (table names only)
-_INSTANCE_ROWS = f"""
-SELECT a.*, a.id IN (
-         SELECT e.key FROM ({eligible_approvers_sql(source=_ELIGIBILITY_SOURCE, now="%(now)s")}) e
-          WHERE e.user_id = %(actor)s) AS actor_eligible
-  FROM {WorkflowStageApproval._meta.db_table} a
- WHERE a.instance_id = %(instance)s
- ORDER BY a.created_at, a.id
-"""  # noqa: S608 (table names only)
+_ELIGIBILITY_SOURCE = sql(
+    """SELECT {x.pk} AS key, {x.tenant} AS tenant_id, {x.role}, {x.assigned_to},
+              {k.created_by} AS creator_id
+         FROM {x} JOIN {k} ON {k.pk} = {x.contract}
+        WHERE {x.instance} = %(instance)s""",
+    x=WorkflowStageApproval,
+    k=Contract,
+)
+_ACTOR_ELIGIBLE = f"""SELECT e.key
+      FROM ({eligible_approvers_sql(source=_ELIGIBILITY_SOURCE, now="%(now)s")}) e
+     WHERE e.user_id = %(actor)s"""  # noqa: S608 (SQL text only)
+_STAGES_AND_ROWS = (
+    sql("SELECT {s:columns}, {a:columns}, {a.pk} IN (", s=WorkflowStage, a=WorkflowStageApproval)
+    + _ACTOR_ELIGIBLE
+    + sql(
+        """)
+      FROM {s} LEFT JOIN {a} ON {a.stage} = {s.pk}
+     WHERE {s.instance} = %(instance)s
+     ORDER BY {s.sequence}, {s.stage_name}, {s.pk}""",
+        s=WorkflowStage,
+        a=WorkflowStageApproval,
+    )
+)
 
 
 def _actors_approval(transition: _Transition, approval_id) -> WorkflowStageApproval:

@@ -15,6 +15,8 @@ value goes to the driver as a query parameter (``%s`` / ``%(name)s``), never int
 * ``{r}``: the table with its alias (``"tenancy_userrole" r``), for FROM, JOIN, UPDATE, INSERT;
 * ``{r.field}``: the field's column qualified by the alias (``r."user_id"``); ``pk`` is the key;
 * ``{r:table}`` and ``{r.field:column}``: the bare quoted names (an INSERT's column list);
+* ``{r:columns}``: every concrete column of the model, qualified, in field order: a SELECT list
+  that ``model_from_row`` turns back into an instance (several models from one row);
 * literal braces are doubled (``'{{}}'::jsonb``), as in ``str.format``.
 
 The result is plain text: build it once, at import, and pass the parameters to ``execute``.
@@ -25,6 +27,8 @@ that fills every column the caller leaves out from the model's defaults.
 """
 
 import uuid
+from collections.abc import Sequence
+from functools import cache, reduce
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models
@@ -64,14 +68,34 @@ class _Table:
         table = quote(self.model._meta.db_table)
         if spec == "table":
             return table
+        if spec == "columns":
+            fields = self.model._meta.concrete_fields
+            return ", ".join(f"{self.alias}.{quote(field.column)}" for field in fields)
         if spec:
-            raise ValueError(f"unknown format {spec!r} for a table (use 'table')")
+            raise ValueError(f"unknown format {spec!r} for a table (use 'table' or 'columns')")
         return f"{table} {self.alias}"
 
 
 def sql(template: str, **tables: type[Model]) -> str:
     """``template`` with each alias's table and columns filled in from its model (see above)."""
     return template.format(**{alias: _Table(alias, model) for alias, model in tables.items()})
+
+
+def model_from_row(model: type[Model], values: Sequence) -> Model:
+    """An instance of ``model`` from the values of its ``{r:columns}``, converted as the ORM
+    converts them (a JSON field's text parsed, ...): as if a queryset had loaded it."""
+    converted = [
+        reduce(lambda value, convert: convert(value, field, connection), converters, value)
+        for (field, converters), value in zip(_converters(model), values, strict=True)
+    ]
+    return model.from_db(connection.alias, None, converted)
+
+
+@cache
+def _converters(model: type[Model]) -> tuple:
+    return tuple(
+        (field, tuple(field.get_db_converters(connection))) for field in model._meta.concrete_fields
+    )
 
 
 class Params(dict):

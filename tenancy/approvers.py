@@ -56,6 +56,7 @@ def resolve_stage_approvers(
                 user__is_active=True,
             )
             .exclude(user_id=creator_id)
+            .order_by()  # not the model's ordering: DISTINCT would then be over it too
             .values_list("role", flat=True)
             .distinct()
         )

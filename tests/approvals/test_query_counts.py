@@ -94,16 +94,17 @@ def test_contract_create_with_auto_start(w, tenant, api_client_for, django_asser
     assert response.json()["workflow"]["definition"]["id"] == str(matching.pk)
 
 
-# Measured: 12 moving to the next stage and 13 completing the workflow (the documents
+# Measured: 11 moving to the next stage and 12 completing the workflow (the documents
 # receivers queue the approval certificate and look for signers: +2), for 1 and for 50
 # holders of each role (the assignment notifications to the next stage's holders are bulk).
 # The contract row is locked first (every writer of a contract's workflow takes that lock first,
 # so a decision reads the current revision and cannot deadlock with an edit), then the open
-# instance, its stages and rows are read; the decision's writes travel with the receivers'
-# first statement; opening the next stage asks which of its roles someone but the creator holds
-# (20 and 18 when each write was its own round trip).
-APPROVE_ADVANCING = 12
-APPROVE_COMPLETING = 13
+# instance is read, then its stages with their rows in one query; the decision's writes travel
+# with the receivers' first statement; opening the next stage asks which of its roles someone but
+# the creator holds
+# (20 and 18 when each write was its own round trip; 12 and 13 reading stages and rows apart).
+APPROVE_ADVANCING = 11
+APPROVE_COMPLETING = 12
 
 
 @pytest.mark.parametrize("n", SIZES)
@@ -229,11 +230,11 @@ def test_workflow_definition_list(n, tenant, api_client_for, django_assert_num_q
 
 # Measured: the same count for 1 and for 50 holders of the re-opened stage's role and as many
 # earlier revisions: the contract locked and read once, the revision written, the open instance,
-# its stages and rows, the match engine (cached rules), one UPDATE each for the superseded rows
-# and the stages, one INSERT each for the fresh rows and the audit rows, and the notifications
-# (the superseded decider and the role's holders) in the receivers' bulk statements, and which of
-# the re-opened stage's roles someone but the creator holds.
-EDIT_IN_REVIEW_WITH_RESET = 19
+# its stages with their rows (one query), the match engine (cached rules), one UPDATE each for
+# the superseded rows and the stages, one INSERT each for the fresh rows and the audit rows, and
+# the notifications (the superseded decider and the role's holders) in the receivers' bulk
+# statements, and which of the re-opened stage's roles someone but the creator holds.
+EDIT_IN_REVIEW_WITH_RESET = 18
 # Measured: user, the contract's existence, count, page (creators joined): 4 for 1 and for 50.
 REVISION_LIST = 4
 

@@ -3,8 +3,10 @@
 import pytest
 from django.db import connection
 
-from core.sql import sql
+from contracts.models import Contract
+from core.sql import model_from_row, sql
 from tenancy.models import User, UserRole
+from tests.factories import ContractFactory
 
 
 def test_tables_and_columns_come_from_the_models_quoted():
@@ -35,3 +37,30 @@ def test_the_text_runs_with_values_as_parameters(user):
     with connection.cursor() as cursor:
         cursor.execute(sql("SELECT {u.email} FROM {u} WHERE {u.pk} = %s", u=User), [user.pk])
         assert cursor.fetchone() == (user.email,)
+
+
+@pytest.mark.django_db
+def test_a_row_of_several_models_comes_back_as_their_instances(tenant):
+    """``{r:columns}`` and ``model_from_row``: two models from one joined row, each field
+    converted as a queryset converts it (the JSON field parsed, the decimal and dates typed)."""
+    contract = ContractFactory(tenant=tenant, metadata={"tier": "gold", "seats": [1, 2]})
+    text = sql(
+        "SELECT {u:columns}, {k:columns} FROM {k} JOIN {u} ON {u.pk} = {k.created_by}"
+        " WHERE {k.pk} = %s",
+        u=User,
+        k=Contract,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(text, [contract.pk])
+        (values,) = cursor.fetchall()
+    width = len(User._meta.concrete_fields)
+    creator = model_from_row(User, values[:width])
+    loaded = model_from_row(Contract, values[width:])
+    assert creator == contract.created_by
+    assert not creator._state.adding
+    expected = Contract.objects.get(pk=contract.pk)
+    for field in Contract._meta.concrete_fields:
+        assert getattr(loaded, field.attname) == getattr(expected, field.attname), field.name
+    assert loaded.metadata == {"tier": "gold", "seats": [1, 2]}
+    with pytest.raises(ValueError, match="zip"):
+        model_from_row(Contract, values[width:-1])
