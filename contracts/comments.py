@@ -1,8 +1,9 @@
 """A discussion thread per contract: any member writes; mentioned members are told.
 
-Each comment is audited (``comment_added``), mentioned members get a ``comment_mention``
-notification, and the tenant's webhooks get a ``comment_added`` event. The number of comments
-per contract is capped (quota ``contract_comments``).
+Each comment is audited (``comment_added``) and announced (``contracts.signals.comment_added``),
+in its transaction: notifications receives it, so mentioned members get a ``comment_mention``
+notification and the tenant's webhooks a ``comment_added`` event. The number of comments per
+contract is capped (quota ``contract_comments``).
 """
 
 from django.db import transaction
@@ -11,13 +12,11 @@ from rest_framework.exceptions import NotFound, ValidationError
 
 from audit.services import audit_record
 from contracts.models import Comment, Contract
-from notifications.models import NotificationType
-from notifications.services import Message, notify_many
+from contracts.signals import comment_added
 from tenancy.models import User
 from tenancy.quotas import quota_check
 
 MAX_MENTIONS = 50
-EXCERPT_LENGTH = 280
 
 
 def comment_list(*, tenant, contract_id) -> QuerySet[Comment]:
@@ -75,38 +74,5 @@ def comment_add(*, tenant, contract_id, author: User, body: str, mentions) -> Co
             "mentions": [None, [str(m) for m in mentioned]],
         },
     )
-    _announce(comment, contract, author)
+    comment_added.send(sender=Comment, comment=comment, contract=contract, author=author)
     return comment
-
-
-def _announce(comment: Comment, contract: Contract, author: User) -> None:
-    name = author.full_name or author.email
-    body = comment.body
-    excerpt = body if len(body) <= EXCERPT_LENGTH else body[: EXCERPT_LENGTH - 1] + "…"
-    payload = {
-        "contract_id": str(contract.pk),
-        "contract_title": contract.title,
-        "comment_id": str(comment.pk),
-        "author": str(author.pk),
-        "mentions": [str(user_id) for user_id in comment.mentions],
-        "excerpt": excerpt,
-    }
-    notify_many(
-        tenant_id=contract.tenant_id,
-        messages=[
-            Message(
-                notification_type=NotificationType.COMMENT_MENTION,
-                title=f"{name} mentioned you: {contract.title}",
-                message=f'{name} mentioned you on contract "{contract.title}": "{excerpt}"',
-                payload=payload,
-                recipient_ids=[user_id for user_id in comment.mentions if user_id != author.pk],
-            ),
-            # Webhooks only: nobody's inbox gets every comment.
-            Message(
-                notification_type=NotificationType.COMMENT_ADDED,
-                title=f"Comment on {contract.title}",
-                message=f'{name} commented on contract "{contract.title}": "{excerpt}"',
-                payload=payload,
-            ),
-        ],
-    )

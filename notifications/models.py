@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core.fanout import Priority
 from tenancy.scoping import TenantOwnedModel
 
 
@@ -30,12 +31,6 @@ class NotificationType(models.TextChoices):
     COMMENT_MENTION = "comment_mention", "Mentioned in a comment"
     COMMENT_ADDED = "comment_added", "Comment added"
     APPROVER_UNRESOLVED = "approver_unresolved", "Approver unresolved"
-
-
-class Priority(models.TextChoices):
-    HIGH = "high", "High"
-    MEDIUM = "medium", "Medium"
-    LOW = "low", "Low"
 
 
 class Notification(TenantOwnedModel):

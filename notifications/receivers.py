@@ -1,17 +1,20 @@
-"""Listeners on the orchestrator's domain signals: one per concern, connected in ``apps.ready``.
+"""Listeners on the orchestrator's domain signals and on a comment's, connected in ``apps.ready``.
 
-They run inside the decision's transaction, isolated by ``approvals.signals.dispatch``: a
-rolled-back decision takes its notifications with it, and a listener that raises is logged and
-rolled back alone, never the decision. They only write rows (in-app notifications and queued
-deliveries); email and webhooks go out later from committed rows (``deliver_notifications``).
+The orchestrator's run inside the decision's transaction, isolated by
+``approvals.signals.dispatch``: a rolled-back decision takes its notifications with it, and a
+listener that raises is logged and rolled back alone, never the decision. A comment's
+(``contracts.signals.comment_added``, a plain Django signal) runs inside the comment's
+transaction: a rolled-back comment notifies nobody, and a failure rolls the comment back. They
+only write rows (in-app notifications and queued deliveries); email and webhooks go out later
+from committed rows (``deliver_notifications``).
 
 Fan-out is set-based: ``notify_many`` resolves the approvers of every approval row of a
 transaction's signals (``tenancy.eligibility``) and writes all their notifications in one
 statement, however many users hold the roles.
 
 Of the approvals app this module knows only ``approvals.signals`` (the events, and the statuses
-their rows carry); approvals reaches notifications only through ``notifications.services``'
-fan-out. Neither imports anything else of the other.
+their rows carry); approvals imports nothing of notifications (the SLA check reaches its writer
+through the port ``core.fanout``).
 """
 
 import logging
@@ -19,6 +22,7 @@ from collections import defaultdict
 
 from approvals import signals
 from approvals.signals import ApprovalStatus
+from contracts.signals import comment_added
 from notifications.models import NotificationType, Priority
 from notifications.services import Message, notify_many
 from tenancy.approvers import admin_ids
@@ -325,6 +329,45 @@ def on_approvals_reset(
     return messages
 
 
+# --- a contract's discussion thread ------------------------------------------------------------
+
+EXCERPT_LENGTH = 280
+
+
+def on_comment_added(sender, comment, contract, author, **kwargs) -> None:
+    """Mentioned members (but the author) are told; the tenant's webhooks get every comment."""
+    name = _name(author)
+    body = comment.body
+    excerpt = body if len(body) <= EXCERPT_LENGTH else body[: EXCERPT_LENGTH - 1] + "…"
+    payload = {
+        "contract_id": str(contract.pk),
+        "contract_title": contract.title,
+        "comment_id": str(comment.pk),
+        "author": str(author.pk),
+        "mentions": [str(user_id) for user_id in comment.mentions],
+        "excerpt": excerpt,
+    }
+    notify_many(
+        tenant_id=contract.tenant_id,
+        messages=[
+            Message(
+                notification_type=NotificationType.COMMENT_MENTION,
+                title=f"{name} mentioned you: {contract.title}",
+                message=f'{name} mentioned you on contract "{contract.title}": "{excerpt}"',
+                payload=payload,
+                recipient_ids=[user_id for user_id in comment.mentions if user_id != author.pk],
+            ),
+            # Webhooks only: nobody's inbox gets every comment.
+            Message(
+                notification_type=NotificationType.COMMENT_ADDED,
+                title=f"Comment on {contract.title}",
+                message=f'{name} commented on contract "{contract.title}": "{excerpt}"',
+                payload=payload,
+            ),
+        ],
+    )
+
+
 # --- wiring ------------------------------------------------------------------------------------
 
 MESSAGE_BUILDERS = {
@@ -356,5 +399,6 @@ def on_workflow_events(sends) -> None:
 
 
 def connect() -> None:
-    """Idempotent (the batch receiver has a dispatch uid)."""
+    """Idempotent (each receiver has a dispatch uid)."""
     signals.connect_batch(on_workflow_events, dispatch_uid="notifications.on_workflow_events")
+    comment_added.connect(on_comment_added, dispatch_uid="notifications.on_comment_added")

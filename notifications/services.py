@@ -1,9 +1,10 @@
 """Writing notifications: in-app rows, plus queued email and webhook deliveries, in bulk.
 
-The fan-out (``fanout_ctes``, ``notify_many``, ``Message`` and ``Priority``) is the API other
-apps write notifications through: the signal receivers and the SLA check. Also the inbox (mark
-read), email preferences and webhook endpoint management. Every write of a webhook endpoint is
-audited in the same transaction.
+The fan-out (``fanout_ctes``, ``notify_many``, ``Message``) is how notifications get written:
+the signal receivers call ``notify_many``; the SLA check, in a layer below, composes
+``fanout_ctes`` through the port ``core.fanout``, where ``apps.ready`` registers it. Also the
+inbox (mark read), email preferences and webhook endpoint management. Every write of a webhook
+endpoint is audited in the same transaction.
 """
 
 import json

@@ -17,9 +17,10 @@ from django.db import connection
 from tenancy.models import User, UserRole
 from tenancy.out_of_office import Assignee, cover_at, personal_assignees
 from tenancy.selectors import active_roles_q
-from workflows.models import USER_APPROVER_PREFIX
 
 MANAGER = "manager"
+# A named person's entry: this prefix and their user id.
+USER_APPROVER_PREFIX = "user:"
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,9 @@ class Resolution:
     unresolved: bool = False
 
 
-def _split(entry: str) -> tuple[str, uuid.UUID | None]:
+def split_approver(entry: str) -> tuple[str, uuid.UUID | None]:
+    """``(role, None)`` for a role or ``manager``, ``("", <uuid>)`` for ``user:<uuid>`` (a
+    malformed id: ValueError)."""
     if entry.startswith(USER_APPROVER_PREFIX):
         return "", uuid.UUID(entry[len(USER_APPROVER_PREFIX) :])
     return entry, None
@@ -44,8 +47,8 @@ def resolve_stage_approvers(
     """``{entry: Resolution}`` for a stage's entries (at most two queries, a third for the admin
     fallback). ``decided_ids``: people who may not get another row of the workflow."""
     entries = list(dict.fromkeys(entries))
-    roles = {role for role, user_id in map(_split, entries) if role and role != MANAGER}
-    named = {user_id for _, user_id in map(_split, entries) if user_id is not None}
+    roles = {role for role, user_id in map(split_approver, entries) if role and role != MANAGER}
+    named = {user_id for _, user_id in map(split_approver, entries) if user_id is not None}
     held = set()
     if roles:
         held = set(
@@ -78,7 +81,7 @@ def resolve_stage_approvers(
         )
     resolved: dict[str, Resolution] = {}
     for entry in entries:
-        role, user_id = _split(entry)
+        role, user_id = split_approver(entry)
         if role == MANAGER:
             user_id = manager_id
         person = people.get(user_id) if user_id is not None else None
@@ -96,7 +99,7 @@ def resolve_stage_approvers(
     if unresolved:
         admin = fallback_admin(tenant_id=tenant_id, creator_id=creator_id, at=at)
         for entry in unresolved:
-            role, _ = _split(entry)
+            role, _ = split_approver(entry)
             resolved[entry] = Resolution(
                 role="" if role == MANAGER else role,
                 assigned_to=admin.user_id if admin else None,

@@ -3,7 +3,12 @@
 A slug in use (assigned to someone, or named by a stage of a definition) cannot be deleted;
 assigning a slug the catalog lacks adds it (name = slug), so clients that assign first keep
 working. ``manager`` is no role: as a stage approver it means the contract creator's manager.
+
+Stages belong to workflows, a layer above: workflows registers its use of slugs here
+(``role_use_register``, in its ``AppConfig.ready``) and ``role_delete`` asks every registered use.
 """
+
+from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, OuterRef, QuerySet, Subquery
@@ -16,7 +21,15 @@ from tenancy.approvers import MANAGER
 from tenancy.models import Role, Tenant, UserRole
 from tenancy.quotas import lock_tenant, quota_check
 from tenancy.selectors import active_roles_q
-from workflows.models import WorkflowStageDefinition
+
+# ``(tenant_id=..., slug=...)``: why the slug may not be deleted (it is in use), or None.
+RoleUse = Callable[..., str | None]
+_role_uses: dict[str, RoleUse] = {}
+
+
+def role_use_register(use: RoleUse) -> None:
+    """Make ``role_delete`` refuse a slug while ``use`` says it is in use. Idempotent."""
+    _role_uses[f"{use.__module__}.{use.__qualname__}"] = use
 
 
 def catalog_slugs(*, tenant) -> set[str]:
@@ -101,19 +114,16 @@ def role_update(*, role: Role, updated_by, **fields) -> Role:
 
 @transaction.atomic
 def role_delete(*, role: Role, deleted_by) -> None:
-    """409 while the slug is assigned or named by a stage of a definition."""
+    """409 while the slug is assigned or in a registered use (a stage of a definition names it)."""
     lock_tenant(role.tenant)
     if UserRole.objects.filter(tenant_id=role.tenant_id, role=role.slug).exists():
         raise Conflict(
             f"The role '{role.slug}' is assigned to users; revoke it first.", code="role_in_use"
         )
-    if WorkflowStageDefinition.objects.filter(
-        definition__tenant_id=role.tenant_id, approvers__contains=[role.slug]
-    ).exists():
-        raise Conflict(
-            f"A workflow definition's stage names the role '{role.slug}'; change it first.",
-            code="role_in_use",
-        )
+    for use in _role_uses.values():
+        in_use = use(tenant_id=role.tenant_id, slug=role.slug)
+        if in_use:
+            raise Conflict(in_use, code="role_in_use")
     audit_record(
         action="role_deleted",
         tenant=role.tenant_id,

@@ -12,8 +12,6 @@ MAX_STAGES = 20
 MAX_APPROVERS_PER_STAGE = 20
 MAX_SLA_HOURS = 8760
 PRIORITY_BOUND = 1_000_000
-# Approver entries are role slugs, or this prefix and a user id for a named person.
-USER_APPROVER_PREFIX = "user:"
 
 
 # A stage's reset policy: which changes of a contract under review re-open its decisions.

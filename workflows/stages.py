@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from rest_framework.exceptions import ValidationError
 
 from contracts.models import BUSINESS_FIELDS
-from tenancy.approvers import MANAGER
+from tenancy.approvers import MANAGER, USER_APPROVER_PREFIX, split_approver
 from tenancy.models import Tenant, User
 from tenancy.roles import catalog_slugs
 from workflows.models import (
@@ -16,7 +16,6 @@ from workflows.models import (
     MAX_STAGES,
     RESET_ANY,
     RESET_NEVER,
-    USER_APPROVER_PREFIX,
     ApprovalType,
 )
 
@@ -25,11 +24,10 @@ ROLE_SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
 
 def parse_approver(entry: str) -> tuple[str, uuid.UUID | None]:
     """``("legal", None)`` for a role, ``("", <uuid>)`` for ``user:<uuid>``, else ValueError."""
-    if entry.startswith(USER_APPROVER_PREFIX):
-        return "", uuid.UUID(entry[len(USER_APPROVER_PREFIX) :])
-    if ROLE_SLUG_PATTERN.match(entry):
-        return entry, None
-    raise ValueError(entry)
+    role, user_id = split_approver(entry)
+    if user_id is None and not ROLE_SLUG_PATTERN.match(role):
+        raise ValueError(entry)
+    return role, user_id
 
 
 def validate_stages(stages: list[dict], *, tenant: Tenant) -> list[dict]:

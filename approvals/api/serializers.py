@@ -13,8 +13,9 @@ from approvals.models import MAX_SLA_HOURS, InstanceStatus
 from approvals.orchestrator import ApprovalAction
 from contracts.models import VALUE_DECIMAL_PLACES, VALUE_MAX_DIGITS
 from tenancy.api.fields import TenantPrimaryKeyRelatedField
+from tenancy.approvers import USER_APPROVER_PREFIX
 from tenancy.models import User
-from workflows.models import USER_APPROVER_PREFIX, WorkflowDefinition
+from workflows.models import WorkflowDefinition
 
 
 def approver_display(entry: str) -> str:

@@ -7,13 +7,13 @@
    ``ON CONFLICT (approval_id) DO NOTHING RETURNING ...``. Only that RETURNING set drives the side
    effects in the same statement: the overdue mark on the approval, the ``sla_breached`` (and
    ``sla_escalated``) audit rows, and the notifications, written by the notifications app's
-   fan-out (``notifications.services.fanout_ctes``: their emails unless the recipient opted out,
-   one webhook delivery per subscribed endpoint and event) to whoever may act on the approval
-   (``tenancy.eligibility``) and to the escalation role's holders. A concurrent run inserting the
-   same approval's breach makes this one wait on the unique index and then skip the row, so
-   whichever run inserted a breach is the only one that notifies for it. Rows are inserted in
-   approval-id order, so two overlapping runs take those index locks in the same order and
-   cannot deadlock.
+   fan-out (``notifications.services.fanout_ctes``, reached through the port ``core.fanout``:
+   their emails unless the recipient opted out, one webhook delivery per subscribed endpoint
+   and event) to whoever may act on the approval (``tenancy.eligibility``) and to the
+   escalation role's holders. A concurrent run inserting the same approval's breach makes this
+   one wait on the unique index and then skip the row, so whichever run inserted a breach is
+   the only one that notifies for it. Rows are inserted in approval-id order, so two
+   overlapping runs take those index locks in the same order and cannot deadlock.
 2. **Reminders.** Pending approvals past ``remind_at``, not reminded, not yet due
    (``approval_pending_remind_idx``) are locked in id order (``FOR UPDATE``: a concurrent run
    waits, then re-checks ``reminded_at IS NULL`` and skips them), stamped ``reminded_at`` and the
@@ -68,8 +68,8 @@ from approvals.models import (
 )
 from audit.models import AuditLog
 from contracts.models import Contract
+from core.fanout import Priority, fanout_ctes
 from core.sql import Params, insert_select, sql
-from notifications.services import Priority, fanout_ctes
 from tenancy.eligibility import eligible_approvers_sql
 
 BREACHED = "sla_breached"
@@ -165,7 +165,7 @@ def _escalation_recipients(event_column: str) -> str:
 def _notification_ctes(
     kinds: tuple[str, ...], messages: list[str], recipients: list[str], params: Params
 ) -> str:
-    """The fan-out's CTEs (``notifications.services.fanout_ctes``) for these events.
+    """The fan-out's CTEs (``core.fanout``: notifications' writer) for these events.
 
     ``messages``: SELECTs of the fan-out's message columns, one row per event, of types
     ``kinds``; ``recipients``: SELECTs of ``event_id, user_id``. Each SELECT is free of

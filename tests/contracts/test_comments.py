@@ -3,7 +3,9 @@
 import pytest
 
 from audit.models import AuditLog
+from contracts.comments import comment_add
 from contracts.models import Comment
+from contracts.signals import comment_added
 from notifications.models import Delivery, Notification
 from tests.factories import ContractFactory, UserFactory, WebhookEndpointFactory
 
@@ -79,3 +81,31 @@ def test_comments_per_contract_have_a_quota(client, contract, settings):
     response = client.post(url(contract), {"body": "Two"}, format="json")
     assert response.status_code == 400
     assert response.json()["code"] == "quota_exceeded"
+
+
+def test_the_mentions_are_written_in_the_comments_transaction(user, contract, tenant):
+    """A receiver failing after notifications' took the comment and its notification back."""
+    colleague = UserFactory(tenant=tenant)
+
+    def fail(**kwargs):
+        raise RuntimeError("a later receiver failed")
+
+    comment_added.connect(fail, dispatch_uid="test.fail")
+    try:
+        with pytest.raises(RuntimeError):
+            comment_add(
+                tenant=tenant,
+                contract_id=contract.pk,
+                author=user,
+                body="Hi",
+                mentions=[colleague.pk],
+            )
+    finally:
+        comment_added.disconnect(dispatch_uid="test.fail")
+    assert not Comment.objects.exists()
+    assert not Notification.objects.exists()
+    assert not AuditLog.objects.filter(action="comment_added").exists()
+    comment_add(
+        tenant=tenant, contract_id=contract.pk, author=user, body="Hi", mentions=[colleague.pk]
+    )
+    assert Notification.objects.get().recipient_id == colleague.pk
