@@ -71,6 +71,8 @@ _SHORT_TITLE = (
 )
 
 
+# Raw SQL: every notification, e-mail and delivery of a set of events in one statement, whatever
+# their number (the SLA check writes its notifications through it: bench/bench_sla.py).
 def fanout_ctes(
     *,
     messages: str,
