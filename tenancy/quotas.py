@@ -2,8 +2,8 @@
 the quota.
 
 Registration is open, so anyone can be a tenant admin: every resource a tenant can create is
-capped. A create checks with :func:`quota_guard` (lock, count, check) inside its writing
-transaction; a change that is not a count (phrase characters, a re-activation) calls
+capped. A create (or a re-activation) checks with :func:`quota_guard` (lock, count, check)
+inside its writing transaction; a quota that is not a count of rows (phrase characters) calls
 :func:`lock_tenant` and :func:`quota_check` itself. The lock takes the tenant row ``FOR NO KEY
 UPDATE``: two concurrent creates of one tenant are serialized (the second counts the first's row),
 while inserts referencing the tenant (``FOR KEY SHARE``) are not blocked. The limits are settings
