@@ -29,7 +29,7 @@ def approval_link_tenant(*, token: str):
     known, through the owner's function (``approvals/migrations/0005``)."""
     if not token or len(token) > TOKEN_MAX_LENGTH:
         return None
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor:  # Raw SQL: the owner's function, which the ORM cannot call
         cursor.execute("SELECT app_approval_link_tenant(%s)", [token_digest(token)])
         (tenant_id,) = cursor.fetchone()
     return tenant_id

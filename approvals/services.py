@@ -408,6 +408,7 @@ def sla_check_breaches(
     context, actor_id = current_request_context(), getattr(actor, "pk", actor)
     groups = [tenant_ids]
     if jobs > 1 and tenant_ids is None and not connection.in_atomic_block:
+        # Raw SQL: the SLA check's statements are set-based (bench/bench_sla.py).
         with connection.cursor() as cursor:
             cursor.execute(*sla_check.workload_statement(now=now))
             groups = sla_check.balanced_groups(cursor.fetchall(), jobs) or [None]
@@ -439,8 +440,9 @@ def _run_statements(statements) -> sla_check.SLACheckResult:
     result = sla_check.SLACheckResult()
     with transaction.atomic(), connection.cursor() as cursor:
         # The statements hash, sort and materialize the run's rows (CHECK_WORK_MEM); room in
-        # memory keeps that off temporary files. For this transaction only.
-        cursor.execute(f"SET LOCAL work_mem = '{CHECK_WORK_MEM}'")
+        # memory keeps that off temporary files. For this transaction only (set_config's true).
+        # Raw SQL: a setting, then the set-based statements (bench/bench_sla.py).
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [CHECK_WORK_MEM])
         for sql, params in statements:
             cursor.execute(sql, params)
             for kind, row_tenant_id, count in cursor.fetchall():

@@ -138,19 +138,22 @@ def with_user(url: str, user: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{credentials}@{host}"))
 
 
+# Raw SQL in this module: DDL (roles, ownership) and advisory locks, which the ORM cannot express,
+# run before Django is set up. Names go in as psycopg2 ``Identifier``s (``Literal``s where the
+# SQL compares them as text), values as parameters.
 _PROVISION_LOCK = "clm.config.database.provision"
 # Idempotent; run under an advisory lock so processes starting together do not race on CREATE
-# ROLE. Identifiers are this module's constants (validated below), never input.
+# ROLE. ``{owner}``: the identifier, ``{owner_name}``: the name as a string literal.
 _PROVISION_SQL = """
 DO $provision$
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{owner}') THEN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {owner_name}) THEN
     CREATE ROLE {owner} LOGIN;
   END IF;
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{app}') THEN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {app_name}) THEN
     CREATE ROLE {app} LOGIN;
   END IF;
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{worker}') THEN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {worker_name}) THEN
     CREATE ROLE {worker} LOGIN;
   END IF;
 END
@@ -173,21 +176,21 @@ DO $adopt$
 DECLARE item record;
 BEGIN
   FOR item IN
-    SELECT format('ALTER %s %I.%I OWNER TO {owner}',
+    SELECT format('ALTER %s %I.%I OWNER TO %I',
                   CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END,
-                  n.nspname, c.relname) AS statement
+                  n.nspname, c.relname, {owner_name}) AS statement
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'S', 'v')
-      AND pg_get_userbyid(c.relowner) <> '{owner}'
+      AND pg_get_userbyid(c.relowner) <> {owner_name}
       AND NOT (c.relkind = 'S' AND EXISTS (  -- owned by a column: follows its table
         SELECT FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i')))
   LOOP
     EXECUTE item.statement;
   END LOOP;
   FOR item IN
-    SELECT format('ALTER FUNCTION %s OWNER TO {owner}', p.oid::regprocedure) AS statement
+    SELECT format('ALTER FUNCTION %s OWNER TO %I', p.oid::regprocedure, {owner_name}) AS statement
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-    WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> '{owner}'
+    WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> {owner_name}
   LOOP
     EXECUTE item.statement;
   END LOOP;
@@ -204,32 +207,42 @@ def _identifier(name: str) -> str:
 
 def provision(url: str) -> None:
     """Create the three roles in ``url``'s server and give its database to the owner."""
-    owner, app, worker = _identifier(OWNER_ROLE), _identifier(APP_ROLE), _identifier(WORKER_ROLE)
-    database = urlsplit(url).path.lstrip("/")
+    from psycopg2.sql import SQL, Identifier, Literal
+
+    roles = {
+        "owner": _identifier(OWNER_ROLE),
+        "app": _identifier(APP_ROLE),
+        "worker": _identifier(WORKER_ROLE),
+    }
+    names = {key: Identifier(name) for key, name in roles.items()}
+    names |= {f"{key}_name": Literal(name) for key, name in roles.items()}
+    owner, database = names["owner"], urlsplit(url).path.lstrip("/")
     password = os.environ.get("DATABASE_ROLE_PASSWORD")
     connection = connect(url, dbname="postgres")
     try:
         with connection.cursor() as cursor:
             cursor.execute("BEGIN")
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [_PROVISION_LOCK])
-            cursor.execute(_PROVISION_SQL.format(owner=owner, app=app, worker=worker))
+            cursor.execute(SQL(_PROVISION_SQL).format(**names))
             if password:
-                for role in (owner, app, worker):
-                    cursor.execute(f"ALTER ROLE {role} PASSWORD %s", [password])
+                for role in roles:
+                    cursor.execute(SQL("ALTER ROLE {} PASSWORD %s").format(names[role]), [password])
             cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
             exists = cursor.fetchone() is not None
             cursor.execute("COMMIT")
             if not exists:  # CREATE DATABASE cannot run inside a transaction
-                cursor.execute(f'CREATE DATABASE "{database}" OWNER {owner}')
+                cursor.execute(
+                    SQL("CREATE DATABASE {} OWNER {}").format(Identifier(database), owner)
+                )
     finally:
         connection.close()
     connection = connect(url)
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(hashtext(%s))", [_PROVISION_LOCK])
-            cursor.execute(f'ALTER DATABASE "{database}" OWNER TO {owner}')
-            cursor.execute(f"ALTER SCHEMA public OWNER TO {owner}")
-            cursor.execute(_ADOPT_SQL.format(owner=owner))
+            cursor.execute(SQL("ALTER DATABASE {} OWNER TO {}").format(Identifier(database), owner))
+            cursor.execute(SQL("ALTER SCHEMA public OWNER TO {}").format(owner))
+            cursor.execute(SQL(_ADOPT_SQL).format(owner_name=names["owner_name"]))
     finally:
         connection.close()
 

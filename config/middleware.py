@@ -90,7 +90,7 @@ class _StatementTimeout:
         # Only in autocommit: a SET inside a transaction is undone if the transaction rolls back,
         # and the marker would then lie. The next autocommit query applies it instead.
         if needed and not wrapper.in_atomic_block:
-            with wrapper.wrap_database_errors:
+            with wrapper.wrap_database_errors:  # Raw SQL: a session setting; the ORM has none
                 context["cursor"].cursor.execute("SET statement_timeout = %s", [wanted])
             setattr(wrapper, _APPLIED_TIMEOUT, wanted)
         return execute(sql, params, many, context)

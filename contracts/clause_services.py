@@ -15,7 +15,7 @@ from contracts.models import (
 )
 from contracts.playbook import validate_phrase
 from tenancy.models import Tenant
-from tenancy.quotas import lock_tenant, quota_check
+from tenancy.quotas import lock_tenant, quota_check, quota_guard
 
 CLAUSE_RULE_FIELDS = (
     "name",
@@ -155,9 +155,7 @@ def clause_rule_create(
         }
     )
     rule = ClauseRule(tenant=tenant, created_by=created_by, **fields)
-    lock_tenant(tenant)
-    count = ClauseRule.objects.for_tenant(tenant).count()
-    quota_check("clause_rules", after=count + 1, before=count)
+    quota_guard("clause_rules", tenant=tenant, rows=ClauseRule.objects.for_tenant(tenant))
     _check_phrase_quota(tenant=tenant, before=None, after=rule)
     _save_unique(rule)
     audit_record(

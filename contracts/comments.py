@@ -14,7 +14,7 @@ from audit.services import audit_record
 from contracts.models import Comment, Contract
 from contracts.signals import comment_added
 from tenancy.models import User
-from tenancy.quotas import quota_check
+from tenancy.quotas import quota_guard
 
 MAX_MENTIONS = 50
 
@@ -55,8 +55,8 @@ def comment_add(*, tenant, contract_id, author: User, body: str, mentions) -> Co
     unknown = [str(user_id) for user_id in mentioned if user_id not in members]
     if unknown:
         raise ValidationError({"mentions": [f"Not an active member: {', '.join(unknown)}."]})
-    count = Comment.objects.filter(contract_id=contract.pk).count()
-    quota_check("contract_comments", after=count + 1, before=count)
+    thread = Comment.objects.filter(contract_id=contract.pk)
+    quota_guard("contract_comments", tenant=None, rows=thread)  # the contract row is the lock
     comment = Comment.objects.create(
         tenant_id=contract.tenant_id,
         contract=contract,

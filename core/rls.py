@@ -77,6 +77,7 @@ class Scope:
         not the query it precedes has parameters; the tenant id is a UUID (``str(uuid.UUID())``
         below), the signature hex and role names come from settings.
         """
+        # Raw SQL: transaction-local settings (set_config), which the ORM cannot send.
         value = ""
         if self.tenant_id:
             value = f"{self.tenant_id}.{rls_key.signature(self.tenant_id, nonce)}"
@@ -193,6 +194,7 @@ class ScopeInjector:
 def tenant_table_rls_sql(table: str) -> tuple[str, str]:
     """A migration's forward and backward SQL putting a new tenant table under row-level
     security, with the same policy as every other tenant table (migration ``tenancy.0008``)."""
+    # Raw SQL: DDL, which the ORM cannot express; ``table`` is a migration's model's table.
     condition = "tenant_id = (SELECT app_current_tenant())"
     forward = (
         f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY; "

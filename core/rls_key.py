@@ -36,6 +36,7 @@ def pads(key: bytes) -> tuple[bytes, bytes]:
 
 def store(connection) -> bool:
     """Write the key into the database, if this connection's role may (the owner); True if so."""
+    # Raw SQL: the key's table is the owner's, made by a migration, with no model to read it.
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT CASE WHEN to_regclass(%s) IS NULL THEN false"

@@ -1,7 +1,8 @@
 """The one way to write raw SQL here: names from models, values as parameters.
 
-Raw SQL is kept only where a benchmark shows the ORM costs more than it gives (each such place
-names the benchmark). Its text is built by ``sql()``: every table and column name comes from a
+Raw SQL is kept only where a benchmark shows the ORM costs more than it gives, or where the ORM
+cannot express the statement (each such place says which in a ``Raw SQL:`` comment). Whenever it
+names a model's table, its text is built by ``sql()``: every table and column name comes from a
 model's ``_meta``, quoted, so a renamed field or table breaks loudly instead of silently; every
 value goes to the driver as a query parameter (``%s`` / ``%(name)s``), never into the text.
 

@@ -43,7 +43,7 @@ from documents.models import (
 from notifications.models import Priority
 from notifications.services import Message, notify_many
 from tenancy.models import User
-from tenancy.quotas import lock_tenant, quota_check
+from tenancy.quotas import quota_guard
 from tenancy.selectors import role_holders
 from workflows.models import WorkflowDefinitionVersion
 
@@ -250,11 +250,8 @@ def signature_request_create(
             "The contract already has an open signature request; void it first.",
             code="signature_request_open",
         )
-    lock_tenant(tenant)
-    open_count = (
-        SignatureRequest.objects.for_tenant(tenant).filter(status=RequestStatus.PENDING).count()
-    )
-    quota_check("open_signature_requests", after=open_count + 1, before=open_count)
+    pending = SignatureRequest.objects.for_tenant(tenant).filter(status=RequestStatus.PENDING)
+    quota_guard("open_signature_requests", tenant=tenant, rows=pending)
     people = _resolve_signers(tenant=tenant, signers=signers)
     now = timezone.now()
     request = SignatureRequest.objects.create(

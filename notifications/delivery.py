@@ -833,7 +833,7 @@ def _synchronous_commit(on: bool) -> None:
     per delivery costs about 3 ms on a typical disk, more than the POST itself (bench_delivery).
     """
     try:
-        with connection.cursor() as cursor:
+        with connection.cursor() as cursor:  # Raw SQL: a session setting; the ORM has none
             cursor.execute("RESET synchronous_commit" if on else "SET synchronous_commit TO OFF")
     except DatabaseError:
         if not on:

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from django.db import connection
 
+from core.sql import sql
 from tenancy.models import User, UserRole
 from tenancy.out_of_office import Assignee, cover_at, personal_assignees
 from tenancy.selectors import active_roles_q
@@ -146,12 +147,16 @@ def manager_chain_has(*, user_id, candidate_id) -> bool:
 
 
 # Walks up from the candidate; a cycle already present cannot loop forever (UNION drops repeats).
-_CHAIN = f"""
+# Raw SQL: the whole chain in one query needs a recursive CTE, which the ORM cannot express.
+_CHAIN = sql(
+    """
 WITH RECURSIVE chain(id) AS (
     SELECT %s::uuid
     UNION
-    SELECT u.manager_id FROM {User._meta.db_table} u JOIN chain c ON u.id = c.id
-     WHERE u.manager_id IS NOT NULL
+    SELECT {u.manager} FROM {u} JOIN chain c ON {u.pk} = c.id
+     WHERE {u.manager} IS NOT NULL
 )
 SELECT 1 FROM chain WHERE id = %s::uuid LIMIT 1
-"""  # noqa: S608 (table name only)
+""",
+    u=User,
+)

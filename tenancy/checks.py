@@ -56,6 +56,7 @@ RLS_KEY_TABLE = "rls_signing_key"
 HINT_MIGRATION = "Add it in a migration, as tenancy/migrations/0008 does."
 HINT_ROLES = "Connect as the app role (config/database.py, docs/database-roles.md)."
 
+# Raw SQL, here and below: the system catalogs have no models. Every name is a parameter.
 _TABLES_SQL = """
 SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
        pg_get_userbyid(c.relowner) = session_user,
@@ -83,7 +84,7 @@ SELECT session_user, r.rolsuper, r.rolbypassrls,
                AND pg_has_role(session_user, other.oid, 'MEMBER')
                AND (other.rolsuper OR other.rolbypassrls
                     OR other.oid = (SELECT relowner FROM pg_class
-                                    WHERE oid = to_regclass('tenancy_user')))
+                                    WHERE oid = to_regclass(%(users)s)))
              ORDER BY 1),
        CASE WHEN to_regclass(%(key)s) IS NULL THEN false
             ELSE has_table_privilege(session_user, %(key)s, 'SELECT, INSERT, UPDATE, DELETE')
@@ -93,7 +94,7 @@ FROM pg_roles r WHERE r.rolname = session_user
 # Each function: SECURITY DEFINER, owned by the tables' owner, which bypasses RLS.
 _FUNCTIONS_SQL = """
 SELECT wanted.signature, p.prosecdef,
-       p.proowner = (SELECT relowner FROM pg_class WHERE oid = to_regclass('tenancy_user')),
+       p.proowner = (SELECT relowner FROM pg_class WHERE oid = to_regclass(%(users)s)),
        owner.rolbypassrls
 FROM unnest(%(functions)s::text[]) AS wanted(signature)
 LEFT JOIN pg_proc p ON p.oid = to_regprocedure(current_schema() || '.' || wanted.signature)
@@ -120,6 +121,9 @@ def row_level_security_errors(connection) -> list[checks.Error]:
     """The check's findings on one connection: as which role it logged in is what is judged."""
     from django.apps import apps
 
+    from tenancy.models import User
+
+    users = User._meta.db_table  # the tables' owner owns this one too
     tenant_tables = {
         model._meta.db_table: model._meta.label
         for model in apps.get_models()
@@ -131,9 +135,9 @@ def row_level_security_errors(connection) -> list[checks.Error]:
         found = {row[0]: row[1:] for row in cursor.fetchall()}
         cursor.execute(_SETTING_POLICIES_SQL)
         setting_policies = cursor.fetchall()
-        cursor.execute(_ROLE_SQL, {"key": RLS_KEY_TABLE})
+        cursor.execute(_ROLE_SQL, {"key": RLS_KEY_TABLE, "users": users})
         role, superuser, bypassrls, escapes, reads_key = cursor.fetchone()
-        cursor.execute(_FUNCTIONS_SQL, {"functions": list(RLS_FUNCTIONS)})
+        cursor.execute(_FUNCTIONS_SQL, {"functions": list(RLS_FUNCTIONS), "users": users})
         functions = cursor.fetchall()
     errors = []
     for table, label in sorted(tables.items()):
@@ -220,7 +224,7 @@ def _signing_key_errors(connection) -> list[checks.Error]:
 
     probe = uuid.uuid4()
     with rls.tenant_scope(probe), connection.cursor() as cursor:
-        cursor.execute("SELECT app_current_tenant()")
+        cursor.execute("SELECT app_current_tenant()")  # Raw SQL: a database function, no model
         (believed,) = cursor.fetchone()
     if believed == probe:
         return []

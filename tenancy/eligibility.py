@@ -33,6 +33,8 @@ class Approvable(NamedTuple):
     creator_id: uuid.UUID | None  # the contract's creator
 
 
+# Raw SQL: a part of the set-based writers' statements (the fan-out, the SLA check, the
+# orchestrator's row read), which are SQL (bench/bench_sla.py, approvals/orchestrator.py).
 _ELIGIBLE_APPROVERS = sql(
     """
 SELECT s.key, s.assigned_to_id AS user_id

@@ -34,8 +34,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import Q
-from django.db.models.expressions import RawSQL
+from django.db.models import DateTimeField, Func, Q
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -112,8 +111,9 @@ def _stale_or_expired(now) -> Q:
     stale at once, because the restart ended every transaction that request could have had.
     """
     stale = now - timedelta(seconds=settings.IDEMPOTENCY_STALE_CLAIM_SECONDS)
+    server_start = Func(function="pg_postmaster_start_time", output_field=DateTimeField())
     return Q(expires_at__lte=now) | Q(
-        Q(created_at__lte=stale) | Q(created_at__lt=RawSQL("pg_postmaster_start_time()", [])),
+        Q(created_at__lte=stale) | Q(created_at__lt=server_start),
         status_code__isnull=True,
     )
 

@@ -19,16 +19,21 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from audit.services import audit_record
+from core.sql import sql
 from tenancy.models import OutOfOffice, User
+
+# Raw SQL: a condition of the set-based writers' statements (the fan-out, the SLA check).
+_AWAY = sql(
+    "EXISTS (SELECT 1 FROM {away} WHERE {away.user} = {{user}}"
+    " AND {away.starts_at} <= {{at}} AND {away.ends_at} > {{at}})",
+    away=OutOfOffice,
+)
 
 
 def away_sql(user_column: str, at: str = "%s") -> str:
     """SQL true when the user in ``user_column`` is out of office at the placeholder ``at`` (bound
     twice), for set-based reads that tell role holders of work (they skip the away ones)."""
-    return (
-        f"EXISTS (SELECT 1 FROM {OutOfOffice._meta.db_table} away"  # noqa: S608 (names only)
-        f" WHERE away.user_id = {user_column} AND away.starts_at <= {at} AND away.ends_at > {at})"
-    )
+    return _AWAY.format(user=user_column, at=at)
 
 
 def _overlapping(starts_at, ends_at) -> Q:

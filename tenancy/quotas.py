@@ -2,13 +2,16 @@
 the quota.
 
 Registration is open, so anyone can be a tenant admin: every resource a tenant can create is
-capped. A check runs inside the writing transaction after :func:`lock_tenant`, which takes the
-tenant row ``FOR NO KEY UPDATE``: two concurrent creates of one tenant are serialized (the second
-counts the first's row), while inserts referencing the tenant (``FOR KEY SHARE``) are not blocked.
-The limits are settings (``QUOTA_*``), read at each check.
+capped. A create (or a re-activation) checks with :func:`quota_guard` (lock, count, check)
+inside its writing transaction; a quota that is not a count of rows (phrase characters) calls
+:func:`lock_tenant` and :func:`quota_check` itself. The lock takes the tenant row ``FOR NO KEY
+UPDATE``: two concurrent creates of one tenant are serialized (the second counts the first's row),
+while inserts referencing the tenant (``FOR KEY SHARE``) are not blocked. The limits are settings
+(``QUOTA_*``), read at each check.
 """
 
 from django.conf import settings
+from django.db.models import QuerySet
 
 from config.exceptions import QuotaExceeded
 from tenancy.models import Tenant
@@ -58,3 +61,18 @@ def quota_check(quota: str, *, after: int, before: int = 0) -> None:
             limit,
             f"Quota '{quota}' exceeded: a tenant may have at most {limit} {_DESCRIPTIONS[quota]}.",
         )
+
+
+def quota_guard(quota: str, *, tenant: Tenant | None, rows: QuerySet) -> None:
+    """Refuse one more of ``rows`` (what ``quota`` counts) past the quota.
+
+    The count is true only while nobody else can add a row: two creates counting at once would
+    both see room at quota - 1. So the tenant row is locked first (:func:`lock_tenant`, until the
+    transaction ends) and a concurrent create of the tenant waits there, then counts this one's
+    row. ``tenant=None``: the caller already holds the lock that serializes these creates (a
+    contract's comments: the contract row, read ``FOR NO KEY UPDATE``), so the count is one query.
+    """
+    if tenant is not None:
+        lock_tenant(tenant)
+    count = rows.count()
+    quota_check(quota, after=count + 1, before=count)

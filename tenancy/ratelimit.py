@@ -40,9 +40,11 @@ from django.core.signals import setting_changed
 from django.db import DatabaseError, connection, transaction
 from django.dispatch import receiver
 
+from core.sql import sql
+from tenancy.models import RateLimitCounter
+
 logger = logging.getLogger("clm.security")
 
-TABLE = "tenancy_ratelimitcounter"
 PURGE_INTERVAL_SECONDS = 60
 RETRY_AFTER_FAILURE_SECONDS = 5
 REDIS_TIMEOUT_SECONDS = 0.5
@@ -57,37 +59,52 @@ class Window:
 class PostgresStore:
     errors = (DatabaseError,)
 
-    _HIT = f"""
-        INSERT INTO {TABLE} AS c (key, count, expires_at)
+    # Raw SQL: an upsert whose row lock serializes a key's hits, answering in one round trip
+    # (INSERT ... ON CONFLICT DO UPDATE ... RETURNING on the database's clock): the ORM cannot.
+    _HIT = sql(
+        """
+        INSERT INTO {c:table} AS c ({c.key:column}, {c.count:column}, {c.expires_at:column})
         VALUES (%s, 1, statement_timestamp() + make_interval(secs => %s))
-        ON CONFLICT (key) DO UPDATE SET
-            count = CASE WHEN c.expires_at > statement_timestamp() THEN c.count + 1 ELSE 1 END,
-            expires_at = CASE WHEN c.expires_at > statement_timestamp()
-                              THEN c.expires_at ELSE EXCLUDED.expires_at END
-        RETURNING count, EXTRACT(EPOCH FROM expires_at - statement_timestamp())
-    """  # noqa: S608 (TABLE is a constant)
+        ON CONFLICT ({c.key:column}) DO UPDATE SET
+            {c.count:column} = CASE WHEN {c.expires_at} > statement_timestamp()
+                                    THEN {c.count} + 1 ELSE 1 END,
+            {c.expires_at:column} = CASE WHEN {c.expires_at} > statement_timestamp()
+                                         THEN {c.expires_at} ELSE EXCLUDED.{c.expires_at:column} END
+        RETURNING {c.count}, EXTRACT(EPOCH FROM {c.expires_at} - statement_timestamp())
+        """,
+        c=RateLimitCounter,
+    )
     # The key's row, created if need be (as expired) and locked until the transaction ends.
-    _LOCK = f"""
-        INSERT INTO {TABLE} AS c (key, count, expires_at) VALUES (%s, 0, '-infinity')
-        ON CONFLICT (key) DO UPDATE SET count = c.count
-        RETURNING count, expires_at > statement_timestamp(),
-                  EXTRACT(EPOCH FROM blocked_until - statement_timestamp())
-    """  # noqa: S608
+    _LOCK = sql(
+        """
+        INSERT INTO {c:table} AS c ({c.key:column}, {c.count:column}, {c.expires_at:column})
+        VALUES (%s, 0, '-infinity')
+        ON CONFLICT ({c.key:column}) DO UPDATE SET {c.count:column} = {c.count}
+        RETURNING {c.count}, {c.expires_at} > statement_timestamp(),
+                  EXTRACT(EPOCH FROM {c.blocked_until} - statement_timestamp())
+        """,
+        c=RateLimitCounter,
+    )
     # GREATEST ignores NULL: the row outlives its window while a block lasts.
-    _COUNT = f"""
-        UPDATE {TABLE} SET
-            count = %(count)s,
-            blocked_until = CASE WHEN %(block)s > 0
-                                 THEN statement_timestamp() + make_interval(secs => %(block)s) END,
-            expires_at = GREATEST(
+    _COUNT = sql(
+        """
+        UPDATE {c} SET
+            {c.count:column} = %(count)s,
+            {c.blocked_until:column} = CASE WHEN %(block)s > 0
+                THEN statement_timestamp() + make_interval(secs => %(block)s) END,
+            {c.expires_at:column} = GREATEST(
                 CASE WHEN %(fresh)s THEN statement_timestamp() + make_interval(secs => %(window)s)
-                     ELSE expires_at END,
+                     ELSE {c.expires_at} END,
                 CASE WHEN %(block)s > 0
                      THEN statement_timestamp() + make_interval(secs => %(block)s) END)
-        WHERE key = %(key)s
-    """  # noqa: S608
-    _CLEAR = f"DELETE FROM {TABLE} WHERE key = ANY(%s)"  # noqa: S608
-    _PURGE = f"DELETE FROM {TABLE} WHERE expires_at <= statement_timestamp()"  # noqa: S608
+        WHERE {c.key} = %(key)s
+        """,
+        c=RateLimitCounter,
+    )
+    _CLEAR = sql("DELETE FROM {c} WHERE {c.key} = ANY(%s)", c=RateLimitCounter)
+    _PURGE = sql(
+        "DELETE FROM {c} WHERE {c.expires_at} <= statement_timestamp()", c=RateLimitCounter
+    )
 
     def __init__(self) -> None:
         self._next_purge = 0.0

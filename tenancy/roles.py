@@ -19,7 +19,7 @@ from audit.services import audit_record
 from config.exceptions import Conflict
 from tenancy.approvers import MANAGER
 from tenancy.models import Role, Tenant, UserRole
-from tenancy.quotas import lock_tenant, quota_check
+from tenancy.quotas import lock_tenant, quota_guard
 from tenancy.selectors import active_roles_q
 
 # ``(tenant_id=..., slug=...)``: why the slug may not be deleted (it is in use), or None.
@@ -66,16 +66,10 @@ def _validated_slug(slug: str) -> str:
     return slug
 
 
-def _check_quota(tenant: Tenant) -> None:
-    lock_tenant(tenant)
-    count = Role.objects.filter(tenant=tenant).count()
-    quota_check("roles", after=count + 1, before=count)
-
-
 @transaction.atomic
 def role_create(*, tenant: Tenant, slug: str, name: str, description: str, created_by) -> Role:
     slug = _validated_slug(slug)
-    _check_quota(tenant)
+    quota_guard("roles", tenant=tenant, rows=Role.objects.filter(tenant=tenant))
     role = Role(tenant=tenant, slug=slug, name=name or slug, description=description)
     try:
         with transaction.atomic():
@@ -139,5 +133,5 @@ def catalog_add(*, tenant: Tenant, slug: str) -> None:
     if Role.objects.filter(tenant=tenant, slug=slug).exists():
         return
     _validated_slug(slug)
-    _check_quota(tenant)
+    quota_guard("roles", tenant=tenant, rows=Role.objects.filter(tenant=tenant))
     Role.objects.bulk_create([Role(tenant=tenant, slug=slug, name=slug)], ignore_conflicts=True)

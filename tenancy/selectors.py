@@ -77,9 +77,14 @@ class Account(NamedTuple):
     tenant_id: uuid.UUID | None
 
 
-def _account(function: str, argument) -> Account | None:
+# Raw SQL: the owner's SECURITY DEFINER functions, which the ORM cannot call (a function in FROM).
+_ACCOUNT_BY_EMAIL = "SELECT id, tenant_id FROM app_account_by_email(%s)"
+_ACCOUNT_BY_ID = "SELECT id, tenant_id FROM app_account_by_id(%s)"
+
+
+def _account(statement: str, argument) -> Account | None:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, tenant_id FROM {function}(%s)", [argument])  # noqa: S608
+        cursor.execute(statement, [argument])
         row = cursor.fetchone()
     return Account(*row) if row else None
 
@@ -90,7 +95,7 @@ def account_by_email(*, email: str) -> Account | None:
     ``tenancy_user`` is under row-level security and logging in has no tenant yet: a SECURITY
     DEFINER function of the owner answers this one question, and nothing else about the row.
     """
-    return _account("app_account_by_email", email)
+    return _account(_ACCOUNT_BY_EMAIL, email)
 
 
 def account_by_id(*, user_id) -> Account | None:
@@ -99,4 +104,4 @@ def account_by_id(*, user_id) -> Account | None:
         user_id = uuid.UUID(str(user_id))
     except ValueError:
         return None
-    return _account("app_account_by_id", user_id)
+    return _account(_ACCOUNT_BY_ID, user_id)

@@ -19,7 +19,7 @@ from core import rls
 from tenancy import throttling
 from tenancy.approvers import manager_chain_has
 from tenancy.models import Tenant, User, UserRole
-from tenancy.quotas import lock_tenant, quota_check
+from tenancy.quotas import lock_tenant, quota_guard
 from tenancy.roles import catalog_add
 from tenancy.selectors import account_by_email, user_capabilities
 
@@ -112,9 +112,7 @@ def user_create(
 
 def check_user_quota(*, tenant: Tenant) -> None:
     """One more user for ``tenant``: within the quota? (Locks the tenant until commit.)"""
-    lock_tenant(tenant)
-    count = User.objects.filter(tenant=tenant).count()
-    quota_check("users", after=count + 1, before=count)
+    quota_guard("users", tenant=tenant, rows=User.objects.filter(tenant=tenant))
 
 
 def _save_new_user(user: User) -> None:

@@ -5,7 +5,7 @@ from rest_framework.exceptions import ValidationError
 
 from audit.services import audit_record, diff_fields
 from tenancy.models import Tenant
-from tenancy.quotas import lock_tenant, quota_check
+from tenancy.quotas import lock_tenant, quota_guard
 from workflows.models import WorkflowDefinition, WorkflowDefinitionVersion, WorkflowStageDefinition
 from workflows.rules import RuleValidationError, parse_rules
 from workflows.stages import validate_stages
@@ -71,14 +71,8 @@ def _save_unique(definition: WorkflowDefinition, **kwargs) -> None:
 
 def _check_active_quota(*, tenant: Tenant, definition: WorkflowDefinition) -> None:
     """One more active definition (``definition``, not active before): within the quota?"""
-    lock_tenant(tenant)
-    active = (
-        WorkflowDefinition.objects.for_tenant(tenant)
-        .filter(is_active=True)
-        .exclude(pk=definition.pk)
-        .count()
-    )
-    quota_check("active_workflow_definitions", after=active + 1, before=active)
+    others = WorkflowDefinition.objects.for_tenant(tenant).exclude(pk=definition.pk)
+    quota_guard("active_workflow_definitions", tenant=tenant, rows=others.filter(is_active=True))
 
 
 @transaction.atomic

@@ -383,7 +383,7 @@ def test_statement_count_does_not_grow_with_overdue_approvals():
     fifty, escalated_fifty = _statements_for(50)
     assert (escalated_one, escalated_fifty) == (2, 100)
     assert one == fifty
-    # Whether an out-of-office window has rows to move to a cover first, SAVEPOINT, SET LOCAL
+    # Whether an out-of-office window has rows to move to a cover first, SAVEPOINT, the local
     # work_mem, the breach statement, the reminder statement, RELEASE (BEGIN/COMMIT outside the
     # test's transaction).
     assert fifty == 6

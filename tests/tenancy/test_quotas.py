@@ -1,13 +1,18 @@
 """Quotas per tenant (docs/security.md, "Limits and quotas"): 400 ``quota_exceeded`` naming the
 quota, race-safe."""
 
-import pytest
+import time
 
+import pytest
+from django.db import transaction
+
+from config.exceptions import QuotaExceeded
 from contracts.clause_services import clause_rule_create
 from contracts.models import ClauseRule
 from notifications.models import WebhookEndpoint
 from notifications.services import webhook_create
-from tenancy.models import User
+from tenancy.models import Role, User
+from tenancy.quotas import quota_guard
 from tenancy.services import user_create
 from tests.factories import ClauseRuleFactory, TenantFactory, UserFactory, WebhookEndpointFactory
 from tests.support import run_together
@@ -264,6 +269,28 @@ def test_two_creates_at_quota_minus_one_do_not_both_pass(settings, setting, crea
     error = next(value for kind, value in results if kind == "error")
     assert error.get_codes() == "quota_exceeded"
     assert count(tenant) == held + 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_quota_guard_lets_one_of_two_racing_creates_through(settings):
+    """Each create holds its count a while before inserting: without the guard's lock both would
+    count quota - 1 and both insert; with it the second counts after the first commits."""
+    tenant = TenantFactory()
+    roles = Role.objects.filter(tenant=tenant)
+    settings.QUOTA_ROLES = roles.count() + 1
+
+    def create(slug: str) -> Role:
+        with transaction.atomic():
+            quota_guard("roles", tenant=tenant, rows=roles)
+            time.sleep(0.2)
+            return Role.objects.create(tenant=tenant, slug=slug, name=slug)
+
+    results = run_together(lambda: create("racer-1"), lambda: create("racer-2"))
+
+    assert sorted(kind for kind, _ in results) == ["error", "ok"], results
+    error = next(value for kind, value in results if kind == "error")
+    assert isinstance(error, QuotaExceeded)
+    assert roles.count() == settings.QUOTA_ROLES
 
 
 # --- Django admin: the same services, a refused quota is a message -----------------------------

@@ -12,7 +12,9 @@ import threading
 import pytest
 from django.db import connection, transaction
 
+from core.sql import sql
 from tenancy import ratelimit
+from tenancy.models import RateLimitCounter
 from tests.support import THREAD_TIMEOUT, run_together, start_thread
 
 pytestmark = pytest.mark.django_db
@@ -151,6 +153,9 @@ def test_an_unreachable_redis_lets_requests_through_and_logs_it(settings, caplog
     assert "left alone" in warning.getMessage()  # one warning: then the store is not retried
 
 
+_LOCK_COUNTERS = sql("LOCK TABLE {c:table} IN ACCESS EXCLUSIVE MODE", c=RateLimitCounter)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_locked_table_lets_requests_through_and_logs_it(settings, caplog):
     """PostgreSQL failing the statement (here: cancelled by the statement timeout while another
@@ -161,7 +166,7 @@ def test_a_locked_table_lets_requests_through_and_logs_it(settings, caplog):
     def hold_the_table():
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(f"LOCK TABLE {ratelimit.TABLE} IN ACCESS EXCLUSIVE MODE")
+                cursor.execute(_LOCK_COUNTERS)
                 locked.set()
                 release.wait(THREAD_TIMEOUT)
         finally:
