@@ -376,21 +376,21 @@ def _lock_current_version(definition: WorkflowDefinition) -> WorkflowDefinitionV
     waits for them, and they for it: a start never uses a version an edit is replacing, nor a
     definition a delete has just removed (which is then a clean 400, not a 500). One query.
     """
-    versions = WorkflowDefinitionVersion._meta.db_table
-    definitions = WorkflowDefinition._meta.db_table
-    found = list(
-        WorkflowDefinitionVersion.objects.raw(
-            f"SELECT v.* FROM {versions} v JOIN {definitions} d "  # noqa: S608 (table names)
-            "ON d.id = v.definition_id AND d.version = v.version "
-            "WHERE d.id = %s AND d.is_active FOR SHARE OF d",
-            [definition.pk],
-        )
-    )
+    found = list(WorkflowDefinitionVersion.objects.raw(_CURRENT_VERSION, [definition.pk]))
     if not found:
         raise ValidationError(
             {"workflow_definition": ["This workflow definition is no longer active."]}
         )
     return found[0]
+
+
+# Raw SQL: the ORM takes no share lock (FOR SHARE OF the joined definition row).
+_CURRENT_VERSION = sql(
+    """SELECT {v:columns} FROM {v} JOIN {d} ON {d.pk} = {v.definition} AND {d.version} = {v.version}
+        WHERE {d.pk} = %s AND {d.is_active} FOR SHARE OF d""",
+    v=WorkflowDefinitionVersion,
+    d=WorkflowDefinition,
+)
 
 
 def _start_next_sequence(transition: _Transition) -> list:
@@ -767,13 +767,16 @@ def _save_stages(stages: list[WorkflowStage]) -> None:
     pipeline.statement(_SAVE_STAGES.format(rows=", ".join([row] * len(stages))), params)
 
 
-_SAVE_STAGES = f"""
-UPDATE {WorkflowStage._meta.db_table} AS s
-   SET status = v.status, completed_at = v.completed_at, started_at = v.started_at,
-       due_at = v.due_at, sla_rule_id = v.sla_rule_id
+# ``{rows}`` is filled with one placeholder tuple per stage.
+_SAVE_STAGES = sql(
+    """UPDATE {s}
+   SET {s.status:column} = v.status, {s.completed_at:column} = v.completed_at,
+       {s.started_at:column} = v.started_at, {s.due_at:column} = v.due_at,
+       {s.sla_rule:column} = v.sla_rule_id
   FROM (VALUES {{rows}}) AS v (id, status, completed_at, started_at, due_at, sla_rule_id)
- WHERE s.id = v.id
-"""  # noqa: S608 (table name only; the rows are placeholders)
+ WHERE {s.pk} = v.id""",
+    s=WorkflowStage,
+)
 
 
 def _close_rows(transition: _Transition, rows, status, action) -> None:
