@@ -66,6 +66,7 @@ STATUSES = ("active", "completed", "rejected", "cancelled")
 def create_parents() -> list[dict]:
     """Tenants, their users and definitions (through the services); returns ids per tenant."""
     from tenancy.models import Tenant, User
+    from tenancy.roles import role_create
     from workflows.services import definition_create
 
     tenants = []
@@ -86,6 +87,9 @@ def create_parents() -> list[dict]:
         admin = user("admin", is_tenant_admin=True)
         requester = user("requester")
         approvers = [user(f"approver-{index}") for index in range(APPROVERS_PER_TENANT)]
+        for sequence in range(1, len(STAGES) + 1):  # a stage may name only a catalog role
+            slug = f"role-{sequence}"
+            role_create(tenant=tenant, slug=slug, name=slug, description="", created_by=admin)
         definitions = []
         for index in range(DEFINITIONS_PER_TENANT):
             definition = definition_create(
