@@ -36,21 +36,11 @@ def _with_database(url: str, name: str) -> str:
 
 def recreate_database(server_url: str, name: str) -> None:
     """DROP and CREATE ``name``, connected to the project's own database on that server."""
-    import dj_database_url
-    import psycopg2
     from psycopg2 import sql
 
-    config = dj_database_url.parse(server_url)
-    params = {
-        "dbname": config["NAME"],
-        "user": config.get("USER"),
-        "password": config.get("PASSWORD"),
-        "host": config.get("HOST"),
-        "port": config.get("PORT"),
-    }
-    params.update(config.get("OPTIONS", {}))  # e.g. ?host=/socket/dir or ?sslmode=require
-    connection = psycopg2.connect(**{key: value for key, value in params.items() if value})
-    connection.autocommit = True
+    from config.database import connect
+
+    connection = connect(server_url)
     try:
         with connection.cursor() as cursor:
             # WITH (FORCE) ends connections a crashed earlier run may have left (PostgreSQL 13+).
@@ -145,23 +135,9 @@ def scoped_connection(scope):
 def maintenance_connection(role: str = "owner"):
     """An autocommit psycopg2 connection outside Django, for what the app role may not do: DDL,
     VACUUM and ANALYZE (the tables' ``owner``), CHECKPOINT (``admin``: the server's superuser)."""
-    import dj_database_url
-    import psycopg2
+    from config.database import admin_url, connect, role_url
 
-    from config.database import admin_url, role_url
-
-    config = dj_database_url.parse(admin_url() if role == "admin" else role_url(role))
-    params = {
-        "dbname": config["NAME"],
-        "user": config.get("USER"),
-        "password": config.get("PASSWORD"),
-        "host": config.get("HOST"),
-        "port": config.get("PORT"),
-        **config.get("OPTIONS", {}),
-    }
-    connection = psycopg2.connect(**{key: value for key, value in params.items() if value})
-    connection.autocommit = True
-    return connection
+    return connect(admin_url() if role == "admin" else role_url(role))
 
 
 @contextmanager

@@ -23,15 +23,14 @@ Measured for the biggest tenant, all time and for the last 90 days:
   into Python), checked to agree with ours.
 
 Times are the median of several runs after a warm-up (the data is in the buffer cache); queries
-are counted with Django's ``CaptureQueriesContext``.
+are the statements Django sends, counted by ``measured`` of ``bench/_util.py`` (BEGIN/COMMIT not
+counted, as Django's ``connection.queries`` lists them).
 """
 
 import argparse
-import math
 import os
 import statistics
 import sys
-import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -42,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import itertools
 
 import _django
-from _util import median_of, print_table
+from _util import measured, percentile_cont, print_table, stopwatch
 
 TENANTS = 4
 TENANT_SHARE = (4, 2, 2, 2)  # tenth parts of the instances: tenant 0 is the biggest
@@ -67,6 +66,7 @@ STATUSES = ("active", "completed", "rejected", "cancelled")
 def create_parents() -> list[dict]:
     """Tenants, their users and definitions (through the services); returns ids per tenant."""
     from tenancy.models import Tenant, User
+    from tenancy.roles import role_create
     from workflows.services import definition_create
 
     tenants = []
@@ -87,6 +87,9 @@ def create_parents() -> list[dict]:
         admin = user("admin", is_tenant_admin=True)
         requester = user("requester")
         approvers = [user(f"approver-{index}") for index in range(APPROVERS_PER_TENANT)]
+        for sequence in range(1, len(STAGES) + 1):  # a stage may name only a catalog role
+            slug = f"role-{sequence}"
+            role_create(tenant=tenant, slug=slug, name=slug, description="", created_by=admin)
         definitions = []
         for index in range(DEFINITIONS_PER_TENANT):
             definition = definition_create(
@@ -368,17 +371,6 @@ def generate(tenants: list[dict], instances: int) -> None:
 # --- the naive aggregation -------------------------------------------------------------------
 
 
-def _p90(values: list[float]) -> float | None:
-    """``percentile_cont(0.9)``: linear interpolation between the closest ranks."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = 0.9 * (len(ordered) - 1)
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (rank - low) * (ordered[high] - ordered[low])
-
-
 def _hours(delta) -> float:
     return delta.total_seconds() / 3600
 
@@ -516,7 +508,7 @@ def naive_analytics(*, tenant_id, date_from=None, date_to=None, objects=False) -
             "stage_name": name,
             "decided": len(row["waits"]),
             "avg_hours_to_decision": rounded_hours(mean(row["waits"])),
-            "p90_hours_to_decision": rounded_hours(_p90(row["waits"])),
+            "p90_hours_to_decision": rounded_hours(percentile_cont(row["waits"], 0.9)),
             "sla_compliance_rate": _rate(row["on_time"], row["with_due"]),
             "breaches": row["breaches"],
         }
@@ -585,16 +577,6 @@ def in_scope(fn, *, tenant_id, **kwargs):
         return fn(tenant_id=tenant_id, **kwargs)
 
 
-def measured(fn, repeat: int = REPEAT) -> tuple[float, int, dict]:
-    """(median seconds of ``repeat`` calls after one warm-up, queries of one call, result)."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    with CaptureQueriesContext(connection) as queries:
-        result = fn()
-    return median_of(fn, repeat=repeat, warmup=1 if repeat > 1 else 0), len(queries), result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=DEFAULT_INSTANCES)
@@ -607,10 +589,9 @@ def main() -> None:
     from approvals.analytics import analytics_period, workflow_analytics
     from approvals.models import SLABreach, WorkflowInstance, WorkflowStageApproval
 
-    started = time.perf_counter()
-    tenants = create_parents()
-    generate(tenants, options.instances)
-    generated_in = time.perf_counter() - started
+    with stopwatch() as generation:
+        tenants = create_parents()
+        generate(tenants, options.instances)
 
     biggest = tenants[0]["tenant"]
     total_instances = WorkflowInstance.objects.count()
@@ -621,7 +602,8 @@ def main() -> None:
         f"{_django.database_description()}; load average {load:.1f} at start on "
         f"{os.cpu_count()} CPUs. {total_instances:,} instances, {total_approvals:,} approvals, "
         f"{SLABreach.objects.count():,} breaches of {TENANTS} tenants, "
-        f"{TENANTS * DEFINITIONS_PER_TENANT} definitions (generated in {generated_in:.0f} s); "
+        f"{TENANTS * DEFINITIONS_PER_TENANT} definitions "
+        f"(generated in {generation.seconds:.0f} s); "
         f"the biggest tenant: {own_instances:,} instances, {own_approvals:,} approvals."
     )
 
@@ -653,11 +635,12 @@ def main() -> None:
         counts = [f"{count:,}" for count in counted]
         ours_s = None
         for run, fn, repeat in runs:
-            took, queries, figures = measured(
+            took, _, queries, figures = measured(
                 lambda fn=fn, date_from=date_from, date_to=date_to: in_scope(
                     fn, tenant_id=biggest, date_from=date_from, date_to=date_to
                 ),
                 repeat=repeat,
+                warmup=1 if repeat > 1 else 0,
             )
             if ours_s is None:
                 ours_s, ours = took, figures

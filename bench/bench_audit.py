@@ -40,7 +40,7 @@ os.environ.setdefault("BENCH_DATABASE_NAME", "clm_bench_audit")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _django
-from _util import median_of, print_table
+from _util import median_of, ms, print_table
 
 ROWS = 1_000_000  # --rows
 TENANTS = 20
@@ -334,10 +334,6 @@ def run_baseline(tenant_id, params: dict, offset: int) -> None:
         cursor.fetchall()
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.2f}" if seconds < 0.01 else f"{seconds * 1000:.1f}"
-
-
 def deep_page_of(api: Api, params: dict) -> tuple[int, int, int, dict]:
     """(matching rows, deep page number, its offset, its parameters with the cursor)."""
     matching = api.queryset(api.request(params)).count()
@@ -368,12 +364,12 @@ def measure(api: Api, tenant_id, label: str, params: dict) -> list[object]:
         label,
         f"{matching:,}",
         deep_page,
-        ms(ours_first),
-        ms(ours_deep),
+        ms(ours_first, fine=2),
+        ms(ours_deep, fine=2),
         f"{plan} {db_ms:.2f}",
-        ms(offset_deep),
-        ms(base_first),
-        ms(base_deep),
+        ms(offset_deep, fine=2),
+        ms(base_first, fine=2),
+        ms(base_deep, fine=2),
         f"{base_deep / ours_deep:,.0f}x",
     ]
 

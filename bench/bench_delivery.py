@@ -1,15 +1,16 @@
 """Benchmark webhook delivery by ``deliver_notifications`` with 1 and 2 worker processes.
 
-Run from the repository root: ``python bench/bench_delivery.py`` (or ``make bench``);
-``--deliveries N`` and ``--latency-ms L`` change the load. N webhook deliveries (one endpoint,
-one event each, queued by ``notify_many``) are drained by worker processes running
-``call_command("deliver_notifications", "--once")`` started together on a barrier. The receiver is
-a ``ThreadingHTTPServer`` on 127.0.0.1 in this process: it verifies every signature and counts
-``X-Event-Id``s per endpoint, so duplicates (the same event received twice) and bad signatures
-are counted, not assumed. At most one delivery is in flight per endpoint, so one endpoint is
-served by one worker at a time; the same N deliveries spread over ``--endpoints E`` endpoints
-(N/E events, each to every endpoint) show workers sharing the load again. A second set of runs
-has the receiver answer after ``--latency-ms`` (a real endpoint is never 0 ms away).
+Run from the repository root: ``python bench/bench_delivery.py`` (or ``make bench``); ``--deliveries
+N`` and ``--latency-ms L`` change the load. N webhook deliveries (one endpoint, one event each,
+queued by ``notify_many``) are drained by worker processes running
+``call_command("deliver_notifications", "--once")`` started together on a barrier. The receiver
+(``WebhookReceiver`` of ``bench/_util.py``) is a ``ThreadingHTTPServer`` on 127.0.0.1 in this
+process: it verifies every signature and counts ``X-Event-Id``s per endpoint, so duplicates (the
+same event received twice) and bad signatures are counted, not assumed. At most one delivery is in
+flight per endpoint, so one endpoint is served by one worker at a time; the same N deliveries spread
+over ``--endpoints E`` endpoints (N/E events, each to every endpoint) show workers sharing the load
+again. A second set of runs has the receiver answer after ``--latency-ms`` (a real endpoint is never
+0 ms away).
 
 Baselines in the same run:
 
@@ -19,17 +20,13 @@ Baselines in the same run:
 """
 
 import argparse
-import hashlib
-import hmac
 import io
 import os
 import re
 import sys
-import threading
 import time
 import urllib.request
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -39,7 +36,7 @@ os.environ["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "1"
 os.environ.setdefault("LOG_LEVEL", "ERROR")
 
 import _django
-from _util import print_table, run_worker_processes
+from _util import StatementCounter, WebhookReceiver, print_table, run_worker_processes
 
 DELIVERIES = 2000
 SLOW_DELIVERIES = 400
@@ -47,54 +44,6 @@ LATENCY_MS = 5
 BATCH_SIZE = 50
 ENDPOINTS = 4
 SECRET = "bench-webhook-secret-0123456789abcdef"
-
-
-# --- the receiver ------------------------------------------------------------------------------
-
-
-class Receiver:
-    """Counts event ids and checks signatures; optionally answers after a fixed latency."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.latency = 0.0
-        self.reset()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-                valid = hmac.compare_digest(expected, self.headers.get("X-Signature", ""))
-                with receiver.lock:
-                    receiver.events[self.path, self.headers.get("X-Event-Id")] += 1
-                    receiver.bad_signatures += not valid
-                if receiver.latency:
-                    time.sleep(receiver.latency)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.request_queue_size = 128
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def reset(self, latency_ms: float = 0) -> None:
-        with self.lock:
-            self.events: Counter = Counter()
-            self.bad_signatures = 0
-            self.latency = latency_ms / 1000
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/clm"
 
 
 # --- fixtures ----------------------------------------------------------------------------------
@@ -153,32 +102,23 @@ def queue(endpoint, count: int, endpoints: int = 1) -> None:
 # --- runs --------------------------------------------------------------------------------------
 
 
-class QueryCounter:
-    """Statements Django sends (BEGIN/COMMIT are sent by psycopg2 itself and not seen here)."""
-
-    def __init__(self):
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
-
-
 def _worker(batch_size: int, barrier, results) -> None:
     _django.setup(fresh=False)
     from django.core.management import call_command
     from django.db import connection
 
     connection.ensure_connection()
-    counter = QueryCounter()
+    counter = StatementCounter()
     barrier.wait()
     out = io.StringIO()
     started = time.perf_counter()
-    with connection.execute_wrapper(counter):
+    with counter.installed(connection):
         call_command("deliver_notifications", "--once", "--batch-size", str(batch_size), stdout=out)
     finished = time.perf_counter()
     sent = int(re.search(r"sent (\d+)", out.getvalue()).group(1))
-    results.put({"started": started, "finished": finished, "sent": sent, "queries": counter.count})
+    results.put(
+        {"started": started, "finished": finished, "sent": sent, "queries": counter.queries}
+    )
 
 
 def run_workers(workers: int, batch_size: int) -> dict:
@@ -202,10 +142,10 @@ def run_naive() -> dict:
     from notifications.delivery import send_webhook
     from notifications.models import Delivery
 
-    counter = QueryCounter()
+    counter = StatementCounter()
     started = time.perf_counter()
     sent = 0
-    with connection.execute_wrapper(counter):
+    with counter.installed(connection):
         while True:
             with transaction.atomic():
                 row = (
@@ -228,7 +168,7 @@ def run_naive() -> dict:
     return {
         "seconds": time.perf_counter() - started,
         "split": str(sent),
-        "queries": counter.count,
+        "queries": counter.queries,
     }
 
 
@@ -258,14 +198,11 @@ def run_floor(endpoint, count: int) -> dict:
     return {"seconds": time.perf_counter() - started, "split": str(len(requests)), "queries": 0}
 
 
-def check(receiver: Receiver, count: int, expect_db: bool = True) -> tuple[int, int, int]:
+def check(receiver: WebhookReceiver, count: int, expect_db: bool = True) -> tuple[int, int, int]:
     """(distinct events received, duplicates, bad signatures); every row must be sent."""
     from notifications.models import Delivery
 
-    with receiver.lock:
-        distinct = len(receiver.events)
-        duplicates = sum(receiver.events.values()) - distinct
-        bad = receiver.bad_signatures
+    distinct, duplicates, bad = receiver.tally()
     if expect_db:
         statuses = Counter(Delivery.objects.values_list("status", flat=True))
         assert statuses == {"sent": count}, f"not every delivery was sent: {statuses}"
@@ -291,7 +228,9 @@ def row(label: str, workers: str, count: int, outcome: dict, verified, baseline=
     ]
 
 
-def measure(endpoints: list, receiver: Receiver, count: int, latency_ms: float, batch_size: int):
+def measure(
+    endpoints: list, receiver: WebhookReceiver, count: int, latency_ms: float, batch_size: int
+):
     header = [
         "run",
         "workers",
@@ -310,19 +249,19 @@ def measure(endpoints: list, receiver: Receiver, count: int, latency_ms: float, 
     use_endpoints(endpoints, 1)
 
     queue(endpoint, count)
-    receiver.reset(latency_ms)
+    receiver.reset(latency_ms / 1000)
     floor_outcome = run_floor(endpoint, count)
     floor_verified = check(receiver, count, expect_db=False)
 
     queue(endpoint, count)
-    receiver.reset(latency_ms)
+    receiver.reset(latency_ms / 1000)
     outcome = run_naive()
     naive_rate = count / outcome["seconds"]
     rows.append(row("naive: 1 row per transaction", "1", count, outcome, check(receiver, count)))
 
     for workers in (1, 2):
         queue(endpoint, count)
-        receiver.reset(latency_ms)
+        receiver.reset(latency_ms / 1000)
         outcome = run_workers(workers, batch_size)
         rows.append(
             row(
@@ -338,7 +277,7 @@ def measure(endpoints: list, receiver: Receiver, count: int, latency_ms: float, 
         use_endpoints(endpoints, len(endpoints))
         for workers in (1, 2):
             queue(endpoint, count, len(endpoints))
-            receiver.reset(latency_ms)
+            receiver.reset(latency_ms / 1000)
             outcome = run_workers(workers, batch_size)
             rows.append(
                 row(
@@ -369,7 +308,7 @@ def main() -> None:
     options = parser.parse_args()
 
     _django.setup()
-    receiver = Receiver()
+    receiver = WebhookReceiver(SECRET)
     endpoints = create_endpoints(receiver.url, max(options.endpoints, 1))
     print(
         f"{_django.database_description()}; webhook endpoints on {receiver.url}/<n> "

@@ -12,14 +12,14 @@ example workflow. The server, the workers and the cluster are stopped at the end
 happens.
 
 1. **Delivery worker killed mid-batch.** ``--deliveries`` webhook deliveries (one endpoint, one
-   event each) go to a ``ThreadingHTTPServer`` in this process that answers after 50 ms and counts
-   every ``X-Event-Id`` it receives. ``manage.py deliver_notifications`` (the looping worker,
-   batches of 20, lease 10 s through ``NOTIFICATION_LEASE_SECONDS``) runs as a subprocess and is
-   SIGKILLed once ``--kill-after`` events arrived (the middle of a batch); a fresh worker is
-   started at once. Reported: deliveries, rows still leased by the dead worker, events received
-   (distinct), lost (never received, or not ``sent`` in the database: must be 0), duplicates
-   received (at-least-once: the POST in flight at the kill, and the success before it not yet
-   recorded, are sent again), time to drain.
+   event each) go to a ``ThreadingHTTPServer`` in this process (``WebhookReceiver`` of
+   ``bench/_util.py``) that answers after 50 ms and counts every ``X-Event-Id`` it receives.
+   ``manage.py deliver_notifications`` (the looping worker, batches of 20, lease 10 s through
+   ``NOTIFICATION_LEASE_SECONDS``) runs as a subprocess and is SIGKILLed once ``--kill-after``
+   events arrived (the middle of a batch); a fresh worker is started at once. Reported: deliveries,
+   rows still leased by the dead worker, events received (distinct), lost (never received, or not
+   ``sent`` in the database: must be 0), duplicates received (at-least-once: the POST in flight at
+   the kill, and the success before it not yet recorded, are sent again), time to drain.
 2. **PostgreSQL restarted under load.** The API runs under gunicorn (``bench/_server.py``, 2 sync
    workers) and ``--concurrency`` clients (``bench/_http.py``) each loop over one contract's life:
    create it (the match engine starts the workflow), then the legal, finance and CEO approvals.
@@ -48,14 +48,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 import warnings
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -69,13 +67,14 @@ os.environ["BENCH_DATABASE_NAME"] = "clm_faults"
 import _django
 from _http import run_load
 from _server import start_gunicorn
-from _util import print_table
+from _util import WebhookReceiver, print_table
 
 ROOT = Path(__file__).resolve().parent.parent
 DELIVERIES = 300
 KILL_AFTER = 90  # events received before the kill: the middle of the 5th batch of 20
 BATCH_SIZE = 20
 RECEIVER_LATENCY = 0.05
+WEBHOOK_SECRET = "faults-secret-0123456789"
 LEASE_SECONDS = 10
 CONCURRENCY = 8
 BEFORE_SECONDS = 4.0
@@ -206,47 +205,6 @@ def wait_for(condition, timeout: float, interval: float = 0.05) -> bool:
 # --- 1. delivery worker killed mid-batch -------------------------------------------------------
 
 
-class Receiver:
-    """Counts every ``X-Event-Id`` it receives, then answers 200 after ``latency`` seconds."""
-
-    def __init__(self, latency: float):
-        self.lock = threading.Lock()
-        self.events: Counter = Counter()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with receiver.lock:
-                    receiver.events[self.headers.get("X-Event-Id")] += 1
-                time.sleep(latency)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/clm"
-
-    def received(self) -> int:
-        with self.lock:
-            return sum(self.events.values())
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def queue_deliveries(url: str, count: int):
     """A tenant with one webhook endpoint and ``count`` events for it (no inbox rows, no emails)."""
     from notifications.models import WebhookEndpoint
@@ -255,7 +213,7 @@ def queue_deliveries(url: str, count: int):
 
     tenant = Tenant.objects.create(name="Faults delivery", slug="faults-delivery")
     endpoint = WebhookEndpoint.objects.create(
-        tenant=tenant, url=url, events=["approval_assigned"], secret="faults-secret-0123456789"
+        tenant=tenant, url=url, events=["approval_assigned"], secret=WEBHOOK_SECRET
     )
     notify_many(
         tenant_id=tenant.pk,
@@ -277,7 +235,7 @@ def kill_worker_mid_batch(deliveries: int, kill_after: int) -> list[list]:
 
     from notifications.models import Delivery
 
-    receiver = Receiver(RECEIVER_LATENCY)
+    receiver = WebhookReceiver(WEBHOOK_SECRET, RECEIVER_LATENCY)
     endpoint = queue_deliveries(receiver.url, deliveries)
     rows = Delivery.objects.filter(endpoint=endpoint)
     worker_env = {
@@ -302,15 +260,13 @@ def kill_worker_mid_batch(deliveries: int, kill_after: int) -> list[list]:
             second.send_signal(signal.SIGTERM)
             second.wait(timeout=30)
         sent = rows.filter(status="sent").count()
-        with receiver.lock:
-            distinct = len(receiver.events)
-            duplicates = sum(receiver.events.values()) - distinct
+        distinct, duplicates, _ = receiver.tally()
         expected = {str(event_id) for event_id in rows.values_list("event_id", flat=True)}
         unsent = {
             str(event_id)
             for event_id in rows.exclude(status="sent").values_list("event_id", flat=True)
         }
-        lost = len((expected - set(receiver.events)) | unsent)
+        lost = len((expected - receiver.event_ids()) | unsent)
     finally:
         receiver.close()
     return [

@@ -53,13 +53,10 @@ import argparse
 import asyncio
 import cProfile
 import enum
-import io
 import itertools
 import json
-import multiprocessing
 import os
 import pstats
-import queue
 import re
 import sys
 import time
@@ -76,7 +73,7 @@ os.environ.setdefault("BENCH_DATABASE_NAME", "clm_bench_load")
 import _django
 from _http import HttpConnection, LoadResult, Response, run_load
 from _server import start_gunicorn
-from _util import print_table
+from _util import WireTap, ms, print_profile, print_table, run_worker_processes
 
 CONTRACTS = 100_000
 CONCURRENCY = 8
@@ -418,50 +415,21 @@ def make_scenarios(ids: dict) -> list[Scenario]:
 BEGIN, COMMIT, ROLLBACK = "BEGIN", "COMMIT", "ROLLBACK"
 
 
-class Recorder:
-    """Every statement Django sends, and the BEGIN/COMMIT/ROLLBACK psycopg2 adds around them.
+class Recorder(WireTap):
+    """Every statement Django sends, as it is sent (last of the connection's execute wrappers:
+    the row-level security scope's ``set_config`` included), and the BEGIN/COMMIT/ROLLBACK
+    psycopg2 adds around them (``WireTap`` of ``bench/_util.py``), in order, in ``ops``."""
 
-    psycopg2 sends BEGIN before a statement exactly when autocommit is off and no transaction is
-    open, and COMMIT/ROLLBACK only when one is open (as ``bench_process.StatementCounter``).
-    """
+    outermost = False
 
     def __init__(self) -> None:
         self.ops: list = []
 
-    def _idle(self, raw) -> bool:
-        from psycopg2.extensions import TRANSACTION_STATUS_IDLE
-
-        return raw is None or raw.info.transaction_status == TRANSACTION_STATUS_IDLE
-
-    def __call__(self, execute, sql, params, many, context):
-        raw = context["connection"].connection
-        if not raw.autocommit and self._idle(raw):
-            self.ops.append(BEGIN)
+    def statement(self, sql, params=None, many=False) -> None:
         self.ops.append((sql, params, many))
-        return execute(sql, params, many, context)
 
-    def install(self, connection):
-        """Record on Django's ``connection`` until the returned undo is called."""
-        commit, rollback = connection._commit, connection._rollback
-
-        def ending(kind, finish):
-            def end():
-                if not self._idle(connection.connection):
-                    self.ops.append(kind)
-                return finish()
-
-            return end
-
-        connection._commit = ending(COMMIT, commit)
-        connection._rollback = ending(ROLLBACK, rollback)
-        wrapper = connection.execute_wrapper(self)
-        wrapper.__enter__()
-
-        def undo():
-            wrapper.__exit__(None, None, None)
-            del connection._commit, connection._rollback  # back to the class's methods
-
-        return undo
+    def control(self, kind: str) -> None:
+        self.ops.append(kind)
 
 
 @dataclass(frozen=True)
@@ -483,12 +451,14 @@ class Literal:
 
 @dataclass
 class Program:
-    """A recorded request, ready to replay: ops with ``Slot`` parameters."""
+    """A recorded request, ready to replay: ops with ``Slot`` parameters, and the nonce of the
+    connection it was recorded on (its scopes are signed for it, ``core.rls``)."""
 
     ops: list
     fresh: int
     statements: int
     transactions: int
+    nonce: str
 
 
 def record(scenario: Scenario, client) -> Program:
@@ -508,11 +478,8 @@ def record(scenario: Scenario, client) -> Program:
             # the transaction's snapshot.
             cursor.execute(bypass_sql)
             connection.ensure_connection()
-            undo = recorder.install(connection)
-            try:
+            with recorder.installed(connection):
                 scenario.in_process(client)
-            finally:
-                undo()
             mentioned = set()
             for op in recorder.ops:
                 if isinstance(op, tuple):
@@ -544,7 +511,7 @@ def record(scenario: Scenario, client) -> Program:
         else:
             statements += 1
             transactions += not in_transaction  # an autocommitted statement
-    return Program(ops, len(fresh), statements, transactions)
+    return Program(ops, len(fresh), statements, transactions, connection.rls_nonce)
 
 
 def _as_uuid(value) -> uuid.UUID | None:
@@ -650,7 +617,7 @@ def _replay_worker(connect: dict, program: Program, cases, duration, barrier, re
         began = time.perf_counter()
         replay_once(cursor, program, case)
         latencies.append(time.perf_counter() - began)
-    results.put((started, time.perf_counter(), latencies))
+    results.put({"started": started, "finished": time.perf_counter(), "latencies": latencies})
     connection.close()
 
 
@@ -661,46 +628,25 @@ def replay(
     ``duration`` seconds or until each process has used its share of ``cases`` (approve)."""
     from django.db import connection
 
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(processes)
-    results = context.Queue()
     from core.rls import NONCE_SETTING
 
     # The recorded scopes are signed for the recording connection's nonce (core.rls): the
     # replaying connections get the same one, so the database believes them as it did there.
     connect = connection.get_connection_params()
-    nonce = f"-c {NONCE_SETTING}={connection.rls_nonce}"
+    nonce = f"-c {NONCE_SETTING}={program.nonce}"
     connect["options"] = " ".join(filter(None, [connect.get("options"), nonce]))
-    children = [
-        context.Process(
-            target=_replay_worker,
-            args=(
-                connect,
-                program,
-                None if cases is None else cases[index::processes],
-                duration,
-                barrier,
-                results,
-            ),
-            daemon=True,
-        )
-        for index in range(processes)
-    ]
-    for child in children:
-        child.start()
-    outcomes = []
-    while len(outcomes) < processes:
-        try:
-            outcomes.append(results.get(timeout=1))
-        except queue.Empty:
-            if any(child.exitcode not in (None, 0) for child in children):
-                raise RuntimeError("a replay process failed (its traceback is above)") from None
-    for child in children:
-        child.join()
+    shares = [None if cases is None else cases[index::processes] for index in range(processes)]
+    seconds, outcomes = run_worker_processes(
+        _replay_worker,
+        [(connect, program, share, duration) for share in shares],
+        processes,
+        setup_timeout=120,
+        timeout=duration + 600,
+    )
     result = LoadResult()
-    result.elapsed = max(end for _, end, _ in outcomes) - min(start for start, _, _ in outcomes)
-    for _, _, latencies in outcomes:
-        result.latencies += latencies
+    result.elapsed = seconds
+    for outcome in outcomes:
+        result.latencies += outcome["latencies"]
     return result
 
 
@@ -758,10 +704,6 @@ def raw_run(scenario: Scenario, program: Program, processes: int, options, share
     if done != result.count:
         raise RuntimeError(f"{scenario.name}: {result.count} replays but {done} done")
     return result
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.1f}"
 
 
 def main() -> None:
@@ -822,11 +764,11 @@ def main() -> None:
                     scenario.name,
                     result.count,
                     f"{result.per_second:.1f}",
-                    _ms(result.p50),
-                    _ms(result.p99),
+                    ms(result.p50),
+                    ms(result.p99),
                     f"{cpu_ms:.1f}",
                     f"{raw.per_second:.1f}",
-                    _ms(raw.p50),
+                    ms(raw.p50),
                     f"{raw.per_second / result.per_second:.1f}x" if result.per_second else "-",
                 ]
             )
@@ -890,16 +832,13 @@ def profile(scenarios: list[Scenario], hottest: str, requests: int) -> None:
             scenario.in_process(client)
         cpu = wall = float("inf")
         recorder = Recorder()
-        undo = recorder.install(connection)
-        try:
+        with recorder.installed(connection):
             for _ in range(PROFILE_BLOCKS):
                 cpu_started, wall_started = time.process_time(), time.perf_counter()
                 for _ in range(block):
                     scenario.in_process(client)
                 cpu = min(cpu, time.process_time() - cpu_started)
                 wall = min(wall, time.perf_counter() - wall_started)
-        finally:
-            undo()
         profiler = profiles[scenario.name] = cProfile.Profile()
         profiler.enable()
         for _ in range(block):
@@ -917,14 +856,12 @@ def profile(scenarios: list[Scenario], hottest: str, requests: int) -> None:
             ]
         )
     print_table("In-process cost per request", rows)
-    for order in ("tottime", "cumulative"):
-        out = io.StringIO()
-        pstats.Stats(profiles[hottest], stream=out).strip_dirs().sort_stats(order).print_stats(40)
-        print(
-            f"\ncProfile of {block} {hottest} requests, by {order} (wall clock: psycopg2's "
-            "execute and commit are the wait for the database):"
-        )
-        print("\n".join(out.getvalue().splitlines()[4:]))
+    print_profile(
+        profiles[hottest],
+        f"cProfile of {block} {hottest} requests, by {{order}} (wall clock: psycopg2's "
+        "execute and commit are the wait for the database):",
+        40,
+    )
 
 
 def parse_options():

@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _django
-from _util import median_of, print_table
+from _util import median_of, ms, print_table
 
 SIZES = (10, 100, 1000)
 SEED = 20260515
@@ -245,10 +245,6 @@ def repeat_for(fn) -> int:
     return max(5, min(500, int(TARGET_SECONDS / max(time.perf_counter() - started, 1e-6))))
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.3f}" if seconds < 0.01 else f"{seconds * 1e3:.1f}"
-
-
 def cold_measures(tenant, user, contract, baseline_s: float) -> list[list[object]]:
     """At the largest W: the first match after an edit, and with an empty predicate cache."""
     from workflows import engine
@@ -301,7 +297,15 @@ def cold_measures(tenant, user, contract, baseline_s: float) -> list[list[object
         (f"first match, empty predicate cache ({SIZES[-1]} compiled)", empty_cache, cold_queries),
     ):
         median = statistics.median(times)
-        rows.append([label, ms(median), queries, ms(baseline_s), f"{baseline_s / median:.1f}x"])
+        rows.append(
+            [
+                label,
+                ms(median, fine=3),
+                queries,
+                ms(baseline_s, fine=3),
+                f"{baseline_s / median:.1f}x",
+            ]
+        )
     return rows
 
 
@@ -329,9 +333,9 @@ def main() -> None:
         rows.append(
             [
                 size,
-                ms(ours_s),
+                ms(ours_s, fine=3),
                 queries_of(ours),
-                ms(baseline_s),
+                ms(baseline_s, fine=3),
                 queries_of(baseline),
                 f"{baseline_s / ours_s:.1f}x",
             ]

@@ -16,13 +16,14 @@ status updates), issued directly with psycopg2 in the same 4 transactions, with 
 (no rule match, no locking, no eligibility check).
 It writes no notification rows; the second table shows the rows each side inserts per process.
 
-How statements are counted (``StatementCounter``): a connection ``execute_wrapper`` sees every
-statement Django sends, SAVEPOINT / RELEASE SAVEPOINT included (Django runs those through the
-cursor). It does not see BEGIN and COMMIT, which psycopg2 sends itself: psycopg2 sends BEGIN
-before a statement exactly when autocommit is off and the session is idle (no transaction open),
-so the wrapper counts a BEGIN whenever it sees a statement in that state; a wrapped
-``connection._commit`` counts a COMMIT whenever psycopg2 will send one (a transaction is open).
-So the totals are the statements on the wire; the floor counts its own in the same way.
+How statements are counted (``StatementCounter`` of ``bench/_util.py``): a connection
+``execute_wrapper`` sees every statement Django sends, SAVEPOINT / RELEASE SAVEPOINT included
+(Django runs those through the cursor). It does not see BEGIN and COMMIT, which psycopg2 sends
+itself: psycopg2 sends BEGIN before a statement exactly when autocommit is off and the session is
+idle (no transaction open), so the counter counts a BEGIN whenever it sees a statement in that
+state; a wrapped ``connection._commit`` counts a COMMIT whenever psycopg2 will send one (a
+transaction is open). So the totals are the statements on the wire; the floor counts its own in
+the same way.
 Statements sent in the round trip of another (the writes ``approvals.pipeline`` queues, and the
 signal receivers' savepoint) are counted as statements, from the pipeline's own tally, but not as
 round trips; the row-level security scope's ``set_config``, sent with each transaction's first
@@ -32,11 +33,8 @@ statement, is counted as neither.
 import argparse
 import cProfile
 import hashlib
-import io
 import json
-import multiprocessing
 import os
-import pstats
 import sys
 import time
 import uuid
@@ -50,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _django
 import _viewflow
-from _util import print_table
+from _util import StatementCounter, print_profile, print_table, run_worker_processes
 
 PROCESSES = 200
 WARMUP = 20
@@ -82,82 +80,6 @@ CONTRACT_FIELDS = {
     "metadata": {"tier": "gold", "seats": 120, "auto_renew": True},
 }
 TRIGGER = {"value__gte": 100000, "contract_type__in": ["MSA", "SOW"]}
-
-
-# --- counting ------------------------------------------------------------------------------
-
-
-class StatementCounter:
-    """Statements on the wire by first keyword, round trips, and the time spent waiting for the
-    database.
-
-    ``kinds`` counts what each round trip was sent for; ``carried`` (a callable returning a
-    running ``Counter``) adds the statements that travelled in front of them (the writes queued
-    by ``approvals.pipeline`` and the receivers' savepoint), so ``total`` is every statement and
-    ``round_trips`` every wait for the server.
-    """
-
-    def __init__(self, carried=Counter) -> None:
-        self.kinds: Counter = Counter()
-        self.db_seconds = 0.0
-        self._carried, self._carried_start = carried, carried()
-
-    @property
-    def all_kinds(self) -> Counter:
-        return self.kinds + (self._carried() - self._carried_start)
-
-    @property
-    def total(self) -> int:
-        return sum(self.all_kinds.values())
-
-    @property
-    def round_trips(self) -> int:
-        return sum(self.kinds.values())
-
-    def begin_if_idle(self, raw) -> None:
-        from psycopg2.extensions import TRANSACTION_STATUS_IDLE
-
-        if not raw.autocommit and raw.info.transaction_status == TRANSACTION_STATUS_IDLE:
-            self.kinds["BEGIN"] += 1  # psycopg2 sends it right before this statement
-
-    def statement(self, sql: str) -> None:
-        self.kinds[sql.lstrip().split(None, 1)[0].upper()] += 1
-
-    def __call__(self, execute, sql, params, many, context):
-        self.begin_if_idle(context["connection"].connection)
-        self.statement(sql)
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.db_seconds += time.perf_counter() - started
-
-    def end(self, raw, kind: str, finish) -> None:
-        """Count the COMMIT/ROLLBACK psycopg2 sends only when a transaction is open."""
-        from psycopg2.extensions import TRANSACTION_STATUS_IDLE
-
-        if raw is not None and raw.info.transaction_status != TRANSACTION_STATUS_IDLE:
-            self.kinds[kind] += 1
-        started = time.perf_counter()
-        try:
-            finish()
-        finally:
-            self.db_seconds += time.perf_counter() - started
-
-    @contextmanager
-    def installed(self, connection):
-        """Count on Django's ``connection`` while the block runs: first of its execute wrappers,
-        so each statement is counted as its caller sent it (the row-level security scope's
-        ``set_config`` and the pipeline's queue join it further in, in the same round trip)."""
-        commit, rollback = connection._commit, connection._rollback
-        connection._commit = lambda: self.end(connection.connection, "COMMIT", commit)
-        connection._rollback = lambda: self.end(connection.connection, "ROLLBACK", rollback)
-        connection.execute_wrappers.insert(0, self)
-        try:
-            yield self
-        finally:
-            connection.execute_wrappers.remove(self)
-            del connection._commit, connection._rollback  # back to the class's methods
 
 
 # --- fixtures ------------------------------------------------------------------------------
@@ -302,10 +224,7 @@ class Floor:
             return self.cursor.rowcount
         counter.begin_if_idle(self.raw)
         counter.statement(sql)
-        sql = scoped
-        started = time.perf_counter()
-        self.cursor.execute(sql, params)
-        counter.db_seconds += time.perf_counter() - started
+        counter.wait(lambda: self.cursor.execute(scoped, params))
         return self.cursor.rowcount
 
     def commit(self) -> None:
@@ -548,25 +467,9 @@ def _worker(kind: str, ids: dict, processes: int, warmup: int, barrier, results)
 
 def run_parallel(kind: str, ids: dict, workers: int) -> list[dict]:
     """``workers`` OS processes with their own connections, started together after warm-up."""
-    from django.db import connections
-
-    connections.close_all()
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(workers)
-    results = context.Queue()
-    children = [
-        context.Process(
-            target=_worker, args=(kind, ids, PROCESSES, WARMUP, barrier, results), daemon=True
-        )
-        for _ in range(workers)
-    ]
-    for child in children:
-        child.start()
-    outcomes = [results.get(timeout=600) for _ in children]
-    for child in children:
-        child.join()
-        if child.exitcode != 0:
-            raise RuntimeError(f"a {kind} worker failed (exit {child.exitcode})")
+    _, outcomes = run_worker_processes(
+        _worker, (kind, ids, PROCESSES, WARMUP), workers, setup_timeout=600, timeout=600
+    )
     return outcomes
 
 
@@ -644,11 +547,9 @@ def profile(ids: dict) -> None:
     for _ in range(PROCESSES):
         runner()
     profiler.disable()
-    for order in ("tottime", "cumulative"):
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(25)
-        print(f"\ncProfile of {PROCESSES} processes (ours, one OS process), by {order}:")
-        print("\n".join(out.getvalue().splitlines()[4:]))
+    print_profile(
+        profiler, f"cProfile of {PROCESSES} processes (ours, one OS process), by {{order}}:", 25
+    )
 
 
 def table_rows() -> Counter:

@@ -36,24 +36,21 @@ Measured, in one process on the benchmark database (``bench/_django.py``):
   breaches) to the full first check: clearly marked as such. Its second check (nothing new) is
   measured, not extrapolated.
 
-Statements are counted as they go on the wire: a connection ``execute_wrapper`` plus the BEGIN
-and COMMIT psycopg2 sends around each transaction.
+Statements are counted as they go on the wire (``measured`` of ``bench/_util.py``): a connection
+``execute_wrapper`` plus the BEGIN and COMMIT psycopg2 sends around each transaction, on every
+session of the check.
 """
 
 import argparse
 import os
 import sys
-import threading
-import time
-from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _django
-from _util import print_table
+from _util import measured, print_table, stopwatch
 
 TENANTS = 4
 STAGES = 10_000
@@ -66,82 +63,7 @@ TARGET_FIRST_S = 30
 TARGET_SECOND_S = 2
 
 
-# --- counting ------------------------------------------------------------------------------
-
-
-class StatementCounter:
-    """Statements on the wire by first keyword (BEGIN/COMMIT included, as psycopg2 sends them),
-    on the calling thread's connection and on every connection opened meanwhile (the sessions
-    of a parallel check)."""
-
-    def __init__(self) -> None:
-        self.kinds: Counter = Counter()
-        self.lock = threading.Lock()
-        self.attached: list = []
-
-    @property
-    def total(self) -> int:
-        return sum(self.kinds.values())
-
-    def count(self, kind: str) -> None:
-        with self.lock:
-            self.kinds[kind] += 1
-
-    def __call__(self, execute, sql, params, many, context):
-        from psycopg2.extensions import TRANSACTION_STATUS_IDLE
-
-        raw = context["connection"].connection
-        if not raw.autocommit and raw.info.transaction_status == TRANSACTION_STATUS_IDLE:
-            self.count("BEGIN")
-        self.count(sql.lstrip().split(None, 1)[0].upper())
-        return execute(sql, params, many, context)
-
-    def attach(self, connection) -> None:
-        from psycopg2.extensions import TRANSACTION_STATUS_IDLE
-
-        if self in connection.execute_wrappers:
-            return
-        commit = connection._commit
-
-        def counted_commit():
-            raw = connection.connection
-            if raw is not None and raw.info.transaction_status != TRANSACTION_STATUS_IDLE:
-                self.count("COMMIT")
-            commit()
-
-        connection._commit = counted_commit
-        connection.execute_wrappers.append(self)
-        self.attached.append(connection)
-
-    @contextmanager
-    def installed(self, connection):
-        from django.db.backends.signals import connection_created
-
-        def on_connect(sender, connection, **kwargs):
-            self.attach(connection)
-
-        self.attach(connection)
-        connection_created.connect(on_connect, weak=False, dispatch_uid="bench_sla.counter")
-        try:
-            yield self
-        finally:
-            connection_created.disconnect(dispatch_uid="bench_sla.counter")
-            for attached in self.attached:
-                attached.execute_wrappers.remove(self)
-                del attached._commit
-            self.attached.clear()
-
-
-def measured(fn):
-    """(seconds, statements, result) of one call."""
-    from django.db import connection
-
-    counter = StatementCounter()
-    with counter.installed(connection):
-        started = time.perf_counter()
-        result = fn()
-        took = time.perf_counter() - started
-    return took, counter.total, result
+# --- maintenance -------------------------------------------------------------------------
 
 
 def vacuum_analyze(tables) -> None:
@@ -587,18 +509,19 @@ def main() -> None:
 
     from approvals.services import sla_check_breaches
 
-    started = time.perf_counter()
-    tenants = create_parents()
-    generate(tenants, options.approvals)
-    generated_in = time.perf_counter() - started
+    with stopwatch() as generation:
+        tenants = create_parents()
+        generate(tenants, options.approvals)
 
     # One session first, on the fresh data; then, undone, the command's default: two sessions.
     checkpoint()
-    serial_s, serial_n, serial = measured(lambda: sla_check_breaches(now=timezone.now(), jobs=1))
+    serial_s, serial_n, _, serial = measured(lambda: sla_check_breaches(now=timezone.now(), jobs=1))
     reset_all()
     checkpoint()
-    first_s, first_n, first = measured(lambda: sla_check_breaches(now=timezone.now(), jobs=JOBS))
-    second_s, second_n, second = measured(lambda: sla_check_breaches(now=timezone.now(), jobs=JOBS))
+    first_s, first_n, _, first = measured(lambda: sla_check_breaches(now=timezone.now(), jobs=JOBS))
+    second_s, second_n, _, second = measured(
+        lambda: sla_check_breaches(now=timezone.now(), jobs=JOBS)
+    )
     assert (serial.breached, serial.reminded) == (first.breached, first.reminded)
 
     # The baselines, each on a sample with the first check's proportions of breaches and
@@ -616,16 +539,16 @@ def main() -> None:
         reminders = round(first.reminded / scale) if scale else 0
         reset_sample(breaches, reminders)
         checkpoint()
-        took, statements, found = measured(RowByRow(timezone.now(), per_row=per_row))
+        took, statements, _, found = measured(RowByRow(timezone.now(), per_row=per_row))
         assert found["breached"] == breaches, (found, breaches)
         baselines.append(Baseline(label, breaches, reminders, scale, took, statements, found))
-    base2_s, base2_n, base2 = measured(RowByRow(timezone.now(), per_row=True))
+    base2_s, base2_n, _, base2 = measured(RowByRow(timezone.now(), per_row=True))
     assert base2["breached"] == base2["reminded"] == 0, base2
 
     print(
         f"{_django.database_description()}; load average {load:.1f} at start on "
         f"{os.cpu_count()} CPUs. {options.approvals:,} pending approvals on {STAGES:,} stages of "
-        f"{TENANTS} tenants (generated in {generated_in:.0f} s): {first.checked:,} overdue "
+        f"{TENANTS} tenants (generated in {generation.seconds:.0f} s): {first.checked:,} overdue "
         f"(10 %), {first.reminded:,} in their reminder window."
     )
     acted_on = first.breached + first.reminded
