@@ -11,6 +11,7 @@ import hmac
 import io
 import math
 import multiprocessing
+import os
 import pstats
 import queue
 import statistics
@@ -365,6 +366,18 @@ class WebhookReceiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def backend_cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a PostgreSQL backend has used so far, read from ``/proc``, or
+    None when the server is not on this machine (or not readable): the database's own cost of
+    what a connection sent, untouched by the time its statements waited for a CPU."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- printing ----------------------------------------------------------------------------------
