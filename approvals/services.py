@@ -439,10 +439,16 @@ def _run_statements(statements) -> sla_check.SLACheckResult:
     """The statements in one transaction; their ``(kind, tenant_id, count)`` rows, added up."""
     result = sla_check.SLACheckResult()
     with transaction.atomic(), connection.cursor() as cursor:
-        # The statements hash, sort and materialize the run's rows (CHECK_WORK_MEM); room in
-        # memory keeps that off temporary files. For this transaction only (set_config's true).
-        # Raw SQL: a setting, then the set-based statements (bench/bench_sla.py).
-        cursor.execute("SELECT set_config('work_mem', %s, true)", [CHECK_WORK_MEM])
+        # For this transaction only (set_config's true). The statements hash, sort and
+        # materialize the run's rows (CHECK_WORK_MEM); room in memory keeps that off temporary
+        # files. No JIT: the planner prices these statements far above jit_above_cost even when
+        # they find nothing (it cannot see that breached rows are already marked), and compiling
+        # them would cost a run with nothing to do seconds, where executing them takes
+        # milliseconds. Raw SQL: the settings, then the set-based statements (bench/bench_sla.py).
+        cursor.execute(
+            "SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true)",
+            [CHECK_WORK_MEM],
+        )
         for sql, params in statements:
             cursor.execute(sql, params)
             for kind, row_tenant_id, count in cursor.fetchall():
