@@ -395,7 +395,8 @@ def sla_check_breaches(
 
     ``jobs > 1`` (every tenant, outside any transaction) splits the tenants with work into that
     many groups of similar size and checks them at once, each group in its own database session
-    and transaction: the same statements per group, groups sharing no rows. One query more.
+    and transaction: the same statements per group, groups sharing no rows. One query more, and
+    none of the check's own when it finds no tenant with work (a run with nothing due).
     """
     now = now or timezone.now()
     tenant_ids = None if tenant is None else [getattr(tenant, "pk", tenant)]
@@ -411,7 +412,9 @@ def sla_check_breaches(
         # Raw SQL: the SLA check's statements are set-based (bench/bench_sla.py).
         with connection.cursor() as cursor:
             cursor.execute(*sla_check.workload_statement(now=now))
-            groups = sla_check.balanced_groups(cursor.fetchall(), jobs) or [None]
+            groups = sla_check.balanced_groups(cursor.fetchall(), jobs)
+        if not groups:  # nothing due: the statements would scan the due rows again to find nothing
+            return sla_check.SLACheckResult()
     if len(groups) == 1:
         result = _check_group(groups[0], now, actor_id, context)
     else:
