@@ -15,7 +15,10 @@ COPY . .
 RUN SECRET_KEY=build-only JWT_SIGNING_KEY=build-only-jwt DATABASE_URL=postgres://build@localhost/build \
     python manage.py collectstatic --no-input -v 0
 
-RUN useradd --system --uid 10001 --home-dir /app clm && chown -R clm /app/staticfiles
+# .data/ holds generated documents and the local seal (docker-compose.yml mounts a volume there,
+# which takes this directory's owner when first created).
+RUN useradd --system --uid 10001 --home-dir /app clm && mkdir -p /app/.data \
+    && chown -R clm /app/staticfiles /app/.data
 USER clm
 
 EXPOSE 8000

@@ -395,7 +395,8 @@ def sla_check_breaches(
 
     ``jobs > 1`` (every tenant, outside any transaction) splits the tenants with work into that
     many groups of similar size and checks them at once, each group in its own database session
-    and transaction: the same statements per group, groups sharing no rows. One query more.
+    and transaction: the same statements per group, groups sharing no rows. One query more, and
+    none of the check's own when it finds no tenant with work (a run with nothing due).
     """
     now = now or timezone.now()
     tenant_ids = None if tenant is None else [getattr(tenant, "pk", tenant)]
@@ -411,7 +412,9 @@ def sla_check_breaches(
         # Raw SQL: the SLA check's statements are set-based (bench/bench_sla.py).
         with connection.cursor() as cursor:
             cursor.execute(*sla_check.workload_statement(now=now))
-            groups = sla_check.balanced_groups(cursor.fetchall(), jobs) or [None]
+            groups = sla_check.balanced_groups(cursor.fetchall(), jobs)
+        if not groups:  # nothing due: the statements would scan the due rows again to find nothing
+            return sla_check.SLACheckResult()
     if len(groups) == 1:
         result = _check_group(groups[0], now, actor_id, context)
     else:
@@ -439,10 +442,16 @@ def _run_statements(statements) -> sla_check.SLACheckResult:
     """The statements in one transaction; their ``(kind, tenant_id, count)`` rows, added up."""
     result = sla_check.SLACheckResult()
     with transaction.atomic(), connection.cursor() as cursor:
-        # The statements hash, sort and materialize the run's rows (CHECK_WORK_MEM); room in
-        # memory keeps that off temporary files. For this transaction only (set_config's true).
-        # Raw SQL: a setting, then the set-based statements (bench/bench_sla.py).
-        cursor.execute("SELECT set_config('work_mem', %s, true)", [CHECK_WORK_MEM])
+        # For this transaction only (set_config's true). The statements hash, sort and
+        # materialize the run's rows (CHECK_WORK_MEM); room in memory keeps that off temporary
+        # files. No JIT: the planner prices these statements far above jit_above_cost even when
+        # they find nothing (it cannot see that breached rows are already marked), and compiling
+        # them would cost a run with nothing to do seconds, where executing them takes
+        # milliseconds. Raw SQL: the settings, then the set-based statements (bench/bench_sla.py).
+        cursor.execute(
+            "SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true)",
+            [CHECK_WORK_MEM],
+        )
         for sql, params in statements:
             cursor.execute(sql, params)
             for kind, row_tenant_id, count in cursor.fetchall():

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "core",  # no models: the public pages' base template and stylesheet (core.public_pages)
     "tenancy",
     "audit",
     "contracts",

@@ -68,3 +68,16 @@ def screenshot(tmp_path):
 def horizontal_overflow(page) -> int:
     """How many CSS pixels the page is wider than its viewport (0 when nothing scrolls sideways)."""
     return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+def csp_violations(page) -> list[str]:
+    """What the Content-Security-Policy refuses ``page`` from now on (a stylesheet, a script), as
+    the console reports it; the list fills as they come."""
+    refused: list[str] = []
+
+    def note(message) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            refused.append(message.text)
+
+    page.on("console", note)
+    return refused

@@ -10,7 +10,6 @@ row-level security scope is narrowed to it, as authentication does for the API.
 
 from zoneinfo import ZoneInfo
 
-from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
@@ -29,14 +28,10 @@ from approvals.orchestrator import ApprovalAction
 from config.exceptions import error_message
 from core import rls
 from core.links import contract_url
+from core.public_pages import public_page
 from tenancy.throttling import link_wait
 
 COMMENTS_MAX_LENGTH = 5000
-# Nothing but this page's own inline styles; forms post only here; never framed.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
 ACTION_LABELS = {
     ApprovalAction.APPROVE: "Approve",
     ApprovalAction.REQUEST_CHANGES: "Request changes",
@@ -50,10 +45,7 @@ DONE_TEXT = {
 
 
 def _page(request, template: str, context: dict, status: int = 200):
-    response = render(request, f"approvals/{template}", context, status=status)
-    response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response["X-Robots-Tag"] = "noindex, nofollow"
-    return response
+    return public_page(request, f"approvals/{template}", context, status=status)
 
 
 def _gone(request, problem: LinkProblem, **headers):

@@ -7,13 +7,13 @@ database keeps; everything runs in the signer's tenant's row-level security scop
 import hashlib
 
 from django.http import HttpResponse
-from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from rest_framework.exceptions import APIException, ValidationError
 
 from core import rls
 from core.context import client_ip
+from core.public_pages import public_page
 from documents import selectors, services
 
 MAX_TOKEN_LENGTH = 200
@@ -28,7 +28,7 @@ def _live_signer(token: str):
 
 
 def _dead(request, signer, problem: str) -> HttpResponse:
-    return render(
+    return public_page(
         request,
         "documents/sign_closed.html",
         {"problem": problem, "contract": signer.request.contract if signer else None},
@@ -62,15 +62,15 @@ def _sign_in_scope(request, signer, token: str) -> HttpResponse:
         if signer.viewed_at is None:  # the first view records the hash of what is shown
             pdf = _contract_pdf(signer)
             services.signer_viewed(signer=signer, document_sha256=hashlib.sha256(pdf).hexdigest())
-        return render(request, "documents/sign.html", context)
+        return public_page(request, "documents/sign.html", context)
     if request.method != "POST":
         return HttpResponse(status=405, headers={"Allow": "GET, POST"})
     declining = request.POST.get("decline") == "1"
     try:
         if declining:
             services.signer_decline(signer=signer, reason=request.POST.get("reason", ""))
-        else:
-            services.signer_sign(
+        else:  # the done page thanks the signer by the name they typed
+            context["signer"] = services.signer_sign(
                 signer=signer,
                 typed_name=request.POST.get("full_name", ""),
                 consent=request.POST.get("consent") == "on",
@@ -79,7 +79,7 @@ def _sign_in_scope(request, signer, token: str) -> HttpResponse:
             )
     except ValidationError as exc:
         errors = [str(message) for messages in exc.detail.values() for message in messages]
-        return render(
+        return public_page(
             request,
             "documents/sign.html",
             {**context, "errors": errors, "declining": declining, "form": request.POST},
@@ -87,7 +87,7 @@ def _sign_in_scope(request, signer, token: str) -> HttpResponse:
         )
     except APIException as exc:  # the link died meanwhile (409)
         return _dead(request, signer, str(exc.detail))
-    return render(request, "documents/sign_done.html", {**context, "declined": declining})
+    return public_page(request, "documents/sign_done.html", {**context, "declined": declining})
 
 
 @never_cache

@@ -4,7 +4,7 @@ import pytest
 
 from approvals.models import ApprovalStatus, WorkflowStageApproval
 from tests.approvals.link_helpers import contract_for_review, emailed_links
-from tests.browser import DESKTOP, PHONE, horizontal_overflow
+from tests.browser import DESKTOP, PHONE, csp_violations, horizontal_overflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,6 +27,7 @@ def test_the_page_shows_the_contract_and_changes_nothing(
 ):
     contract, link = waiting
     page = open_page(viewport)
+    refused = csp_violations(page)
 
     response = page.goto(f"{live_server.url}{link}")
 
@@ -40,6 +41,7 @@ def test_the_page_shows_the_contract_and_changes_nothing(
         assert page.get_by_role("button", name=label).is_visible()
     screenshot(page, f"links-confirm-{name}")
     assert horizontal_overflow(page) == 0
+    assert refused == []  # the stylesheet is let in
     assert row_status(contract) == ApprovalStatus.PENDING
 
 

@@ -83,6 +83,10 @@ def test_get_shows_the_contract_and_changes_nothing(browser_client, contract, le
     assert 'name="csrfmiddlewaretoken"' in page
     assert response["Cache-Control"].startswith("max-age=0")
     assert "default-src 'none'" in response["Content-Security-Policy"]
+    assert "style-src 'self'" in response["Content-Security-Policy"]
+    assert '<link rel="stylesheet" href="/static/core/public.css">' in page
+    assert "<style" not in page
+    assert "style=" not in page
     assert pending_row(contract).status == ApprovalStatus.PENDING
     assert ApprovalLink.objects.get(user=legal).used_at is None
     assert AuditLog.objects.count() == audit_rows

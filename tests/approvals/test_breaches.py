@@ -383,10 +383,30 @@ def test_statement_count_does_not_grow_with_overdue_approvals():
     fifty, escalated_fifty = _statements_for(50)
     assert (escalated_one, escalated_fifty) == (2, 100)
     assert one == fifty
-    # Whether an out-of-office window has rows to move to a cover first, SAVEPOINT, the local
-    # work_mem, the breach statement, the reminder statement, RELEASE (BEGIN/COMMIT outside the
-    # test's transaction).
+    # Whether an out-of-office window has rows to move to a cover first, SAVEPOINT, the
+    # transaction's settings, the breach statement, the reminder statement, RELEASE (BEGIN/COMMIT
+    # outside the test's transaction).
     assert fifty == 6
+
+
+def test_the_check_statements_run_without_jit(setup):
+    """The planner prices them far above jit_above_cost even when nothing is due, and compiling
+    them made a check with nothing to do take seconds instead of milliseconds."""
+    settings_seen = []
+
+    def jit_setting(execute, sql, params, many, context):
+        if "new_breaches AS" in sql or "reminded AS" in sql:  # the breach and reminder statements
+            raw = context["cursor"].cursor
+            raw.execute("SELECT current_setting('jit')")
+            settings_seen.append(raw.fetchone()[0])
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(jit_setting):
+        first = sla_check_breaches(tenant=setup.tenant, now=after_due(setup))
+        second = sla_check_breaches(tenant=setup.tenant, now=after_due(setup))
+
+    assert (first.breached, second.breached) == (1, 0)
+    assert settings_seen == ["off"] * 4
 
 
 # --- the command --------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from audit.models import AuditLog
+from core.public_pages import CONTENT_SECURITY_POLICY
 from documents.models import Document, RequestStatus, SignatureRequest, Signer
 from documents.sealing import verify_pdf
 from documents.selectors import document_read
@@ -167,13 +168,35 @@ def test_signing_needs_consent_and_a_name_and_a_link_works_once(
     assert "Tick the box" in refused.content.decode()
     assert sign(browser_client, token, consent="on", full_name="   ").status_code == 400
     assert Signer.objects.get().status == "sent"
-    assert sign(browser_client, token, consent="on", full_name="Olga Outside").status_code == 200
+    signed = sign(browser_client, token, consent="on", full_name="  Olga   Outside ")
+    assert signed.status_code == 200
+    assert "Thank you, Olga Outside." in signed.content.decode()
     again = browser_client.get(f"/sign/{token}/")
     assert again.status_code == 410
     assert "already signed" in again.content.decode()
     assert sign(browser_client, token, consent="on", full_name="Olga").status_code == 410
     assert browser_client.get("/sign/not-a-token/").status_code == 410
     assert browser_client.get(f"/sign/{token[:32]}{'x' * 43}/").status_code == 410
+
+
+def test_signing_pages_load_only_the_services_stylesheet_and_are_never_stored(
+    browser_client, clients, approved_contract
+):
+    request_signatures(clients["requester"], approved_contract["id"], [OUTSIDER])
+    run_worker()
+    live = browser_client.get(f"/sign/{links()[OUTSIDER['email']]}/")
+    dead = browser_client.get("/sign/not-a-token/")
+
+    for response, status in ((live, 200), (dead, 410)):
+        assert response.status_code == status
+        assert response["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        assert "no-store" in response["Cache-Control"]
+        assert response["X-Robots-Tag"] == "noindex, nofollow"
+        page = response.content.decode()
+        assert '<link rel="stylesheet" href="/static/core/public.css">' in page
+        assert "<style" not in page
+        assert "style=" not in page
+        assert "<script" not in page
 
 
 def test_a_decline_closes_the_request_and_tells_the_creator(

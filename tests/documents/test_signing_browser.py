@@ -4,7 +4,7 @@ import pytest
 from django.core import mail
 
 from documents.models import SignatureRequest
-from tests.browser import DESKTOP, PHONE, horizontal_overflow
+from tests.browser import DESKTOP, PHONE, csp_violations, horizontal_overflow
 from tests.documents.conftest import run_worker
 from tests.documents.test_signing import LINK, OUTSIDER
 
@@ -35,6 +35,7 @@ def test_a_signer_reads_cannot_sign_without_consent_then_signs(
     screenshot(desktop, "documents-sign-desktop")
 
     page = open_page(PHONE)
+    refused = csp_violations(page)
     page.goto(url)
     assert "Clause 1: payment within 30 days." in page.locator("#contract-text").inner_text()
     assert page.get_by_role("link", name="Open the document as a PDF").is_visible()
@@ -51,5 +52,16 @@ def test_a_signer_reads_cannot_sign_without_consent_then_signs(
     page.get_by_label("Your full name").fill("Olga Outside")
     page.get_by_role("button", name="Sign the document").click()
     assert page.get_by_role("heading", name="Signed: Zürich MSA").is_visible()
+    assert page.get_by_text("Thank you, Olga Outside.").is_visible()
     screenshot(page, "documents-sign-phone-done")
+    page.set_viewport_size(DESKTOP)
+    screenshot(page, "documents-sign-desktop-done")
     assert SignatureRequest.objects.get().status == "completed"
+    assert refused == []
+
+    for viewport, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
+        later = open_page(viewport)
+        assert later.goto(url).status == 410
+        assert later.get_by_role("heading", name="This link no longer works").is_visible()
+        assert horizontal_overflow(later) == 0
+        screenshot(later, f"documents-sign-{name}-closed")
