@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
@@ -36,6 +38,12 @@ BUSINESS_FIELDS = (
     "text",
     "metadata",
 )
+
+
+def amount_text(value, currency: str) -> str:
+    """A contract's value as people read it on a page ("125,000.00 USD"), from the model's
+    Decimal or a revision's string; empty without a value."""
+    return f"{Decimal(value):,.2f} {currency}" if value not in (None, "") else ""
 
 
 class Contract(TenantOwnedModel):

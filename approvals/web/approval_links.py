@@ -26,6 +26,7 @@ from approvals.link_selectors import (
 from approvals.link_services import LINK_ACTIONS, LinkUnusable, approval_link_decide
 from approvals.orchestrator import ApprovalAction
 from config.exceptions import error_message
+from contracts.models import amount_text
 from core import rls
 from core.links import contract_url
 from core.public_pages import public_page
@@ -58,12 +59,11 @@ def _gone(request, problem: LinkProblem, **headers):
 def _summary(link) -> dict:
     approval, contract, tenant = link.approval, link.approval.contract, link.user.tenant
     zone = ZoneInfo(tenant.timezone)
-    value = f"{contract.value:,.2f} {contract.currency}" if contract.value is not None else ""
     return {
         "link": link,
         "approval": approval,
         "contract": contract,
-        "value": value,
+        "value": amount_text(contract.value, contract.currency),
         "stage": approval.stage,
         "due_at": timezone.localtime(approval.due_at, zone) if approval.due_at else None,
         "expires_at": timezone.localtime(link.expires_at, zone),

@@ -11,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from rest_framework.exceptions import APIException, ValidationError
 
+from contracts.models import amount_text
 from core import rls
 from core.context import client_ip
 from core.public_pages import public_page
@@ -52,10 +53,12 @@ def sign(request, token: str):
 
 
 def _sign_in_scope(request, signer, token: str) -> HttpResponse:
+    contract = selectors.contract_inputs(request=signer.request)["contract"]
     context = {
         "signer": signer,
         "token": token,
-        "contract": selectors.contract_inputs(request=signer.request)["contract"],
+        "contract": contract,
+        "amount": amount_text(contract["value"], contract["currency"]),
         "signature_request": signer.request,
     }
     if request.method == "GET":

@@ -168,6 +168,8 @@ def test_signing_needs_consent_and_a_name_and_a_link_works_once(
     assert "Tick the box" in refused.content.decode()
     assert sign(browser_client, token, consent="on", full_name="   ").status_code == 400
     assert Signer.objects.get().status == "sent"
+    # The value reads as on the approval pages (contracts.models.amount_text).
+    assert "<dd>125,000.00 USD</dd>" in browser_client.get(f"/sign/{token}/").content.decode()
     signed = sign(browser_client, token, consent="on", full_name="  Olga   Outside ")
     assert signed.status_code == 200
     assert "Thank you, Olga Outside." in signed.content.decode()
