@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from approvals.orchestrator import approval_act, workflow_cancel
 from approvals.services import sla_check_breaches
+from core import rls
 from tests.approvals.sla_helpers import define, holder, stage, start
 from tests.factories import TenantFactory, UserFactory
 
@@ -32,7 +33,7 @@ class World:
 
 
 def decide(clock, moment, contract, actor, action="approve", **extra):
-    with clock(moment):
+    with clock(moment), rls.tenant_scope(contract.tenant):
         approval_act(
             tenant=contract.tenant, contract_id=contract.pk, actor=actor, action=action, **extra
         )
@@ -91,7 +92,8 @@ def build_other_tenant(clock):
     define(tenant, DEAL_STAGES, contract_type="MSA", name="Deal Review")
     legal, finance = holder(tenant, "legal"), holder(tenant, "finance")
     contract = started(clock, T0, tenant, "MSA", UserFactory(tenant=tenant))
-    sla_check_breaches(tenant=tenant, now=T0 + 49 * H)
+    with rls.tenant_scope(tenant):
+        sla_check_breaches(tenant=tenant, now=T0 + 49 * H)
     decide(clock, T0 + 1000 * H, contract, legal)
     decide(clock, T0 + 1001 * H, contract, finance)
     return tenant, {legal.pk, finance.pk}

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from django.core import mail
 
 from approvals import lifecycle as contract_services
+from core import rls
 from notifications import delivery
 from tests.factories import UserFactory
 from tests.notifications.conftest import make_definition
@@ -19,15 +20,17 @@ LINK = re.compile(r"https?://[^\s\"<>]+/approve/[A-Za-z0-9_-]+/")
 def contract_for_review(tenant, *, stages=None, title="Supply agreement"):
     """A contract (value, counterparty) whose workflow waits at its first stage."""
     make_definition(tenant, stages=stages)
-    return contract_services.contract_create(
-        tenant=tenant,
-        created_by=UserFactory(tenant=tenant),
-        title=title,
-        contract_type="NOTIFY",
-        value=Decimal("125000.50"),
-        currency="EUR",
-        counterparty="Globex Corporation",
-    )
+    creator = UserFactory(tenant=tenant)
+    with rls.tenant_scope(tenant):
+        return contract_services.contract_create(
+            tenant=tenant,
+            created_by=creator,
+            title=title,
+            contract_type="NOTIFY",
+            value=Decimal("125000.50"),
+            currency="EUR",
+            counterparty="Globex Corporation",
+        )
 
 
 def emailed_links() -> dict[str, str]:

@@ -1,10 +1,14 @@
-"""Shared set-up for the SLA tests: workflows started through the services, as in production."""
+"""Shared set-up for the SLA tests: workflows started through the services, as in production.
+
+Each service call runs in the scope of the tenant it acts for, as a request of that tenant would.
+"""
 
 from datetime import datetime
 from decimal import Decimal
 
 from approvals.lifecycle import contract_create
 from approvals.models import WorkflowStageApproval
+from core import rls
 from tests.factories import UserFactory, UserRoleFactory
 from workflows.services import definition_create
 
@@ -26,24 +30,28 @@ def stage(name, approvers, sequence=1, sla_hours=None, **fields):
 
 def define(tenant, stages, contract_type="SLA", name=None):
     """An active definition matching contracts of ``contract_type``."""
-    return definition_create(
-        tenant=tenant,
-        created_by=UserFactory(tenant=tenant, is_tenant_admin=True),
-        name=name or f"SLA flow {contract_type}",
-        trigger_conditions={"contract_type": contract_type},
-        stages=stages,
-    )
+    admin = UserFactory(tenant=tenant, is_tenant_admin=True)
+    with rls.tenant_scope(tenant):
+        return definition_create(
+            tenant=tenant,
+            created_by=admin,
+            name=name or f"SLA flow {contract_type}",
+            trigger_conditions={"contract_type": contract_type},
+            stages=stages,
+        )
 
 
 def start(tenant, contract_type="SLA", creator=None, title="Globex MSA"):
     """A contract created through the service: the matching workflow starts with it."""
-    return contract_create(
-        tenant=tenant,
-        created_by=creator or UserFactory(tenant=tenant),
-        title=title,
-        contract_type=contract_type,
-        value=Decimal("1000.00"),
-    )
+    creator = creator or UserFactory(tenant=tenant)
+    with rls.tenant_scope(tenant):
+        return contract_create(
+            tenant=tenant,
+            created_by=creator,
+            title=title,
+            contract_type=contract_type,
+            value=Decimal("1000.00"),
+        )
 
 
 def pending_approvals(contract) -> list[WorkflowStageApproval]:

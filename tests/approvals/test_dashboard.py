@@ -18,6 +18,7 @@ from tenancy.models import User
 from tests.approvals.analytics_world import T0, H
 from tests.approvals.sla_helpers import define, holder, stage, start
 from tests.factories import FACTORY_PASSWORD, UserFactory, UserRoleFactory
+from tests.fixtures import log_in
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +27,7 @@ URL = "/dashboard/"
 
 def browser_for(user) -> Client:
     browser = Client()
-    browser.force_login(user)
+    log_in(browser, user)
     return browser
 
 

@@ -130,6 +130,7 @@ def test_settings_add_then_only_change(browser, tenant):
     assert "Must be after day_start" in reversed_hours.content.decode()
 
 
+@pytest.mark.rls_bypass("builds and checks two tenants' SLA rows, then compares")
 def test_admin_lists_only_the_tenants_rows(browser, tenant, other_tenant, staff):
     outsider = UserFactory(tenant=other_tenant)
     sla_rule_create(tenant=other_tenant, created_by=outsider, stage_name="Theirs", sla_hours=1)

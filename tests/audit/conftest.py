@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from audit.models import AuditLog
+from core import rls
 from tenancy.capabilities import AUDIT_VIEW
 from tests.factories import UserFactory, UserRoleFactory
 
@@ -29,6 +30,8 @@ def auditor_client(api_client_for, auditor):
 def write_rows():
     """`write_rows(tenant, n, **fields)`: n rows one minute apart (newest last), in one INSERT.
 
+    Written in ``tenant``'s scope, whatever the test's.
+
     `created_at` may be given to make every row share one instant (ties for the cursor).
     """
 
@@ -44,6 +47,7 @@ def write_rows():
                 **fields,
             }
             rows.append(AuditLog(tenant=tenant, **values))
-        return AuditLog.objects.bulk_create(rows)
+        with rls.tenant_scope(tenant):
+            return AuditLog.objects.bulk_create(rows)
 
     return write

@@ -35,11 +35,12 @@ from schemathesis.specs.openapi.checks import (
 from approvals import lifecycle as contract_services
 from approvals.models import WorkflowStageApproval
 from config.wsgi import application
+from core import rls
 from documents.models import Document, SignatureRequest
 from tenancy.models import Role
 from tenancy.out_of_office import out_of_office_set
-from tenancy.tokens import SessionRefreshToken
 from tests.factories import ContractFactory, TenantFactory, UserFactory, UserRoleFactory
+from tests.fixtures import session_token
 from workflows import services as workflow_services
 
 pytestmark = [
@@ -63,6 +64,10 @@ class FuzzData:
 
     def __init__(self):
         tenant = TenantFactory()
+        with rls.tenant_scope(tenant):  # built through the services, as its admin would
+            self._build(tenant)
+
+    def _build(self, tenant):
         self.admin = UserFactory(tenant=tenant, is_tenant_admin=True)
         UserRoleFactory(user=self.admin, role="legal")
         members = [UserFactory(tenant=tenant) for _ in range(3)]
@@ -99,7 +104,7 @@ class FuzzData:
         }
 
     def token(self) -> str:
-        return str(SessionRefreshToken.for_user(self.admin).access_token)
+        return str(session_token(self.admin).access_token)
 
     def call(self, method: str, url: str, body: dict | None = None, expect: int = 200) -> dict:
         """A request through the API itself (as the admin); returns the JSON body."""

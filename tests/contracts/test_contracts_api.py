@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from audit.models import AuditLog
 from contracts.models import Contract, ContractStatus
+from core import rls
 from tests.factories import ContractFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -621,7 +622,8 @@ def test_another_tenants_contract_is_404(client, other_tenant):
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
     assert client.patch(detail_url(foreign), {"title": "mine"}, format="json").status_code == 404
-    foreign.refresh_from_db()
+    with rls.tenant_scope(other_tenant):
+        foreign.refresh_from_db()
     assert foreign.title != "mine"
 
 

@@ -15,6 +15,7 @@ from documents.selectors import certificate_inputs, inputs_sha256
 from documents.services import jobs_run_due
 from tests.documents.conftest import run_worker
 from tests.factories import UserFactory
+from tests.fixtures import log_in
 from tests.support import run_together
 
 pytestmark = pytest.mark.django_db
@@ -226,5 +227,5 @@ def test_the_admin_shows_documents_read_only_with_a_download_link(
     assert hashlib.sha256(download.content).hexdigest() == document.sha256
     assert browser.get(f"/admin/documents/document/{document.pk}/change/").status_code == 200
     outsider = Client()
-    outsider.force_login(UserFactory(tenant=other_tenant, is_tenant_admin=True, is_staff=True))
+    log_in(outsider, UserFactory(tenant=other_tenant, is_tenant_admin=True, is_staff=True))
     assert outsider.get(link).status_code == 404

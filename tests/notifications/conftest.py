@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from approvals import lifecycle as contract_services
+from core import rls
 from notifications.services import Message, notify_many
 from tests.factories import UserFactory
 from workflows import services as workflow_services
@@ -116,35 +117,36 @@ ROLE_STAGES = [
 
 
 def make_definition(tenant, stages=None, contract_type="NOTIFY"):
-    return workflow_services.definition_create(
-        tenant=tenant,
-        created_by=UserFactory(tenant=tenant),
-        name=f"Notify {uuid.uuid4().hex[:8]}",
-        trigger_conditions={"contract_type": contract_type},
-        stages=stages or ROLE_STAGES,
-    )
+    """Defined in ``tenant``'s scope, as its admin's request would."""
+    admin = UserFactory(tenant=tenant)
+    with rls.tenant_scope(tenant):
+        return workflow_services.definition_create(
+            tenant=tenant,
+            created_by=admin,
+            name=f"Notify {uuid.uuid4().hex[:8]}",
+            trigger_conditions={"contract_type": contract_type},
+            stages=stages or ROLE_STAGES,
+        )
 
 
 def start_contract(tenant, creator, title="Supply agreement", contract_type="NOTIFY"):
     """A contract whose workflow (see make_definition) starts at once."""
-    contract = contract_services.contract_create(
-        tenant=tenant, created_by=creator, title=title, contract_type=contract_type
-    )
+    with rls.tenant_scope(tenant):
+        contract = contract_services.contract_create(
+            tenant=tenant, created_by=creator, title=title, contract_type=contract_type
+        )
     assert contract.status == "in_review"
     return contract
 
 
 def queue_completed_event(tenant, *, title="Done", payload=None, recipient_ids=()):
     """One ``workflow_completed`` notification: a delivery to each subscribed webhook."""
-    notify_many(
-        tenant_id=tenant.pk,
-        messages=[
-            Message(
-                recipient_ids=list(recipient_ids),
-                notification_type="workflow_completed",
-                title=title,
-                message="",
-                payload=payload or {},
-            )
-        ],
+    message = Message(
+        recipient_ids=list(recipient_ids),
+        notification_type="workflow_completed",
+        title=title,
+        message="",
+        payload=payload or {},
     )
+    with rls.tenant_scope(tenant):
+        notify_many(tenant_id=tenant.pk, messages=[message])

@@ -5,6 +5,7 @@ import pytest
 
 from contracts.clause_services import clause_rule_create
 from contracts.models import ClauseRule
+from core import rls
 from notifications.models import WebhookEndpoint
 from notifications.services import webhook_create
 from tenancy.models import User
@@ -254,16 +255,17 @@ def _user(tenant, admin, n):
 def test_two_creates_at_quota_minus_one_do_not_both_pass(settings, setting, create, count):
     tenant = TenantFactory()
     admin = UserFactory(tenant=tenant, is_tenant_admin=True)
-    held = count(tenant)
-    setattr(settings, setting, held + 1)
+    with rls.tenant_scope(tenant):  # the racing requests' scope, which their threads copy
+        held = count(tenant)
+        setattr(settings, setting, held + 1)
 
-    results = run_together(lambda: create(tenant, admin, 1), lambda: create(tenant, admin, 2))
+        results = run_together(lambda: create(tenant, admin, 1), lambda: create(tenant, admin, 2))
 
-    kinds = sorted(kind for kind, _ in results)
-    assert kinds == ["error", "ok"], results
-    error = next(value for kind, value in results if kind == "error")
-    assert error.get_codes() == "quota_exceeded"
-    assert count(tenant) == held + 1
+        kinds = sorted(kind for kind, _ in results)
+        assert kinds == ["error", "ok"], results
+        error = next(value for kind, value in results if kind == "error")
+        assert error.get_codes() == "quota_exceeded"
+        assert count(tenant) == held + 1
 
 
 # --- Django admin: the same services, a refused quota is a message -----------------------------

@@ -32,6 +32,7 @@ from rest_framework.routers import SimpleRouter
 from approvals import lifecycle as contract_services
 from approvals.models import WorkflowInstance, WorkflowStageApproval
 from contracts.models import Contract
+from core import rls
 from tenancy.checks import check_viewsets_are_tenant_scoped
 from tenancy.models import Role, Tenant, User, UserRole
 from tenancy.scoping import TenantScopedViewSetMixin, is_tenant_owned
@@ -44,6 +45,7 @@ from tests.factories import (
     UserRoleFactory,
     WebhookEndpointFactory,
 )
+from tests.fixtures import acting_for_its_tenant
 from workflows import services as workflow_services
 from workflows.models import WorkflowDefinition
 
@@ -58,19 +60,23 @@ WORKFLOW_CONTRACT_TYPE = "ISOLATION"
 # --- makers: one saved object of the given tenant ------------------------------------------
 
 
+@acting_for_its_tenant
 def make_contract(tenant: Tenant) -> Contract:
     """A draft contract (no definition matches it)."""
     return ContractFactory(created_by=UserFactory(tenant=tenant), metadata={"deal": "secret"})
 
 
+@acting_for_its_tenant
 def make_user(tenant: Tenant) -> User:
     return UserFactory(tenant=tenant)
 
 
+@acting_for_its_tenant
 def make_role(tenant: Tenant) -> UserRole:
     return UserRoleFactory(user=UserFactory(tenant=tenant), role="finance")
 
 
+@acting_for_its_tenant
 def make_definition(tenant: Tenant) -> WorkflowDefinition:
     """An active definition matching WORKFLOW_CONTRACT_TYPE, one stage approved by APPROVER_ROLE."""
     Role.objects.get_or_create(tenant=tenant, slug=APPROVER_ROLE, defaults={"name": "Approver"})
@@ -92,6 +98,7 @@ def make_definition(tenant: Tenant) -> WorkflowDefinition:
     )
 
 
+@acting_for_its_tenant
 def make_startable_contract(tenant: Tenant) -> Contract:
     """A draft contract that a definition of its tenant matches (no workflow started yet)."""
     make_definition(tenant)
@@ -100,6 +107,7 @@ def make_startable_contract(tenant: Tenant) -> Contract:
     )
 
 
+@acting_for_its_tenant
 def make_contract_in_review(tenant: Tenant) -> Contract:
     """A contract whose workflow is active, with one pending approval for APPROVER_ROLE."""
     make_definition(tenant)
@@ -113,10 +121,12 @@ def make_contract_in_review(tenant: Tenant) -> Contract:
     return contract
 
 
+@acting_for_its_tenant
 def make_pending_approval(tenant: Tenant) -> WorkflowStageApproval:
     return WorkflowStageApproval.objects.get(contract=make_contract_in_review(tenant))
 
 
+@acting_for_its_tenant
 def make_notification(tenant: Tenant):
     """A notification for the tenant's admin holding APPROVER_ROLE (the caller in tenant A)."""
     caller = User.objects.filter(
@@ -125,6 +135,7 @@ def make_notification(tenant: Tenant):
     return NotificationFactory(recipient=caller or UserFactory(tenant=tenant))
 
 
+@acting_for_its_tenant
 def make_sla_rule(tenant: Tenant) -> Model:
     from approvals.services import sla_rule_create
 
@@ -136,6 +147,7 @@ def make_sla_rule(tenant: Tenant) -> Model:
     )
 
 
+@acting_for_its_tenant
 def make_holiday(tenant: Tenant) -> Model:
     import datetime
 
@@ -150,6 +162,7 @@ def make_holiday(tenant: Tenant) -> Model:
     return Holiday.objects.create(tenant=tenant, date=day, name="Isolation day")
 
 
+@acting_for_its_tenant
 def make_sla_breach(tenant: Tenant) -> Model:
     """A pending approval of the tenant, breached by a check run just after its due date."""
     import datetime
@@ -326,6 +339,7 @@ LIST_FILTERS = [
 # --- helpers ---------------------------------------------------------------------------------
 
 
+@acting_for_its_tenant
 def tenant_state(tenant: Tenant) -> dict[str, list[dict]]:
     """Every row of every tenant-owned table (and the users) of `tenant`, as stored now.
 
@@ -433,7 +447,8 @@ def test_lists_of_a_tenant_without_data_leak_nothing(api_client_for, other_tenan
 
     ids = listed_ids(api_client_for(lonely_admin), endpoint.url)
 
-    assert ids <= {str(lonely_admin.pk), str(lonely_admin.role_assignments.get().pk)}
+    with rls.tenant_scope(lonely_admin.tenant):
+        assert ids <= {str(lonely_admin.pk), str(lonely_admin.role_assignments.get().pk)}
 
 
 @pytest.mark.parametrize("list_filter", LIST_FILTERS, ids=str)
@@ -562,7 +577,8 @@ def test_tenant_and_creator_in_body_are_ignored(client_a, tenant, other_tenant):
     contract = Contract.objects.get(pk=response.json()["id"])
     assert contract.tenant_id == tenant.pk
     assert contract.created_by_id != stranger.pk
-    assert not Contract.objects.filter(tenant=other_tenant).exists()
+    with rls.bypass("nothing was written in the other tenant"):
+        assert not Contract.objects.filter(tenant=other_tenant).exists()
 
 
 def test_other_tenants_matching_definition_never_starts_on_our_contract(
@@ -641,6 +657,7 @@ def test_project_urlconf_passes_the_system_check():
 # --- cursor-paginated lists (audit log): no `count`, so every page is walked via `next` -------
 
 
+@acting_for_its_tenant
 def make_audit_row(tenant: Tenant) -> Model:
     """An audit row of `tenant` with an actor of that tenant (so `?actor=` selects it)."""
     from audit.services import audit_record

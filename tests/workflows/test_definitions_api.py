@@ -10,6 +10,7 @@ from django.utils import timezone
 from approvals.models import WorkflowInstance, WorkflowStageApproval
 from audit.models import AuditLog
 from contracts.models import Contract
+from core import rls
 from tests.factories import ContractFactory, UserFactory
 from tests.flows.test_workflow_api import HIGH_VALUE
 from workflows.models import WorkflowDefinition, WorkflowDefinitionVersion
@@ -207,7 +208,8 @@ def test_any_member_may_list_and_read(admin_client, client, other_tenant, api_cl
     assert client.get(detail_url(theirs["id"])).status_code == 404
     assert admin_client.patch(detail_url(theirs["id"]), {"priority": 1}).status_code == 404
     assert admin_client.delete(detail_url(theirs["id"])).status_code == 404
-    assert WorkflowDefinition.objects.get(pk=theirs["id"]).priority == 0
+    with rls.tenant_scope(other_tenant):
+        assert WorkflowDefinition.objects.get(pk=theirs["id"]).priority == 0
 
 
 def test_writing_needs_workflows_manage(client, manager_client, role_holder, api_client_for):
