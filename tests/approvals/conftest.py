@@ -5,7 +5,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.approvals.analytics_world import World, build_other_tenant, build_world
+from tests.fixtures import World, build_other_tenant, build_world
 
 
 @pytest.fixture

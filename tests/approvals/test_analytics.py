@@ -30,15 +30,8 @@ from approvals.models import SLABreach, WorkflowInstance
 from approvals.orchestrator import approval_act
 from approvals.services import sla_check_breaches
 from core import rls
-from tests.approvals.analytics_world import (
-    DEAL_STAGES,
-    T0,
-    H,
-    build_other_tenant,
-    started,
-)
-from tests.approvals.sla_helpers import define, holder, start
 from tests.factories import TenantFactory, UserFactory, UserRoleFactory
+from tests.fixtures import DEAL_STAGES, T0, H, build_other_tenant, define, holder, start, started
 
 pytestmark = pytest.mark.django_db
 

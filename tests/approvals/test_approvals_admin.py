@@ -9,9 +9,8 @@ from django.test import Client
 from approvals.lifecycle import contract_update
 from approvals.models import ApprovalStatus, InstanceStatus, WorkflowStageApproval
 from approvals.orchestrator import approval_act
-from tests.approvals.sla_helpers import define, holder, stage, start
 from tests.factories import UserFactory
-from tests.fixtures import log_in
+from tests.fixtures import define, holder, log_in, stage, start
 
 pytestmark = pytest.mark.django_db
 

@@ -18,8 +18,8 @@ from approvals.services import sla_check_breaches, sla_rule_create, sla_rule_upd
 from audit.models import AuditLog
 from core import rls
 from notifications.models import Delivery, Notification, NotificationPreference
-from tests.approvals.sla_helpers import define, holder, pending_approvals, stage, start
 from tests.factories import TenantFactory, UserFactory, WebhookEndpointFactory
+from tests.fixtures import define, holder, pending_approvals, stage, start
 
 pytestmark = pytest.mark.django_db
 

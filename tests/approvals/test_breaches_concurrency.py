@@ -17,8 +17,8 @@ from approvals.services import sla_check_breaches, sla_rule_create
 from audit.models import AuditLog
 from core import rls
 from notifications.models import Delivery, Notification
-from tests.approvals.sla_helpers import define, holder, stage, start
 from tests.factories import TenantFactory, UserFactory, WebhookEndpointFactory
+from tests.fixtures import define, holder, stage, start
 from tests.support import THREAD_TIMEOUT, manage, run_together, start_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,7 +11,7 @@ from approvals.models import ApprovalStatus, WorkflowStageApproval
 from audit.models import AuditLog
 from core import rls
 from tests.factories import TenantFactory, UserFactory, UserRoleFactory
-from tests.notifications.conftest import make_definition
+from tests.fixtures import make_definition
 
 pytestmark = pytest.mark.django_db
 

@@ -15,10 +15,8 @@ from approvals.analytics import dashboard_figures
 from approvals.orchestrator import approval_act
 from tenancy.admin_scoping import ADMINISTERED_TENANT_KEY
 from tenancy.models import User
-from tests.approvals.analytics_world import T0, H
-from tests.approvals.sla_helpers import define, holder, stage, start
 from tests.factories import FACTORY_PASSWORD, UserFactory, UserRoleFactory
-from tests.fixtures import log_in
+from tests.fixtures import T0, H, define, holder, log_in, stage, start
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ from django.test import Client
 from approvals.models import Holiday, SLABreach, SLARule, SLASettings
 from approvals.services import holiday_create, sla_check_breaches, sla_rule_create
 from audit.models import AuditLog
-from tests.approvals.sla_helpers import define, holder, pending_approvals, stage, start
 from tests.factories import UserFactory
+from tests.fixtures import define, holder, pending_approvals, stage, start
 
 pytestmark = pytest.mark.django_db
 

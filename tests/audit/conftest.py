@@ -1,7 +1,7 @@
 """Audit fixtures: an `audit.view` holder and a fast way to write many audit rows."""
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -9,8 +9,7 @@ from audit.models import AuditLog
 from core import rls
 from tenancy.capabilities import AUDIT_VIEW
 from tests.factories import UserFactory, UserRoleFactory
-
-BASE_TIME = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+from tests.fixtures import BASE_TIME
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 
 from audit.services import audit_record
 from core import rls
-from tests.audit.conftest import BASE_TIME
 from tests.factories import TenantFactory, UserFactory, UserRoleFactory
+from tests.fixtures import BASE_TIME
 
 pytestmark = pytest.mark.django_db
 

@@ -16,8 +16,8 @@ from approvals.services import sla_check_breaches, sla_rule_create
 from audit.models import AuditLog
 from audit.services import audit_record, audit_record_many
 from core import rls
-from tests.approvals.sla_helpers import define, holder, pending_approvals, stage, start
 from tests.factories import ContractFactory, UserFactory
+from tests.fixtures import define, holder, pending_approvals, stage, start
 from workflows import services as workflow_services
 
 pytestmark = pytest.mark.django_db

@@ -15,8 +15,8 @@ from django.utils import timezone
 from approvals.models import WorkflowStageApproval
 from audit.models import AuditLog
 from config.logging import JsonFormatter
-from tests.approvals.sla_helpers import define, stage, start
 from tests.factories import FACTORY_PASSWORD
+from tests.fixtures import define, stage, start
 
 pytestmark = pytest.mark.django_db
 

@@ -18,9 +18,9 @@ from audit.models import AuditLog
 from contracts.models import BUSINESS_FIELDS, ContractRevision
 from notifications.models import Notification
 from tests.factories import UserFactory, UserRoleFactory
-from tests.flows.test_workflow_api import HIGH_VALUE
-from tests.flows.test_workflow_semantics import (
+from tests.fixtures import (
     DEFINITIONS,
+    HIGH_VALUE,
     act,
     approved,
     cancel,
@@ -29,11 +29,11 @@ from tests.flows.test_workflow_semantics import (
     error_code,
     row_statuses,
     rows_of,
-    stage,
     stage_statuses,
-    start,
     status_of,
 )
+from tests.fixtures import api_stage as stage
+from tests.fixtures import api_start as start
 
 pytestmark = pytest.mark.django_db
 

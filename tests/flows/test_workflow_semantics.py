@@ -9,11 +9,26 @@ from django.utils import timezone
 from approvals.models import WorkflowInstance, WorkflowStageApproval
 from audit.models import AuditLog
 from tests.factories import UserFactory, UserRoleFactory
-from tests.flows.test_workflow_api import HIGH_VALUE
+from tests.fixtures import (
+    DEFINITIONS,
+    HIGH_VALUE,
+    act,
+    approved,
+    cancel,
+    contract_status,
+    create_contract,
+    error_code,
+    row_history,
+    row_statuses,
+    rows_of,
+    stage_statuses,
+    status_of,
+)
+from tests.fixtures import api_stage as stage
+from tests.fixtures import api_start as start
 
 pytestmark = pytest.mark.django_db
 
-DEFINITIONS = "/api/workflows/config/"
 STATUS_KEYS = {
     "id",
     "contract",
@@ -38,16 +53,6 @@ APPROVAL_KEYS = {
     "is_overdue",
     "delegated_to",
 }
-
-
-def stage(name, sequence, approvers, approval_type="all", **extra) -> dict:
-    return {
-        "stage_name": name,
-        "sequence": sequence,
-        "approvers": list(approvers),
-        "approval_type": approval_type,
-        **extra,
-    }
 
 
 @pytest.fixture
@@ -76,72 +81,6 @@ def requester(tenant):
 @pytest.fixture
 def requester_client(api_client_for, requester):
     return api_client_for(requester)
-
-
-def create_contract(client, **fields) -> dict:
-    payload = {"title": "Big MSA", "contract_type": "MSA", "value": "600000", **fields}
-    response = client.post("/api/contracts/", payload, format="json")
-    assert response.status_code == 201, response.json()
-    return response.json()
-
-
-def act(client, contract_id, action="approve", **extra):
-    return client.post(
-        f"/api/contracts/{contract_id}/approve/", {"action": action, **extra}, format="json"
-    )
-
-
-def approved(client, contract_id, **extra) -> dict:
-    response = act(client, contract_id, **extra)
-    assert response.status_code == 200, response.json()
-    return response.json()
-
-
-def start(client, contract_id, **payload):
-    return client.post(f"/api/contracts/{contract_id}/workflow/start/", payload, format="json")
-
-
-def cancel(client, contract_id, **payload):
-    return client.post(f"/api/contracts/{contract_id}/workflow/cancel/", payload, format="json")
-
-
-def status_of(client, contract_id) -> dict:
-    response = client.get(f"/api/contracts/{contract_id}/workflow/status/")
-    assert response.status_code == 200, response.json()
-    return response.json()
-
-
-def stage_statuses(status: dict) -> dict:
-    return {item["stage_name"]: item["status"] for item in status["stages"]}
-
-
-def rows_of(status: dict, stage_name: str) -> list[dict]:
-    (found,) = [item for item in status["stages"] if item["stage_name"] == stage_name]
-    return found["approvals"]
-
-
-def row_statuses(status: dict, stage_name: str) -> dict[str, str]:
-    """`{approver: status}`: rows opened together have no defined order among themselves."""
-    rows = rows_of(status, stage_name)
-    statuses = {row["approver"]: row["status"] for row in rows}
-    assert len(statuses) == len(rows), rows
-    return statuses
-
-
-def row_history(status: dict, stage_name: str) -> list[str]:
-    """Statuses in creation order (a delegation's new row comes after the delegated one)."""
-    return [row["status"] for row in rows_of(status, stage_name)]
-
-
-def contract_status(client, contract_id) -> str:
-    return client.get(f"/api/contracts/{contract_id}/").json()["status"]
-
-
-def error_code(response, status_code) -> dict:
-    assert response.status_code == status_code, response.content[:500]
-    body = response.json()
-    assert set(body) >= {"code", "detail", "request_id"}, body
-    return body
 
 
 # --- manual start ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from notifications.models import Delivery, Notification
 from notifications.services import email_preferences_set
 from tenancy.models import User, UserRole
 from tests.factories import TenantFactory, UserFactory, UserRoleFactory, WebhookEndpointFactory
-from tests.notifications.conftest import make_definition, start_contract
+from tests.fixtures import make_definition, start_contract
 
 pytestmark = pytest.mark.django_db
 

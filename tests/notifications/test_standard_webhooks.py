@@ -19,7 +19,7 @@ from notifications import delivery
 from notifications.models import WebhookEndpoint
 from notifications.services import webhook_rotate_secret
 from tests.factories import UserFactory, UserRoleFactory, WebhookEndpointFactory
-from tests.notifications.conftest import queue_completed_event
+from tests.fixtures import queue_completed_event
 from tests.support import run_together
 
 URL = "/api/admin/webhooks/"

@@ -7,7 +7,7 @@ from core import rls
 from notifications.models import Delivery, WebhookEndpoint
 from notifications.targets import redacted_url
 from tests.factories import UserFactory, UserRoleFactory, WebhookEndpointFactory
-from tests.notifications.conftest import queue_completed_event
+from tests.fixtures import queue_completed_event
 
 pytestmark = pytest.mark.django_db
 

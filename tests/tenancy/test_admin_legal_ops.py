@@ -15,9 +15,8 @@ from approvals.services import sla_check_breaches
 from contracts.models import ContractRevision
 from tenancy.admin_scoping import ADMINISTERED_TENANT_KEY
 from tenancy.models import User
-from tests.approvals.sla_helpers import define, holder, stage, start
 from tests.factories import FACTORY_PASSWORD, ContractFactory, UserFactory
-from tests.fixtures import log_in
+from tests.fixtures import define, holder, log_in, stage, start
 
 pytestmark = pytest.mark.django_db
 

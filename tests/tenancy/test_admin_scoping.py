@@ -11,7 +11,7 @@ from contracts.models import Contract, ContractRevision
 from core import rls
 from tenancy.models import User
 from tests.factories import ContractFactory, UserFactory
-from tests.fixtures import log_in
+from tests.fixtures import inline_management_data, log_in
 
 pytestmark = pytest.mark.django_db
 
@@ -62,18 +62,6 @@ def assert_hidden(browser, url: str, *secrets: str) -> None:
     content = followed.content.decode()
     for secret in secrets:
         assert secret not in content
-
-
-def inline_management_data(browser, url: str) -> dict:
-    """The management-form fields of the page's inline formsets, with no inline rows."""
-    response = browser.get(url)
-    assert response.status_code == 200
-    data = {}
-    for inline in response.context["inline_admin_formsets"]:
-        prefix = inline.formset.prefix
-        data[f"{prefix}-TOTAL_FORMS"] = "0"
-        data[f"{prefix}-INITIAL_FORMS"] = "0"
-    return data
 
 
 def test_staff_tenant_admin_sees_only_own_contracts(browser, staff_admin, two_tenants):

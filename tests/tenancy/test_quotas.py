@@ -11,6 +11,7 @@ from notifications.services import webhook_create
 from tenancy.models import User
 from tenancy.services import user_create
 from tests.factories import ClauseRuleFactory, TenantFactory, UserFactory, WebhookEndpointFactory
+from tests.fixtures import inline_management_data
 from tests.support import run_together
 from workflows.models import WorkflowDefinition
 from workflows.services import definition_create
@@ -274,8 +275,6 @@ def test_two_creates_at_quota_minus_one_do_not_both_pass(settings, setting, crea
 def test_admin_paths_are_held_to_the_quotas(tenant, settings):
     from django.contrib.messages import get_messages
     from django.test import Client
-
-    from tests.tenancy.test_admin_scoping import inline_management_data
 
     staff = UserFactory(tenant=tenant, is_tenant_admin=True, is_staff=True)
     browser = Client()

@@ -39,7 +39,7 @@ from tenancy.models import IdempotencyRecord, User
 from tenancy.tokens import SessionRefreshToken
 from tenancy.worker import WorkerCommand
 from tests.factories import ContractFactory, TenantFactory, UserFactory
-from tests.tenancy.test_tenant_isolation import OBJECT_ENDPOINTS
+from tests.fixtures import OBJECT_ENDPOINTS
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 pytestmark = pytest.mark.rls_bypass(

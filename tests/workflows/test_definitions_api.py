@@ -12,7 +12,7 @@ from audit.models import AuditLog
 from contracts.models import Contract
 from core import rls
 from tests.factories import ContractFactory, UserFactory
-from tests.flows.test_workflow_api import HIGH_VALUE
+from tests.fixtures import HIGH_VALUE
 from workflows.models import WorkflowDefinition, WorkflowDefinitionVersion
 
 pytestmark = pytest.mark.django_db
