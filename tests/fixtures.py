@@ -16,8 +16,8 @@ import threading
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -990,3 +990,118 @@ REAL_OBJECTS: dict[str, Callable[[FuzzData], object]] = {
         WorkflowStageApproval.objects.filter(contract=data.in_review).first().pk
     ),
 }
+
+
+# --- The clause library API (tests/contracts/test_clauses_*.py) ---------------------------------
+
+
+CLAUSES = "/api/admin/clauses/"
+
+
+VALIDATE = "/api/contracts/validate-clauses/"
+
+
+def rule_url(rule) -> str:
+    return f"{CLAUSES}{getattr(rule, 'pk', None) or rule['id']}/"
+
+
+def rule_body(**overrides) -> dict:
+    return {
+        "name": "No unlimited liability",
+        "category": "liability",
+        "contract_types": ["MSA", "SOW"],
+        "kind": "prohibited",
+        "patterns": ["unlimited liability", "liability shall be unlimited"],
+        "severity": "blocking",
+        "guidance": "Fallback: liability capped at 12 months of fees.",
+        "is_active": True,
+        **overrides,
+    }
+
+
+def assert_400_on(response, field: str, *, prefix: bool = False) -> dict:
+    """A validation error on `field` (on `field` or one of its items when `prefix`)."""
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "validation_error"
+    if prefix:
+        assert any(key.split("[")[0] == field for key in body["fields"]), body
+    else:
+        assert field in body["fields"], body
+    return body
+
+
+# --- The contracts API (tests/contracts/test_contracts_api_*.py) ----------------------------------
+
+
+CONTRACTS = "/api/contracts/"
+
+
+def detail_url(contract) -> str:
+    return f"{CONTRACTS}{getattr(contract, 'pk', contract)}/"
+
+
+def contracts_assert_400_on(response, field: str) -> None:
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "validation_error"
+    assert field in body["fields"], body
+    assert "request_id" in body
+
+
+def contracts_make_contract(user, **fields):
+    return ContractFactory(created_by=user, tenant=user.tenant, **fields)
+
+
+# --- The workflow definitions API (tests/workflows/test_definitions_*.py) -------------------------
+
+
+URL = "/api/workflows/config/"
+
+
+def definitions_stage(name="Legal Review", sequence=1, approvers=("legal",), **extra) -> dict:
+    return {"stage_name": name, "sequence": sequence, "approvers": list(approvers), **extra}
+
+
+def body(name="Catch-all", **overrides) -> dict:
+    return {"name": name, "trigger_conditions": {}, "stages": [definitions_stage()], **overrides}
+
+
+def definitions_detail_url(definition_id) -> str:
+    return f"{URL}{definition_id}/"
+
+
+def create(client, **overrides) -> dict:
+    response = client.post(URL, body(**overrides), format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def assert_validation_error(response, key: str, *needles: str) -> str:
+    """400 in the standard shape, with `key` among the fields; returns its joined messages."""
+    assert response.status_code == 400, response.content[:500]
+    error = response.json()
+    assert error["code"] == "validation_error", error
+    assert key in error["fields"], error
+    message = " ".join(error["fields"][key])
+    for needle in needles:
+        assert needle in message, (needle, message)
+    return message
+
+
+# --- The trigger-rule engine's facts (tests/workflows/test_rules_*.py) ----------------------------
+
+
+@dataclass
+class Facts:
+    value: Decimal | None = Decimal("1000.00")
+    contract_type: str = "MSA"
+    currency: str = "USD"
+    counterparty: str = "Acme Corp"
+    department: str = "Legal"
+    region: str = "EMEA"
+    title: str = "Master Services Agreement"
+    start_date: date | None = date(2025, 1, 1)
+    end_date: date | None = date(2025, 12, 31)
+    has_blocking_findings: bool = False
+    metadata: dict = field(default_factory=dict)
