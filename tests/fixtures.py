@@ -33,9 +33,10 @@ from rest_framework.test import APIClient
 
 from approvals import lifecycle as contract_services
 from approvals.lifecycle import contract_create
-from approvals.models import WorkflowStageApproval
+from approvals.models import SLABreach, WorkflowInstance, WorkflowStageApproval
 from approvals.orchestrator import approval_act, workflow_cancel
 from approvals.services import sla_check_breaches
+from audit.models import AuditLog
 from contracts.models import Contract
 from core import rls
 from documents.models import Document, SignatureRequest
@@ -638,7 +639,6 @@ def make_sla_breach(tenant: Tenant) -> Model:
     """A pending approval of the tenant, breached by a check run just after its due date."""
     import datetime
 
-    from approvals.models import SLABreach
     from approvals.services import sla_check_breaches
 
     approval = make_pending_approval(tenant)
@@ -1105,3 +1105,43 @@ class Facts:
     end_date: date | None = date(2025, 12, 31)
     has_blocking_findings: bool = False
     metadata: dict = field(default_factory=dict)
+
+
+# --- Workflows through the API: definitions, requesters (tests/flows/) ----------------------------
+
+
+def audit_actions() -> list[str]:
+    return list(AuditLog.objects.order_by("created_at").values_list("action", flat=True))
+
+
+# --- Approval integrity through the API (tests/flows/test_approval_integrity_*.py) ----------------
+
+
+def integrity_define(admin_client, stages, trigger_conditions=None, **fields) -> dict:
+    payload = {
+        "name": fields.pop("name", f"Flow {uuid.uuid4().hex[:8]}"),
+        "trigger_conditions": {} if trigger_conditions is None else trigger_conditions,
+        "stages": stages,
+        **fields,
+    }
+    response = admin_client.post(DEFINITIONS, payload, format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def patch(client, contract_id, **fields):
+    return client.patch(f"/api/contracts/{contract_id}/", fields, format="json")
+
+
+def post(client, contract_id, what, **body):
+    return client.post(f"/api/contracts/{contract_id}/{what}/", body, format="json")
+
+
+def audit(action, **filters) -> list[AuditLog]:
+    return list(AuditLog.objects.filter(action=action, **filters).order_by("created_at", "id"))
+
+
+def open_instances(contract_id) -> int:
+    return WorkflowInstance.objects.filter(
+        contract_id=contract_id, status__in=["active", "changes_requested"]
+    ).count()
