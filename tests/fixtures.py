@@ -30,10 +30,11 @@ from django.db.models import Model
 from django.utils import timezone
 from pypdf import PdfReader
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from approvals import lifecycle as contract_services
 from approvals.lifecycle import contract_create
-from approvals.models import SLABreach, WorkflowInstance, WorkflowStageApproval
+from approvals.models import SLABreach, WorkflowInstance, WorkflowStage, WorkflowStageApproval
 from approvals.orchestrator import approval_act, workflow_cancel
 from approvals.services import sla_check_breaches
 from audit.models import AuditLog
@@ -47,6 +48,7 @@ from tenancy.out_of_office import out_of_office_set
 from tenancy.scoping import is_tenant_owned
 from tenancy.tokens import SessionRefreshToken
 from tests.factories import (
+    FACTORY_PASSWORD,
     ClauseRuleFactory,
     ContractFactory,
     NotificationFactory,
@@ -1145,3 +1147,344 @@ def open_instances(contract_id) -> int:
     return WorkflowInstance.objects.filter(
         contract_id=contract_id, status__in=["active", "changes_requested"]
     ).count()
+
+
+# --- The audit trail's scene and arrange steps (tests/audit/test_audit_trail*.py) -----------------
+
+
+CLIENT_IP = "203.0.113.9"
+
+
+USER_AGENT = "AuditTrailTest/1.0 (table)"
+
+
+WORKFLOW_TYPE = "AUDITED"
+
+
+@dataclass
+class Scene:
+    tenant: Any
+    admin: User
+    requester: User
+    legal: User
+    finance: User
+    client_for: Callable[[User], APIClient]
+    # Filled by a case's arrange step, read by its expectations.
+    saved: dict[str, Any] = field(default_factory=dict)
+
+
+def audit_stage(name, sequence, approvers, approval_type="all", **extra):
+    return {
+        "stage_name": name,
+        "sequence": sequence,
+        "approvers": approvers,
+        "approval_type": approval_type,
+        "sla_hours": 24,
+        "is_required": True,
+        **extra,
+    }
+
+
+def definition(scene: Scene, *stages, name=None) -> WorkflowDefinition:
+    return workflow_services.definition_create(
+        tenant=scene.tenant,
+        created_by=scene.admin,
+        name=name or f"Audited {uuid.uuid4().hex[:6]}",
+        trigger_conditions={"contract_type": WORKFLOW_TYPE},
+        stages=list(stages),
+    )
+
+
+def contract_in_review(scene: Scene, *stages):
+    definition(scene, *stages)
+    contract = contract_services.contract_create(
+        tenant=scene.tenant,
+        created_by=scene.requester,
+        title="Audited",
+        contract_type=WORKFLOW_TYPE,
+    )
+    assert contract.status == "in_review"
+    scene.saved["contract"] = contract
+    scene.saved["instance"] = WorkflowInstance.objects.get(contract=contract)
+    return contract
+
+
+Lazy = Callable[["Scene", Any], Any]  # (scene, response) -> value, for ids the request creates
+
+
+@dataclass(frozen=True)
+class Row:
+    action: str
+    resource_type: str
+    resource_id: str | Lazy
+    actor: User | Lazy | None = "caller"
+    # Entries that must be in `changes`, exactly; `exact=True`: and nothing else.
+    changes: dict | Lazy = field(default_factory=dict)
+    exact: bool = False
+    tenant: object = "scene"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    arrange: Callable[[Scene], tuple[User | None, str, str, dict | None]]
+    status: int
+    rows: list[Row]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _resolve(value, scene, response):
+    return value(scene, response) if callable(value) else value
+
+
+def _instance(scene, response):
+    return str(scene.saved["instance"].pk)
+
+
+def _stage(sequence):
+    return lambda scene, response: str(
+        WorkflowStage.objects.get(instance=scene.saved["instance"], sequence=sequence).pk
+    )
+
+
+def _approval(approver):
+    return lambda scene, response: str(
+        WorkflowStageApproval.objects.get(
+            instance=scene.saved["instance"], approver=approver, delegated_from__isnull=True
+        ).pk
+    )
+
+
+def _response_id(scene, response):
+    return response.json()["id"]
+
+
+def register(scene):
+    scene.saved["email"] = "founder@audit.example"
+    return (
+        None,
+        "post",
+        "/api/auth/register/",
+        {
+            "email": "founder@audit.example",
+            "password": FACTORY_PASSWORD,
+            "full_name": "Fay Founder",
+            "tenant_name": "Audited Inc",
+        },
+    )
+
+
+def token_login(scene):
+    return (
+        None,
+        "post",
+        "/api/auth/token/",
+        {
+            "email": scene.requester.email,
+            "password": FACTORY_PASSWORD,
+        },
+    )
+
+
+def failed_login(scene):
+    return (
+        None,
+        "post",
+        "/api/auth/token/",
+        {
+            "email": scene.requester.email,
+            "password": "not-the-password",
+        },
+    )
+
+
+def failed_login_unknown_email(scene):
+    return (
+        None,
+        "post",
+        "/api/auth/token/",
+        {
+            "email": "nobody@nowhere.example",
+            "password": "whatever-it-is",
+        },
+    )
+
+
+def logout(scene):
+    return (
+        scene.requester,
+        "post",
+        "/api/auth/logout/",
+        {"refresh": str(RefreshToken.for_user(scene.requester))},
+    )
+
+
+def user_create(scene):
+    return (
+        scene.admin,
+        "post",
+        "/api/admin/users/",
+        {
+            "email": "new.hire@audit.example",
+            "password": FACTORY_PASSWORD,
+            "full_name": "New Hire",
+        },
+    )
+
+
+def role_assign(scene):
+    return (
+        scene.admin,
+        "post",
+        "/api/admin/users/roles/",
+        {
+            "user": str(scene.requester.pk),
+            "role": "procurement",
+            "permissions": ["audit.view"],
+        },
+    )
+
+
+def role_revoke(scene):
+    assignment = UserRoleFactory(user=scene.requester, role="procurement", permissions=[])
+    scene.saved["assignment"] = assignment
+    return scene.admin, "delete", f"/api/admin/users/roles/{assignment.pk}/", None
+
+
+def audit_contract_create(scene):
+    return (
+        scene.requester,
+        "post",
+        "/api/contracts/",
+        {
+            "title": "Plain NDA",
+            "contract_type": "NDA",
+            "value": "1000",
+            "counterparty": "Initech",
+        },
+    )
+
+
+def contract_create_starting_workflow(scene):
+    definition(scene, audit_stage("Legal", 1, ["legal"]))
+    return (
+        scene.requester,
+        "post",
+        "/api/contracts/",
+        {
+            "title": "Audited MSA",
+            "contract_type": WORKFLOW_TYPE,
+        },
+    )
+
+
+def contract_update(scene):
+    contract = ContractFactory(created_by=scene.requester, title="Before")
+    scene.saved["contract"] = contract
+    scene.saved["hash_before"] = contract.content_hash
+    return scene.requester, "patch", f"/api/contracts/{contract.pk}/", {"title": "After"}
+
+
+def audit_definition_create(scene):
+    return (
+        scene.admin,
+        "post",
+        "/api/workflows/config/",
+        {
+            "name": "Created through the API",
+            "trigger_conditions": {"contract_type": "SOW"},
+            "stages": [audit_stage("Legal", 1, ["legal"])],
+        },
+    )
+
+
+def definition_update(scene):
+    scene.saved["definition"] = definition(scene, audit_stage("Legal", 1, ["legal"]))
+    return (
+        scene.admin,
+        "patch",
+        f"/api/workflows/config/{scene.saved['definition'].pk}/",
+        {"priority": 7},
+    )
+
+
+def definition_delete(scene):
+    scene.saved["definition"] = definition(scene, audit_stage("Legal", 1, ["legal"]), name="Doomed")
+    return scene.admin, "delete", f"/api/workflows/config/{scene.saved['definition'].pk}/", None
+
+
+def workflow_start(scene):
+    definition(scene, audit_stage("Legal", 1, ["legal"]))
+    contract = ContractFactory(created_by=scene.requester, contract_type=WORKFLOW_TYPE)
+    scene.saved["contract"] = contract
+    return scene.requester, "post", f"/api/contracts/{contract.pk}/workflow/start/", {}
+
+
+def _after_start(scene, response):
+    """For workflow_start: the instance exists only once the request ran."""
+    scene.saved["instance"] = WorkflowInstance.objects.get(contract=scene.saved["contract"])
+    return str(scene.saved["instance"].pk)
+
+
+def approve_last_stage(scene):
+    contract = contract_in_review(scene, audit_stage("Legal", 1, ["legal"]))
+    return (
+        scene.legal,
+        "post",
+        f"/api/contracts/{contract.pk}/approve/",
+        {
+            "action": "approve",
+            "comments": "Fine",
+        },
+    )
+
+
+def approve_opening_next_stage(scene):
+    contract = contract_in_review(
+        scene, audit_stage("Legal", 1, ["legal"]), audit_stage("Finance", 2, ["finance"])
+    )
+    return scene.legal, "post", f"/api/contracts/{contract.pk}/approve/", {"action": "approve"}
+
+
+def approve_any_skipping_the_other(scene):
+    contract = contract_in_review(scene, audit_stage("Either", 1, ["legal", "finance"], "any"))
+    return scene.legal, "post", f"/api/contracts/{contract.pk}/approve/", {"action": "approve"}
+
+
+def reject(scene):
+    contract = contract_in_review(scene, audit_stage("Both", 1, ["legal", "finance"]))
+    return (
+        scene.legal,
+        "post",
+        f"/api/contracts/{contract.pk}/approve/",
+        {
+            "action": "reject",
+            "comments": "Liability uncapped",
+        },
+    )
+
+
+def delegate(scene):
+    contract = contract_in_review(scene, audit_stage("Legal", 1, ["legal"]))
+    scene.saved["stand_in"] = UserFactory(tenant=scene.tenant)
+    return (
+        scene.legal,
+        "post",
+        f"/api/contracts/{contract.pk}/approve/",
+        {
+            "action": "delegate",
+            "delegate_to": str(scene.saved["stand_in"].pk),
+        },
+    )
+
+
+def audit_cancel(scene):
+    contract = contract_in_review(scene, audit_stage("Legal", 1, ["legal"]))
+    return (
+        scene.requester,
+        "post",
+        f"/api/contracts/{contract.pk}/workflow/cancel/",
+        {"reason": "Deal fell through"},
+    )

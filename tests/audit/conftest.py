@@ -1,4 +1,5 @@
-"""Audit fixtures: an `audit.view` holder and a fast way to write many audit rows."""
+"""Audit fixtures: an `audit.view` holder, a fast way to write many audit rows, the audit trail's
+scene."""
 
 import uuid
 from datetime import timedelta
@@ -9,7 +10,7 @@ from audit.models import AuditLog
 from core import rls
 from tenancy.capabilities import AUDIT_VIEW
 from tests.factories import UserFactory, UserRoleFactory
-from tests.fixtures import BASE_TIME
+from tests.fixtures import BASE_TIME, Scene
 
 
 @pytest.fixture
@@ -50,3 +51,18 @@ def write_rows():
             return AuditLog.objects.bulk_create(rows)
 
     return write
+
+
+# --- the scene every audit trail case starts from (tests/audit/test_audit_trail*.py) -------------
+
+
+@pytest.fixture
+def scene(tenant, api_client_for, role_holder):
+    return Scene(
+        tenant=tenant,
+        admin=UserFactory(tenant=tenant, is_tenant_admin=True),
+        requester=UserFactory(tenant=tenant),
+        legal=role_holder("legal"),
+        finance=role_holder("finance"),
+        client_for=api_client_for,
+    )
