@@ -1,6 +1,6 @@
 """GET /dashboard/: the analytics dashboard, through real sessions on real PostgreSQL.
 
-The figures are the analytics world's (``tests/approvals/analytics_world.py``): the page must show
+The figures are the analytics world's (``build_world`` in ``tests/fixtures.py``): the page must show
 what ``workflow_analytics`` computes, drawn and tabled, for the viewer's tenant only.
 """
 
