@@ -33,6 +33,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from approvals import lifecycle as contract_services
+from approvals.consistency import consistency_check
 from approvals.lifecycle import contract_create
 from approvals.models import SLABreach, WorkflowInstance, WorkflowStage, WorkflowStageApproval
 from approvals.orchestrator import approval_act, workflow_cancel
@@ -1488,3 +1489,87 @@ def audit_cancel(scene):
         f"/api/contracts/{contract.pk}/workflow/cancel/",
         {"reason": "Deal fell through"},
     )
+
+
+# --- The consistency check's workflows through the API (tests/approvals/test_consistency*.py) -----
+
+
+SEQUENTIAL = [  # all -> any -> all, as the example workflow of docs/api.md
+    {"stage_name": "Legal Review", "sequence": 1, "approvers": ["legal"], "approval_type": "all"},
+    {
+        "stage_name": "Finance Approval",
+        "sequence": 2,
+        "approvers": ["finance", "cfo"],
+        "approval_type": "any",
+    },
+    {"stage_name": "Executive Sign-Off", "sequence": 3, "approvers": ["ceo"]},
+]
+
+
+def parallel_stages(named_user) -> list[dict]:
+    """Two parallel stages (one with a named approver, one quorum), an optional one, a last one."""
+    return [
+        {"stage_name": "Legal", "sequence": 1, "approvers": ["legal", f"user:{named_user.pk}"]},
+        {
+            "stage_name": "Security",
+            "sequence": 1,
+            "approvers": ["security", "privacy", "risk"],
+            "approval_type": "quorum",
+            "min_approvals": 2,
+        },
+        {"stage_name": "Ops", "sequence": 2, "approvers": ["finance"], "is_required": False},
+        {
+            "stage_name": "Sign-off",
+            "sequence": 3,
+            "approvers": ["ceo", "cfo"],
+            "approval_type": "any",
+        },
+    ]
+
+
+def consistency_create(clients, contract_type="SEQ") -> str:
+    body = {"title": "MSA", "contract_type": contract_type, "value": "1000.00"}
+    response = clients["requester"].post("/api/contracts/", body, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["status"] == ("in_review" if contract_type != "NONE" else "draft")
+    return response.json()["id"]
+
+
+def consistency_act(client, contract_id, action="approve", expect=200, **extra) -> dict:
+    response = client.post(
+        f"/api/contracts/{contract_id}/approve/", {"action": action, **extra}, format="json"
+    )
+    assert response.status_code == expect, response.json()
+    return response.json()
+
+
+def assert_consistent(tenant_id=None) -> None:
+    assert consistency_check(tenant_id=tenant_id).violations == []
+
+
+def _row(instance, approver) -> WorkflowStageApproval:
+    return instance.approvals.get(approver=approver, status="pending")
+
+
+RESET_STAGES = [  # reset policies: a field list, "never", another list
+    {"stage_name": "Legal", "sequence": 1, "approvers": ["legal"], "reset_on_change": ["value"]},
+    {
+        "stage_name": "Finance",
+        "sequence": 2,
+        "approvers": ["finance", "cfo"],
+        "approval_type": "any",
+        "reset_on_change": "never",
+    },
+    {
+        "stage_name": "Board",
+        "sequence": 3,
+        "approvers": ["ceo", "risk"],
+        "reset_on_change": ["title"],
+    },
+]
+
+
+def consistency_patch(clients, contract_id, **fields) -> dict:
+    response = clients["requester"].patch(f"/api/contracts/{contract_id}/", fields, format="json")
+    assert response.status_code == 200, response.json()
+    return response.json()
