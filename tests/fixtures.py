@@ -1110,7 +1110,7 @@ class Facts:
     metadata: dict = field(default_factory=dict)
 
 
-# --- Workflows through the API: definitions, requesters (tests/flows/) ----------------------------
+# --- Workflow semantics through the API (tests/flows/test_workflow_semantics_*.py) ----------------
 
 
 def audit_actions() -> list[str]:
