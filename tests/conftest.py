@@ -14,8 +14,8 @@ from rest_framework.test import APIClient
 
 from config.database import admin_url, connect, role_name
 from core import rls, rls_key
-from tenancy.tokens import SessionRefreshToken
 from tests.factories import TenantFactory, UserFactory, UserRoleFactory
+from tests.fixtures import session_token
 
 pytest_plugins = ["tests.browser"]
 
@@ -86,15 +86,40 @@ def django_db_setup(django_db_setup, django_db_blocker):
     connection.settings_dict.update(owner)
 
 
-@pytest.fixture(autouse=True)
-def _rls_bypass_for_test_code():
-    """Test code builds and inspects rows of several tenants directly, as an operator would.
+def _test_body_scope(item):
+    """The scope a test body runs in: its primary tenant's, as a request of that tenant would.
 
-    It runs as the worker role. Requests made through the test client are not bypassed:
+    The primary tenant is the ``tenant`` fixture's. So a service called from a test sees and
+    writes that tenant's rows only, and one that is not tenant-safe fails. A test with no
+    ``tenant`` runs with no scope, as a request does before authentication. Cross-tenant set-up
+    and assertions enter ``rls.bypass`` themselves (factories do, see ``tests.factories``); a test
+    that inspects several tenants throughout says so with ``@pytest.mark.rls_bypass(reason)``.
+    """
+    marker = item.get_closest_marker("rls_bypass")
+    if marker is not None:
+        return rls.bypass(f"test {item.name}: {marker.args[0]}")
+    funcargs = getattr(item, "funcargs", {})
+    if "tenant" in funcargs:
+        return rls.tenant_scope(funcargs["tenant"])
+    return rls.request_scope()
+
+
+@pytest.fixture(autouse=True)
+def _rls_bypass_for_set_up():
+    """Fixtures build rows of several tenants, as an operator would: past row-level security.
+
+    Set-up and tear-down run as the worker role; the test body runs in its own scope
+    (``_test_body_scope``). Requests made through the test client are never bypassed:
     ``RowLevelSecurityMiddleware`` starts each one with no scope, as the app role, and
     authentication narrows it to the caller's tenant.
     """
-    with rls.bypass("test set-up and assertions"):
+    with rls.bypass("test set-up and tear-down"):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outside the call's log capture
+def pytest_runtest_call(item):
+    with _test_body_scope(item):
         yield
 
 
@@ -117,7 +142,7 @@ def api_client() -> APIClient:
 def api_client_for():
     def make(user) -> APIClient:
         client = APIClient()
-        token = SessionRefreshToken.for_user(user).access_token
+        token = session_token(user).access_token
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
         return client
 

@@ -1,14 +1,32 @@
-"""factory-boy factories for every model tests need. Passwords are all `FACTORY_PASSWORD`."""
+"""factory-boy factories for every model tests need. Passwords are all `FACTORY_PASSWORD`.
+
+Each factory writes its rows past row-level security, whatever the scope of the test calling it:
+building a world of several tenants is set-up, not the code under test.
+"""
 
 import factory
-from factory.django import DjangoModelFactory
+from factory import enums
+from factory.django import DjangoModelFactory as _DjangoModelFactory
 
 from contracts.models import ClauseRule, Contract, ContractRevision
 from contracts.revisions import canonical_content, content_hash
+from core import rls
 from notifications.signing import secret_generate
 from tenancy.models import Role, Tenant, User, UserRole
 
 FACTORY_PASSWORD = "correct-horse-battery-staple"
+
+
+class DjangoModelFactory(_DjangoModelFactory):
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def _generate(cls, strategy, params):
+        if strategy != enums.CREATE_STRATEGY:
+            return super()._generate(strategy, params)
+        with rls.bypass(f"test factory {cls.__name__}"):
+            return super()._generate(strategy, params)
 
 
 # The role catalog every factory tenant starts with: the roles the tests' stages name. (Stage

@@ -3,8 +3,8 @@
 import pytest
 
 from approvals.models import ApprovalStatus, WorkflowStageApproval
-from tests.approvals.link_helpers import contract_for_review, emailed_links
 from tests.browser import DESKTOP, PHONE, csp_violations, horizontal_overflow
+from tests.fixtures import contract_for_review, emailed_links
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

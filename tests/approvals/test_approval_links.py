@@ -16,8 +16,8 @@ from approvals.models import ApprovalLink, ApprovalStatus, WorkflowStageApproval
 from audit.models import AuditLog
 from contracts.models import Contract
 from tenancy.models import UserRole
-from tests.approvals.link_helpers import PUBLIC, contract_for_review, emailed_links
 from tests.factories import TenantFactory, UserFactory, UserRoleFactory
+from tests.fixtures import PUBLIC, contract_for_review, emailed_links
 
 pytestmark = pytest.mark.django_db
 

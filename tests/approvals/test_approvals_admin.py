@@ -9,8 +9,8 @@ from django.test import Client
 from approvals.lifecycle import contract_update
 from approvals.models import ApprovalStatus, InstanceStatus, WorkflowStageApproval
 from approvals.orchestrator import approval_act
-from tests.approvals.sla_helpers import define, holder, stage, start
 from tests.factories import UserFactory
+from tests.fixtures import define, holder, log_in, stage, start
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +21,7 @@ INSTANCES = "/admin/approvals/workflowinstance/"
 @pytest.fixture
 def browser(tenant) -> Client:
     client = Client()
-    client.force_login(UserFactory(tenant=tenant, is_tenant_admin=True, is_staff=True))
+    log_in(client, UserFactory(tenant=tenant, is_tenant_admin=True, is_staff=True))
     return client
 
 
@@ -122,7 +122,7 @@ def test_instance_page_lists_approvals_with_their_revision(browser, sent_back):
 
 def test_other_tenants_staff_sees_none_of_it(sent_back, other_tenant):
     browser = Client()
-    browser.force_login(UserFactory(tenant=other_tenant, is_tenant_admin=True, is_staff=True))
+    log_in(browser, UserFactory(tenant=other_tenant, is_tenant_admin=True, is_staff=True))
     instance = sent_back.workflow_instances.get()
 
     assert rows(browser.get(APPROVALS, {"status__exact": "superseded"})) == []

@@ -16,9 +16,10 @@ from approvals.models import SLABreach, WorkflowStageApproval
 from approvals.orchestrator import approval_act
 from approvals.services import sla_check_breaches, sla_rule_create, sla_rule_update
 from audit.models import AuditLog
+from core import rls
 from notifications.models import Delivery, Notification, NotificationPreference
-from tests.approvals.sla_helpers import define, holder, pending_approvals, stage, start
 from tests.factories import TenantFactory, UserFactory, WebhookEndpointFactory
+from tests.fixtures import define, holder, pending_approvals, stage, start
 
 pytestmark = pytest.mark.django_db
 
@@ -47,15 +48,16 @@ def build(tenant, *, contract_type="SLA", escalate=True) -> Setup:
     time the check runs (it was still valid when the workflow started).
     """
     admin = UserFactory(tenant=tenant, is_tenant_admin=True)
-    rule = sla_rule_create(
-        tenant=tenant,
-        created_by=admin,
-        contract_type=contract_type,
-        stage_name="Legal Review",
-        sla_hours=10,
-        escalation_enabled=escalate,
-        escalate_to_role="legal-lead",
-    )
+    with rls.tenant_scope(tenant):
+        rule = sla_rule_create(
+            tenant=tenant,
+            created_by=admin,
+            contract_type=contract_type,
+            stage_name="Legal Review",
+            sla_hours=10,
+            escalation_enabled=escalate,
+            escalate_to_role="legal-lead",
+        )
     define(tenant, [stage("Legal Review", ["legal"])], contract_type=contract_type)
     creator = holder(tenant, "legal")
     approvers = {holder(tenant, "legal"), holder(tenant, "legal")}
@@ -357,6 +359,11 @@ def test_delegation_carries_the_sla_state(setup):
 
 def _statements_for(overdue: int) -> tuple[int, int]:
     tenant = TenantFactory()
+    with rls.tenant_scope(tenant):
+        return _statements_of_tenant(tenant, overdue)
+
+
+def _statements_of_tenant(tenant, overdue: int) -> tuple[int, int]:
     admin = UserFactory(tenant=tenant, is_tenant_admin=True)
     sla_rule_create(
         tenant=tenant,
@@ -418,6 +425,7 @@ def run_command(*args) -> str:
     return out.getvalue()
 
 
+@pytest.mark.rls_bypass("checks and counts every tenant's approvals, as the all-tenant check does")
 def test_command_checks_every_tenant_and_prints_what_it_found(setup, other_tenant):
     build(other_tenant, contract_type="OTHER", escalate=False)
     # The command uses the real clock: move the due dates into the past instead.
@@ -446,6 +454,7 @@ def test_command_dry_run_writes_nothing(setup):
     assert "breached 1" in run_command("--tenant", str(setup.tenant.pk))
 
 
+@pytest.mark.rls_bypass("checks and counts every tenant's approvals, as the all-tenant check does")
 def test_command_tenant_scope(setup, other_tenant):
     other = build(other_tenant, contract_type="OTHER")
     WorkflowStageApproval.objects.update(due_at=timezone.now() - timedelta(minutes=5))
@@ -467,6 +476,7 @@ def test_command_rejects_an_unknown_tenant(setup):
 # --- the endpoints ------------------------------------------------------------------------------
 
 
+@pytest.mark.rls_bypass("compares every tenant's rows before and after one tenant's check")
 def test_endpoint_checks_the_callers_tenant_only(api_client_for, setup, other_tenant):
     other = build(other_tenant, contract_type="OTHER")
     WorkflowStageApproval.objects.update(due_at=timezone.now() - timedelta(minutes=5))

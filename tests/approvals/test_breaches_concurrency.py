@@ -16,9 +16,10 @@ from django.utils import timezone
 from approvals.models import SLABreach, WorkflowStageApproval
 from approvals.services import sla_check_breaches, sla_rule_create
 from audit.models import AuditLog
+from core import rls
 from notifications.models import Delivery, Notification
-from tests.approvals.sla_helpers import define, holder, stage, start
 from tests.factories import TenantFactory, UserFactory, WebhookEndpointFactory
+from tests.fixtures import define, holder, stage, start
 from tests.support import THREAD_TIMEOUT, manage, run_together, start_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,13 +30,14 @@ SLA_TYPES = ("sla_reminder", "sla_breached", "sla_escalated")
 def overdue_workflows(tenant, count: int) -> None:
     """``count`` contracts whose single approval is pending, with a 1 h escalating SLA."""
     admin = UserFactory(tenant=tenant, is_tenant_admin=True)
-    sla_rule_create(
-        tenant=tenant,
-        created_by=admin,
-        sla_hours=1,
-        escalation_enabled=True,
-        escalate_to_role="lead",
-    )
+    with rls.tenant_scope(tenant):
+        sla_rule_create(
+            tenant=tenant,
+            created_by=admin,
+            sla_hours=1,
+            escalation_enabled=True,
+            escalate_to_role="lead",
+        )
     define(tenant, [stage("Review", ["legal"])])
     holder(tenant, "legal")
     holder(tenant, "legal")
@@ -151,6 +153,7 @@ def test_a_run_overlapping_an_uncommitted_one_waits_then_skips(tenant, kind):
     assert found["audit"] == (10 if kind == "breach" else 0)
 
 
+@pytest.mark.rls_bypass("checks and counts every tenant's approvals, as the all-tenant check does")
 def test_parallel_sessions_split_tenants_and_add_up(other_tenant, tenant):
     """``jobs=2``: the tenants with work are split over two sessions; together they do exactly
     what one session would (the same rows, once)."""
@@ -182,6 +185,7 @@ def test_parallel_sessions_split_tenants_and_add_up(other_tenant, tenant):
 # --- the command as cron runs it ------------------------------------------------------------
 
 
+@pytest.mark.rls_bypass("sets and counts every tenant's approvals around the commands")
 def test_command_exit_status(tenant, other_tenant):
     overdue_workflows(tenant, 2)
     overdue_workflows(other_tenant, 1)

@@ -9,8 +9,9 @@ from django.test.utils import CaptureQueriesContext
 from approvals import lifecycle as contract_services
 from approvals.models import ApprovalStatus, WorkflowStageApproval
 from audit.models import AuditLog
+from core import rls
 from tests.factories import TenantFactory, UserFactory, UserRoleFactory
-from tests.notifications.conftest import make_definition
+from tests.fixtures import make_definition
 
 pytestmark = pytest.mark.django_db
 
@@ -20,17 +21,18 @@ URL = "/api/approvals/bulk/"
 def waiting_rows(tenant, count: int) -> list[WorkflowStageApproval]:
     """``count`` contracts waiting at their legal stage: their legal rows."""
     creator = UserFactory(tenant=tenant)
-    contracts = [
-        contract_services.contract_create(
-            tenant=tenant, created_by=creator, title=f"Contract {n}", contract_type="NOTIFY"
+    with rls.tenant_scope(tenant):
+        contracts = [
+            contract_services.contract_create(
+                tenant=tenant, created_by=creator, title=f"Contract {n}", contract_type="NOTIFY"
+            )
+            for n in range(count)
+        ]
+        return list(
+            WorkflowStageApproval.objects.filter(contract__in=contracts, role="legal").order_by(
+                "created_at", "id"
+            )
         )
-        for n in range(count)
-    ]
-    return list(
-        WorkflowStageApproval.objects.filter(contract__in=contracts, role="legal").order_by(
-            "created_at", "id"
-        )
-    )
 
 
 @pytest.fixture
@@ -108,7 +110,8 @@ def test_each_row_succeeds_or_fails_on_its_own(legal_client, legal, tenant, api_
     assert "not an eligible approver" in results[1]["detail"]
     mine.refresh_from_db()
     finance_row.refresh_from_db()
-    foreign.refresh_from_db()
+    with rls.bypass("the other tenant's row, untouched"):
+        foreign.refresh_from_db()
     assert mine.status == ApprovalStatus.APPROVED
     assert finance_row.status == foreign.status == ApprovalStatus.PENDING
 

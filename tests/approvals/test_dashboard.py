@@ -1,6 +1,6 @@
 """GET /dashboard/: the analytics dashboard, through real sessions on real PostgreSQL.
 
-The figures are the analytics world's (``tests/approvals/analytics_world.py``): the page must show
+The figures are the analytics world's (``build_world`` in ``tests/fixtures.py``): the page must show
 what ``workflow_analytics`` computes, drawn and tabled, for the viewer's tenant only.
 """
 
@@ -15,9 +15,8 @@ from approvals.analytics import dashboard_figures
 from approvals.orchestrator import approval_act
 from tenancy.admin_scoping import ADMINISTERED_TENANT_KEY
 from tenancy.models import User
-from tests.approvals.analytics_world import T0, H
-from tests.approvals.sla_helpers import define, holder, stage, start
 from tests.factories import FACTORY_PASSWORD, UserFactory, UserRoleFactory
+from tests.fixtures import T0, H, define, holder, log_in, stage, start
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +25,7 @@ URL = "/dashboard/"
 
 def browser_for(user) -> Client:
     browser = Client()
-    browser.force_login(user)
+    log_in(browser, user)
     return browser
 
 

@@ -8,8 +8,8 @@ from django.test import Client
 from approvals.models import Holiday, SLABreach, SLARule, SLASettings
 from approvals.services import holiday_create, sla_check_breaches, sla_rule_create
 from audit.models import AuditLog
-from tests.approvals.sla_helpers import define, holder, pending_approvals, stage, start
 from tests.factories import UserFactory
+from tests.fixtures import define, holder, pending_approvals, stage, start
 
 pytestmark = pytest.mark.django_db
 
@@ -130,6 +130,7 @@ def test_settings_add_then_only_change(browser, tenant):
     assert "Must be after day_start" in reversed_hours.content.decode()
 
 
+@pytest.mark.rls_bypass("builds and checks two tenants' SLA rows, then compares")
 def test_admin_lists_only_the_tenants_rows(browser, tenant, other_tenant, staff):
     outsider = UserFactory(tenant=other_tenant)
     sla_rule_create(tenant=other_tenant, created_by=outsider, stage_name="Theirs", sla_hours=1)

@@ -9,8 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from approvals.models import SLARule, SLASettings, WorkflowStage
 from approvals.services import holiday_create, sla_rule_create, sla_settings_update
 from audit.models import AuditLog
-from tests.approvals.sla_helpers import define, freeze, pending_approvals, stage, start
 from tests.factories import UserFactory, UserRoleFactory
+from tests.fixtures import define, freeze, pending_approvals, stage, start
 
 pytestmark = pytest.mark.django_db
 

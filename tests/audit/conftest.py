@@ -1,15 +1,16 @@
-"""Audit fixtures: an `audit.view` holder and a fast way to write many audit rows."""
+"""Audit fixtures: an `audit.view` holder, a fast way to write many audit rows, the audit trail's
+scene."""
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from audit.models import AuditLog
+from core import rls
 from tenancy.capabilities import AUDIT_VIEW
 from tests.factories import UserFactory, UserRoleFactory
-
-BASE_TIME = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+from tests.fixtures import BASE_TIME, Scene
 
 
 @pytest.fixture
@@ -29,6 +30,8 @@ def auditor_client(api_client_for, auditor):
 def write_rows():
     """`write_rows(tenant, n, **fields)`: n rows one minute apart (newest last), in one INSERT.
 
+    Written in ``tenant``'s scope, whatever the test's.
+
     `created_at` may be given to make every row share one instant (ties for the cursor).
     """
 
@@ -44,6 +47,22 @@ def write_rows():
                 **fields,
             }
             rows.append(AuditLog(tenant=tenant, **values))
-        return AuditLog.objects.bulk_create(rows)
+        with rls.tenant_scope(tenant):
+            return AuditLog.objects.bulk_create(rows)
 
     return write
+
+
+# --- the scene every audit trail case starts from (tests/audit/test_audit_trail*.py) -------------
+
+
+@pytest.fixture
+def scene(tenant, api_client_for, role_holder):
+    return Scene(
+        tenant=tenant,
+        admin=UserFactory(tenant=tenant, is_tenant_admin=True),
+        requester=UserFactory(tenant=tenant),
+        legal=role_holder("legal"),
+        finance=role_holder("finance"),
+        client_for=api_client_for,
+    )

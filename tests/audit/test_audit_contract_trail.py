@@ -15,8 +15,9 @@ from approvals.models import WorkflowInstance, WorkflowStage, WorkflowStageAppro
 from approvals.services import sla_check_breaches, sla_rule_create
 from audit.models import AuditLog
 from audit.services import audit_record, audit_record_many
-from tests.approvals.sla_helpers import define, holder, pending_approvals, stage, start
+from core import rls
 from tests.factories import ContractFactory, UserFactory
+from tests.fixtures import define, holder, pending_approvals, stage, start
 from workflows import services as workflow_services
 
 pytestmark = pytest.mark.django_db
@@ -167,13 +168,12 @@ def test_a_draft_contracts_update_is_on_its_trail(auditor_client, tenant, api_cl
 
 
 def test_another_tenants_contract_yields_no_rows(auditor_client, other_tenant, tenant):
-    theirs = contract_services.contract_create(
-        tenant=other_tenant,
-        created_by=UserFactory(tenant=other_tenant),
-        title="Theirs",
-        contract_type="NONE",
-    )
-    assert AuditLog.objects.filter(contract=theirs.pk).exists()
+    creator = UserFactory(tenant=other_tenant)
+    with rls.tenant_scope(other_tenant):
+        theirs = contract_services.contract_create(
+            tenant=other_tenant, created_by=creator, title="Theirs", contract_type="NONE"
+        )
+        assert AuditLog.objects.filter(contract=theirs.pk).exists()
     audit_record(action="login", tenant=tenant)  # ours, about no contract
 
     for contract_id in (theirs.pk, uuid.uuid4()):

@@ -15,8 +15,8 @@ from approvals.models import WorkflowStageApproval
 from approvals.services import sla_check_breaches, sla_rule_create
 from audit.models import SEQ_SEQUENCE, AuditLog
 from audit.services import audit_record, audit_record_many
-from tests.approvals.sla_helpers import define, holder, stage, start
 from tests.factories import UserFactory
+from tests.fixtures import define, holder, stage, start
 from workflows import services as workflow_services
 
 pytestmark = pytest.mark.django_db

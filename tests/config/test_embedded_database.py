@@ -5,7 +5,7 @@ import os
 import pytest
 
 from config.database import _embedded_server, stop_embedded
-from tests.config.test_makefile import make
+from tests.fixtures import make
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from rest_framework.test import APIClient
 from config import secret_key
 from config.secret_key import JWT_KEY_LABEL, RLS_KEY_LABEL, derived_key
 from core import rls_key
-from tenancy.tokens import SessionRefreshToken
 from tests.factories import UserFactory
+from tests.fixtures import session_token
 
 ROOT = Path(__file__).resolve().parents[2]
 ME = "/api/auth/me/"
@@ -35,7 +35,7 @@ def bearer(token: str) -> APIClient:
 @pytest.mark.django_db
 def test_a_token_signed_with_secret_key_is_refused():
     assert settings.SIMPLE_JWT["SIGNING_KEY"] != settings.SECRET_KEY
-    access = str(SessionRefreshToken.for_user(UserFactory()).access_token)
+    access = str(session_token(UserFactory()).access_token)
     assert bearer(access).get(ME).status_code == 200
     claims = jwt.decode(access, options={"verify_signature": False})
     forged = jwt.encode(claims, settings.SECRET_KEY, algorithm="HS256")

@@ -1,9 +1,6 @@
 """Fixtures for the documents tests: a workflow run to completion through the API, the worker."""
 
-import io
-
 import pytest
-from django.core.management import call_command
 
 from tests.factories import UserFactory
 
@@ -33,12 +30,6 @@ def documents_dir(settings, tmp_path):
         },
     }
     return tmp_path / "documents"
-
-
-def run_worker() -> str:
-    out = io.StringIO()
-    call_command("generate_documents", "--once", stdout=out)
-    return out.getvalue()
 
 
 @pytest.fixture

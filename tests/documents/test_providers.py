@@ -19,8 +19,7 @@ from audit.models import AuditLog
 from documents.models import Document, RequestStatus, SignatureRequest
 from documents.sealing import verify_pdf
 from documents.selectors import document_read
-from tests.documents.conftest import run_worker
-from tests.documents.test_signing import OUTSIDER
+from tests.fixtures import OUTSIDER, run_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SECRET = "provider-test-secret"

@@ -1,6 +1,5 @@
 """Signing after approval: requests, links, the signing page, completion, decline, void."""
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -14,14 +13,10 @@ from documents.models import Document, RequestStatus, SignatureRequest, Signer
 from documents.sealing import verify_pdf
 from documents.selectors import document_read
 from notifications.models import Notification
-from tests.documents.conftest import run_worker
-from tests.documents.test_certificate import pdf_text
 from tests.factories import UserFactory
+from tests.fixtures import OUTSIDER, SIGNING_LINK, pdf_text, run_worker
 
 pytestmark = pytest.mark.django_db
-
-LINK = re.compile(r"https?://[^\s]+/sign/([^/\s]+)/")
-OUTSIDER = {"name": "Olga Outside", "email": "olga@counterparty.example"}
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +28,7 @@ def links() -> dict[str, str]:
     """The signing token last mailed to each address."""
     found = {}
     for message in mail.outbox:
-        match = LINK.search(message.body)
+        match = SIGNING_LINK.search(message.body)
         if match:
             found[message.to[0]] = match.group(1)
     return found

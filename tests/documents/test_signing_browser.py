@@ -5,8 +5,7 @@ from django.core import mail
 
 from documents.models import SignatureRequest
 from tests.browser import DESKTOP, PHONE, csp_violations, horizontal_overflow
-from tests.documents.conftest import run_worker
-from tests.documents.test_signing import LINK, OUTSIDER
+from tests.fixtures import OUTSIDER, SIGNING_LINK, run_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,7 +25,9 @@ def test_a_signer_reads_cannot_sign_without_consent_then_signs(
     )
     assert response.status_code == 201
     run_worker()
-    [token] = [LINK.search(m.body).group(1) for m in mail.outbox if LINK.search(m.body)]
+    [token] = [
+        SIGNING_LINK.search(m.body).group(1) for m in mail.outbox if SIGNING_LINK.search(m.body)
+    ]
     url = f"{live_server.url}/sign/{token}/"
 
     desktop = open_page(DESKTOP)

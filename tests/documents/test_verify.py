@@ -9,7 +9,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from documents.models import Document
 from documents.sealing import identity_from_p12, new_self_signed_p12, seal_pdf
 from documents.selectors import document_read
-from tests.documents.conftest import run_worker
+from tests.fixtures import run_worker
 
 pytestmark = pytest.mark.django_db
 

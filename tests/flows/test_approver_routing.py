@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from approvals.models import WorkflowStageApproval
 from audit.models import AuditLog
+from core import rls
 from notifications.models import Notification
 from tenancy.models import Role, User
 from tenancy.out_of_office import out_of_office_set
@@ -104,7 +105,8 @@ def test_the_catalog_has_a_quota(admin_client, settings, tenant):
 
 
 def test_another_tenants_role_is_not_found(api_client_for, other_tenant, admin_client):
-    theirs = Role.objects.filter(tenant=other_tenant).first()
+    with rls.tenant_scope(other_tenant):
+        theirs = Role.objects.filter(tenant=other_tenant).first()
     assert admin_client.get(f"{ROLES}{theirs.pk}/").status_code == 404
     assert admin_client.delete(f"{ROLES}{theirs.pk}/").status_code == 404
 

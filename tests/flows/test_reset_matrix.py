@@ -17,14 +17,8 @@ from approvals.models import WorkflowStageApproval
 from audit.models import AuditLog
 from notifications.models import Notification
 from tests.factories import UserFactory
-from tests.flows.test_workflow_semantics import (
-    DEFINITIONS,
-    approved,
-    create_contract,
-    stage,
-    stage_statuses,
-    status_of,
-)
+from tests.fixtures import DEFINITIONS, approved, create_contract, stage_statuses, status_of
+from tests.fixtures import api_stage as stage
 
 pytestmark = pytest.mark.django_db
 

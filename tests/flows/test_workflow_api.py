@@ -5,12 +5,9 @@ import pytest
 from approvals.models import WorkflowStageApproval
 from audit.models import AuditLog
 from tests.factories import UserFactory
-from workflows.management.commands.seed_demo import DEMO_WORKFLOW
+from tests.fixtures import HIGH_VALUE
 
 pytestmark = pytest.mark.django_db
-
-# The example of docs/api.md, exactly as the demo seed loads it.
-HIGH_VALUE = DEMO_WORKFLOW
 
 
 @pytest.fixture

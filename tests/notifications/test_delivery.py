@@ -22,7 +22,7 @@ from notifications.checks import check_lease_outlasts_a_send
 from notifications.models import Delivery, Notification, WebhookEndpoint
 from notifications.services import Message, notify_many
 from tests.factories import UserFactory, WebhookEndpointFactory
-from tests.notifications.conftest import make_definition, start_contract
+from tests.fixtures import make_definition, start_contract
 from tests.support import manage, start_thread
 
 SECRET = "receiver-side-shared-secret-0123456789"

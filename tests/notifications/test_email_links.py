@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from config.env import env_url_template
 from notifications import delivery
 from tests.factories import UserFactory
-from tests.notifications.conftest import make_definition, start_contract
+from tests.fixtures import make_definition, start_contract
 
 pytestmark = pytest.mark.django_db
 

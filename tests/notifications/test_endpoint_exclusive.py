@@ -13,7 +13,7 @@ from django.db import connection
 from notifications import delivery
 from notifications.models import Delivery, WebhookEndpoint
 from tests.factories import UserFactory, WebhookEndpointFactory
-from tests.notifications.conftest import WebhookReceiver, queue_completed_event
+from tests.fixtures import WebhookReceiver, queue_completed_event
 from tests.support import run_together, start_thread
 
 GUARD_SECONDS = 8  # a guard only: the slow receiver answers as soon as the healthy one is done

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from core import rls
 from notifications.models import Delivery, Notification, NotificationPreference, NotificationType
 from notifications.services import Message, notify_many
 from tests.factories import NotificationFactory, UserFactory
@@ -117,7 +118,8 @@ def test_another_tenants_notification_is_404_and_invisible(client, other_tenant,
     theirs = NotificationFactory(recipient=UserFactory(tenant=other_tenant))
     assert client.post(f"/api/notifications/{theirs.pk}/read/").status_code == 404
     assert str(theirs.pk) not in {row["id"] for row in inbox(client)}
-    theirs.refresh_from_db()
+    with rls.tenant_scope(other_tenant):
+        theirs.refresh_from_db()
     assert theirs.read_at is None
 
 

@@ -11,11 +11,12 @@ from django.utils import timezone
 from approvals import signals
 from approvals.models import WorkflowStageApproval
 from approvals.orchestrator import approval_act
+from core import rls
 from notifications.models import Delivery, Notification
 from notifications.services import email_preferences_set
 from tenancy.models import User, UserRole
 from tests.factories import TenantFactory, UserFactory, UserRoleFactory, WebhookEndpointFactory
-from tests.notifications.conftest import make_definition, start_contract
+from tests.fixtures import make_definition, start_contract
 
 pytestmark = pytest.mark.django_db
 
@@ -315,26 +316,31 @@ def _stage_with_holders(holders: int) -> tuple[int, int, int]:
     """Start a workflow whose first stage's role has `holders` holders; return
     (queries, notifications, deliveries)."""
     tenant = TenantFactory()
-    make_definition(tenant, stages=[{"stage_name": "Wide", "sequence": 1, "approvers": ["ops"]}])
-    WebhookEndpointFactory(tenant=tenant, events=["approval_assigned"])
-    users = User.objects.bulk_create(
-        User(
-            tenant=tenant,
-            email=f"ops-{holders}-{number}@{tenant.slug}.example.com",
-            full_name=f"Ops {number}",
-            password="!",
+    with rls.tenant_scope(tenant):
+        make_definition(
+            tenant, stages=[{"stage_name": "Wide", "sequence": 1, "approvers": ["ops"]}]
         )
-        for number in range(holders)
-    )
-    UserRole.objects.bulk_create(UserRole(tenant=tenant, user=user, role="ops") for user in users)
-    creator = UserFactory(tenant=tenant)
-    with CaptureQueriesContext(connection) as queries:
-        contract = start_contract(tenant, creator)
-    notifications = Notification.objects.filter(tenant=tenant).count()
-    deliveries = Delivery.objects.filter(tenant=tenant)
-    assert deliveries.filter(channel="webhook").count() == 1  # one event, not one per holder
-    assert contract.status == "in_review"
-    return len(queries), notifications, deliveries.filter(channel="email").count()
+        WebhookEndpointFactory(tenant=tenant, events=["approval_assigned"])
+        users = User.objects.bulk_create(
+            User(
+                tenant=tenant,
+                email=f"ops-{holders}-{number}@{tenant.slug}.example.com",
+                full_name=f"Ops {number}",
+                password="!",
+            )
+            for number in range(holders)
+        )
+        UserRole.objects.bulk_create(
+            UserRole(tenant=tenant, user=user, role="ops") for user in users
+        )
+        creator = UserFactory(tenant=tenant)
+        with CaptureQueriesContext(connection) as queries:
+            contract = start_contract(tenant, creator)
+        notifications = Notification.objects.filter(tenant=tenant).count()
+        deliveries = Delivery.objects.filter(tenant=tenant)
+        assert deliveries.filter(channel="webhook").count() == 1  # one event, not one per holder
+        assert contract.status == "in_review"
+        return len(queries), notifications, deliveries.filter(channel="email").count()
 
 
 def test_fan_out_to_500_role_holders_costs_the_same_queries_as_to_5():

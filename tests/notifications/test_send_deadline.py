@@ -14,7 +14,7 @@ from django.utils import timezone
 from notifications import delivery
 from notifications.models import Delivery, WebhookEndpoint
 from tests.factories import WebhookEndpointFactory
-from tests.notifications.conftest import WebhookReceiver, queue_completed_event
+from tests.fixtures import WebhookReceiver, queue_completed_event
 
 DEADLINE = 1
 TRICKLE_SECONDS = 0.05  # far below the deadline: a per-read timeout alone never trips

@@ -15,8 +15,8 @@ from notifications import delivery
 from notifications.formats import slack_message, teams_message
 from notifications.models import Delivery, DeliveryStatus
 from tests.factories import UserFactory
+from tests.fixtures import make_definition, start_contract
 from tests.notifications.chat_shapes import slack_problems, teams_problems
-from tests.notifications.conftest import make_definition, start_contract
 
 pytestmark = pytest.mark.django_db
 

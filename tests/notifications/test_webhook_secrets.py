@@ -13,7 +13,7 @@ from notifications import delivery
 from notifications.models import Delivery
 from notifications.targets import redacted_url
 from tests.factories import WebhookEndpointFactory
-from tests.notifications.conftest import queue_completed_event
+from tests.fixtures import queue_completed_event
 
 pytestmark = pytest.mark.django_db
 

@@ -3,10 +3,11 @@
 import pytest
 
 from audit.models import AuditLog
+from core import rls
 from notifications.models import Delivery, WebhookEndpoint
 from notifications.targets import redacted_url
 from tests.factories import UserFactory, UserRoleFactory, WebhookEndpointFactory
-from tests.notifications.conftest import queue_completed_event
+from tests.fixtures import queue_completed_event
 
 pytestmark = pytest.mark.django_db
 
@@ -200,7 +201,8 @@ def test_other_tenants_endpoint_is_404(admin_client, other_tenant):
     for method, suffix in (("get", ""), ("patch", ""), ("delete", ""), ("get", "deliveries/")):
         response = getattr(admin_client, method)(f"{URL}{theirs.pk}/{suffix}", {}, format="json")
         assert response.status_code == 404, (method, suffix)
-    assert WebhookEndpoint.objects.filter(pk=theirs.pk, url=theirs.url).exists()
+    with rls.tenant_scope(other_tenant):
+        assert WebhookEndpoint.objects.filter(pk=theirs.pk, url=theirs.url).exists()
 
 
 def test_delivery_log_lists_the_endpoints_deliveries_newest_first(admin_client, tenant):

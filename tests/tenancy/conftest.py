@@ -1,4 +1,5 @@
-"""The throttles' stores, for the tests that turn throttling on (tests/conftest.py turns it off)."""
+"""The throttles' stores, for the tests that turn throttling on (tests/conftest.py turns it off),
+and the tenant isolation tests' caller."""
 
 import uuid
 from dataclasses import dataclass
@@ -8,6 +9,8 @@ from django.db.models.functions import Now
 
 from tenancy import ratelimit
 from tenancy.models import RateLimitCounter
+from tests.factories import UserFactory, UserRoleFactory
+from tests.fixtures import APPROVER_ROLE
 
 REDIS_URL = "redis://127.0.0.1:6379/0"  # the real server, here and in CI
 
@@ -47,3 +50,16 @@ def backend(request, settings):
         keys = list(client.scan_iter(match=f"{prefix}*"))
         if keys:
             client.delete(*keys)
+
+
+@pytest.fixture
+def caller(tenant):
+    """Tenant A's admin: holds every capability (and the approver role), so only tenancy stops."""
+    admin = UserFactory(tenant=tenant, is_tenant_admin=True)
+    UserRoleFactory(user=admin, role=APPROVER_ROLE)
+    return admin
+
+
+@pytest.fixture
+def client_a(api_client_for, caller):
+    return api_client_for(caller)

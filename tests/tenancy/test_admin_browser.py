@@ -104,7 +104,8 @@ def test_the_admin_pages_a_legal_ops_person_reads(
     assert "Yes: routed as a deviation" in page.locator(".field-blocking_findings").inner_text()
     assert "No unlimited liability" in page.locator(".field-findings_table").inner_text()
 
-    definition = WorkflowDefinition.objects.get(name="High Value Contract Approval")
+    with rls.tenant_scope(demo["tenant"]):
+        definition = WorkflowDefinition.objects.get(name="High Value Contract Approval")
     visit(
         page,
         f"{base}/admin/workflows/workflowdefinition/{definition.pk}/change/",
@@ -121,7 +122,8 @@ def test_the_admin_pages_a_legal_ops_person_reads(
     assert "Initech SOW" in dry_run
     assert "Globex MSA" not in dry_run
     screenshot(page, f"dash-admin-definition-dry-run-{viewport_name}")
-    definition.refresh_from_db()
+    with rls.tenant_scope(demo["tenant"]):
+        definition.refresh_from_db()
     assert definition.trigger_conditions["contract_type__in"] == ["MSA", "SOW"]
 
     visit(page, f"{base}/admin/audit/auditlog/", screenshot, "audit", viewport_name)

@@ -15,8 +15,8 @@ from approvals.services import sla_check_breaches
 from contracts.models import ContractRevision
 from tenancy.admin_scoping import ADMINISTERED_TENANT_KEY
 from tenancy.models import User
-from tests.approvals.sla_helpers import define, holder, stage, start
 from tests.factories import FACTORY_PASSWORD, ContractFactory, UserFactory
+from tests.fixtures import define, holder, log_in, stage, start
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,7 @@ def tokyo(tenant):
 @pytest.fixture
 def staff(tokyo):
     browser = Client()
-    browser.force_login(UserFactory(tenant=tokyo, is_tenant_admin=True, is_staff=True))
+    log_in(browser, UserFactory(tenant=tokyo, is_tenant_admin=True, is_staff=True))
     return browser
 
 
@@ -84,7 +84,7 @@ def test_the_header_names_the_product_and_the_tenant(staff, tokyo):
 def test_a_platform_superuser_sees_which_tenant_they_administer(tokyo):
     operator = User.objects.create_superuser("ops@example.com", FACTORY_PASSWORD)
     browser = Client()
-    browser.force_login(operator)
+    log_in(browser, operator)
     assert "Contract Approvals</a>" in browser.get("/admin/").content.decode()
 
     session = browser.session

@@ -15,8 +15,8 @@ from django.utils import timezone
 from approvals.models import WorkflowStageApproval
 from tenancy.eligibility import approval_eligible_q, eligible_approvers_sql
 from tenancy.models import User
-from tests.approvals.sla_helpers import define, stage, start
 from tests.factories import UserFactory, UserRoleFactory
+from tests.fixtures import define, stage, start
 
 pytestmark = pytest.mark.django_db
 

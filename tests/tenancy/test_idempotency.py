@@ -12,6 +12,7 @@ from django.utils import timezone
 from approvals.models import SLABreach, WorkflowInstance, WorkflowStageApproval
 from audit.models import AuditLog
 from contracts.models import Contract
+from core import rls
 from tenancy.models import IdempotencyRecord
 from tests.factories import ContractFactory, TenantFactory, UserFactory, UserRoleFactory
 from tests.support import run_together
@@ -156,8 +157,9 @@ def test_keys_are_per_user_and_per_tenant(api_client_for, tenant):
     assert [r.status_code for r in responses] == [201, 201, 201]
     assert not any(replayed(r) for r in responses)
     assert len({r.json()["id"] for r in responses}) == 3
-    assert Contract.objects.count() == 3
-    assert IdempotencyRecord.objects.filter(key="shared").count() == 3
+    with rls.bypass("both tenants' rows"):
+        assert Contract.objects.count() == 3
+        assert IdempotencyRecord.objects.filter(key="shared").count() == 3
 
 
 @pytest.mark.parametrize(
@@ -334,15 +336,8 @@ def test_purge_command_deletes_expired_keys_of_every_tenant(user):
         (stranger, "gone", now - timedelta(hours=2)),
         (user, "kept", now + timedelta(hours=1)),
     ]:
-        IdempotencyRecord.objects.create(
-            tenant_id=owner.tenant_id,
-            user=owner,
-            key=key,
-            fingerprint="0" * 64,
-            status_code=201,
-            created_at=expires - timedelta(hours=24),
-            expires_at=expires,
-        )
+        with rls.tenant_scope(owner.tenant_id):
+            _record_of(owner, key, expires)
 
     from io import StringIO
 
@@ -350,7 +345,20 @@ def test_purge_command_deletes_expired_keys_of_every_tenant(user):
     call_command("purge_idempotency_keys", stdout=out)
 
     assert out.getvalue().strip() == "purged 2 idempotency key(s)"
-    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["kept"]
+    with rls.bypass("both tenants' keys"):
+        assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["kept"]
+
+
+def _record_of(owner, key, expires):
+    IdempotencyRecord.objects.create(
+        tenant_id=owner.tenant_id,
+        user=owner,
+        key=key,
+        fingerprint="0" * 64,
+        status_code=201,
+        created_at=expires - timedelta(hours=24),
+        expires_at=expires,
+    )
 
 
 # --- the other three endpoints ----------------------------------------------------------------
@@ -477,10 +485,12 @@ def test_racing_duplicates_act_once(api_client_for):
             else:
                 assert (response.status_code, replayed(response)) == (201, True)
                 assert response.content == acted[0].content
-        assert Contract.objects.filter(created_by=requester).count() == round_number + 1
+        with rls.tenant_scope(requester.tenant_id):
+            assert Contract.objects.filter(created_by=requester).count() == round_number + 1
     # A retry after the race replays the winner's response.
     last = post(api_client_for(requester), CONTRACTS, BODY, key="race-2")
     assert replayed(last)
-    assert json.loads(last.content)["id"] in set(
-        str(pk) for pk in Contract.objects.values_list("pk", flat=True)
-    )
+    with rls.tenant_scope(requester.tenant_id):
+        assert json.loads(last.content)["id"] in set(
+            str(pk) for pk in Contract.objects.values_list("pk", flat=True)
+        )

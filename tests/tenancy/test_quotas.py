@@ -9,12 +9,14 @@ from django.db import transaction
 from config.exceptions import QuotaExceeded
 from contracts.clause_services import clause_rule_create
 from contracts.models import ClauseRule
+from core import rls
 from notifications.models import WebhookEndpoint
 from notifications.services import webhook_create
 from tenancy.models import Role, User
 from tenancy.quotas import quota_guard
 from tenancy.services import user_create
 from tests.factories import ClauseRuleFactory, TenantFactory, UserFactory, WebhookEndpointFactory
+from tests.fixtures import inline_management_data
 from tests.support import run_together
 from workflows.models import WorkflowDefinition
 from workflows.services import definition_create
@@ -259,16 +261,17 @@ def _user(tenant, admin, n):
 def test_two_creates_at_quota_minus_one_do_not_both_pass(settings, setting, create, count):
     tenant = TenantFactory()
     admin = UserFactory(tenant=tenant, is_tenant_admin=True)
-    held = count(tenant)
-    setattr(settings, setting, held + 1)
+    with rls.tenant_scope(tenant):  # the racing requests' scope, which their threads copy
+        held = count(tenant)
+        setattr(settings, setting, held + 1)
 
-    results = run_together(lambda: create(tenant, admin, 1), lambda: create(tenant, admin, 2))
+        results = run_together(lambda: create(tenant, admin, 1), lambda: create(tenant, admin, 2))
 
-    kinds = sorted(kind for kind, _ in results)
-    assert kinds == ["error", "ok"], results
-    error = next(value for kind, value in results if kind == "error")
-    assert error.get_codes() == "quota_exceeded"
-    assert count(tenant) == held + 1
+        kinds = sorted(kind for kind, _ in results)
+        assert kinds == ["error", "ok"], results
+        error = next(value for kind, value in results if kind == "error")
+        assert error.get_codes() == "quota_exceeded"
+        assert count(tenant) == held + 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -299,8 +302,6 @@ def test_quota_guard_lets_one_of_two_racing_creates_through(settings):
 def test_admin_paths_are_held_to_the_quotas(tenant, settings):
     from django.contrib.messages import get_messages
     from django.test import Client
-
-    from tests.tenancy.test_admin_scoping import inline_management_data
 
     staff = UserFactory(tenant=tenant, is_tenant_admin=True, is_staff=True)
     browser = Client()

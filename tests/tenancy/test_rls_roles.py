@@ -39,9 +39,12 @@ from tenancy.models import IdempotencyRecord, User
 from tenancy.tokens import SessionRefreshToken
 from tenancy.worker import WorkerCommand
 from tests.factories import ContractFactory, TenantFactory, UserFactory
-from tests.tenancy.test_tenant_isolation import OBJECT_ENDPOINTS
+from tests.fixtures import OBJECT_ENDPOINTS
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+pytestmark = pytest.mark.rls_bypass(
+    "tests of the database roles themselves: raw rows of every tenant, scopes entered explicitly"
+)
 RLS_MIGRATION = importlib.import_module("tenancy.migrations.0008_signed_rls_scope")
 DOCUMENTS_RLS_MIGRATION = importlib.import_module(
     "documents.migrations.0002_row_level_security_and_immutable_documents"

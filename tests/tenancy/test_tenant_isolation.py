@@ -1,7 +1,9 @@
 """Tenant isolation across every endpoint: another tenant's object is a 404 and never changes.
 
-The tables below are the single place to register endpoints. A new endpoint over a tenant-owned
-object adds one line to OBJECT_ENDPOINTS (and, for a list, to LIST_ENDPOINTS / LIST_FILTERS):
+The tables (OBJECT_ENDPOINTS and LIST_ENDPOINTS in ``tests/fixtures.py``, shared with the
+row-level security tests; LIST_FILTERS below) are the single place to register endpoints. A new
+endpoint over a tenant-owned object adds one line to OBJECT_ENDPOINTS (and, for a list, to
+LIST_ENDPOINTS / LIST_FILTERS):
 
     ObjectEndpoint("POST", "/api/contracts/{id}/workflow/cancel/", make_active_workflow_contract),
     ObjectEndpoint("GET", "/api/workflows/config/{id}/", make_workflow_definition),
@@ -13,7 +15,6 @@ object (must be a JSON 404 and leave the row untouched) and on A's own object (m
 line with a broken URL or body fails instead of passing vacuously.
 """
 
-import json
 import types
 import uuid
 from collections.abc import Callable
@@ -21,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.apps import apps
 from django.core.checks import Error
 from django.db.models import Model
 from django.test import override_settings
@@ -29,272 +29,42 @@ from django.urls import include, path
 from rest_framework import serializers, viewsets
 from rest_framework.routers import SimpleRouter
 
-from approvals import lifecycle as contract_services
-from approvals.models import WorkflowInstance, WorkflowStageApproval
+from approvals.models import WorkflowInstance
 from contracts.models import Contract
+from core import rls
 from tenancy.checks import check_viewsets_are_tenant_scoped
-from tenancy.models import Role, Tenant, User, UserRole
-from tenancy.scoping import TenantScopedViewSetMixin, is_tenant_owned
+from tenancy.models import Tenant
+from tenancy.scoping import TenantScopedViewSetMixin
 from tests.factories import (
-    ClauseRuleFactory,
-    ContractFactory,
-    NotificationFactory,
     TenantFactory,
     UserFactory,
     UserRoleFactory,
-    WebhookEndpointFactory,
 )
-from workflows import services as workflow_services
-from workflows.models import WorkflowDefinition
+from tests.fixtures import (
+    APPROVER_ROLE,
+    LIST_ENDPOINTS,
+    OBJECT_ENDPOINTS,
+    WORKFLOW_CONTRACT_TYPE,
+    ListEndpoint,
+    acting_for_its_tenant,
+    call,
+    listed_ids,
+    make_contract,
+    make_contract_in_review,
+    make_isolation_definition,
+    make_pending_approval,
+    make_role,
+    make_sla_breach,
+    make_startable_contract,
+    make_user,
+    tenant_state,
+    without_request_id,
+)
 
 pytestmark = pytest.mark.django_db
 
-# Tenant A's caller holds this role, so approvals created by the makers are actionable for them.
-APPROVER_ROLE = "isolation-approver"
-# Contracts of this type match the definitions the makers create; other contracts match nothing.
-WORKFLOW_CONTRACT_TYPE = "ISOLATION"
 
-
-# --- makers: one saved object of the given tenant ------------------------------------------
-
-
-def make_contract(tenant: Tenant) -> Contract:
-    """A draft contract (no definition matches it)."""
-    return ContractFactory(created_by=UserFactory(tenant=tenant), metadata={"deal": "secret"})
-
-
-def make_user(tenant: Tenant) -> User:
-    return UserFactory(tenant=tenant)
-
-
-def make_role(tenant: Tenant) -> UserRole:
-    return UserRoleFactory(user=UserFactory(tenant=tenant), role="finance")
-
-
-def make_definition(tenant: Tenant) -> WorkflowDefinition:
-    """An active definition matching WORKFLOW_CONTRACT_TYPE, one stage approved by APPROVER_ROLE."""
-    Role.objects.get_or_create(tenant=tenant, slug=APPROVER_ROLE, defaults={"name": "Approver"})
-    return workflow_services.definition_create(
-        tenant=tenant,
-        created_by=UserFactory(tenant=tenant),
-        name=f"Isolation {uuid.uuid4().hex[:8]}",
-        trigger_conditions={"contract_type": WORKFLOW_CONTRACT_TYPE},
-        stages=[
-            {
-                "stage_name": "Review",
-                "sequence": 1,
-                "approvers": [APPROVER_ROLE],
-                "approval_type": "all",
-                "sla_hours": 24,
-                "is_required": True,
-            }
-        ],
-    )
-
-
-def make_startable_contract(tenant: Tenant) -> Contract:
-    """A draft contract that a definition of its tenant matches (no workflow started yet)."""
-    make_definition(tenant)
-    return ContractFactory(
-        created_by=UserFactory(tenant=tenant), contract_type=WORKFLOW_CONTRACT_TYPE
-    )
-
-
-def make_contract_in_review(tenant: Tenant) -> Contract:
-    """A contract whose workflow is active, with one pending approval for APPROVER_ROLE."""
-    make_definition(tenant)
-    contract = contract_services.contract_create(
-        tenant=tenant,
-        created_by=UserFactory(tenant=tenant),
-        title="Under review",
-        contract_type=WORKFLOW_CONTRACT_TYPE,
-    )
-    assert contract.status == "in_review"
-    return contract
-
-
-def make_pending_approval(tenant: Tenant) -> WorkflowStageApproval:
-    return WorkflowStageApproval.objects.get(contract=make_contract_in_review(tenant))
-
-
-def make_notification(tenant: Tenant):
-    """A notification for the tenant's admin holding APPROVER_ROLE (the caller in tenant A)."""
-    caller = User.objects.filter(
-        tenant=tenant, is_tenant_admin=True, role_assignments__role=APPROVER_ROLE
-    ).first()
-    return NotificationFactory(recipient=caller or UserFactory(tenant=tenant))
-
-
-def make_sla_rule(tenant: Tenant) -> Model:
-    from approvals.services import sla_rule_create
-
-    return sla_rule_create(
-        tenant=tenant,
-        created_by=UserFactory(tenant=tenant),
-        contract_type=f"T{uuid.uuid4().hex[:8]}",
-        sla_hours=24,
-    )
-
-
-def make_holiday(tenant: Tenant) -> Model:
-    import datetime
-
-    from approvals.models import Holiday
-
-    taken = set(Holiday.objects.filter(tenant=tenant).values_list("date", flat=True))
-    day = next(
-        datetime.date(2030, 1, 1) + datetime.timedelta(days=n)
-        for n in range(1000)
-        if datetime.date(2030, 1, 1) + datetime.timedelta(days=n) not in taken
-    )
-    return Holiday.objects.create(tenant=tenant, date=day, name="Isolation day")
-
-
-def make_sla_breach(tenant: Tenant) -> Model:
-    """A pending approval of the tenant, breached by a check run just after its due date."""
-    import datetime
-
-    from approvals.models import SLABreach
-    from approvals.services import sla_check_breaches
-
-    approval = make_pending_approval(tenant)
-    sla_check_breaches(tenant=tenant, now=approval.due_at + datetime.timedelta(microseconds=1))
-    return SLABreach.objects.get(approval=approval)
-
-
-# --- the tables ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ObjectEndpoint:
-    method: str
-    url: str  # with an `{id}` placeholder
-    make: Callable[[Tenant], Model]
-    body: dict[str, Any] | None = None
-    # The status the same request gets on the caller's own object (proves the line is live).
-    own_status: int = 200
-
-    def __str__(self) -> str:
-        return f"{self.method} {self.url}"
-
-
-DEFINITION_BODY = {
-    "name": "Renamed by another tenant",
-    "description": "",
-    "trigger_conditions": {},
-    "stages": [{"stage_name": "Only", "sequence": 1, "approvers": ["legal"]}],
-    "priority": 1,
-    "is_active": True,
-}
-
-OBJECT_ENDPOINTS = [
-    # contracts
-    ObjectEndpoint("GET", "/api/contracts/{id}/", make_contract),
-    ObjectEndpoint(
-        "PATCH",
-        "/api/contracts/{id}/",
-        make_contract,
-        body={"title": "Hijacked", "value": "1.00", "metadata": {}},
-    ),
-    # workflows on a contract
-    ObjectEndpoint("GET", "/api/contracts/{id}/workflow/status/", make_contract_in_review),
-    ObjectEndpoint("POST", "/api/contracts/{id}/workflow/start/", make_startable_contract, {}, 201),
-    ObjectEndpoint(
-        "POST", "/api/contracts/{id}/workflow/cancel/", make_contract_in_review, {"reason": "x"}
-    ),
-    ObjectEndpoint(
-        "POST", "/api/contracts/{id}/approve/", make_contract_in_review, {"action": "approve"}
-    ),
-    ObjectEndpoint(
-        "POST",
-        "/api/contracts/{id}/approve/",
-        make_contract_in_review,
-        {"action": "reject", "comments": "no"},
-    ),
-    # workflow definitions
-    ObjectEndpoint("GET", "/api/workflows/config/{id}/", make_definition),
-    ObjectEndpoint("PUT", "/api/workflows/config/{id}/", make_definition, DEFINITION_BODY),
-    ObjectEndpoint("PATCH", "/api/workflows/config/{id}/", make_definition, {"priority": 999_999}),
-    ObjectEndpoint("DELETE", "/api/workflows/config/{id}/", make_definition, own_status=204),
-    # users and roles
-    ObjectEndpoint("GET", "/api/admin/users/roles/{id}/", make_role),
-    ObjectEndpoint("DELETE", "/api/admin/users/roles/{id}/", make_role, own_status=204),
-    ObjectEndpoint("GET", "/api/admin/users/{id}/", make_user),
-    # clause library
-    ObjectEndpoint("GET", "/api/admin/clauses/{id}/", lambda t: ClauseRuleFactory(tenant=t)),
-    ObjectEndpoint(
-        "PATCH",
-        "/api/admin/clauses/{id}/",
-        lambda t: ClauseRuleFactory(tenant=t),
-        {"name": "Hijacked", "patterns": ["anything"]},
-    ),
-    ObjectEndpoint(
-        "DELETE", "/api/admin/clauses/{id}/", lambda t: ClauseRuleFactory(tenant=t), own_status=204
-    ),
-    # notifications and webhooks
-    ObjectEndpoint("POST", "/api/notifications/{id}/read/", make_notification),
-    ObjectEndpoint("GET", "/api/admin/webhooks/{id}/", lambda t: WebhookEndpointFactory(tenant=t)),
-    ObjectEndpoint(
-        "PUT",
-        "/api/admin/webhooks/{id}/",
-        lambda t: WebhookEndpointFactory(tenant=t),
-        {"url": "https://hijack.example.com/h", "events": ["approval_assigned"]},
-    ),
-    ObjectEndpoint(
-        "PATCH",
-        "/api/admin/webhooks/{id}/",
-        lambda t: WebhookEndpointFactory(tenant=t),
-        {"is_active": False, "secret": "whsec_aGlqYWNrZWQtc2VjcmV0LTAxMjM0NTY3ODk="},
-    ),
-    ObjectEndpoint(
-        "DELETE",
-        "/api/admin/webhooks/{id}/",
-        lambda t: WebhookEndpointFactory(tenant=t),
-        own_status=204,
-    ),
-    ObjectEndpoint(
-        "GET", "/api/admin/webhooks/{id}/deliveries/", lambda t: WebhookEndpointFactory(tenant=t)
-    ),
-    ObjectEndpoint(
-        "POST",
-        "/api/admin/webhooks/{id}/rotate-secret/",
-        lambda t: WebhookEndpointFactory(tenant=t),
-    ),
-    # SLA administration
-    ObjectEndpoint("GET", "/api/admin/sla-rules/{id}/", make_sla_rule),
-    ObjectEndpoint("PUT", "/api/admin/sla-rules/{id}/", make_sla_rule, {"sla_hours": 5}),
-    ObjectEndpoint("PATCH", "/api/admin/sla-rules/{id}/", make_sla_rule, {"is_active": False}),
-    ObjectEndpoint("DELETE", "/api/admin/sla-rules/{id}/", make_sla_rule, own_status=204),
-    ObjectEndpoint("GET", "/api/admin/sla-holidays/{id}/", make_holiday),
-    ObjectEndpoint("PATCH", "/api/admin/sla-holidays/{id}/", make_holiday, {"name": "Hijacked"}),
-    ObjectEndpoint("DELETE", "/api/admin/sla-holidays/{id}/", make_holiday, own_status=204),
-    ObjectEndpoint("GET", "/api/admin/sla-breaches/{id}/", make_sla_breach),
-]
-
-
-@dataclass(frozen=True)
-class ListEndpoint:
-    url: str
-    make: Callable[[Tenant], Model]  # a row that appears in this list, by its `id`
-
-    def __str__(self) -> str:
-        return self.url
-
-
-LIST_ENDPOINTS = [
-    ListEndpoint("/api/contracts/", make_contract),
-    ListEndpoint("/api/admin/users/", make_user),
-    ListEndpoint("/api/admin/users/roles/", make_role),
-    ListEndpoint("/api/workflows/config/", make_definition),
-    ListEndpoint("/api/approvals/", make_pending_approval),
-    ListEndpoint("/api/approvals/pending/", make_pending_approval),
-    ListEndpoint("/api/admin/clauses/", lambda t: ClauseRuleFactory(tenant=t)),
-    ListEndpoint("/api/notifications/", make_notification),
-    ListEndpoint("/api/admin/webhooks/", lambda t: WebhookEndpointFactory(tenant=t)),
-    ListEndpoint("/api/admin/sla-rules/", make_sla_rule),
-    ListEndpoint("/api/admin/sla-holidays/", make_holiday),
-    ListEndpoint("/api/admin/sla-breaches/", make_sla_breach),
-]
+# --- the list filters (the makers and the endpoint tables are in tests/fixtures.py) ----------
 
 
 @dataclass(frozen=True)
@@ -321,55 +91,6 @@ LIST_FILTERS = [
         "/api/admin/sla-breaches/", "approval", lambda t: str(make_sla_breach(t).approval_id)
     ),
 ]
-
-
-# --- helpers ---------------------------------------------------------------------------------
-
-
-def tenant_state(tenant: Tenant) -> dict[str, list[dict]]:
-    """Every row of every tenant-owned table (and the users) of `tenant`, as stored now.
-
-    Covers the audit log too: a refused request must not even write the other tenant's audit.
-    """
-    state = {"tenancy.User": list(User.objects.filter(tenant=tenant).order_by("pk").values())}
-    for model in apps.get_models():
-        if is_tenant_owned(model):
-            rows = model._default_manager.filter(tenant=tenant).order_by("pk").values()
-            state[model._meta.label] = list(rows)
-    return state
-
-
-def without_request_id(response) -> str:
-    """The JSON body, minus the per-request id, as canonical text."""
-    body = response.json()
-    body.pop("request_id", None)
-    return json.dumps(body, sort_keys=True)
-
-
-def call(client, endpoint: ObjectEndpoint, pk):
-    url = endpoint.url.format(id=pk)
-    return getattr(client, endpoint.method.lower())(url, endpoint.body, format="json")
-
-
-def listed_ids(client, url: str, **params) -> set[str]:
-    response = client.get(url, {"page_size": 200, **params})
-    assert response.status_code == 200, response.content
-    body = response.json()
-    assert body["count"] == len(body["results"]), "test data must fit one page"
-    return {row["id"] for row in body["results"]}
-
-
-@pytest.fixture
-def caller(tenant):
-    """Tenant A's admin: holds every capability (and the approver role), so only tenancy stops."""
-    admin = UserFactory(tenant=tenant, is_tenant_admin=True)
-    UserRoleFactory(user=admin, role=APPROVER_ROLE)
-    return admin
-
-
-@pytest.fixture
-def client_a(api_client_for, caller):
-    return api_client_for(caller)
 
 
 # --- object endpoints ------------------------------------------------------------------------
@@ -433,7 +154,8 @@ def test_lists_of_a_tenant_without_data_leak_nothing(api_client_for, other_tenan
 
     ids = listed_ids(api_client_for(lonely_admin), endpoint.url)
 
-    assert ids <= {str(lonely_admin.pk), str(lonely_admin.role_assignments.get().pk)}
+    with rls.tenant_scope(lonely_admin.tenant):
+        assert ids <= {str(lonely_admin.pk), str(lonely_admin.role_assignments.get().pk)}
 
 
 @pytest.mark.parametrize("list_filter", LIST_FILTERS, ids=str)
@@ -487,7 +209,7 @@ FOREIGN_REFERENCES = [
         "POST",
         "/api/contracts/{id}/workflow/start/",
         lambda ref: {"workflow_definition": ref},
-        make_definition,
+        make_isolation_definition,
         make_startable_contract,
     ),
     ForeignReference(
@@ -562,14 +284,15 @@ def test_tenant_and_creator_in_body_are_ignored(client_a, tenant, other_tenant):
     contract = Contract.objects.get(pk=response.json()["id"])
     assert contract.tenant_id == tenant.pk
     assert contract.created_by_id != stranger.pk
-    assert not Contract.objects.filter(tenant=other_tenant).exists()
+    with rls.bypass("nothing was written in the other tenant"):
+        assert not Contract.objects.filter(tenant=other_tenant).exists()
 
 
 def test_other_tenants_matching_definition_never_starts_on_our_contract(
     client_a, tenant, other_tenant
 ):
     """The match engine considers only the caller's tenant's definitions."""
-    make_definition(other_tenant)
+    make_isolation_definition(other_tenant)
     response = client_a.post(
         "/api/contracts/",
         {"title": "Would match B's rule", "contract_type": WORKFLOW_CONTRACT_TYPE},
@@ -641,6 +364,7 @@ def test_project_urlconf_passes_the_system_check():
 # --- cursor-paginated lists (audit log): no `count`, so every page is walked via `next` -------
 
 
+@acting_for_its_tenant
 def make_audit_row(tenant: Tenant) -> Model:
     """An audit row of `tenant` with an actor of that tenant (so `?actor=` selects it)."""
     from audit.services import audit_record

@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from contracts.models import ClauseRule
+from core import rls
 from tenancy.models import Tenant, User
 from tests.support import ROOT
 from workflows.management.commands.seed_demo import (
@@ -33,13 +34,14 @@ def test_seeding_twice_gives_one_demo_tenant_with_everything_once():
     first, second = seed(), seed()
 
     tenant = Tenant.objects.get(slug=DEMO_TENANT["slug"])
-    assert User.objects.filter(tenant=tenant).count() == len(DEMO_USERS)
-    assert sorted(
-        WorkflowDefinition.objects.filter(tenant=tenant).values_list("name", flat=True)
-    ) == sorted(workflow["name"] for workflow in DEMO_WORKFLOWS)
-    assert sorted(
-        ClauseRule.objects.filter(tenant=tenant).values_list("name", flat=True)
-    ) == sorted(clause["name"] for clause in DEMO_CLAUSES)
+    with rls.tenant_scope(tenant):
+        assert User.objects.filter(tenant=tenant).count() == len(DEMO_USERS)
+        assert sorted(
+            WorkflowDefinition.objects.filter(tenant=tenant).values_list("name", flat=True)
+        ) == sorted(workflow["name"] for workflow in DEMO_WORKFLOWS)
+        assert sorted(
+            ClauseRule.objects.filter(tenant=tenant).values_list("name", flat=True)
+        ) == sorted(clause["name"] for clause in DEMO_CLAUSES)
     assert first == second
     assert DEMO_PASSWORD in first
 

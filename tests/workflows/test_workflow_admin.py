@@ -9,6 +9,7 @@ from django.test import Client
 from audit.models import AuditLog
 from contracts.models import BUSINESS_FIELDS
 from tests.factories import ContractFactory, UserFactory
+from tests.fixtures import log_in
 from workflows.models import WorkflowDefinition
 
 pytestmark = pytest.mark.django_db
@@ -150,7 +151,7 @@ def test_edit_bumps_version_and_dry_run_lists_matching_contracts(staff_client, t
 
 def test_staff_of_another_tenant_cannot_open_the_definition(staff_client, other_tenant):
     other_admin = Client()
-    other_admin.force_login(UserFactory(tenant=other_tenant, is_tenant_admin=True, is_staff=True))
+    log_in(other_admin, UserFactory(tenant=other_tenant, is_tenant_admin=True, is_staff=True))
     staff_client.post(ADD_URL, form_data())
     definition = WorkflowDefinition.objects.get()
 
