@@ -6,7 +6,7 @@ from django.db import connection
 from contracts.models import Contract
 from core.sql import model_from_row, sql
 from tenancy.models import User, UserRole
-from tests.factories import ContractFactory
+from tests.factories import ContractFactory, UserFactory
 
 
 def test_tables_and_columns_come_from_the_models_quoted():
@@ -43,7 +43,11 @@ def test_the_text_runs_with_values_as_parameters(user):
 def test_a_row_of_several_models_comes_back_as_their_instances(tenant):
     """``{r:columns}`` and ``model_from_row``: two models from one joined row, each field
     converted as a queryset converts it (the JSON field parsed, the decimal and dates typed)."""
-    contract = ContractFactory(tenant=tenant, metadata={"tier": "gold", "seats": [1, 2]})
+    contract = ContractFactory(
+        tenant=tenant,
+        created_by=UserFactory(tenant=tenant),
+        metadata={"tier": "gold", "seats": [1, 2]},
+    )
     text = sql(
         "SELECT {u:columns}, {k:columns} FROM {k} JOIN {u} ON {u.pk} = {k.created_by}"
         " WHERE {k.pk} = %s",

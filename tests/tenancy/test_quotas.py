@@ -280,7 +280,6 @@ def test_quota_guard_lets_one_of_two_racing_creates_through(settings):
     count quota - 1 and both insert; with it the second counts after the first commits."""
     tenant = TenantFactory()
     roles = Role.objects.filter(tenant=tenant)
-    settings.QUOTA_ROLES = roles.count() + 1
 
     def create(slug: str) -> Role:
         with transaction.atomic():
@@ -288,12 +287,14 @@ def test_quota_guard_lets_one_of_two_racing_creates_through(settings):
             time.sleep(0.2)
             return Role.objects.create(tenant=tenant, slug=slug, name=slug)
 
-    results = run_together(lambda: create("racer-1"), lambda: create("racer-2"))
+    with rls.tenant_scope(tenant):  # the racing requests' scope, which their threads copy
+        settings.QUOTA_ROLES = roles.count() + 1
+        results = run_together(lambda: create("racer-1"), lambda: create("racer-2"))
 
-    assert sorted(kind for kind, _ in results) == ["error", "ok"], results
-    error = next(value for kind, value in results if kind == "error")
-    assert isinstance(error, QuotaExceeded)
-    assert roles.count() == settings.QUOTA_ROLES
+        assert sorted(kind for kind, _ in results) == ["error", "ok"], results
+        error = next(value for kind, value in results if kind == "error")
+        assert isinstance(error, QuotaExceeded)
+        assert roles.count() == settings.QUOTA_ROLES
 
 
 # --- Django admin: the same services, a refused quota is a message -----------------------------
