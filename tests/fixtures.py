@@ -28,6 +28,7 @@ from django.core import mail
 from django.core.management import call_command
 from django.db.models import Model
 from django.utils import timezone
+from hypothesis import strategies as st
 from pypdf import PdfReader
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -1573,3 +1574,43 @@ def consistency_patch(clients, contract_id, **fields) -> dict:
     response = clients["requester"].patch(f"/api/contracts/{contract_id}/", fields, format="json")
     assert response.status_code == 200, response.json()
     return response.json()
+
+
+# --- rule strategies (hypothesis) ---------------------------------------------------------------
+
+
+def _condition_identity(key: str) -> tuple[str, str]:
+    """The condition a key denotes (``value`` is ``value__exact``), so an object never repeats
+    one."""
+    parts = key.replace("contract_value", "value", 1).split("__")
+    if parts[0] == "metadata":
+        parts = ["__".join(parts[:2]), *parts[2:]]
+    return parts[0], parts[1] if len(parts) > 1 else "exact"
+
+
+def _unique_conditions(entries: list[tuple[str, object]]) -> dict:
+    kept: dict = {}
+    seen: set = set()
+    for key, value in entries:
+        if _condition_identity(key) not in seen:
+            seen.add(_condition_identity(key))
+            kept[key] = value
+    return kept
+
+
+def rule_objects(conditions, depth: int = 3):
+    """Rule objects over ``conditions`` (a strategy of ``(key, value)`` entries): plain
+    conditions, ``not``, ``any`` and ``all`` nested up to ``depth``."""
+    entries = st.lists(conditions, min_size=1, max_size=2).map(_unique_conditions)
+    if depth == 0:
+        return entries
+    inner = rule_objects(conditions, depth - 1)
+    operator = st.one_of(
+        st.tuples(st.just("not"), inner),
+        st.tuples(st.sampled_from(["any", "all"]), st.lists(inner, min_size=1, max_size=2)),
+    )
+    # An object holds at least one condition or one operator (nested objects may not be empty).
+    return st.one_of(
+        st.builds(lambda plain, op: {**plain, **dict(op)}, entries, st.lists(operator, max_size=1)),
+        operator.map(lambda op: dict([op])),
+    )

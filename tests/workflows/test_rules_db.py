@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts.models import Contract
+from tests.fixtures import rule_objects
 from workflows.rules import compile_predicate, compile_q, parse_rules
 
 pytestmark = pytest.mark.django_db
@@ -184,40 +185,7 @@ def _condition_entries():
 condition_entries = st.deferred(_condition_entries)
 
 
-def _identity(key: str) -> tuple[str, str]:
-    parts = key.replace("contract_value", "value", 1).split("__")
-    if parts[0] == "metadata":
-        parts = ["__".join(parts[:2]), *parts[2:]]
-    return parts[0], parts[1]
-
-
-def _unique(entries: list[tuple[str, object]]) -> dict:
-    kept: dict = {}
-    seen: set = set()
-    for key, value in entries:
-        if _identity(key) not in seen:
-            seen.add(_identity(key))
-            kept[key] = value
-    return kept
-
-
-def _rule_objects(depth: int):
-    entries = st.lists(condition_entries, min_size=1, max_size=2).map(_unique)
-    if depth == 0:
-        return entries
-    inner = _rule_objects(depth - 1)
-    operator = st.one_of(
-        st.tuples(st.just("not"), inner),
-        st.tuples(st.sampled_from(["any", "all"]), st.lists(inner, min_size=1, max_size=2)),
-    )
-    # An object holds at least one condition or one operator (nested objects may not be empty).
-    return st.one_of(
-        st.builds(lambda plain, op: {**plain, **dict(op)}, entries, st.lists(operator, max_size=1)),
-        operator.map(lambda op: dict([op])),
-    )
-
-
-rule_objects = st.deferred(lambda: _rule_objects(3))
+db_rules = st.deferred(lambda: rule_objects(condition_entries))
 
 
 @settings(
@@ -227,7 +195,7 @@ rule_objects = st.deferred(lambda: _rule_objects(3))
 )
 @given(
     contracts=st.lists(contract_fields(), min_size=10, max_size=10),
-    rules=st.lists(rule_objects, min_size=1, max_size=5),
+    rules=st.lists(db_rules, min_size=1, max_size=5),
 )
 def test_compile_q_agrees_with_predicate(tenant, user, contracts, rules):
     Contract.objects.filter(tenant=tenant).delete()

@@ -6,7 +6,7 @@ from datetime import date
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fixtures import Facts
+from tests.fixtures import Facts, rule_objects
 from workflows.rules import (
     Not,
     RuleValidationError,
@@ -129,42 +129,7 @@ def _condition_entries():
 condition_entries = st.deferred(_condition_entries)
 
 
-def _identity(key: str) -> tuple[str, str]:
-    """The condition a key denotes, so generated objects never repeat one."""
-    parts = key.replace("contract_value", "value", 1).split("__")
-    if parts[0] == "metadata":
-        parts = ["__".join(parts[:2]), *parts[2:]]
-    return parts[0], parts[1] if len(parts) > 1 else "exact"
-
-
-def _unique_keys(entries: list[tuple[str, object]]) -> dict:
-    kept: dict = {}
-    seen: set = set()
-    for key, value in entries:
-        if _identity(key) not in seen:
-            seen.add(_identity(key))
-            kept[key] = value
-    return kept
-
-
-def rule_objects(depth: int = 3):
-    entries = st.lists(condition_entries, min_size=1, max_size=2).map(_unique_keys)
-    if depth == 0:
-        return entries
-    inner = rule_objects(depth - 1)
-    operator = st.one_of(
-        st.tuples(st.just("not"), inner),
-        st.tuples(st.sampled_from(["any", "all"]), st.lists(inner, min_size=1, max_size=2)),
-    )
-    # An object holds at least one condition or one operator (nested objects may not be empty).
-    return st.one_of(
-        st.builds(lambda plain, op: {**plain, **dict(op)}, entries, st.lists(operator, max_size=1)),
-        operator.map(lambda op: dict([op])),
-    )
-
-
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(rule_objects())
+@given(rule_objects(condition_entries))
 def test_valid_rules_round_trip(data):
     rule = parse_rules(data)
     dumped = dump_rules(rule)
@@ -182,7 +147,7 @@ facts_strategy = st.builds(
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
-@given(rule_objects(2), facts_strategy)
+@given(rule_objects(condition_entries, 2), facts_strategy)
 def test_not_is_plain_negation(data, facts):
     rule = parse_rules(data)
     assert compile_predicate(Not(rule))(facts) is (not compile_predicate(rule)(facts))
