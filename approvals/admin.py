@@ -320,14 +320,7 @@ class SLASettingsAdmin(TenantScopedAdmin):
 
     form = SLASettingsForm
     list_display = ["tenant", "working_days", "day_start", "day_end", "default_sla_hours"]
-    fields = [
-        "timezone",
-        "working_days",
-        "day_start",
-        "day_end",
-        "default_sla_hours",
-        "reminder_percent",
-    ]
+    fields = list(services.SETTINGS_FIELDS)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["fields"] = SLASettingsForm.Meta.fields

@@ -207,6 +207,19 @@ def sla_settings_for(*, tenant: Tenant) -> SLASettings:
     return SLASettings.objects.filter(tenant=tenant).first() or SLASettings(tenant=tenant)
 
 
+def sla_calendar(*, settings: SLASettings, tenant: Tenant) -> dict:
+    """The tenant's working calendar and SLA defaults as the API shows them and the audit trail
+    records their changes: the time zone is the tenant's, the rest the settings row's."""
+    return {
+        "timezone": tenant.timezone,
+        "working_days": sorted(settings.working_days),
+        "day_start": settings.day_start,
+        "day_end": settings.day_end,
+        "default_sla_hours": settings.default_sla_hours,
+        "reminder_percent": settings.reminder_percent,
+    }
+
+
 def sla_rule_list(*, tenant) -> QuerySet[SLARule]:
     return SLARule.objects.for_tenant(tenant).order_by("created_at", "id")
 

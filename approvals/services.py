@@ -18,6 +18,7 @@ from rest_framework.exceptions import ValidationError
 
 from approvals.assignment import covers_apply_due
 from approvals.models import MAX_SLA_HOURS, Holiday, SLARule, SLASettings
+from approvals.selectors import sla_calendar
 from approvals.sla import check as sla_check
 from approvals.sla.calendar import WorkingCalendar
 from approvals.sla.rules import rule_display_name
@@ -294,17 +295,6 @@ def holiday_delete(*, holiday: Holiday, deleted_by) -> None:
 # --- the tenant's calendar and defaults --------------------------------------------------------
 
 
-def _settings_snapshot(settings: SLASettings, tenant: Tenant) -> dict:
-    return {
-        "timezone": tenant.timezone,
-        "working_days": sorted(settings.working_days),
-        "day_start": settings.day_start,
-        "day_end": settings.day_end,
-        "default_sla_hours": settings.default_sla_hours,
-        "reminder_percent": settings.reminder_percent,
-    }
-
-
 def validated_calendar(
     *, timezone_name: str, working_days, day_start: time, day_end: time
 ) -> WorkingCalendar:
@@ -337,7 +327,7 @@ def sla_settings_update(*, tenant: Tenant, updated_by, **fields) -> SLASettings:
     tenant's own time zone (the calendar's)."""
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
     settings = SLASettings.objects.filter(tenant=tenant).first() or SLASettings(tenant=tenant)
-    before = _settings_snapshot(settings, tenant)
+    before = sla_calendar(settings=settings, tenant=tenant)
     values = before | fields
     validated_calendar(
         timezone_name=values["timezone"],
@@ -361,7 +351,7 @@ def sla_settings_update(*, tenant: Tenant, updated_by, **fields) -> SLASettings:
     for field in ("day_start", "day_end", "default_sla_hours", "reminder_percent"):
         setattr(settings, field, values[field])
     settings.save()
-    changes = diff_fields(before, _settings_snapshot(settings, tenant))
+    changes = diff_fields(before, sla_calendar(settings=settings, tenant=tenant))
     if changes:
         audit_record(
             action="sla_settings_updated",

@@ -39,6 +39,7 @@ from approvals.selectors import (
     approval_pending_for_user,
     holiday_list,
     sla_breach_list,
+    sla_calendar,
     sla_rule_list,
     sla_settings_for,
 )
@@ -182,17 +183,8 @@ class SLACalendarView(TenantScopedViewSetMixin, generics.GenericAPIView):
     filter_backends = []
 
     def _body(self, settings) -> dict:
-        tenant = self.request.user.tenant
-        return SLACalendarSerializer(
-            {
-                "timezone": tenant.timezone,
-                "working_days": sorted(settings.working_days),
-                "day_start": settings.day_start,
-                "day_end": settings.day_end,
-                "default_sla_hours": settings.default_sla_hours,
-                "reminder_percent": settings.reminder_percent,
-            }
-        ).data
+        calendar = sla_calendar(settings=settings, tenant=self.request.user.tenant)
+        return SLACalendarSerializer(calendar).data
 
     def get(self, request):
         return Response(self._body(sla_settings_for(tenant=request.user.tenant)))

@@ -172,14 +172,7 @@ class ClauseRuleSerializer(serializers.ModelSerializer):
         model = ClauseRule
         fields = [
             "id",
-            "name",
-            "category",
-            "contract_types",
-            "kind",
-            "patterns",
-            "severity",
-            "guidance",
-            "is_active",
+            *clause_services.CLAUSE_RULE_FIELDS,
             "created_by",
             "created_at",
             "updated_at",
