@@ -9,7 +9,7 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from audit.models import AuditLog
 from contracts import clause_services
-from contracts.models import ClauseRule, Contract, ContractRevision
+from contracts.models import RECORD_FIELDS, ClauseRule, Contract, ContractRevision
 from tenancy.admin_scoping import ReadOnlyAdminMixin, ReadOnlyInline, TenantScopedAdmin
 
 
@@ -51,12 +51,7 @@ class ContractAdmin(TenantScopedAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["created_by"]
     readonly_fields = [
-        "status",
-        "revision",
-        "content_hash",
-        "created_by",
-        "created_at",
-        "updated_at",
+        *RECORD_FIELDS,
         "blocking_findings",
         "findings_table",
     ]

@@ -40,6 +40,10 @@ BUSINESS_FIELDS = (
 )
 
 
+# What the services keep on a contract, never a caller: its state, revision and authorship.
+RECORD_FIELDS = ("status", "revision", "content_hash", "created_by", "created_at", "updated_at")
+
+
 def amount_text(value, currency: str) -> str:
     """A contract's value as people read it on a page ("125,000.00 USD"), from the model's
     Decimal or a revision's string; empty without a value."""

@@ -7,7 +7,13 @@ from rest_framework import serializers
 from approvals.api.serializers import WorkflowSummarySerializer
 from approvals.selectors import instances_newest_first
 from contracts.api.serializers import ClauseFindingsSummarySerializer, ContractCreatorSerializer
-from contracts.models import BUSINESS_FIELDS, VALUE_DECIMAL_PLACES, VALUE_MAX_DIGITS, Contract
+from contracts.models import (
+    BUSINESS_FIELDS,
+    RECORD_FIELDS,
+    VALUE_DECIMAL_PLACES,
+    VALUE_MAX_DIGITS,
+    Contract,
+)
 
 
 class ContractSerializer(serializers.ModelSerializer):
@@ -30,12 +36,7 @@ class ContractSerializer(serializers.ModelSerializer):
             *BUSINESS_FIELDS,
             "has_blocking_findings",
             "clause_findings",
-            "status",
-            "revision",
-            "content_hash",
-            "created_by",
-            "created_at",
-            "updated_at",
+            *RECORD_FIELDS,
             "workflow",
         ]
         read_only_fields = fields
