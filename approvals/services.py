@@ -11,7 +11,7 @@ import logging
 import threading
 from datetime import datetime, time
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
@@ -23,6 +23,7 @@ from approvals.sla import check as sla_check
 from approvals.sla.calendar import WorkingCalendar
 from approvals.sla.rules import rule_display_name
 from audit.services import audit_record, diff_fields
+from config.exceptions import clash_is_invalid
 from core.context import current_request_context
 from tenancy.models import Tenant, validate_timezone
 from workflows.stages import ROLE_SLUG_PATTERN
@@ -143,11 +144,8 @@ def sla_rule_validate(*, tenant_id, rule_id=None, **fields) -> dict:
 
 def _save_rule(rule: SLARule) -> None:
     """Save; the unique index still turns a concurrent clash into a 400, not a 500."""
-    try:
-        with transaction.atomic():
-            rule.save()
-    except IntegrityError as exc:
-        raise ValidationError({"non_field_errors": [_CLASH_MESSAGE]}) from exc
+    with clash_is_invalid({"non_field_errors": [_CLASH_MESSAGE]}):
+        rule.save()
 
 
 @transaction.atomic
@@ -233,11 +231,8 @@ def holiday_validate(*, tenant_id, date, holiday_id=None) -> None:
 
 def _save_holiday(holiday: Holiday) -> None:
     holiday_validate(tenant_id=holiday.tenant_id, date=holiday.date, holiday_id=holiday.pk)
-    try:
-        with transaction.atomic():
-            holiday.save()
-    except IntegrityError as exc:  # a concurrent write took the date first
-        raise ValidationError(_HOLIDAY_TAKEN) from exc
+    with clash_is_invalid(_HOLIDAY_TAKEN):  # a concurrent write took the date first
+        holiday.save()
 
 
 @transaction.atomic

@@ -4,11 +4,12 @@
 """
 
 import logging
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import InterfaceError, OperationalError
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -18,6 +19,18 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed as TokenAut
 from core.context import current_request_context
 
 logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def clash_is_invalid(errors):
+    """The block's writes in a savepoint; a unique index refusing them (a concurrent create that
+    passed the same checks first) becomes a 400 with ``errors``, not a 500, and the caller's
+    transaction goes on."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError as exc:
+        raise exceptions.ValidationError(errors) from exc
 
 
 class Conflict(exceptions.APIException):

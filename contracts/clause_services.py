@@ -1,10 +1,11 @@
 """Writes for the clause library. Every rule is validated here (API and admin alike) and audited."""
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.shortcuts import get_object_or_404
 from rest_framework.exceptions import ValidationError
 
 from audit.services import audit_record, diff_fields
+from config.exceptions import clash_is_invalid
 from contracts.models import (
     CONTRACT_TYPE_MAX_LENGTH,
     MAX_CONTRACT_TYPES_PER_RULE,
@@ -121,11 +122,8 @@ def _check_phrase_quota(*, tenant: Tenant, before: ClauseRule | None, after: Cla
 
 
 def _save_unique(rule: ClauseRule) -> None:
-    try:
-        with transaction.atomic():
-            rule.save()
-    except IntegrityError as exc:
-        raise ValidationError({"name": ["A clause rule with this name already exists."]}) from exc
+    with clash_is_invalid({"name": ["A clause rule with this name already exists."]}):
+        rule.save()
 
 
 @transaction.atomic

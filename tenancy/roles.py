@@ -10,13 +10,13 @@ Stages belong to workflows, a layer above: workflows registers its use of slugs 
 
 from collections.abc import Callable
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from rest_framework.exceptions import ValidationError
 
 from audit.services import audit_record
-from config.exceptions import Conflict
+from config.exceptions import Conflict, clash_is_invalid
 from tenancy.approvers import MANAGER
 from tenancy.models import Role, Tenant, UserRole
 from tenancy.quotas import lock_tenant, quota_guard
@@ -71,11 +71,8 @@ def role_create(*, tenant: Tenant, slug: str, name: str, description: str, creat
     slug = _validated_slug(slug)
     quota_guard("roles", tenant=tenant, rows=Role.objects.filter(tenant=tenant))
     role = Role(tenant=tenant, slug=slug, name=name or slug, description=description)
-    try:
-        with transaction.atomic():
-            role.save()
-    except IntegrityError as exc:
-        raise ValidationError({"slug": [f"The catalog already has the role '{slug}'."]}) from exc
+    with clash_is_invalid({"slug": [f"The catalog already has the role '{slug}'."]}):
+        role.save()
     audit_record(
         action="role_created",
         tenant=tenant,

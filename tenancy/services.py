@@ -15,6 +15,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from audit.services import audit_record
+from config.exceptions import clash_is_invalid
 from core import rls
 from tenancy import throttling
 from tenancy.approvers import manager_chain_has
@@ -157,11 +158,8 @@ def role_assign(
         expires_at=expires_at,
         assigned_by=assigned_by,
     )
-    try:
-        with transaction.atomic():
-            assignment.save()
-    except IntegrityError as exc:
-        raise ValidationError({"role": [f"The user already holds the role '{role}'."]}) from exc
+    with clash_is_invalid({"role": [f"The user already holds the role '{role}'."]}):
+        assignment.save()
     audit_record(
         action="role_assigned",
         tenant=tenant,

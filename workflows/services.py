@@ -1,9 +1,10 @@
 """Writes for workflow definitions. Every change is validated, versioned and audited."""
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from rest_framework.exceptions import ValidationError
 
 from audit.services import audit_record, diff_fields
+from config.exceptions import clash_is_invalid
 from tenancy.models import Tenant
 from tenancy.quotas import lock_tenant, quota_guard
 from workflows.models import WorkflowDefinition, WorkflowDefinitionVersion, WorkflowStageDefinition
@@ -60,13 +61,8 @@ def _write_stages(definition: WorkflowDefinition, stages: list[dict]) -> None:
 
 
 def _save_unique(definition: WorkflowDefinition, **kwargs) -> None:
-    try:
-        with transaction.atomic():
-            definition.save(**kwargs)
-    except IntegrityError as exc:
-        raise ValidationError(
-            {"name": ["A workflow definition with this name already exists."]}
-        ) from exc
+    with clash_is_invalid({"name": ["A workflow definition with this name already exists."]}):
+        definition.save(**kwargs)
 
 
 def _check_active_quota(*, tenant: Tenant, definition: WorkflowDefinition) -> None:
