@@ -578,7 +578,7 @@ def _stages_and_rows(instance, actor) -> tuple[list, list[WorkflowStageApproval]
     width = len(WorkflowStage._meta.concrete_fields)
     stages: dict = {}
     rows = []
-    for values in found:
+    for values in found:  # each row starts with the stage's key, its first column
         stage = stages.get(values[0])
         if stage is None:
             stage = stages[values[0]] = model_from_row(WorkflowStage, values[:width])

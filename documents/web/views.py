@@ -37,10 +37,11 @@ def _dead(request, signer, problem: str) -> HttpResponse:
     )
 
 
-def _contract_pdf(signer) -> bytes:
+def _contract_pdf(inputs: dict) -> bytes:
+    """The PDF of ``selectors.contract_inputs``: what the signer is asked to sign."""
     from documents import rendering  # fpdf2 is slow to import: only the pages that render
 
-    return rendering.render_contract(selectors.contract_inputs(request=signer.request))
+    return rendering.render_contract(inputs)
 
 
 @never_cache
@@ -53,7 +54,8 @@ def sign(request, token: str):
 
 
 def _sign_in_scope(request, signer, token: str) -> HttpResponse:
-    contract = selectors.contract_inputs(request=signer.request)["contract"]
+    inputs = selectors.contract_inputs(request=signer.request)
+    contract = inputs["contract"]
     context = {
         "signer": signer,
         "token": token,
@@ -63,7 +65,7 @@ def _sign_in_scope(request, signer, token: str) -> HttpResponse:
     }
     if request.method == "GET":
         if signer.viewed_at is None:  # the first view records the hash of what is shown
-            pdf = _contract_pdf(signer)
+            pdf = _contract_pdf(inputs)
             services.signer_viewed(signer=signer, document_sha256=hashlib.sha256(pdf).hexdigest())
         return public_page(request, "documents/sign.html", context)
     if request.method != "POST":
@@ -101,6 +103,7 @@ def sign_document(request, token: str):
     if problem:
         return _dead(request, signer, problem)
     with rls.tenant_scope(signer.tenant_id):
-        response = HttpResponse(_contract_pdf(signer), content_type="application/pdf")
+        pdf = _contract_pdf(selectors.contract_inputs(request=signer.request))
+        response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = 'inline; filename="contract.pdf"'
     return response
