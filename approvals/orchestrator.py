@@ -52,7 +52,7 @@ from config.exceptions import Conflict
 from contracts.models import Contract, ContractRevision, ContractStatus
 from contracts.permissions import require_contract_editor
 from contracts.revisions import changed_fields
-from core.sql import model_from_row, sql
+from core.sql import Prepared, model_from_row, sql
 from tenancy.approvers import resolve_stage_approvers
 from tenancy.capabilities import WORKFLOWS_MANAGE
 from tenancy.eligibility import eligible_approvers_sql
@@ -573,7 +573,7 @@ def _stages_and_rows(instance, actor) -> tuple[list, list[WorkflowStageApproval]
     """
     params = {"actor": getattr(actor, "pk", None), "now": timezone.now(), "instance": instance.pk}
     with connection.cursor() as cursor:
-        cursor.execute(_STAGES_AND_ROWS, params)
+        _STAGES_AND_ROWS.execute(cursor, params)
         found = cursor.fetchall()
     width = len(WorkflowStage._meta.concrete_fields)
     stages: dict = {}
@@ -603,7 +603,7 @@ _ELIGIBILITY_SOURCE = sql(
 _ACTOR_ELIGIBLE = f"""SELECT e.key
       FROM ({eligible_approvers_sql(source=_ELIGIBILITY_SOURCE, now="%(now)s")}) e
      WHERE e.user_id = %(actor)s"""  # noqa: S608 (SQL text only)
-_STAGES_AND_ROWS = (
+_STAGES_AND_ROWS = Prepared(
     sql("SELECT {s:columns}, {a:columns}, {a.pk} IN (", s=WorkflowStage, a=WorkflowStageApproval)
     + _ACTOR_ELIGIBLE
     + sql(

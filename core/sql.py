@@ -22,13 +22,19 @@ value goes to the driver as a query parameter (``%s`` / ``%(name)s``), never int
 
 The result is plain text: build it once, at import, and pass the parameters to ``execute``.
 
+``Prepared(text)`` wraps such a text for the few statements that run on every decision and whose
+planning costs PostgreSQL more than running them: each connection plans it once (``PREPARE``)
+and then runs it by name.
+
 For the set-based writers (the SLA check, the notification fan-out): ``Params``, named parameters
 added as the text is built, and ``insert_select``, an ``INSERT ... SELECT`` into a model's table
 that fills every column the caller leaves out from the model's defaults.
 """
 
+import hashlib
+import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache, reduce
 
 from django.core.exceptions import ImproperlyConfigured
@@ -97,6 +103,61 @@ def _converters(model: type[Model]) -> tuple:
     return tuple(
         (field, tuple(field.get_db_converters(connection))) for field in model._meta.concrete_fields
     )
+
+
+class Prepared:
+    """A statement PostgreSQL plans once per connection and then runs by name.
+
+    Raw SQL: PREPARE and EXECUTE, which the ORM does not send. A statement sent as text is parsed,
+    rewritten (the row-level security policies) and planned every time; for the decision read
+    and the notification fan-out that was more server time than running them (the per-statement
+    server profile in docs/benchmarks.md). ``text`` is built like any other (``sql()``, named
+    ``%(name)s`` parameters); the first ``execute`` on a connection sends ``PREPARE`` (and reads
+    the types PostgreSQL inferred for the parameters), every call sends ``EXECUTE name(...)``
+    with the values as query parameters, cast to those types.
+
+    A prepared statement outlives the transaction that prepared it, even a rolled-back one, and
+    dies with its connection, so the connection keeps the names it prepared
+    (``tenancy.rls_backend``) and forgets them when it reconnects. PostgreSQL re-plans it by
+    itself when a table it reads changes, and when it runs as another role (the policies).
+    Statements prepared by name need a session of their own: a transaction-pooling proxy in front
+    of PostgreSQL is not supported (docs/database-roles.md).
+    """
+
+    def __init__(self, text: str):
+        self.name = f"clm_{hashlib.sha256(text.encode()).hexdigest()[:20]}"
+        self.keys: list[str] = []
+
+        def number(match) -> str:
+            if match.group(1) is None:
+                return "%"
+            if match.group(1) not in self.keys:
+                self.keys.append(match.group(1))
+            return f"${self.keys.index(match.group(1)) + 1}"
+
+        if re.search(r"%s", text.replace("%%", "")):
+            raise ValueError("a prepared statement takes named parameters only (%(name)s)")
+        # Sent without parameters, so a literal % is written once.
+        self.prepare = f"PREPARE {self.name} AS {_NAMED.sub(number, text)}"
+        self._execute: str | None = None
+
+    def execute(self, cursor, params: Mapping) -> None:
+        """Run the statement on ``cursor`` (a Django cursor) with ``params``."""
+        prepared = connection.prepared_statements
+        if self.name not in prepared:
+            # The name is hex: no quote can occur in it.
+            cursor.execute(f"{self.prepare}; {_PARAMETER_TYPES}'{self.name}'")
+            (types,) = cursor.fetchone()
+            prepared.add(self.name)
+            arguments = ", ".join(
+                f"%({key})s::{kind}" for key, kind in zip(self.keys, types, strict=True)
+            )
+            self._execute = f"EXECUTE {self.name}({arguments})"
+        cursor.execute(self._execute, params)
+
+
+_PARAMETER_TYPES = "SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = "
+_NAMED = re.compile(r"%%|%\((\w+)\)s")
 
 
 class Params(dict):

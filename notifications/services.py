@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from core.sql import Params, insert_select, sql
+from core.sql import Params, Prepared, insert_select, sql
 from notifications.models import (
     Delivery,
     DeliveryChannel,
@@ -177,7 +177,7 @@ def fanout_ctes(
 
 
 @cache
-def _notify_statement() -> tuple[str, dict]:
+def _notify_statement() -> tuple[Prepared, dict]:
     """``notify_many``'s statement (built once) and the parameters of its column defaults."""
     params = Params()
     approvers = eligible_approvers_sql(
@@ -203,7 +203,7 @@ def _notify_statement() -> tuple[str, dict]:
         occurred_at="%(now)s::timestamptz",
         now="%(now)s::timestamptz",
     )
-    return f"WITH {ctes} SELECT 1", dict(params)
+    return Prepared(f"WITH {ctes} SELECT 1"), dict(params)
 
 
 def notify_many(*, tenant_id, messages: Sequence[Message]) -> None:
@@ -223,8 +223,8 @@ def notify_many(*, tenant_id, messages: Sequence[Message]) -> None:
     ]
     approvals = [message for message in messages if message.approvers_of is not None]
     with connection.cursor() as cursor:
-        cursor.execute(
-            statement,
+        statement.execute(
+            cursor,
             {
                 **defaults,
                 "tenant": str(tenant_id),

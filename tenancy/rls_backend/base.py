@@ -8,6 +8,9 @@ hooks overridden here; each one only forgets what was sent, and the next stateme
 Each new connection also gets a random nonce in its startup packet (``app.session_nonce``): scopes
 are signed for it (``core.rls``), and unlike the text of a statement, no other session can see
 it. ``SCOPE_ROLES`` in the database settings names the role each scope runs as.
+
+The connection also keeps the names of the statements it prepared (``core.sql.Prepared``): they
+live as long as the session, so a new connection starts with none.
 """
 
 import secrets
@@ -22,6 +25,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         super().__init__(*args, **kwargs)
         self.rls_scope_sent = None
         self.rls_nonce = ""
+        self.prepared_statements: set[str] = set()
         self.execute_wrappers.append(ScopeInjector())
 
     @property
@@ -37,6 +41,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def get_new_connection(self, conn_params):
         self._forget_scope()
+        self.prepared_statements = set()
         self.rls_nonce = secrets.token_hex(16)
         options = " ".join(
             filter(None, [conn_params.get("options"), f"-c {NONCE_SETTING}={self.rls_nonce}"])

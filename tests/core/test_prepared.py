@@ -1,0 +1,90 @@
+"""``core.sql.Prepared``: planned once per connection, run by name, under the caller's scope."""
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from contracts.models import Contract
+from core import rls
+from core.sql import Prepared, sql
+from tenancy.models import User
+from tests.factories import ContractFactory, UserFactory
+
+EMAIL = Prepared(
+    sql("SELECT {u.email} FROM {u} WHERE {u.pk} = %(user)s AND {u.email} LIKE '%%@%%'", u=User)
+)
+# Every contract the scope may see, repeated parameter included.
+CONTRACTS = Prepared(
+    sql(
+        "SELECT {k.pk} FROM {k} WHERE {k.created_at} <= %(at)s OR {k.created_at} > %(at)s"
+        " ORDER BY {k.pk}",
+        k=Contract,
+    )
+)
+
+
+def _run(statement: Prepared, **params) -> list:
+    with connection.cursor() as cursor:
+        statement.execute(cursor, params)
+        return cursor.fetchall()
+
+
+def _prepares(statement: Prepared, **params) -> bool:
+    """Runs ``statement``; whether that sent its PREPARE."""
+    with CaptureQueriesContext(connection) as captured:
+        _run(statement, **params)
+    return any("PREPARE" in query["sql"] for query in captured.captured_queries)
+
+
+@pytest.mark.django_db
+def test_prepared_once_then_run_by_name_with_named_parameters(user):
+    # A text of this test's own: no earlier test on the connection prepared it.
+    statement = Prepared(
+        sql("SELECT {u.email}, %(tag)s::text FROM {u} WHERE {u.pk} = %(user)s", u=User)
+    )
+    assert _prepares(statement, tag="first", user=user.pk)
+    with CaptureQueriesContext(connection) as second:
+        assert _run(statement, user=user.pk, tag="second") == [(user.email, "second")]
+    assert [query["sql"].split("(")[0] for query in second.captured_queries] == [
+        f"EXECUTE {statement.name}"
+    ]
+
+
+def test_positional_parameters_are_refused():
+    with pytest.raises(ValueError, match="named parameters"):
+        Prepared("SELECT %s")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_prepared_in_a_rolled_back_transaction_is_still_there(user):
+    """PREPARE is not undone by a rollback: the connection must not prepare it twice."""
+    statement = Prepared(sql("SELECT {u.pk} FROM {u} WHERE {u.pk} = %(user)s", u=User))
+    with transaction.atomic():
+        assert _prepares(statement, user=user.pk)
+        transaction.set_rollback(True)
+    with transaction.atomic():
+        assert _run(statement, user=user.pk) == [(user.pk,)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_connection_prepares_again(user):
+    assert _run(EMAIL, user=user.pk) == [(user.email,)]
+    assert not _prepares(EMAIL, user=user.pk)
+    connection.close()
+    assert _prepares(EMAIL, user=user.pk)
+    assert _run(EMAIL, user=user.pk) == [(user.email,)]
+
+
+@pytest.mark.django_db
+def test_the_plan_is_shared_but_each_run_sees_its_own_scope(tenant, other_tenant):
+    """The row-level security policies apply at each run: a plan made (and made generic by
+    repeated runs) in one tenant's scope shows another tenant only its own rows."""
+    mine = ContractFactory(tenant=tenant, created_by=UserFactory(tenant=tenant))
+    with rls.bypass("test fixture: another tenant's contract"):
+        theirs = ContractFactory(tenant=other_tenant, created_by=UserFactory(tenant=other_tenant))
+    at = mine.created_at
+    for _ in range(7):  # past the runs after which PostgreSQL may keep a generic plan
+        assert _run(CONTRACTS, at=at) == [(mine.pk,)]
+    with rls.tenant_scope(other_tenant):
+        assert _run(CONTRACTS, at=at) == [(theirs.pk,)]
+    assert _run(CONTRACTS, at=at) == [(mine.pk,)]
