@@ -14,10 +14,10 @@ from datetime import datetime
 
 from django.db import connection
 
-from core.sql import sql
-from tenancy.models import User, UserRole
+from core.sql import Prepared, sql
+from tenancy.eligibility import eligible_approvers_sql
+from tenancy.models import User
 from tenancy.out_of_office import Assignee, cover_at, personal_assignees
-from tenancy.selectors import active_roles_q
 
 MANAGER = "manager"
 # A named person's entry: this prefix and their user id.
@@ -52,18 +52,12 @@ def resolve_stage_approvers(
     named = {user_id for _, user_id in map(split_approver, entries) if user_id is not None}
     held = set()
     if roles:
-        held = set(
-            UserRole.objects.filter(
-                active_roles_q(at),
-                tenant_id=tenant_id,
-                role__in=roles,
-                user__is_active=True,
+        with connection.cursor() as cursor:
+            _HELD_ROLES.execute(
+                cursor,
+                {"tenant": tenant_id, "roles": sorted(roles), "creator": creator_id, "now": at},
             )
-            .exclude(user_id=creator_id)
-            .order_by()  # not the model's ordering: DISTINCT would then be over it too
-            .values_list("role", flat=True)
-            .distinct()
-        )
+            held = {role for (role,) in cursor.fetchall()}
     manager_id = None
     people: dict = {}
     if named or MANAGER in entries:
@@ -108,6 +102,21 @@ def resolve_stage_approvers(
                 unresolved=True,
             )
     return resolved
+
+
+# The roles someone other than the creator may act on: the rule of ``tenancy.eligibility``, for
+# approvals that name a role and nobody. Prepared: it runs whenever a stage opens, and planning
+# it cost more than running it (bench/bench_process.py).
+_HELD_ROLES = Prepared(
+    "SELECT DISTINCT e.key FROM ("  # noqa: S608 (SQL text only)
+    + eligible_approvers_sql(
+        source="""SELECT r.role AS key, %(tenant)s::uuid AS tenant_id, r.role,
+                         NULL::uuid AS assigned_to_id, %(creator)s::uuid AS creator_id
+                    FROM unnest(%(roles)s::text[]) AS r(role)""",
+        now="%(now)s",
+    )
+    + ") e"
+)
 
 
 def fallback_admin(*, tenant_id, creator_id, at: datetime) -> Assignee | None:
