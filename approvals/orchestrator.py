@@ -47,7 +47,7 @@ from approvals.models import (
 from approvals.selectors import sla_policy_cached, sla_policy_for
 from approvals.sla.rules import SLAPlan, SLAPolicy
 from approvals.stage_outcome import stage_outcome
-from audit.services import audit_rows
+from audit.services import audit_rows_statement
 from config.exceptions import Conflict
 from contracts.models import Contract, ContractRevision, ContractStatus
 from contracts.permissions import require_contract_editor
@@ -150,7 +150,9 @@ class _Transition:
             self.emit(outcome_signal)
 
     def flush(self, *, extra_audit=()) -> None:
-        pipeline.insert(audit_rows([*extra_audit, *self.audit]))
+        audit = audit_rows_statement([*extra_audit, *self.audit])
+        if audit is not None:
+            pipeline.statement(*audit)
         signals.dispatch(self.sends)
 
 

@@ -21,15 +21,18 @@ The queue is sent by an ``execute_wrapper`` placed first on the connection: outs
 security scope injector, which therefore still puts the scope's ``set_config`` first.
 """
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model, QuerySet
 from django.db.models.signals import pre_save
 from django.db.models.sql import InsertQuery, UpdateQuery
+
+from core.sql import quote
 
 _TRANSACTION_END = ("ROLLBACK", "COMMIT")
 
@@ -89,6 +92,12 @@ def _positional(sql: str, params) -> tuple[str, list]:
     return _PLACEHOLDER.sub(positional, sql), ordered
 
 
+def _wrapper():
+    """The connection itself, not the ``connection`` proxy: a compiler reads its connection
+    once per field and value, and each read through the proxy is a context-local lookup."""
+    return connections[DEFAULT_DB_ALIAS]
+
+
 def _queue() -> _Queue:
     queue = getattr(connection, "_pipeline_queue", None)
     if queue is None:
@@ -135,7 +144,7 @@ def insert(objs: Iterable[Model]) -> None:
     QuerySet(model)._prepare_for_bulk_create(objs)
     query = InsertQuery(model)
     query.insert_values([f for f in model._meta.concrete_fields if not f.generated], objs)
-    for sql, params in query.get_compiler(connection=connection).as_sql():
+    for sql, params in query.get_compiler(connection=_wrapper()).as_sql():
         _enqueue(sql, params)
     for obj in objs:
         obj._state.adding, obj._state.db = False, connection.alias
@@ -153,9 +162,40 @@ def save(obj: Model, update_fields: list[str]) -> None:
     (``auto_now``) run as in ``Model.save``; ``post_save`` has no receiver here."""
     meta = obj._meta
     _send_pre_save(obj, update_fields=frozenset(update_fields))
-    fields = [meta.get_field(name) for name in update_fields]
-    values = [(field, None, field.pre_save(obj, False)) for field in fields]
-    _update(meta.model._base_manager.filter(pk=obj.pk), values)
+    text, fields = _update_by_key(meta.model, tuple(update_fields))
+    values = [field.pre_save(obj, False) for field in fields]
+    if text is None or any(_compiled_only(value) for value in values):
+        _update(
+            meta.model._base_manager.filter(pk=obj.pk),
+            [(field, None, value) for field, value in zip(fields, values, strict=True)],
+        )
+        return
+    wrapper = _wrapper()
+    params = [
+        field.get_db_prep_save(value, wrapper) for field, value in zip(fields, values, strict=True)
+    ]
+    _enqueue(text, [*params, meta.pk.get_db_prep_value(obj.pk, wrapper)])
+
+
+def _compiled_only(value) -> bool:
+    """A value only the ORM's compiler writes: an expression (``F()``) or a model instance."""
+    return hasattr(value, "resolve_expression") or hasattr(value, "prepare_database_save")
+
+
+# Raw SQL: building and compiling a queryset for each save was most of the client's time in
+# writing a decision (bench/bench_process.py). The text is made once per model and fields, and
+# each value is prepared by its field as the ORM's compiler prepares it (``get_db_prep_save``).
+@functools.cache
+def _update_by_key(model: type[Model], names: tuple[str, ...]) -> tuple[str | None, list]:
+    """The UPDATE of one row by its key setting ``names`` (None when a field needs a placeholder
+    of its own, which only the compiler writes), and their fields."""
+    meta = model._meta
+    fields = [meta.get_field(name) for name in names]
+    if any(hasattr(field, "get_placeholder") for field in fields):
+        return None, fields
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    table, key = quote(meta.db_table), quote(meta.pk.column)
+    return f"UPDATE {table} SET {assignments} WHERE {key} = %s", fields  # noqa: S608
 
 
 def _send_pre_save(obj: Model, update_fields) -> None:
@@ -175,12 +215,12 @@ def _update(queryset: QuerySet, values) -> None:
     query = queryset.query.chain(UpdateQuery)
     query.add_update_fields(values)
     query.annotations = {}
-    _enqueue(*query.get_compiler(connection=connection).as_sql())
+    _enqueue(*query.get_compiler(connection=_wrapper()).as_sql())
 
 
 def statement(sql: str, params=()) -> None:
-    """Queue a statement of raw SQL (``%s`` placeholders)."""
-    _enqueue(sql, params)
+    """Queue a statement of raw SQL (``%s`` placeholders, or ``%(name)s`` with a mapping)."""
+    _enqueue(*_positional(sql, params))
 
 
 def carried_statements() -> Counter:

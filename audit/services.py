@@ -4,8 +4,11 @@ Every row carries the contract it is about (``AuditLog.contract``), derived here
 from the row's resource (see ``_contract_of``) unless the caller names it (``contract=``).
 """
 
+import json
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import FieldDoesNotExist
@@ -13,6 +16,7 @@ from django.core.exceptions import FieldDoesNotExist
 from audit.models import AuditLog
 from core import rls
 from core.context import current_request_context
+from core.sql import Params, insert_select
 
 if TYPE_CHECKING:  # for the annotation only: tenancy sits above audit (docs/architecture.md)
     from tenancy.models import Tenant
@@ -108,27 +112,66 @@ def audit_record_many(entries: Iterable[dict]) -> list[AuditLog]:
     The database numbers the rows (``AuditLog.seq``) in the order of ``entries``: the order the
     listing shows them in, since they share ``created_at``.
     """
-    return AuditLog.objects.bulk_create(audit_rows(entries))
+    return AuditLog.objects.bulk_create([AuditLog(**_entry_row(entry)) for entry in entries])
 
 
-def audit_rows(entries: Iterable[dict]) -> list[AuditLog]:
-    """``audit_record_many``'s rows, unsaved: for a caller that writes them with its own
-    statements (``approvals.pipeline``), in one INSERT, in the order of ``entries``."""
-    return [
-        AuditLog(
-            **_row(
-                entry["action"],
-                entry["tenant"],
-                entry.get("actor"),
-                entry.get("resource"),
-                entry.get("resource_type"),
-                entry.get("resource_id"),
-                entry.get("changes"),
-                entry.get("contract", DERIVED),
-            )
-        )
-        for entry in entries
-    ]
+def audit_rows_statement(entries: Iterable[dict]) -> tuple[str, dict] | None:
+    """``audit_record_many``'s rows as one statement and its named parameters, for a caller that
+    sends it with its own statements (``approvals.pipeline``); None for no entries. The rows are
+    numbered in the order of ``entries``, as ``audit_record_many`` numbers them.
+    """
+    rows = [_entry_row(entry) for entry in entries]
+    if not rows:
+        return None
+    statement, defaults = _insert_statement()
+    return statement, {
+        **defaults,
+        "ids": [str(uuid.uuid4()) for _ in rows],
+        "changes": [json.dumps(row.pop("changes")) for row in rows],
+        **{column: [row[column] for row in rows] for column in _COLUMNS},
+    }
+
+
+# The columns ``_entry_row`` gives as they are, in the order of ``_insert_statement``'s unnest.
+_COLUMNS = (
+    "tenant_id", "action", "actor_id", "resource_type", "resource_id", "ip_address",
+    "user_agent", "request_id", "contract",
+)  # fmt: skip
+
+
+# Raw SQL: the orchestrator writes every transition's rows with it, and compiling the ORM's
+# INSERT, a placeholder per row and column, cost more client time than the rest of writing the
+# transition (bench/bench_process.py). One text whatever the number of rows.
+@cache
+def _insert_statement() -> tuple[str, dict]:
+    params = Params()
+    columns = {column: f"a.{column}" for column in _COLUMNS if column != "contract"}
+    statement = insert_select(
+        AuditLog,
+        {**columns, "id": "a.id", "changes": "a.changes::jsonb", "contract_id": "a.contract"},
+        """unnest(%(ids)s::uuid[], %(tenant_id)s::uuid[], %(action)s::text[],
+                  %(actor_id)s::uuid[], %(resource_type)s::text[], %(resource_id)s::text[],
+                  %(ip_address)s::inet[], %(user_agent)s::text[], %(request_id)s::text[],
+                  %(contract)s::uuid[], %(changes)s::text[])
+           WITH ORDINALITY AS a(id, tenant_id, action, actor_id, resource_type, resource_id,
+                                ip_address, user_agent, request_id, contract, changes, n)""",
+        params,
+        order_by="a.n",
+    )
+    return statement, dict(params)
+
+
+def _entry_row(entry: dict) -> dict:
+    return _row(
+        entry["action"],
+        entry["tenant"],
+        entry.get("actor"),
+        entry.get("resource"),
+        entry.get("resource_type"),
+        entry.get("resource_id"),
+        entry.get("changes"),
+        entry.get("contract", DERIVED),
+    )
 
 
 def _row(

@@ -2,12 +2,14 @@
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
 from approvals import pipeline, signals
+from contracts.models import Contract, ContractStatus
 from notifications.models import Notification
 from tenancy.models import UserRole
-from tests.factories import UserFactory
+from tests.factories import ContractFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -131,3 +133,25 @@ def test_carriers_with_named_or_no_parameters_keep_their_literal_percent_signs(u
         cursor.execute("SELECT '100%'")
         assert cursor.fetchall() == [("100%",)]
         assert UserRole.objects.get(user=user).role == "whole"
+
+
+def test_save_writes_what_model_save_writes(user, tenant):
+    """``save`` prepares each value as the ORM does: a foreign key by its id, a JSON field
+    as JSON, ``auto_now`` stamped; an expression goes through the ORM's compiler."""
+    contract = ContractFactory(tenant=tenant, created_by=user, metadata={"tier": "gold"})
+    stamped = contract.updated_at
+    contract.metadata = {"tier": "silver", "seats": [1, 2], "note": "100%"}
+    contract.created_by = other = UserFactory(tenant=tenant)
+    contract.status = ContractStatus.IN_REVIEW
+    with transaction.atomic(), pipeline.deferred_writes():
+        pipeline.save(contract, ["metadata", "created_by", "status", "updated_at"])
+    saved = Contract.objects.get(pk=contract.pk)
+    assert saved.metadata == {"tier": "silver", "seats": [1, 2], "note": "100%"}
+    assert saved.created_by_id == other.pk
+    assert saved.status == ContractStatus.IN_REVIEW
+    assert saved.updated_at > stamped
+    assert saved.updated_at == contract.updated_at  # the value stamped on the object
+    contract.revision = F("revision") + 1
+    with transaction.atomic(), pipeline.deferred_writes():
+        pipeline.save(contract, ["revision"])
+    assert Contract.objects.get(pk=contract.pk).revision == saved.revision + 1
