@@ -17,7 +17,9 @@ value goes to the driver as a query parameter (``%s`` / ``%(name)s``), never int
 * ``{r.field}``: the field's column qualified by the alias (``r."user_id"``); ``pk`` is the key;
 * ``{r:table}`` and ``{r.field:column}``: the bare quoted names (an INSERT's column list);
 * ``{r:columns}``: every concrete column of the model, qualified, in field order: a SELECT list
-  that ``model_from_row`` turns back into an instance (several models from one row);
+  that ``model_from_row`` turns back into an instance (several models from one row); with
+  ``r=Deferring(Model, "field", ...)`` all but those fields, which the instance loads when read
+  (as ``QuerySet.defer`` does);
 * literal braces are doubled (``'{{}}'::jsonb``), as in ``str.format``.
 
 The result is plain text: build it once, at import, and pass the parameters to ``execute``.
@@ -60,9 +62,29 @@ class _Column:
         return f"{self.alias}.{quote(self.column)}"
 
 
+class Deferring:
+    """A model for ``sql()`` and ``model_from_row`` without some of its fields (large ones)."""
+
+    def __init__(self, model: type[Model], *names: str):
+        for name in names:
+            model._meta.get_field(name)  # a typo fails at import
+        self.model, self.names = model, frozenset(names)
+
+    @property
+    def fields(self) -> list:
+        return [f for f in self.model._meta.concrete_fields if f.name not in self.names]
+
+
+def _loaded(model) -> tuple[type[Model], list]:
+    if isinstance(model, Deferring):
+        return model.model, model.fields
+    return model, model._meta.concrete_fields
+
+
 class _Table:
-    def __init__(self, alias: str, model: type[Model]):
-        self.alias, self.model = alias, model
+    def __init__(self, alias: str, model):
+        self.alias = alias
+        self.model, self.fields = _loaded(model)
 
     def __getattr__(self, name: str) -> _Column:
         meta = self.model._meta
@@ -76,32 +98,37 @@ class _Table:
         if spec == "table":
             return table
         if spec == "columns":
-            fields = self.model._meta.concrete_fields
-            return ", ".join(f"{self.alias}.{quote(field.column)}" for field in fields)
+            return ", ".join(f"{self.alias}.{quote(field.column)}" for field in self.fields)
         if spec:
             raise ValueError(f"unknown format {spec!r} for a table (use 'table' or 'columns')")
         return f"{table} {self.alias}"
 
 
-def sql(template: str, **tables: type[Model]) -> str:
+def sql(template: str, **tables) -> str:
     """``template`` with each alias's table and columns filled in from its model (see above)."""
     return template.format(**{alias: _Table(alias, model) for alias, model in tables.items()})
 
 
-def model_from_row(model: type[Model], values: Sequence) -> Model:
-    """An instance of ``model`` from the values of its ``{r:columns}``, converted as the ORM
-    converts them (a JSON field's text parsed, ...): as if a queryset had loaded it."""
+def model_from_row(model, values: Sequence) -> Model:
+    """An instance of ``model`` (a model or a ``Deferring``) from the values of its
+    ``{r:columns}``, converted as the ORM converts them (a JSON field's text parsed, ...): as if
+    a queryset had loaded it."""
+    model_class, names, converters = _converters(model)
     converted = [
-        reduce(lambda value, convert: convert(value, field, connection), converters, value)
-        for (field, converters), value in zip(_converters(model), values, strict=True)
+        reduce(lambda value, convert: convert(value, field, connection), field_converters, value)
+        for (field, field_converters), value in zip(converters, values, strict=True)
     ]
-    return model.from_db(connection.alias, None, converted)
+    return model_class.from_db(connection.alias, names, converted)
 
 
 @cache
-def _converters(model: type[Model]) -> tuple:
-    return tuple(
-        (field, tuple(field.get_db_converters(connection))) for field in model._meta.concrete_fields
+def _converters(model) -> tuple:
+    model_class, fields = _loaded(model)
+    names = None if fields is model_class._meta.concrete_fields else [f.attname for f in fields]
+    return (
+        model_class,
+        names,
+        tuple((field, tuple(field.get_db_converters(connection))) for field in fields),
     )
 
 

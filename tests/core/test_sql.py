@@ -1,10 +1,11 @@
 """The raw-SQL helper: names come from the models, quoted; unknown names fail loudly."""
 
 import pytest
+from django.core.exceptions import FieldDoesNotExist
 from django.db import connection
 
 from contracts.models import Contract
-from core.sql import model_from_row, sql
+from core.sql import Deferring, model_from_row, sql
 from tenancy.models import User, UserRole
 from tests.factories import ContractFactory, UserFactory
 
@@ -68,3 +69,23 @@ def test_a_row_of_several_models_comes_back_as_their_instances(tenant):
     assert loaded.metadata == {"tier": "gold", "seats": [1, 2]}
     with pytest.raises(ValueError, match="zip"):
         model_from_row(Contract, values[width:-1])
+
+
+@pytest.mark.django_db
+def test_a_deferring_model_leaves_its_large_fields_to_be_read_when_used(tenant):
+    """``Deferring``: the columns leave the fields out, and the instance loads them when read,
+    as ``QuerySet.defer`` would."""
+    contract = ContractFactory(tenant=tenant, created_by=UserFactory(tenant=tenant), text="Long.")
+    loaded = Deferring(Contract, "text", "clause_findings")
+    text = sql("SELECT {k:columns} FROM {k} WHERE {k.pk} = %s", k=loaded)
+    assert '"text"' not in text
+    assert '"clause_findings"' not in text
+    with connection.cursor() as cursor:
+        cursor.execute(text, [contract.pk])
+        (values,) = cursor.fetchall()
+    found = model_from_row(loaded, values)
+    assert found.get_deferred_fields() == {"text", "clause_findings"}
+    assert found.title == contract.title
+    assert found.text == "Long."  # read on access
+    with pytest.raises(FieldDoesNotExist):
+        Deferring(Contract, "txet")
