@@ -550,7 +550,8 @@ def approval_act(
 
 
 def _open_instance_and_contract(contract_id) -> WorkflowInstance | None:
-    """The contract's open instance with its contract (its large fields deferred), or None.
+    """The contract's open instance with its contract (its large fields deferred) and definition
+    version, or None.
 
     Raw SQL because this runs on every decision: compiling the ORM's query (a join and a defer)
     and building its models cost more client time than any other read of the decision, and
@@ -562,20 +563,26 @@ def _open_instance_and_contract(contract_id) -> WorkflowInstance | None:
         found = cursor.fetchone()
     if found is None:
         return None
-    width = len(WorkflowInstance._meta.concrete_fields)
-    instance = model_from_row(WorkflowInstance, found[:width])
-    instance.contract = model_from_row(_LOADED_CONTRACT, found[width:])
+    instance_end = len(WorkflowInstance._meta.concrete_fields)
+    contract_end = instance_end + len(_LOADED_CONTRACT.fields)
+    instance = model_from_row(WorkflowInstance, found[:instance_end])
+    instance.contract = model_from_row(_LOADED_CONTRACT, found[instance_end:contract_end])
+    instance.definition_version = model_from_row(WorkflowDefinitionVersion, found[contract_end:])
     return instance
 
 
 _LOADED_CONTRACT = Deferring(Contract, *_DEFERRED_CONTRACT_FIELDS)
-# At most one row: a contract has one open instance (a partial unique index).
+# At most one row: a contract has one open instance (a partial unique index). With its version,
+# whose snapshot the receivers of a completed workflow read (the signers).
 _OPEN_INSTANCE = Prepared(
     sql(
-        """SELECT {i:columns}, {k:columns} FROM {i} JOIN {k} ON {k.pk} = {i.contract}
+        """SELECT {i:columns}, {k:columns}, {v:columns}
+             FROM {i} JOIN {k} ON {k.pk} = {i.contract}
+             JOIN {v} ON {v.pk} = {i.definition_version}
             WHERE {i.contract} = %(contract)s AND {i.status} = ANY(%(open)s)""",
         i=WorkflowInstance,
         k=_LOADED_CONTRACT,
+        v=WorkflowDefinitionVersion,
     )
 )
 

@@ -45,7 +45,6 @@ from notifications.services import Message, notify_many
 from tenancy.models import User
 from tenancy.quotas import quota_guard
 from tenancy.selectors import role_holders
-from workflows.models import WorkflowDefinitionVersion
 
 logger = logging.getLogger(__name__)
 
@@ -290,12 +289,8 @@ def signature_request_create(
 def signature_request_for_completed_workflow(*, instance) -> SignatureRequest | None:
     """A definition naming ``signers`` asks for signatures as soon as its workflow completes,
     on behalf of the contract's creator; a role stands for its holders at that moment."""
-    snapshot = (
-        WorkflowDefinitionVersion.objects.filter(pk=instance.definition_version_id)
-        .values_list("snapshot", flat=True)
-        .first()
-    )
-    entries = (snapshot or {}).get("signers") or []
+    snapshot = instance.definition_version.snapshot  # the orchestrator has read it
+    entries = snapshot.get("signers") or []
     if not entries:
         return None
     roles = [entry["role"] for entry in entries if entry.get("role")]
