@@ -136,12 +136,14 @@ class Prepared:
     """A statement PostgreSQL plans once per connection and then runs by name.
 
     Raw SQL: PREPARE and EXECUTE, which the ORM does not send. A statement sent as text is parsed,
-    rewritten (the row-level security policies) and planned every time; for the decision read
-    and the notification fan-out that was more server time than running them (the per-statement
-    server profile in docs/benchmarks.md). ``text`` is built like any other (``sql()``, named
-    ``%(name)s`` parameters); the first ``execute`` on a connection sends ``PREPARE`` (and reads
-    the types PostgreSQL inferred for the parameters), every call sends ``EXECUTE name(...)``
-    with the values as query parameters, cast to those types.
+    rewritten (the row-level security policies) and planned every time; for the reads that run
+    on every decision or contract, and the notification fan-out, that was more server time than
+    running them (the per-statement server profile in docs/benchmarks.md). ``text`` is built
+    like any other (``sql()``, named ``%(name)s`` parameters); the first ``execute`` on a
+    connection sends ``PREPARE`` (and reads the types PostgreSQL inferred for the parameters) on
+    the driver's cursor, as Django sends a new connection's own set-up, so no query log or query
+    budget counts it; every call sends ``EXECUTE name(...)`` with the values as query
+    parameters, cast to those types.
 
     A prepared statement outlives the transaction that prepared it, even a rolled-back one, and
     dies with its connection, so the connection keeps the names it prepared
@@ -170,17 +172,25 @@ class Prepared:
 
     def execute(self, cursor, params: Mapping) -> None:
         """Run the statement on ``cursor`` (a Django cursor) with ``params``."""
-        prepared = connection.prepared_statements
-        if self.name not in prepared:
-            # The name is hex: no quote can occur in it.
-            cursor.execute(f"{self.prepare}; {_PARAMETER_TYPES}'{self.name}'")
-            (types,) = cursor.fetchone()
-            prepared.add(self.name)
-            arguments = ", ".join(
-                f"%({key})s::{kind}" for key, kind in zip(self.keys, types, strict=True)
-            )
-            self._execute = f"EXECUTE {self.name}({arguments})"
+        wrapper = cursor.db
+        if self.name not in wrapper.prepared_statements:
+            self._prepare(wrapper, cursor.cursor)
         cursor.execute(self._execute, params)
+
+    def _prepare(self, wrapper, driver_cursor) -> None:
+        """PREPARE on the driver's cursor, as Django sends its own set-up of a new connection:
+        it is part of the connection's life, not of the request that happens to be first, so
+        no query log or query budget counts it. It reads no rows, so it needs neither the
+        tenant's scope nor the writes queued before it."""
+        with wrapper.wrap_database_errors:
+            # The name is hex: no quote can occur in it.
+            driver_cursor.execute(f"{self.prepare}; {_PARAMETER_TYPES}'{self.name}'")
+            (types,) = driver_cursor.fetchone()
+        wrapper.prepared_statements.add(self.name)
+        arguments = ", ".join(
+            f"%({key})s::{kind}" for key, kind in zip(self.keys, types, strict=True)
+        )
+        self._execute = f"EXECUTE {self.name}({arguments})"
 
 
 _PARAMETER_TYPES = "SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = "

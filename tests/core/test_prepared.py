@@ -29,11 +29,19 @@ def _run(statement: Prepared, **params) -> list:
         return cursor.fetchall()
 
 
+def _on_server(statement: Prepared) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE name = %s", [statement.name]
+        )
+        return cursor.fetchone()[0] == 1
+
+
 def _prepares(statement: Prepared, **params) -> bool:
-    """Runs ``statement``; whether that sent its PREPARE."""
-    with CaptureQueriesContext(connection) as captured:
-        _run(statement, **params)
-    return any("PREPARE" in query["sql"] for query in captured.captured_queries)
+    """Runs ``statement``; whether that prepared it on the connection's session."""
+    before = _on_server(statement)
+    _run(statement, **params)
+    return not before and _on_server(statement)
 
 
 @pytest.mark.django_db
@@ -42,9 +50,14 @@ def test_prepared_once_then_run_by_name_with_named_parameters(user):
     statement = Prepared(
         sql("SELECT {u.email}, %(tag)s::text FROM {u} WHERE {u.pk} = %(user)s", u=User)
     )
-    assert _prepares(statement, tag="first", user=user.pk)
+    with CaptureQueriesContext(connection) as first:
+        assert _prepares(statement, tag="first", user=user.pk)
     with CaptureQueriesContext(connection) as second:
         assert _run(statement, user=user.pk, tag="second") == [(user.email, "second")]
+    # The PREPARE is the connection's set-up, not one of the caller's queries.
+    sent = " ".join(query["sql"] for query in first.captured_queries)
+    assert f"EXECUTE {statement.name}(" in sent
+    assert "PREPARE" not in sent
     assert [query["sql"].split("(")[0] for query in second.captured_queries] == [
         f"EXECUTE {statement.name}"
     ]
