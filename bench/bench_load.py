@@ -459,6 +459,9 @@ class Program:
     statements: int
     transactions: int
     nonce: str
+    # The PREPAREs of the statements it EXECUTEs (``core.sql.Prepared``): the app's connection
+    # sent them once, before the recording; each replaying connection sends them before timing.
+    prepares: list
 
 
 def record(scenario: Scenario, client) -> Program:
@@ -467,6 +470,7 @@ def record(scenario: Scenario, client) -> Program:
     from django.db import connection
 
     from core.rls import Scope
+    from core.sql import Prepared
 
     case = scenario.cases[scenario.used] if scenario.name == "approve" else {}
     snapshot, bypass_sql = _django.scoped_connection(Scope(bypass=True))
@@ -511,7 +515,12 @@ def record(scenario: Scenario, client) -> Program:
         else:
             statements += 1
             transactions += not in_transaction  # an autocommitted statement
-    return Program(ops, len(fresh), statements, transactions, connection.rls_nonce)
+    executed = " ".join(str(op[0]) for op in ops if isinstance(op, tuple))
+    prepares = [
+        Prepared.by_name[name].prepare
+        for name in sorted(set(re.findall(r"EXECUTE (clm_\w+)\(", executed)))
+    ]
+    return Program(ops, len(fresh), statements, transactions, connection.rls_nonce, prepares)
 
 
 def _as_uuid(value) -> uuid.UUID | None:
@@ -607,6 +616,8 @@ def _replay_worker(connect: dict, program: Program, cases, duration, barrier, re
     connection = psycopg2.connect(**connect)
     connection.autocommit = True  # transactions are the recorded BEGIN/COMMIT
     cursor = connection.cursor()
+    for prepare in program.prepares:
+        cursor.execute(prepare)
     latencies = []
     barrier.wait()
     started = time.perf_counter()

@@ -38,6 +38,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from functools import cache, reduce
+from typing import ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models
@@ -153,9 +154,14 @@ class Prepared:
     of PostgreSQL is not supported (docs/database-roles.md).
     """
 
+    # Every statement by name: for a tool that replays recorded ``EXECUTE``s on connections of
+    # its own, which must prepare them first (bench/bench_load.py).
+    by_name: ClassVar[dict[str, "Prepared"]] = {}
+
     def __init__(self, text: str):
         self.name = f"clm_{hashlib.sha256(text.encode()).hexdigest()[:20]}"
         self.keys: list[str] = []
+        Prepared.by_name[self.name] = self
 
         def number(match) -> str:
             if match.group(1) is None:
