@@ -557,10 +557,7 @@ def _open_instance_and_contract(contract_id) -> WorkflowInstance | None:
     and building its models cost more client time than any other read of the decision, and
     planning it more than running it (bench/bench_process.py).
     """
-    params = {"contract": contract_id, "open": list(OPEN_INSTANCE_STATUSES)}
-    with connection.cursor() as cursor:
-        _OPEN_INSTANCE.execute(cursor, params)
-        found = cursor.fetchone()
+    found = _OPEN_INSTANCE.fetchone({"contract": contract_id, "open": list(OPEN_INSTANCE_STATUSES)})
     if found is None:
         return None
     instance_end = len(WorkflowInstance._meta.concrete_fields)
@@ -607,9 +604,7 @@ def _stages_and_rows(instance, actor) -> tuple[list, list[WorkflowStageApproval]
     itself (bench/bench_process.py).
     """
     params = {"actor": getattr(actor, "pk", None), "now": timezone.now(), "instance": instance.pk}
-    with connection.cursor() as cursor:
-        _STAGES_AND_ROWS.execute(cursor, params)
-        found = cursor.fetchall()
+    found = _STAGES_AND_ROWS.fetchall(params)
     width = len(WorkflowStage._meta.concrete_fields)
     stages: dict = {}
     rows = []

@@ -123,20 +123,19 @@ def audit_rows_statement(entries: Iterable[dict]) -> tuple[str, dict] | None:
     rows = [_entry_row(entry) for entry in entries]
     if not rows:
         return None
+    for row in rows:
+        row["id"] = str(uuid.uuid4())
+        row["changes"] = json.dumps(row["changes"])
     statement, defaults = _insert_statement()
-    return statement, {
-        **defaults,
-        "ids": [str(uuid.uuid4()) for _ in rows],
-        "changes": [json.dumps(row.pop("changes")) for row in rows],
-        **{column: [row[column] for row in rows] for column in _COLUMNS},
-    }
+    return statement, {**defaults, **{key: [row[key] for row in rows] for key in _UNNESTED}}
 
 
-# The columns ``_entry_row`` gives as they are, in the order of ``_insert_statement``'s unnest.
-_COLUMNS = (
-    "tenant_id", "action", "actor_id", "resource_type", "resource_id", "ip_address",
-    "user_agent", "request_id", "contract",
-)  # fmt: skip
+# The values of ``_entry_row`` (and the key) the statement unnests, each with its SQL type.
+_UNNESTED = {
+    "id": "uuid", "tenant_id": "uuid", "action": "text", "actor_id": "uuid",
+    "resource_type": "text", "resource_id": "text", "changes": "text", "ip_address": "inet",
+    "user_agent": "text", "request_id": "text", "contract": "uuid",
+}  # fmt: skip
 
 
 # Raw SQL: the orchestrator writes every transition's rows with it, and compiling the ORM's
@@ -145,16 +144,12 @@ _COLUMNS = (
 @cache
 def _insert_statement() -> tuple[str, dict]:
     params = Params()
-    columns = {column: f"a.{column}" for column in _COLUMNS if column != "contract"}
+    columns = {key: f"a.{key}" for key in _UNNESTED if key != "contract"}
+    arrays = ", ".join(f"%({key})s::{kind}[]" for key, kind in _UNNESTED.items())
     statement = insert_select(
         AuditLog,
-        {**columns, "id": "a.id", "changes": "a.changes::jsonb", "contract_id": "a.contract"},
-        """unnest(%(ids)s::uuid[], %(tenant_id)s::uuid[], %(action)s::text[],
-                  %(actor_id)s::uuid[], %(resource_type)s::text[], %(resource_id)s::text[],
-                  %(ip_address)s::inet[], %(user_agent)s::text[], %(request_id)s::text[],
-                  %(contract)s::uuid[], %(changes)s::text[])
-           WITH ORDINALITY AS a(id, tenant_id, action, actor_id, resource_type, resource_id,
-                                ip_address, user_agent, request_id, contract, changes, n)""",
+        {**columns, "changes": "a.changes::jsonb", "contract_id": "a.contract"},
+        f"unnest({arrays}) WITH ORDINALITY AS a({', '.join(_UNNESTED)}, n)",
         params,
         order_by="a.n",
     )

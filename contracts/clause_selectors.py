@@ -15,7 +15,6 @@ from collections import OrderedDict
 from threading import Lock
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -39,11 +38,7 @@ def applicable_rules(*, tenant: Tenant, contract_type: str | None) -> list[tuple
     A rule with no contract types applies to every type; without a contract type (free text of
     unknown type) only those universal rules apply.
     """
-    with connection.cursor() as cursor:
-        _APPLICABLE_RULES.execute(
-            cursor, {"tenant": getattr(tenant, "pk", tenant), "type": contract_type or ""}
-        )
-        return cursor.fetchall()
+    return _APPLICABLE_RULES.fetchall({"tenant": tenant.pk, "type": contract_type or ""})
 
 
 # Raw SQL: every contract created or edited reads it, and compiling the ORM's query cost more

@@ -183,6 +183,18 @@ class Prepared:
             self._prepare(wrapper, cursor.cursor)
         cursor.execute(self._execute, params)
 
+    def fetchall(self, params: Mapping) -> list[tuple]:
+        """Run it on a cursor of the default connection: its rows."""
+        with connection.cursor() as cursor:
+            self.execute(cursor, params)
+            return cursor.fetchall()
+
+    def fetchone(self, params: Mapping) -> tuple | None:
+        """Run it on a cursor of the default connection: its first row, or None."""
+        with connection.cursor() as cursor:
+            self.execute(cursor, params)
+            return cursor.fetchone()
+
     def _prepare(self, wrapper, driver_cursor) -> None:
         """PREPARE on the driver's cursor, as Django sends its own set-up of a new connection:
         it is part of the connection's life, not of the request that happens to be first, so

@@ -52,12 +52,8 @@ def resolve_stage_approvers(
     named = {user_id for _, user_id in map(split_approver, entries) if user_id is not None}
     held = set()
     if roles:
-        with connection.cursor() as cursor:
-            _HELD_ROLES.execute(
-                cursor,
-                {"tenant": tenant_id, "roles": sorted(roles), "creator": creator_id, "now": at},
-            )
-            held = {role for (role,) in cursor.fetchall()}
+        params = {"tenant": tenant_id, "roles": sorted(roles), "creator": creator_id, "now": at}
+        held = {role for (role,) in _HELD_ROLES.fetchall(params)}
     manager_id = None
     people: dict = {}
     if named or MANAGER in entries:
