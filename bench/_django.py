@@ -149,3 +149,17 @@ def maintenance_cursor(role: str = "owner"):
             yield cursor
     finally:
         connection.close()
+
+
+def analyze() -> None:
+    """ANALYZE every table of the benchmark database, as their owner (the app role may not).
+
+    Production's autovacuum keeps the planner's statistics; a benchmark fills its new database
+    faster than autovacuum analyzes it (if the server runs it at all), and a table that was never
+    analyzed has no statistics. The plans made without them are the wrong ones: for a tenant's
+    tables, the planner takes the row-level security policy's ``tenant_id`` index over the key
+    the query names, reading every row of the tenant, so each statement costs more as the run
+    adds rows. A benchmark analyzes after its warm-up, as autovacuum would have by then.
+    """
+    with maintenance_cursor() as cursor:
+        cursor.execute("ANALYZE")

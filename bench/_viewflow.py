@@ -82,8 +82,22 @@ def prepare() -> None:
     _peer("setup")
 
 
+def analyze() -> None:
+    """ANALYZE the peer's database, as ``_django.analyze`` does ours before each run."""
+    from config.database import admin_url, connect
+
+    connection = connect(admin_url(), dbname=DATABASE_NAME)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    finally:
+        connection.close()
+
+
 def run(*, processes: int, warmup: int, parallel: str = "1,2", repeat: int = 1) -> dict:
-    """One run of the peer (each of ``parallel``'s worker counts, ``repeat`` times); its JSON."""
+    """One run of the peer (each of ``parallel``'s worker counts, ``repeat`` times) on its
+    database as it stands, analyzed first; its JSON."""
+    analyze()
     with tempfile.NamedTemporaryFile(suffix=".json") as output:
         _peer(
             "run",

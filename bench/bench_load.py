@@ -276,14 +276,8 @@ def seed(ids: dict, contracts: int) -> dict:
                 "seq": f"nextval('{SEQ_SEQUENCE}')",
             },
         )
-    analyze()
+    _django.analyze()
     return {"contracts": row_count(Contract._meta.db_table, "tenant_id = %s", [ids["tenant"]])}
-
-
-def analyze() -> None:
-    """ANALYZE every table: as their owner, since the app role may not (``config/database.py``)."""
-    with _django.maintenance_cursor() as cursor:
-        cursor.execute("ANALYZE")
 
 
 def _clone(cursor, model, join: str, overrides: dict, params=()) -> None:
