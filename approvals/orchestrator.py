@@ -30,7 +30,7 @@ import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
@@ -185,22 +185,27 @@ def _lock_contract(*, tenant, contract_id) -> Contract:
     return contract
 
 
-def _lock_contract_row(*, tenant, contract_id) -> None:
-    """``_lock_contract`` without loading the row, for the decision path: the instance and its
-    contract are read by the next statement, whose snapshot is taken after the lock is held.
+def _queue_contract_lock(*, tenant, contract_id) -> None:
+    """``_lock_contract`` for the decision path, queued (``approvals.pipeline``): the read of the
+    instance and its contract carries it, in the same round trip. They are two statements, so the
+    read's snapshot is still taken once the lock is held; a contract that is not the tenant's
+    locks nothing, and the read finds nothing (``_require_contract`` then answers 404).
 
     Raw SQL because this runs on every decision and compiling an ORM query for a lock cost
     more than the statement itself (bench/bench_process.py).
     """
-    with connection.cursor() as cursor:
-        cursor.execute(_LOCK_CONTRACT, [contract_id, getattr(tenant, "pk", tenant)])
-        if cursor.fetchone() is None:
-            raise NotFound()
+    pipeline.statement(_LOCK_CONTRACT, [contract_id, getattr(tenant, "pk", tenant)])
 
 
 _LOCK_CONTRACT = sql(
     "SELECT 1 FROM {k} WHERE {k.pk} = %s AND {k.tenant} = %s FOR UPDATE", k=Contract
 )
+
+
+def _require_contract(*, tenant, contract_id) -> None:
+    """404 when the contract is not the tenant's."""
+    if not Contract.objects.for_tenant(tenant).filter(pk=contract_id).exists():
+        raise NotFound()
 
 
 def _open_instance(contract: Contract) -> WorkflowInstance | None:
@@ -520,9 +525,10 @@ def approval_act(
     ``via`` names the channel when it is not the API (``"email_link"``): every audit row of the
     decision carries it.
     """
-    _lock_contract_row(tenant=tenant, contract_id=contract_id)
-    instance = _open_instance_and_contract(contract_id)
+    _queue_contract_lock(tenant=tenant, contract_id=contract_id)
+    instance = _open_instance_and_contract(tenant, contract_id)
     if instance is None:
+        _require_contract(tenant=tenant, contract_id=contract_id)
         raise Conflict("This contract has no active workflow.", code="workflow_not_active")
     contract = instance.contract
     if instance.status == InstanceStatus.CHANGES_REQUESTED:
@@ -549,15 +555,21 @@ def approval_act(
     return instance
 
 
-def _open_instance_and_contract(contract_id) -> WorkflowInstance | None:
-    """The contract's open instance with its contract (its large fields deferred) and definition
-    version, or None.
+def _open_instance_and_contract(tenant, contract_id) -> WorkflowInstance | None:
+    """The tenant's contract's open instance with its contract (its large fields deferred) and
+    definition version, or None.
 
     Raw SQL because this runs on every decision: compiling the ORM's query (a join and a defer)
     and building its models cost more client time than any other read of the decision, and
     planning it more than running it (bench/bench_process.py).
     """
-    found = _OPEN_INSTANCE.fetchone({"contract": contract_id, "open": list(OPEN_INSTANCE_STATUSES)})
+    found = _OPEN_INSTANCE.fetchone(
+        {
+            "contract": contract_id,
+            "tenant": getattr(tenant, "pk", tenant),
+            "open": list(OPEN_INSTANCE_STATUSES),
+        }
+    )
     if found is None:
         return None
     instance_end = len(WorkflowInstance._meta.concrete_fields)
@@ -576,7 +588,8 @@ _OPEN_INSTANCE = Prepared(
         """SELECT {i:columns}, {k:columns}, {v:columns}
              FROM {i} JOIN {k} ON {k.pk} = {i.contract}
              JOIN {v} ON {v.pk} = {i.definition_version}
-            WHERE {i.contract} = %(contract)s AND {i.status} = ANY(%(open)s)""",
+            WHERE {i.contract} = %(contract)s AND {k.tenant} = %(tenant)s
+              AND {i.status} = ANY(%(open)s)""",
         i=WorkflowInstance,
         k=_LOADED_CONTRACT,
         v=WorkflowDefinitionVersion,
