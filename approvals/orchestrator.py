@@ -152,7 +152,7 @@ class _Transition:
     def flush(self, *, extra_audit=()) -> None:
         audit = audit_rows_statement([*extra_audit, *self.audit])
         if audit is not None:
-            pipeline.statement(*audit)
+            pipeline.execute(*audit)
         signals.dispatch(self.sends)
 
 
@@ -194,11 +194,16 @@ def _queue_contract_lock(*, tenant, contract_id) -> None:
     Raw SQL because this runs on every decision and compiling an ORM query for a lock cost
     more than the statement itself (bench/bench_process.py).
     """
-    pipeline.statement(_LOCK_CONTRACT, [contract_id, getattr(tenant, "pk", tenant)])
+    pipeline.execute(
+        _LOCK_CONTRACT, {"contract": contract_id, "tenant": getattr(tenant, "pk", tenant)}
+    )
 
 
-_LOCK_CONTRACT = sql(
-    "SELECT 1 FROM {k} WHERE {k.pk} = %s AND {k.tenant} = %s FOR UPDATE", k=Contract
+_LOCK_CONTRACT = Prepared(
+    sql(
+        "SELECT 1 FROM {k} WHERE {k.pk} = %(contract)s AND {k.tenant} = %(tenant)s FOR UPDATE",
+        k=Contract,
+    )
 )
 
 
@@ -790,35 +795,36 @@ def _save_stages(stages: list[WorkflowStage]) -> None:
 
     Raw SQL because this runs on every decision that advances a workflow, and ``bulk_update``'s
     compilation (a CASE WHEN per column, each with a branch per row) cost more CPU than the rest
-    of the decision's writes together; it writes the same columns.
+    of the decision's writes together; it writes the same columns. One text whatever the number
+    of stages (arrays), so it is prepared.
     """
     if not stages:
         return
-    row = "(%s::uuid, %s, %s::timestamptz, %s::timestamptz, %s::timestamptz, %s::uuid)"
-    params = [
-        value
-        for stage in stages
-        for value in (
-            stage.pk,
-            stage.status,
-            stage.completed_at,
-            stage.started_at,
-            stage.due_at,
-            stage.sla_rule_id,
-        )
-    ]
-    pipeline.statement(_SAVE_STAGES.format(rows=", ".join([row] * len(stages))), params)
+    pipeline.execute(
+        _SAVE_STAGES,
+        {
+            "ids": [stage.pk for stage in stages],
+            "statuses": [stage.status for stage in stages],
+            "completed": [stage.completed_at for stage in stages],
+            "started": [stage.started_at for stage in stages],
+            "due": [stage.due_at for stage in stages],
+            "rules": [stage.sla_rule_id for stage in stages],
+        },
+    )
 
 
-# ``{rows}`` is filled with one placeholder tuple per stage.
-_SAVE_STAGES = sql(
-    """UPDATE {s}
+_SAVE_STAGES = Prepared(
+    sql(
+        """UPDATE {s}
    SET {s.status:column} = v.status, {s.completed_at:column} = v.completed_at,
        {s.started_at:column} = v.started_at, {s.due_at:column} = v.due_at,
        {s.sla_rule:column} = v.sla_rule_id
-  FROM (VALUES {{rows}}) AS v (id, status, completed_at, started_at, due_at, sla_rule_id)
+  FROM unnest(%(ids)s::uuid[], %(statuses)s::text[], %(completed)s::timestamptz[],
+              %(started)s::timestamptz[], %(due)s::timestamptz[], %(rules)s::uuid[])
+       AS v (id, status, completed_at, started_at, due_at, sla_rule_id)
  WHERE {s.pk} = v.id""",
-    s=WorkflowStage,
+        s=WorkflowStage,
+    )
 )
 
 

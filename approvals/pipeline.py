@@ -32,7 +32,7 @@ from django.db.models import Model, QuerySet
 from django.db.models.signals import pre_save
 from django.db.models.sql import InsertQuery, UpdateQuery
 
-from core.sql import quote
+from core.sql import Prepared, quote
 
 _TRANSACTION_END = ("ROLLBACK", "COMMIT")
 
@@ -162,19 +162,21 @@ def save(obj: Model, update_fields: list[str]) -> None:
     (``auto_now``) run as in ``Model.save``; ``post_save`` has no receiver here."""
     meta = obj._meta
     _send_pre_save(obj, update_fields=frozenset(update_fields))
-    text, fields = _update_by_key(meta.model, tuple(update_fields))
+    by_key, fields = _update_by_key(meta.model, tuple(update_fields))
     values = [field.pre_save(obj, False) for field in fields]
-    if text is None or any(_compiled_only(value) for value in values):
+    if by_key is None or any(_compiled_only(value) for value in values):
         _update(
             meta.model._base_manager.filter(pk=obj.pk),
             [(field, None, value) for field, value in zip(fields, values, strict=True)],
         )
         return
     wrapper = _wrapper()
-    params = [
-        field.get_db_prep_save(value, wrapper) for field, value in zip(fields, values, strict=True)
-    ]
-    _enqueue(text, [*params, meta.pk.get_db_prep_value(obj.pk, wrapper)])
+    params = {
+        f"v{number}": field.get_db_prep_save(value, wrapper)
+        for number, (field, value) in enumerate(zip(fields, values, strict=True))
+    }
+    params["key"] = meta.pk.get_db_prep_value(obj.pk, wrapper)
+    execute(by_key, params)
 
 
 def _compiled_only(value) -> bool:
@@ -183,19 +185,24 @@ def _compiled_only(value) -> bool:
 
 
 # Raw SQL: building and compiling a queryset for each save was most of the client's time in
-# writing a decision (bench/bench_process.py). The text is made once per model and fields, and
-# each value is prepared by its field as the ORM's compiler prepares it (``get_db_prep_save``).
+# writing a decision, and planning the UPDATE more of the server's than running it
+# (bench/bench_process.py). The statement is made once per model and fields and prepared once per
+# connection; each value is prepared by its field as the ORM's compiler prepares it
+# (``get_db_prep_save``).
 @functools.cache
-def _update_by_key(model: type[Model], names: tuple[str, ...]) -> tuple[str | None, list]:
-    """The UPDATE of one row by its key setting ``names`` (None when a field needs a placeholder
-    of its own, which only the compiler writes), and their fields."""
+def _update_by_key(model: type[Model], names: tuple[str, ...]) -> tuple[Prepared | None, list]:
+    """The UPDATE of one row by its key (``%(key)s``) setting ``names`` (``%(v0)s``, ...; None
+    when a field needs a placeholder of its own, which only the compiler writes), and their
+    fields."""
     meta = model._meta
     fields = [meta.get_field(name) for name in names]
     if any(hasattr(field, "get_placeholder") for field in fields):
         return None, fields
-    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    assignments = ", ".join(
+        f"{quote(field.column)} = %(v{number})s" for number, field in enumerate(fields)
+    )
     table, key = quote(meta.db_table), quote(meta.pk.column)
-    return f"UPDATE {table} SET {assignments} WHERE {key} = %s", fields  # noqa: S608
+    return Prepared(f"UPDATE {table} SET {assignments} WHERE {key} = %(key)s"), fields  # noqa: S608
 
 
 def _send_pre_save(obj: Model, update_fields) -> None:
@@ -221,6 +228,12 @@ def _update(queryset: QuerySet, values) -> None:
 def statement(sql: str, params=()) -> None:
     """Queue a statement of raw SQL (``%s`` placeholders, or ``%(name)s`` with a mapping)."""
     _enqueue(*_positional(sql, params))
+
+
+def execute(prepared: Prepared, params: Mapping) -> None:
+    """Queue a prepared statement (``core.sql.Prepared``) with its named parameters. Its PREPARE,
+    the first time on a connection, is sent at once: it reads and writes no rows."""
+    _enqueue(*_positional(prepared.statement(_wrapper()), params))
 
 
 def carried_statements() -> Counter:

@@ -16,7 +16,7 @@ from django.core.exceptions import FieldDoesNotExist
 from audit.models import AuditLog
 from core import rls
 from core.context import current_request_context
-from core.sql import Params, insert_select
+from core.sql import Params, Prepared, insert_select
 
 if TYPE_CHECKING:  # for the annotation only: tenancy sits above audit (docs/architecture.md)
     from tenancy.models import Tenant
@@ -115,10 +115,10 @@ def audit_record_many(entries: Iterable[dict]) -> list[AuditLog]:
     return AuditLog.objects.bulk_create([AuditLog(**_entry_row(entry)) for entry in entries])
 
 
-def audit_rows_statement(entries: Iterable[dict]) -> tuple[str, dict] | None:
-    """``audit_record_many``'s rows as one statement and its named parameters, for a caller that
-    sends it with its own statements (``approvals.pipeline``); None for no entries. The rows are
-    numbered in the order of ``entries``, as ``audit_record_many`` numbers them.
+def audit_rows_statement(entries: Iterable[dict]) -> tuple[Prepared, dict] | None:
+    """``audit_record_many``'s rows as one prepared statement and its named parameters, for a
+    caller that sends it with its own statements (``approvals.pipeline``); None for no entries.
+    The rows are numbered in the order of ``entries``, as ``audit_record_many`` numbers them.
     """
     rows = [_entry_row(entry) for entry in entries]
     if not rows:
@@ -140,9 +140,9 @@ _UNNESTED = {
 
 # Raw SQL: the orchestrator writes every transition's rows with it, and compiling the ORM's
 # INSERT, a placeholder per row and column, cost more client time than the rest of writing the
-# transition (bench/bench_process.py). One text whatever the number of rows.
+# transition (bench/bench_process.py). One text whatever the number of rows, so it is prepared.
 @cache
-def _insert_statement() -> tuple[str, dict]:
+def _insert_statement() -> tuple[Prepared, dict]:
     params = Params()
     columns = {key: f"a.{key}" for key in _UNNESTED if key != "contract"}
     arrays = ", ".join(f"%({key})s::{kind}[]" for key, kind in _UNNESTED.items())
@@ -153,7 +153,7 @@ def _insert_statement() -> tuple[str, dict]:
         params,
         order_by="a.n",
     )
-    return statement, dict(params)
+    return Prepared(statement), dict(params)
 
 
 def _entry_row(entry: dict) -> dict:

@@ -178,10 +178,17 @@ class Prepared:
 
     def execute(self, cursor, params: Mapping) -> None:
         """Run the statement on ``cursor`` (a Django cursor) with ``params``."""
-        wrapper = cursor.db
+        cursor.execute(self.statement(cursor.db), params)
+
+    def statement(self, wrapper) -> str:
+        """The ``EXECUTE`` (named ``%(name)s`` parameters) on ``wrapper``, a connection, where it
+        is prepared first if it is not yet: for a caller that sends it with other statements
+        (``approvals.pipeline``)."""
         if self.name not in wrapper.prepared_statements:
-            self._prepare(wrapper, cursor.cursor)
-        cursor.execute(self._execute, params)
+            wrapper.ensure_connection()
+            with wrapper.connection.cursor() as driver_cursor:
+                self._prepare(wrapper, driver_cursor)
+        return self._execute
 
     def fetchall(self, params: Mapping) -> list[tuple]:
         """Run it on a cursor of the default connection: its rows."""
