@@ -43,6 +43,8 @@ from typing import ClassVar
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models
 from django.db.models import NOT_PROVIDED, Model
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 
 
@@ -117,9 +119,19 @@ def model_from_row(model, values: Sequence) -> Model:
     model_class, names, converters = _converters(model)
     converted = [
         reduce(lambda value, convert: convert(value, field, connection), field_converters, value)
+        if field_converters
+        else value
         for (field, field_converters), value in zip(converters, values, strict=True)
     ]
-    return model_class.from_db(connection.alias, names, converted)
+    if pre_init.has_listeners(model_class) or post_init.has_listeners(model_class):
+        return model_class.from_db(connection.alias, names, converted)
+    # What ``from_db`` leaves on an instance, without ``__init__``'s walk over every field: the
+    # decision path builds a model per row it reads, and that walk was most of the cost.
+    obj = model_class.__new__(model_class)
+    state = obj._state = ModelState()
+    state.adding, state.db = False, connection.alias
+    obj.__dict__.update(zip(_attnames(model), converted, strict=True))
+    return obj
 
 
 @cache
@@ -131,6 +143,11 @@ def _converters(model) -> tuple:
         names,
         tuple((field, tuple(field.get_db_converters(connection))) for field in fields),
     )
+
+
+@cache
+def _attnames(model) -> tuple[str, ...]:
+    return tuple(field.attname for field in _loaded(model)[1])
 
 
 class Prepared:

@@ -3,6 +3,7 @@
 import pytest
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connection
+from django.db.models.signals import post_init
 
 from contracts.models import Contract
 from core.sql import Deferring, model_from_row, sql
@@ -89,3 +90,34 @@ def test_a_deferring_model_leaves_its_large_fields_to_be_read_when_used(tenant):
     assert found.text == "Long."  # read on access
     with pytest.raises(FieldDoesNotExist):
         Deferring(Contract, "txet")
+
+
+@pytest.mark.django_db
+def test_a_row_model_is_built_like_from_db_and_still_sends_init_signals_when_listened_to(tenant):
+    """``model_from_row`` skips ``Model.__init__`` only while nobody listens to its signals: the
+    instance is saved and compared as a loaded one, and a ``post_init`` receiver still runs."""
+    contract = ContractFactory(tenant=tenant, created_by=UserFactory(tenant=tenant))
+    text = sql("SELECT {k:columns} FROM {k} WHERE {k.pk} = %s", k=Contract)
+    with connection.cursor() as cursor:
+        cursor.execute(text, [contract.pk])
+        (values,) = cursor.fetchall()
+    loaded = model_from_row(Contract, values)
+    assert (loaded._state.adding, loaded._state.db) == (False, "default")
+    assert loaded.created_by == contract.created_by  # a foreign key through its descriptor
+    loaded.title = "Renamed"
+    loaded.save(update_fields=["title"])
+    assert Contract.objects.get(pk=contract.pk).title == "Renamed"
+
+    seen = []
+
+    def record(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(record, sender=Contract)
+    try:
+        listened = model_from_row(Contract, values)
+    finally:
+        post_init.disconnect(record, sender=Contract)
+    (seen_instance,) = seen
+    assert seen_instance is listened
+    assert listened.title == contract.title
