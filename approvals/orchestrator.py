@@ -53,7 +53,7 @@ from contracts.models import Contract, ContractRevision, ContractStatus
 from contracts.permissions import require_contract_editor
 from contracts.revisions import changed_fields
 from core.sql import Deferring, Prepared, model_from_row, sql
-from tenancy.approvers import resolve_stage_approvers
+from tenancy.approvers import held_roles_sql, resolve_stage_approvers
 from tenancy.capabilities import WORKFLOWS_MANAGE
 from tenancy.eligibility import eligible_approvers_sql
 from tenancy.models import User
@@ -119,7 +119,7 @@ class _Transition:
     ) -> "_Transition":
         """A transition of ``instance`` with its stages and rows read (one query); with
         ``roles_of``, each row also says whether that user may act on it."""
-        stages, rows = _stages_and_rows(instance, roles_of)
+        stages, rows = _stages_and_rows(instance, contract, roles_of)
         return cls(instance, contract, actor, timezone.now(), stages, rows, via=via)
 
     def record(self, action: str, resource, **changes) -> None:
@@ -424,12 +424,14 @@ def _open_stages(transition: _Transition, opening: list[WorkflowStage]) -> list:
     """Make ``opening`` pending with fresh due dates and a row for each approver entry that has
     no live row yet (a stage re-opened by a reset may keep decisions its policy preserved)."""
     instance, contract, now = transition.instance, transition.contract, transition.now
+    held = [getattr(stage, "held_roles", None) for stage in opening]  # read with the stages
     resolved = resolve_stage_approvers(
         tenant_id=instance.tenant_id,
         entries=[entry for stage in opening for entry in stage.approvers],
         creator_id=contract.created_by_id,
         at=now,
         decided_ids=_distinct_deciders(transition),
+        held_roles=None if None in held else frozenset().union(*held),
     )
     if WorkflowInstance.tenant.is_cached(instance):  # the request's tenant: cached policy
         sla = sla_policy_cached(tenant=instance.tenant, since=now.date())
@@ -612,16 +614,24 @@ class _Decision:
     delegate_to: User | None = None
 
 
-def _stages_and_rows(instance, actor) -> tuple[list, list[WorkflowStageApproval]]:
+def _stages_and_rows(instance, contract, actor) -> tuple[list, list[WorkflowStageApproval]]:
     """The instance's stages (in their ``Meta.ordering``) and all its approval rows (by
     creation), each row with its stage object and whether ``actor`` may act on it
-    (``tenancy.eligibility``): one query, a stage joined to each of its rows.
+    (``tenancy.eligibility``): one query, a stage joined to each of its rows. Each waiting stage
+    also has ``held_roles``, its roles someone may act on (``tenancy.approvers``), which
+    ``_open_stages`` needs if the decision opens it.
 
     Raw SQL because this runs on every decision: reading stages and rows apart, with the ORM
     compiling the eligibility subquery, cost a round trip and more client time than the query
     itself (bench/bench_process.py).
     """
-    params = {"actor": getattr(actor, "pk", None), "now": timezone.now(), "instance": instance.pk}
+    params = {
+        "actor": getattr(actor, "pk", None),
+        "now": timezone.now(),
+        "instance": instance.pk,
+        "creator": contract.created_by_id,
+        "waiting": StageStatus.WAITING,
+    }
     found = _STAGES_AND_ROWS.fetchall(params)
     width = len(WorkflowStage._meta.concrete_fields)
     stages: dict = {}
@@ -631,9 +641,10 @@ def _stages_and_rows(instance, actor) -> tuple[list, list[WorkflowStageApproval]
         if stage is None:
             stage = stages[values[0]] = model_from_row(WorkflowStage, values[:width])
             stage.instance = instance
+            stage.held_roles = None if values[-1] is None else frozenset(values[-1])
         if values[width] is not None:  # a stage not opened yet has no rows
-            row = model_from_row(WorkflowStageApproval, values[width:-1])
-            row.stage, row.actor_eligible = stage, values[-1]
+            row = model_from_row(WorkflowStageApproval, values[width:-2])
+            row.stage, row.actor_eligible = stage, values[-2]
             rows.append(row)
     rows.sort(key=lambda row: (row.created_at, row.pk))
     return list(stages.values()), rows
@@ -651,11 +662,19 @@ _ELIGIBILITY_SOURCE = sql(
 _ACTOR_ELIGIBLE = f"""SELECT e.key
       FROM ({eligible_approvers_sql(source=_ELIGIBILITY_SOURCE, now="%(now)s")}) e
      WHERE e.user_id = %(actor)s"""  # noqa: S608 (SQL text only)
+_HELD_BY_WAITING_STAGE = held_roles_sql(
+    roles=sql("{s.approvers}", s=WorkflowStage),
+    tenant=sql("{s.tenant}", s=WorkflowStage),
+    creator="%(creator)s::uuid",
+    now="%(now)s",
+)
 _STAGES_AND_ROWS = Prepared(
     sql("SELECT {s:columns}, {a:columns}, {a.pk} IN (", s=WorkflowStage, a=WorkflowStageApproval)
     + _ACTOR_ELIGIBLE
+    + sql("), CASE WHEN {s.status} = %(waiting)s THEN ARRAY(", s=WorkflowStage)
+    + _HELD_BY_WAITING_STAGE
     + sql(
-        """)
+        """) END
       FROM {s} LEFT JOIN {a} ON {a.stage} = {s.pk}
      WHERE {s.instance} = %(instance)s
      ORDER BY {s.sequence}, {s.stage_name}, {s.pk}""",

@@ -43,15 +43,23 @@ def split_approver(entry: str) -> tuple[str, uuid.UUID | None]:
 
 
 def resolve_stage_approvers(
-    *, tenant_id, entries, creator_id, at: datetime, decided_ids=frozenset()
+    *,
+    tenant_id,
+    entries,
+    creator_id,
+    at: datetime,
+    decided_ids=frozenset(),
+    held_roles: frozenset[str] | None = None,
 ) -> dict[str, Resolution]:
     """``{entry: Resolution}`` for a stage's entries (at most two queries, a third for the admin
-    fallback). ``decided_ids``: people who may not get another row of the workflow."""
+    fallback). ``decided_ids``: people who may not get another row of the workflow.
+    ``held_roles``: the entries' roles someone may act on, when the caller read them with its own
+    query (``held_roles_sql``); otherwise they are read here."""
     entries = list(dict.fromkeys(entries))
     roles = {role for role, user_id in map(split_approver, entries) if role and role != MANAGER}
     named = {user_id for _, user_id in map(split_approver, entries) if user_id is not None}
-    held = set()
-    if roles:
+    held = held_roles or set()
+    if roles and held_roles is None:
         params = {"tenant": tenant_id, "roles": sorted(roles), "creator": creator_id, "now": at}
         held = {role for (role,) in _HELD_ROLES.fetchall(params)}
     manager_id = None
@@ -100,19 +108,25 @@ def resolve_stage_approvers(
     return resolved
 
 
-# The roles someone other than the creator may act on: the rule of ``tenancy.eligibility``, for
-# approvals that name a role and nobody. Prepared: it runs whenever a stage opens, and planning
-# it cost more than running it (bench/bench_process.py).
+def held_roles_sql(*, roles: str, tenant: str, creator: str, now: str) -> str:
+    """A SELECT of the roles among ``roles`` (SQL of a ``text[]``) that someone other than
+    ``creator`` may act on at ``now`` (the rule of ``tenancy.eligibility``, for approvals that
+    name a role and nobody); each argument is SQL (a column or a named parameter)."""
+    source = f"""SELECT r.role AS key, {tenant} AS tenant_id, r.role,
+                        NULL::uuid AS assigned_to_id, {creator} AS creator_id
+                   FROM unnest({roles}) AS r(role)"""  # noqa: S608 (SQL text only)
+    eligible = eligible_approvers_sql(source=source, now=now)
+    return f"SELECT DISTINCT e.key FROM ({eligible}) e"  # noqa: S608 (SQL text only)
+
+
+# Prepared: it runs whenever a stage opens, and planning it cost more than running it
+# (bench/bench_process.py).
 _HELD_ROLES = Prepared(
-    "SELECT DISTINCT e.key FROM ("  # noqa: S608 (SQL text only)
-    + eligible_approvers_sql(
-        source="""SELECT r.role AS key, %(tenant)s::uuid AS tenant_id, r.role,
-                         NULL::uuid AS assigned_to_id, %(creator)s::uuid AS creator_id
-                    FROM unnest(%(roles)s::text[]) AS r(role)""",
+    held_roles_sql(
+        roles="%(roles)s::text[]", tenant="%(tenant)s::uuid", creator="%(creator)s::uuid",
         now="%(now)s",
     )
-    + ") e"
-)
+)  # fmt: skip
 
 
 def fallback_admin(*, tenant_id, creator_id, at: datetime) -> Assignee | None:

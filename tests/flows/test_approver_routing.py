@@ -134,6 +134,39 @@ def test_a_role_nobody_holds_goes_to_a_tenant_admin(admin_client, tenant_admin, 
     assert response.json()["status"] == "completed"
 
 
+def test_a_stage_a_decision_opens_goes_by_who_holds_its_roles_then(
+    admin_client, tenant_admin, tenant, api_client_for
+):
+    """The roles of a stage a decision opens are read with that decision's stages: a role only
+    the contract's creator holds goes to a tenant admin (audited), and a role granted after the
+    contract started is a role row like any other."""
+    requester, legal, finance = (UserFactory(tenant=tenant) for _ in range(3))
+    UserRoleFactory(user=legal, role="legal")
+    UserRoleFactory(user=requester, role="risk")  # nobody else holds it
+    body = {
+        "name": "Two stages",
+        "trigger_conditions": {"contract_type": "TWO"},
+        "stages": [
+            {"stage_name": "Legal", "sequence": 1, "approvers": ["legal"]},
+            {"stage_name": "Risk", "sequence": 2, "approvers": ["risk", "finance"]},
+        ],
+    }
+    assert admin_client.post("/api/workflows/config/", body, format="json").status_code == 201
+    contract_id = start(api_client_for(requester), kind="TWO")
+    UserRoleFactory(user=finance, role="finance")  # after the start, before stage 2 opens
+    response = api_client_for(legal).post(
+        f"/api/contracts/{contract_id}/approve/", {"action": "approve"}, format="json"
+    )
+    assert response.json()["current_stage"] == 2
+    opened = {
+        row.approver: (row.role, row.assigned_to_id)
+        for row in WorkflowStageApproval.objects.filter(contract_id=contract_id, stage__sequence=2)
+    }
+    assert opened == {"risk": ("risk", tenant_admin.pk), "finance": ("finance", None)}
+    (audit,) = AuditLog.objects.filter(action="approver_unresolved")
+    assert audit.changes["approver"] == [None, "risk"]
+
+
 # --- managers --------------------------------------------------------------------------------
 
 
