@@ -6,6 +6,7 @@ the API's validation and audit; breaches are read-only.
 
 from django import forms
 from django.contrib import admin
+from django.db.models import prefetch_related_objects
 from django.template.loader import render_to_string
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
@@ -386,6 +387,8 @@ class ContractAdmin(ContractRecordAdmin):
         instance = workflow_instance_latest(tenant=obj.tenant_id, contract_id=obj.pk)
         if instance is None:
             return "No workflow: no active definition matched this contract."
+        approvals = [row for stage in instance.stages.all() for row in stage.approvals.all()]
+        prefetch_related_objects(approvals, "decided_by")  # the panel shows who decided
         return render_to_string("admin/contracts/contract/workflow.html", {"instance": instance})
 
 

@@ -134,6 +134,17 @@ def model_from_row(model, values: Sequence) -> Model:
     return obj
 
 
+def prefetched(obj: Model, related_name: str, rows) -> None:
+    """Leave ``rows`` where ``prefetch_related(related_name)`` leaves them, so that
+    ``getattr(obj, related_name).all()`` returns them without a query: for a reader that loaded
+    the related rows with its own SQL."""
+    queryset = getattr(obj, related_name).get_queryset()
+    queryset._result_cache, queryset._prefetch_done = list(rows), True
+    if not hasattr(obj, "_prefetched_objects_cache"):
+        obj._prefetched_objects_cache = {}
+    obj._prefetched_objects_cache[related_name] = queryset
+
+
 @cache
 def _converters(model) -> tuple:
     model_class, fields = _loaded(model)
