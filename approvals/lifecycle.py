@@ -16,6 +16,7 @@ from approvals.orchestrator import (
 )
 from contracts import services as records
 from contracts.models import Contract, ContractStatus
+from core import pipeline
 from tenancy.models import Tenant
 from workflows.engine import match_engine
 
@@ -24,10 +25,12 @@ UNDER_REVIEW = (ContractStatus.IN_REVIEW, ContractStatus.CHANGES_REQUESTED)
 
 
 @transaction.atomic
+@pipeline.deferred_writes()
 def contract_create(*, tenant: Tenant, created_by, **fields) -> Contract:
     """Create the contract (revision 1) and start the best-matching workflow in the same
-    transaction."""
+    transaction; the writes travel together (``core.pipeline``)."""
     contract = records.contract_build(tenant=tenant, created_by=created_by, **fields)
+    records.contract_first_revision_write(contract=contract)
     # Matching is pure Python over the unsaved contract, so the contract is written once,
     # already in review, with its workflow (see workflow_start_on_new_contract).
     definition = match_engine.find_match(contract)
@@ -43,7 +46,6 @@ def contract_create(*, tenant: Tenant, created_by, **fields) -> Contract:
                 extra_audit=[records.contract_created_audit(contract)],
             )
         ]
-    records.contract_first_revision_write(contract=contract)
     # The contract's instances, newest first, as ``approvals.selectors.instances_newest_first``
     # prefetches them for the API's workflow summary: a new contract has at most the one just
     # started (with its version loaded), so the response reads no more rows.

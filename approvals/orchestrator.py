@@ -34,7 +34,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
-from approvals import pipeline, signals
+from approvals import signals
 from approvals.models import (
     OPEN_INSTANCE_STATUSES,
     ApprovalStatus,
@@ -52,6 +52,7 @@ from config.exceptions import Conflict
 from contracts.models import Contract, ContractRevision, ContractStatus
 from contracts.permissions import require_contract_editor
 from contracts.revisions import changed_fields
+from core import pipeline
 from core.sql import Deferring, Prepared, model_from_row, sql
 from tenancy.approvers import held_roles_sql, resolve_stage_approvers
 from tenancy.capabilities import WORKFLOWS_MANAGE
@@ -97,7 +98,7 @@ class _Transition:
     acts on, who acts and when, and what it records (audit rows) and announces (signals).
 
     ``rows`` are all the instance's approval rows, each with its stage object from ``stages``;
-    helpers change those objects and queue their writes (``approvals.pipeline``). Audit rows are
+    helpers change those objects and queue their writes (``core.pipeline``). Audit rows are
     built whole by ``record`` and written, never edited, by ``flush``: one INSERT, then every
     receiver under one savepoint (``approvals.signals.dispatch``), so a transition's cost does
     not grow with the number of things it records or announces.
@@ -157,7 +158,7 @@ class _Transition:
 
 
 def _atomic_transition(function):
-    """``transaction.atomic`` with the transition's writes queued (``approvals.pipeline``)."""
+    """``transaction.atomic`` with the transition's writes queued (``core.pipeline``)."""
 
     @functools.wraps(function)
     def atomic_transition(*args, **kwargs):
@@ -186,7 +187,7 @@ def _lock_contract(*, tenant, contract_id) -> Contract:
 
 
 def _queue_contract_lock(*, tenant, contract_id) -> None:
-    """``_lock_contract`` for the decision path, queued (``approvals.pipeline``): the read of the
+    """``_lock_contract`` for the decision path, queued (``core.pipeline``): the read of the
     instance and its contract carries it, in the same round trip. They are two statements, so the
     read's snapshot is still taken once the lock is held; a contract that is not the tenant's
     locks nothing, and the read finds nothing (``_require_contract`` then answers 404).

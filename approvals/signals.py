@@ -11,7 +11,7 @@ called once per transaction with all of its signals. ``dispatch`` runs them unde
 and, only if one of them raises, rolls that back and runs each receiver again under its own
 savepoint, skipping (and logging) the ones that fail. Receivers only write rows, so running one
 again after a rollback is safe. Inside the orchestrator's transitions that savepoint is queued
-(``approvals.pipeline``): it travels with the receivers' first statement and is released by the
+(``core.pipeline``): it travels with the receivers' first statement and is released by the
 end of the transaction, so it costs no round trip, and nothing at all when the receivers write
 nothing.
 """
@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterable
 import django.dispatch
 from django.db import DatabaseError, connection, transaction
 
-from approvals import pipeline
 from approvals.models import ApprovalStatus
+from core import pipeline
 
 __all__ = [  # with the signals
     "ApprovalStatus",

@@ -117,7 +117,7 @@ def audit_record_many(entries: Iterable[dict]) -> list[AuditLog]:
 
 def audit_rows_statement(entries: Iterable[dict]) -> tuple[Prepared, dict] | None:
     """``audit_record_many``'s rows as one prepared statement and its named parameters, for a
-    caller that sends it with its own statements (``approvals.pipeline``); None for no entries.
+    caller that sends it with its own statements (``core.pipeline``); None for no entries.
     The rows are numbered in the order of ``entries``, as ``audit_record_many`` numbers them.
     """
     rows = [_entry_row(entry) for entry in entries]

@@ -124,7 +124,7 @@ class WireTap:
     transaction is open). Every round trip goes through ``wait``.
 
     ``outermost`` taps first of the connection's execute wrappers, so each statement is seen as
-    its caller sent it (the row-level security scope's ``set_config`` and ``approvals.pipeline``'s
+    its caller sent it (the row-level security scope's ``set_config`` and ``core.pipeline``'s
     queued writes join it further in, in the same round trip); otherwise last, as it is sent.
     """
 
@@ -199,7 +199,7 @@ class StatementCounter(WireTap):
     ``kinds`` counts what each round trip was sent for, BEGIN/COMMIT/ROLLBACK included;
     ``queries`` only the statements Django sent (what ``connection.queries`` would list).
     ``carried`` (a callable returning a running ``Counter``) adds the statements that travelled
-    in front of them (the writes queued by ``approvals.pipeline``), so ``total`` is every
+    in front of them (the writes queued by ``core.pipeline``), so ``total`` is every
     statement and ``round_trips`` every wait for the server.
     """
 

@@ -31,7 +31,7 @@ idle (no transaction open), so the counter counts a BEGIN whenever it sees a sta
 state; a wrapped ``connection._commit`` counts a COMMIT whenever psycopg2 will send one (a
 transaction is open). So the totals are the statements on the wire; the floor counts its own in
 the same way.
-Statements sent in the round trip of another (the writes ``approvals.pipeline`` queues, and the
+Statements sent in the round trip of another (the writes ``core.pipeline`` queues, and the
 signal receivers' savepoint) are counted as statements, from the pipeline's own tally, but not as
 round trips; the row-level security scope's ``set_config``, sent with each transaction's first
 statement, is counted as neither.
@@ -180,7 +180,7 @@ class Ours:
 
     @staticmethod
     def carried() -> Counter:
-        from approvals import pipeline
+        from core import pipeline
 
         return pipeline.carried_statements()
 

@@ -19,6 +19,7 @@ from contracts.models import BUSINESS_FIELDS, Contract, ContractRevision, Contra
 from contracts.permissions import require_contract_editor
 from contracts.revisions import canonical_content, changed_fields, content_hash
 from contracts.selectors import contract_get_for_update
+from core import pipeline
 from tenancy.models import Tenant
 
 
@@ -55,10 +56,11 @@ def contract_insert(*, contract: Contract) -> Contract:
     return contract
 
 
-@transaction.atomic(savepoint=False)
 def contract_first_revision_write(*, contract: Contract) -> None:
-    """Revision 1 of a contract just inserted (by ``contract_insert`` or the workflow start)."""
-    _write_revision(contract, canonical_content(contract), [], contract.created_by)
+    """Revision 1 of a contract being created, queued (``core.pipeline``, inside the caller's
+    ``deferred_writes``): it travels with the contract's own INSERT or the statement after it,
+    whichever comes first (the foreign key is checked at commit)."""
+    pipeline.create(_revision(contract, canonical_content(contract), [], contract.created_by))
 
 
 @transaction.atomic(savepoint=False)
@@ -170,7 +172,11 @@ def _apply_revision(
 
 
 def _write_revision(contract: Contract, content: dict, changed: list[str], actor) -> None:
-    ContractRevision.objects.create(
+    _revision(contract, content, changed, actor).save(force_insert=True)
+
+
+def _revision(contract: Contract, content: dict, changed: list[str], actor) -> ContractRevision:
+    return ContractRevision(
         tenant_id=contract.tenant_id,
         contract=contract,
         number=contract.revision,

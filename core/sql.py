@@ -211,7 +211,7 @@ class Prepared:
     def statement(self, wrapper) -> str:
         """The ``EXECUTE`` (named ``%(name)s`` parameters) on ``wrapper``, a connection, where it
         is prepared first if it is not yet: for a caller that sends it with other statements
-        (``approvals.pipeline``)."""
+        (``core.pipeline``)."""
         if self.name not in wrapper.prepared_statements:
             wrapper.ensure_connection()
             with wrapper.connection.cursor() as driver_cursor:

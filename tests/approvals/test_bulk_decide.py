@@ -207,6 +207,6 @@ def test_each_row_costs_the_same_number_of_queries(legal_client, tenant):
     assert (one, per_row) == (ONE_ROW_QUERIES, PER_ROW_QUERIES)
 
 
-# Round trips: a decision's writes travel with its next statement (approvals.pipeline).
+# Round trips: a decision's writes travel with its next statement (core.pipeline).
 ONE_ROW_QUERIES = 9  # authentication, the ids' contracts, one decision
 PER_ROW_QUERIES = 7  # one decision (approval_act, in a savepoint here)

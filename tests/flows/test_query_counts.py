@@ -180,8 +180,8 @@ def test_contract_create_without_a_match_query_count(
     # contract, INSERT audit, match-engine lookup, RELEASE. The response's workflow summary
     # reads nothing: the service says no workflow started. (Savepoints are counted because each
     # test runs in a transaction; in production they are BEGIN/COMMIT.)
-    # The contract's revision 1 is one more INSERT.
-    with django_assert_num_queries(8):
+    # The contract's revision 1 travels with the contract's INSERT.
+    with django_assert_num_queries(7):
         response = client.post("/api/contracts/", CONTRACT_BODY, format="json")
     assert response.status_code == 201
     assert response.json()["workflow"] is None
@@ -197,19 +197,19 @@ def test_contract_create_starting_a_workflow_query_count(
         UserRoleFactory(user=UserFactory(tenant=tenant), role="legal")
     UserRoleFactory(user=UserFactory(tenant=tenant), role=APPROVER_ROLE)
     client = api_client_for(viewer)
-    # Round trips (the writes queued by approvals.pipeline travel with the next statement and
+    # Round trips (the writes queued by core.pipeline travel with the next statement and
     # are not logged on their own): the JWT user, clause rules and active definitions (the match
     # is evaluated in Python on the unsaved contract), the definition's current version
     # (share-locked), then the listeners' fan-out statement carrying every write of the start
     # (contract already in review, instance, stages, approvals, one bulk audit INSERT) and the
     # listeners' savepoint, the statement inserting the notifications with their email and
-    # webhook deliveries, the INSERT of revision 1, and which of the first stage's roles someone
-    # but the creator holds. 9 in all, once this process has compiled
+    # webhook deliveries (revision 1 queued with the rest), and which of the first stage's roles
+    # someone but the creator holds. 8 in all, once this process has compiled
     # the definition's rules and loaded the tenant's SLA policy (the first create: +2).
     # The response's workflow summary is the instance the service started: no read.
     body = {**CONTRACT_BODY, "contract_type": WORKFLOW_CONTRACT_TYPE}
     assert client.post("/api/contracts/", body, format="json").status_code == 201
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(8):
         response = client.post(
             "/api/contracts/",
             {**CONTRACT_BODY, "contract_type": WORKFLOW_CONTRACT_TYPE},

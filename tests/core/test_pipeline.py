@@ -1,12 +1,13 @@
-"""approvals.pipeline: queued writes travel with the next statement, in order, and fail loudly."""
+"""core.pipeline: queued writes travel with the next statement, in order, and fail loudly."""
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
-from approvals import pipeline, signals
+from approvals import signals
 from contracts.models import Contract, ContractStatus
+from core import pipeline
 from notifications.models import Notification
 from tenancy.models import UserRole
 from tests.factories import ContractFactory, UserFactory

@@ -1,7 +1,8 @@
 """Writes that ride along with the next statement: one round trip instead of one per write.
 
-A transition of the orchestrator writes a handful of rows (the decided approval, its stage, the
-next stage's approvals, the instance, the audit rows). Sent one by one, each is a round trip, and
+A transition of the approvals orchestrator writes a handful of rows (the decided approval, its
+stage, the next stage's approvals, the instance, the audit rows); a new contract its record and
+first revision too. Sent one by one, each is a round trip, and
 on a busy machine the waits between them cost more than the statements themselves
 (bench/bench_process.py). ``deferred_writes()`` queues them instead: each write is compiled by the
 ORM as usual (``insert``, ``save``, ``update``), and the queue is sent in front of whatever
@@ -130,7 +131,7 @@ def deferred_writes() -> Iterator[None]:
 def _enqueue(sql: str, params) -> None:
     queue = _queue()
     if not queue.depth:
-        raise RuntimeError("approvals.pipeline writes must run inside deferred_writes()")
+        raise RuntimeError("core.pipeline writes must run inside deferred_writes()")
     if sql:
         queue.statements.append((sql, tuple(params)))
 
