@@ -6,7 +6,7 @@ import pytest
 from approvals.models import WorkflowInstance, WorkflowStage, WorkflowStageApproval
 from approvals.orchestrator import approval_act, workflow_cancel, workflow_start
 from approvals.selectors import workflow_instance_latest
-from tests.approvals.test_query_counts import define, holders, new_contract
+from tests.fixtures import define, holder, stage, start
 
 pytestmark = pytest.mark.django_db
 
@@ -27,11 +27,14 @@ def fields_of(obj) -> dict:
     return {field.attname: getattr(obj, field.attname) for field in obj._meta.concrete_fields}
 
 
+STAGES = [stage("Review", ["legal", "finance"]), stage("Sign-off", ["ceo"], sequence=2)]
+
+
 def test_the_read_is_what_the_orm_loads_with_no_query_left(tenant, django_assert_num_queries):
-    define(tenant)  # Review (legal, finance), then Sign-off (ceo)
-    (legal,) = holders(tenant, "legal", 1)
-    holders(tenant, "finance", 1)
-    contract = new_contract(tenant)
+    define(tenant, STAGES)
+    legal = holder(tenant, "legal")
+    holder(tenant, "finance")
+    contract = start(tenant)
     approval_act(tenant=tenant, contract_id=contract.pk, actor=legal, action="approve")
 
     with django_assert_num_queries(2):
@@ -50,10 +53,10 @@ def test_the_read_is_what_the_orm_loads_with_no_query_left(tenant, django_assert
 
 
 def test_the_latest_instance_is_read_and_another_tenants_contract_is_none(tenant, other_tenant):
-    define(tenant)
-    holders(tenant, "legal", 1)
-    creator = holders(tenant, "requester", 1)[0]
-    contract = new_contract(tenant, creator=creator)
+    define(tenant, STAGES)
+    holder(tenant, "legal")
+    creator = holder(tenant, "requester")
+    contract = start(tenant, creator=creator)
     first = workflow_instance_latest(tenant=tenant, contract_id=contract.pk)
     workflow_cancel(tenant=tenant, contract_id=contract.pk, actor=creator, reason="redo")
     contract.refresh_from_db()
