@@ -143,12 +143,54 @@ def insert(objs: Iterable[Model]) -> None:
         return
     model = objs[0]._meta.model
     QuerySet(model)._prepare_for_bulk_create(objs)
-    query = InsertQuery(model)
-    query.insert_values([f for f in model._meta.concrete_fields if not f.generated], objs)
-    for sql, params in query.get_compiler(connection=_wrapper()).as_sql():
-        _enqueue(sql, params)
+    fields = _inserted_fields(model)
+    values = [field.pre_save(obj, True) for obj in objs for field in fields]
+    by_rows = _insert_rows(model, len(objs)) if len(objs) <= _PREPARED_ROWS else None
+    if by_rows is None or any(_compiled_only(value) for value in values):
+        query = InsertQuery(model)
+        query.insert_values(fields, objs)
+        for sql, params in query.get_compiler(connection=_wrapper()).as_sql():
+            _enqueue(sql, params)
+    else:
+        wrapper = _wrapper()
+        params = {
+            f"v{number}": field.get_db_prep_save(value, wrapper)
+            for number, (field, value) in enumerate(zip(fields * len(objs), values, strict=True))
+        }
+        execute(by_rows, params)
     for obj in objs:
         obj._state.adding, obj._state.db = False, connection.alias
+
+
+# Inserts of more rows (a stage naming many people) go through the compiler: one prepared
+# statement per model and number of rows, a handful per connection.
+_PREPARED_ROWS = 8
+
+
+def _inserted_fields(model: type[Model]) -> list:
+    return [field for field in model._meta.concrete_fields if not field.generated]
+
+
+# Raw SQL: compiling ``bulk_create``'s INSERT, a placeholder per row and column, was the largest
+# part of the client's time in writing a new contract and its workflow (bench/bench_process.py).
+# The statement is made once per model and number of rows and prepared once per connection; each
+# value is prepared by its field as the ORM's compiler prepares it (``get_db_prep_save``), after
+# the field's ``pre_save`` (``auto_now_add``), as the compiler calls it.
+@functools.cache
+def _insert_rows(model: type[Model], rows: int) -> Prepared | None:
+    """The INSERT of ``rows`` rows (``%(v0)s``, ... row by row), or None when a field needs a
+    placeholder of its own, which only the compiler writes."""
+    fields = _inserted_fields(model)
+    if any(hasattr(field, "get_placeholder") for field in fields):
+        return None
+    columns = ", ".join(quote(field.column) for field in fields)
+    width = len(fields)
+    values = ", ".join(
+        "(" + ", ".join(f"%(v{row * width + column})s" for column in range(width)) + ")"
+        for row in range(rows)
+    )
+    table = quote(model._meta.db_table)
+    return Prepared(f"INSERT INTO {table} ({columns}) VALUES {values}")  # noqa: S608
 
 
 def create(obj: Model) -> None:

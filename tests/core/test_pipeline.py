@@ -6,7 +6,7 @@ from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
 from approvals import signals
-from contracts.models import Contract, ContractStatus
+from contracts.models import Contract, ContractRevision, ContractStatus
 from core import pipeline
 from notifications.models import Notification
 from tenancy.models import UserRole
@@ -156,3 +156,30 @@ def test_save_writes_what_model_save_writes(user, tenant):
     with transaction.atomic(), pipeline.deferred_writes():
         pipeline.save(contract, ["revision"])
     assert Contract.objects.get(pk=contract.pk).revision == saved.revision + 1
+
+
+@pytest.mark.parametrize("rows", [1, 3, pipeline._PREPARED_ROWS + 1])
+def test_insert_writes_what_bulk_create_writes(user, tenant, rows):
+    """``insert`` prepares each value as the ORM's compiler does (a JSON and an array field, a
+    foreign key by its id, ``auto_now_add`` stamped), prepared or, past a few rows, compiled."""
+    queued = [
+        ContractRevision(
+            tenant_id=tenant.pk,
+            contract=ContractFactory(tenant=tenant, created_by=user),
+            number=2,
+            content_hash="f" * 64,
+            content={"title": "100% Lease", "value": "10.00", "seats": [1, 2]},
+            changed_fields=["title", "value"],
+            created_by=user,
+        )
+        for _ in range(rows)
+    ]
+    with transaction.atomic(), pipeline.deferred_writes():
+        pipeline.insert(queued)
+    for revision in queued:
+        saved = ContractRevision.objects.get(pk=revision.pk)
+        assert saved.content == {"title": "100% Lease", "value": "10.00", "seats": [1, 2]}
+        assert saved.changed_fields == ["title", "value"]
+        assert (saved.contract_id, saved.created_by_id) == (revision.contract_id, user.pk)
+        assert saved.created_at == revision.created_at  # stamped on the object, as bulk_create
+        assert not revision._state.adding
