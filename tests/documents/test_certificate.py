@@ -10,7 +10,7 @@ from audit.models import AuditLog
 from documents import rendering
 from documents.models import Document, DocumentJob, JobStatus
 from documents.selectors import certificate_inputs, inputs_sha256
-from documents.services import jobs_run_due
+from documents.services import certificate_job_enqueue, jobs_run_due
 from tests.factories import UserFactory
 from tests.fixtures import log_in, pdf_text, run_worker
 from tests.support import run_together
@@ -58,6 +58,23 @@ def test_the_completing_decision_queues_the_certificate_and_the_worker_makes_it(
     assert (job.status, str(job.document_id)) == ("done", listed["id"])
     # Running again finds nothing to do.
     assert run_worker() == "generate_documents: 0 done, 0 to retry, 0 given up\n"
+
+
+def test_the_certificate_is_queued_once_per_instance_with_the_models_defaults(
+    approved_contract,
+):
+    """Queued again (a retried receiver), the certificate stays one job; the columns the
+    statement does not name get the model's defaults."""
+    [job] = DocumentJob.objects.all()
+    instance = WorkflowInstance.objects.get(contract_id=approved_contract["id"])
+    with transaction.atomic():
+        certificate_job_enqueue(instance=instance)
+    [again] = DocumentJob.objects.all()
+    assert again.pk == job.pk
+    assert (job.workflow_instance_id, job.tenant_id) == (instance.pk, instance.tenant_id)
+    assert (job.attempts, job.last_error, job.document_id, job.finished_at) == (0, "", None, None)
+    assert job.next_attempt_at == job.created_at
+    assert job.created_at >= instance.completed_at
 
 
 def test_the_certificate_text_matches_the_trail(clients, people, approved_contract):
