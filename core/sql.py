@@ -300,7 +300,7 @@ def insert_select(
             continue
         elif isinstance(field, models.UUIDField) and field.default is uuid.uuid4:
             expression = "gen_random_uuid()"
-        elif field.default is timezone.now or _stamped(field):
+        elif field.default is _NOW or _stamped(field):
             expression = now or params.add(timezone.now(), field.db_type(connection))
         elif field.has_default():
             value = field.get_db_prep_save(field.get_default(), connection)
@@ -319,6 +319,12 @@ def insert_select(
         order = f" ORDER BY {columns.index(key) + 1}"
     target = f"{quote(meta.db_table)} ({', '.join(columns)})"
     return f"INSERT INTO {target} SELECT {', '.join(expressions)} FROM {source}{order}"  # noqa: S608
+
+
+# ``timezone.now`` as the models name it in ``default=``: a test that patches the module's
+# attribute must not turn the default into a value evaluated once, which a cached statement
+# would then write forever.
+_NOW = timezone.now
 
 
 def _stamped(field) -> bool:

@@ -1,12 +1,16 @@
 """The raw-SQL helper: names come from the models, quoted; unknown names fail loudly."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connection
 from django.db.models.signals import post_init
+from django.utils import timezone
 
 from contracts.models import Contract
-from core.sql import Deferring, model_from_row, sql
+from core.sql import Deferring, Params, insert_select, model_from_row, sql
+from documents.models import DocumentJob
 from tenancy.models import User, UserRole
 from tests.factories import ContractFactory, UserFactory
 
@@ -121,3 +125,23 @@ def test_a_row_model_is_built_like_from_db_and_still_sends_init_signals_when_lis
     (seen_instance,) = seen
     assert seen_instance is listened
     assert listened.title == contract.title
+
+
+def test_a_now_default_stays_sql_while_timezone_now_is_patched(monkeypatch):
+    """``insert_select`` writes ``now`` for a ``default=timezone.now`` column even while a test
+    patches ``timezone.now``: a cached statement must not carry a time evaluated once."""
+    monkeypatch.setattr(timezone, "now", lambda: datetime(2000, 1, 1, tzinfo=UTC))
+    params = Params()
+    statement = insert_select(
+        DocumentJob,
+        {
+            "tenant_id": "%(tenant)s::uuid",
+            "kind": "%(kind)s",
+            "contract_id": "%(contract)s::uuid",
+        },
+        "(SELECT) AS one",
+        params,
+        now="statement_timestamp()",
+    )
+    assert statement.count("statement_timestamp()") == 2  # next_attempt_at, created_at
+    assert not any(isinstance(value, datetime) for value in params.values())
