@@ -131,17 +131,7 @@ def test_a_now_default_stays_sql_while_timezone_now_is_patched(monkeypatch):
     """``insert_select`` writes ``now`` for a ``default=timezone.now`` column even while a test
     patches ``timezone.now``: a cached statement must not carry a time evaluated once."""
     monkeypatch.setattr(timezone, "now", lambda: datetime(2000, 1, 1, tzinfo=UTC))
-    params = Params()
-    statement = insert_select(
-        DocumentJob,
-        {
-            "tenant_id": "%(tenant)s::uuid",
-            "kind": "%(kind)s",
-            "contract_id": "%(contract)s::uuid",
-        },
-        "(SELECT) AS one",
-        params,
-        now="statement_timestamp()",
-    )
+    params, named = Params(), dict.fromkeys(("tenant_id", "kind", "contract_id"), "NULL")
+    statement = insert_select(DocumentJob, named, "x", params, now="statement_timestamp()")
     assert statement.count("statement_timestamp()") == 2  # next_attempt_at, created_at
     assert not any(isinstance(value, datetime) for value in params.values())
