@@ -53,7 +53,7 @@ from contracts.models import Contract, ContractRevision, ContractStatus
 from contracts.permissions import require_contract_editor
 from contracts.revisions import changed_fields
 from core import pipeline
-from core.sql import Deferring, Prepared, model_from_row, sql
+from core.sql import Deferring, Prepared, model_from_row, models_from_row, one_to_many, sql
 from tenancy.approvers import held_roles_sql, resolve_stage_approvers
 from tenancy.capabilities import WORKFLOWS_MANAGE
 from tenancy.eligibility import eligible_approvers_sql
@@ -584,11 +584,9 @@ def _open_instance_and_contract(tenant, contract_id) -> WorkflowInstance | None:
     )
     if found is None:
         return None
-    instance_end = len(WorkflowInstance._meta.concrete_fields)
-    contract_end = instance_end + len(_LOADED_CONTRACT.fields)
-    instance = model_from_row(WorkflowInstance, found[:instance_end])
-    instance.contract = model_from_row(_LOADED_CONTRACT, found[instance_end:contract_end])
-    instance.definition_version = model_from_row(WorkflowDefinitionVersion, found[contract_end:])
+    instance, instance.contract, instance.definition_version = models_from_row(
+        found, WorkflowInstance, _LOADED_CONTRACT, WorkflowDefinitionVersion
+    )
     return instance
 
 
@@ -638,21 +636,18 @@ def _stages_and_rows(instance, contract, actor) -> tuple[list, list[WorkflowStag
         "waiting": StageStatus.WAITING,
     }
     found = _STAGES_AND_ROWS.fetchall(params)
-    width = len(WorkflowStage._meta.concrete_fields)
-    stages: dict = {}
-    rows = []
-    for values in found:  # each row starts with the stage's key, its first column
-        stage = stages.get(values[0])
-        if stage is None:
-            stage = stages[values[0]] = model_from_row(WorkflowStage, values[:width])
-            stage.instance = instance
-            stage.held_roles = None if values[-1] is None else frozenset(values[-1])
-        if values[width] is not None:  # a stage not opened yet has no rows
-            row = model_from_row(WorkflowStageApproval, values[width:-2])
-            row.stage, row.actor_eligible = stage, values[-2]
+    stages, rows = [], []
+    for stage, (_, held), approvals in one_to_many(
+        found, WorkflowStage, WorkflowStageApproval, trailing=2
+    ):
+        stage.instance = instance
+        stage.held_roles = None if held is None else frozenset(held)
+        stages.append(stage)
+        for row, (eligible, _) in approvals:
+            row.stage, row.actor_eligible = stage, eligible
             rows.append(row)
     rows.sort(key=lambda row: (row.created_at, row.pk))
-    return list(stages.values()), rows
+    return stages, rows
 
 
 # The instance's rows as ``eligible_approvers_sql`` reads them (with the contract's creator).

@@ -23,7 +23,7 @@ from approvals.models import (
 from approvals.sla.calendar import WorkingCalendar
 from approvals.sla.rules import RuleRef, SLAPolicy
 from contracts.models import Contract
-from core.sql import Prepared, model_from_row, prefetched, sql
+from core.sql import Prepared, models_from_row, one_to_many, prefetched, sql
 from tenancy.eligibility import approval_eligible_q
 from tenancy.models import Tenant
 from workflows.models import WorkflowDefinitionVersion
@@ -64,23 +64,18 @@ def workflow_instance_latest(*, tenant, contract_id) -> WorkflowInstance | None:
     )
     if found is None:
         return None
-    width = len(WorkflowInstance._meta.concrete_fields)
-    instance = model_from_row(WorkflowInstance, found[:width])
-    instance.definition_version = model_from_row(WorkflowDefinitionVersion, found[width:])
-    width = len(WorkflowStage._meta.concrete_fields)
-    stages: dict = {}
-    for values in _STAGES_WITH_APPROVALS.fetchall({"instance": instance.pk}):
-        stage = stages.get(values[0])  # each row starts with the stage's key
-        if stage is None:
-            stage = stages[values[0]] = model_from_row(WorkflowStage, values[:width])
-            stage.instance, stage.rows = instance, []
-        if values[width] is not None:  # a stage not opened yet has no approvals
-            approval = model_from_row(WorkflowStageApproval, values[width:])
+    instance, instance.definition_version = models_from_row(
+        found, WorkflowInstance, WorkflowDefinitionVersion
+    )
+    rows = _STAGES_WITH_APPROVALS.fetchall({"instance": instance.pk})
+    stages = []
+    for stage, _, approvals in one_to_many(rows, WorkflowStage, WorkflowStageApproval):
+        stage.instance = instance
+        for approval, _ in approvals:
             approval.stage = stage
-            stage.rows.append(approval)
-    for stage in stages.values():
-        prefetched(stage, "approvals", stage.__dict__.pop("rows"))
-    prefetched(instance, "stages", stages.values())
+        prefetched(stage, "approvals", [approval for approval, _ in approvals])
+        stages.append(stage)
+    prefetched(instance, "stages", stages)
     return instance
 
 

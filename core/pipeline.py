@@ -152,12 +152,7 @@ def insert(objs: Iterable[Model]) -> None:
         for sql, params in query.get_compiler(connection=_wrapper()).as_sql():
             _enqueue(sql, params)
     else:
-        wrapper = _wrapper()
-        params = {
-            f"v{number}": field.get_db_prep_save(value, wrapper)
-            for number, (field, value) in enumerate(zip(fields * len(objs), values, strict=True))
-        }
-        execute(by_rows, params)
+        execute(by_rows, _field_values(fields * len(objs), values))
     for obj in objs:
         obj._state.adding, obj._state.db = False, connection.alias
 
@@ -213,13 +208,19 @@ def save(obj: Model, update_fields: list[str]) -> None:
             [(field, None, value) for field, value in zip(fields, values, strict=True)],
         )
         return
+    params = _field_values(fields, values)
+    params["key"] = meta.pk.get_db_prep_value(obj.pk, _wrapper())
+    execute(by_key, params)
+
+
+def _field_values(fields: list, values: list) -> dict:
+    """``{"v0": ..., "v1": ...}``: each value prepared by its field as the ORM's compiler
+    prepares it (``get_db_prep_save``), for the prepared statements below."""
     wrapper = _wrapper()
-    params = {
+    return {
         f"v{number}": field.get_db_prep_save(value, wrapper)
         for number, (field, value) in enumerate(zip(fields, values, strict=True))
     }
-    params["key"] = meta.pk.get_db_prep_value(obj.pk, wrapper)
-    execute(by_key, params)
 
 
 def _compiled_only(value) -> bool:
@@ -266,11 +267,6 @@ def _update(queryset: QuerySet, values) -> None:
     query.add_update_fields(values)
     query.annotations = {}
     _enqueue(*query.get_compiler(connection=_wrapper()).as_sql())
-
-
-def statement(sql: str, params=()) -> None:
-    """Queue a statement of raw SQL (``%s`` placeholders, or ``%(name)s`` with a mapping)."""
-    _enqueue(*_positional(sql, params))
 
 
 def execute(prepared: Prepared, params: Mapping) -> None:

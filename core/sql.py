@@ -134,6 +134,36 @@ def model_from_row(model, values: Sequence) -> Model:
     return obj
 
 
+def models_from_row(values: Sequence, *models) -> list[Model]:
+    """One instance per model from a row of their ``{r:columns}`` one after the other
+    (``model_from_row`` each)."""
+    found, start = [], 0
+    for model in models:
+        end = start + len(_loaded(model)[1])
+        found.append(model_from_row(model, values[start:end]))
+        start = end
+    if start != len(values):
+        raise ValueError(f"{len(values)} values for {start} columns")
+    return found
+
+
+def one_to_many(rows: Sequence, parent, child, *, trailing: int = 0) -> list[tuple]:
+    """The rows of ``SELECT {p:columns}, {c:columns}, <trailing values> FROM p LEFT JOIN c``
+    grouped: ``(parent, its first row's trailing values, [(child, its row's trailing values),
+    ...])`` for each parent once, by its key (the first column), in the rows' order. A parent
+    without children comes with one row whose child columns are NULL."""
+    width = len(_loaded(parent)[1])
+    grouped: dict = {}
+    for values in rows:
+        end = len(values) - trailing
+        group = grouped.get(values[0])
+        if group is None:
+            group = grouped[values[0]] = (model_from_row(parent, values[:width]), values[end:], [])
+        if values[width] is not None:
+            group[2].append((model_from_row(child, values[width:end]), values[end:]))
+    return list(grouped.values())
+
+
 def prefetched(obj: Model, related_name: str, rows) -> None:
     """Leave ``rows`` where ``prefetch_related(related_name)`` leaves them, so that
     ``getattr(obj, related_name).all()`` returns them without a query: for a reader that loaded
@@ -217,6 +247,11 @@ class Prepared:
             with wrapper.connection.cursor() as driver_cursor:
                 self._prepare(wrapper, driver_cursor)
         return self._execute
+
+    def run(self, params: Mapping) -> None:
+        """Run it on a cursor of the default connection, for a statement that returns no rows."""
+        with connection.cursor() as cursor:
+            self.execute(cursor, params)
 
     def fetchall(self, params: Mapping) -> list[tuple]:
         """Run it on a cursor of the default connection: its rows."""

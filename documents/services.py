@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.core.mail import send_mail
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
@@ -62,17 +62,15 @@ SEAL_REASONS = {
 def certificate_job_enqueue(*, instance) -> None:
     """Queue the approval certificate of a completed instance (once per instance)."""
     statement, defaults = _certificate_job_statement()
-    with connection.cursor() as cursor:
-        statement.execute(
-            cursor,
-            {
-                **defaults,
-                "tenant": instance.tenant_id,
-                "kind": JobKind.APPROVAL_CERTIFICATE,
-                "contract": instance.contract_id,
-                "instance": instance.pk,
-            },
-        )
+    statement.run(
+        {
+            **defaults,
+            "tenant": instance.tenant_id,
+            "kind": JobKind.APPROVAL_CERTIFICATE,
+            "contract": instance.contract_id,
+            "instance": instance.pk,
+        }
+    )
 
 
 # Raw SQL: every completed workflow queues its certificate, and ``bulk_create(...,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -222,27 +222,25 @@ def notify_many(*, tenant_id, messages: Sequence[Message]) -> None:
         for recipient in dict.fromkeys(message.recipient_ids)
     ]
     approvals = [message for message in messages if message.approvers_of is not None]
-    with connection.cursor() as cursor:
-        statement.execute(
-            cursor,
-            {
-                **defaults,
-                "tenant": str(tenant_id),
-                "now": timezone.now(),
-                "events": [str(message.event_id) for message in messages],
-                "types": [message.notification_type for message in messages],
-                "titles": [message.title for message in messages],
-                "texts": [message.message for message in messages],
-                "priorities": [message.priority for message in messages],
-                "payloads": [_json(message.payload) for message in messages],
-                "r_events": [str(event_id) for event_id, _ in named],
-                "r_users": [str(user_id) for _, user_id in named],
-                "q_events": [str(message.event_id) for message in approvals],
-                "q_roles": [message.approvers_of.role for message in approvals],
-                "q_assigned": [_str(message.approvers_of.assigned_to_id) for message in approvals],
-                "q_creators": [_str(message.approvers_of.creator_id) for message in approvals],
-            },
-        )
+    statement.run(
+        {
+            **defaults,
+            "tenant": str(tenant_id),
+            "now": timezone.now(),
+            "events": [str(message.event_id) for message in messages],
+            "types": [message.notification_type for message in messages],
+            "titles": [message.title for message in messages],
+            "texts": [message.message for message in messages],
+            "priorities": [message.priority for message in messages],
+            "payloads": [_json(message.payload) for message in messages],
+            "r_events": [str(event_id) for event_id, _ in named],
+            "r_users": [str(user_id) for _, user_id in named],
+            "q_events": [str(message.event_id) for message in approvals],
+            "q_roles": [message.approvers_of.role for message in approvals],
+            "q_assigned": [_str(message.approvers_of.assigned_to_id) for message in approvals],
+            "q_creators": [_str(message.approvers_of.creator_id) for message in approvals],
+        }
+    )
 
 
 def _str(value) -> str | None:

@@ -9,10 +9,24 @@ from django.db.models.signals import post_init
 from django.utils import timezone
 
 from contracts.models import Contract
-from core.sql import Deferring, Params, insert_select, model_from_row, sql
+from core.sql import (
+    Deferring,
+    Params,
+    insert_select,
+    model_from_row,
+    models_from_row,
+    one_to_many,
+    sql,
+)
 from documents.models import DocumentJob
 from tenancy.models import User, UserRole
 from tests.factories import ContractFactory, UserFactory
+
+
+def fetched(text: str, params) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(text, params)
+        return cursor.fetchall()
 
 
 def test_tables_and_columns_come_from_the_models_quoted():
@@ -60,9 +74,7 @@ def test_a_row_of_several_models_comes_back_as_their_instances(tenant):
         u=User,
         k=Contract,
     )
-    with connection.cursor() as cursor:
-        cursor.execute(text, [contract.pk])
-        (values,) = cursor.fetchall()
+    (values,) = fetched(text, [contract.pk])
     width = len(User._meta.concrete_fields)
     creator = model_from_row(User, values[:width])
     loaded = model_from_row(Contract, values[width:])
@@ -85,9 +97,7 @@ def test_a_deferring_model_leaves_its_large_fields_to_be_read_when_used(tenant):
     text = sql("SELECT {k:columns} FROM {k} WHERE {k.pk} = %s", k=loaded)
     assert '"text"' not in text
     assert '"clause_findings"' not in text
-    with connection.cursor() as cursor:
-        cursor.execute(text, [contract.pk])
-        (values,) = cursor.fetchall()
+    (values,) = fetched(text, [contract.pk])
     found = model_from_row(loaded, values)
     assert found.get_deferred_fields() == {"text", "clause_findings"}
     assert found.title == contract.title
@@ -102,9 +112,7 @@ def test_a_row_model_is_built_like_from_db_and_still_sends_init_signals_when_lis
     instance is saved and compared as a loaded one, and a ``post_init`` receiver still runs."""
     contract = ContractFactory(tenant=tenant, created_by=UserFactory(tenant=tenant))
     text = sql("SELECT {k:columns} FROM {k} WHERE {k.pk} = %s", k=Contract)
-    with connection.cursor() as cursor:
-        cursor.execute(text, [contract.pk])
-        (values,) = cursor.fetchall()
+    (values,) = fetched(text, [contract.pk])
     loaded = model_from_row(Contract, values)
     assert (loaded._state.adding, loaded._state.db) == (False, "default")
     assert loaded.created_by == contract.created_by  # a foreign key through its descriptor
@@ -135,3 +143,31 @@ def test_a_now_default_stays_sql_while_timezone_now_is_patched(monkeypatch):
     statement = insert_select(DocumentJob, named, "x", params, now="statement_timestamp()")
     assert statement.count("statement_timestamp()") == 2  # next_attempt_at, created_at
     assert not any(isinstance(value, datetime) for value in params.values())
+
+
+@pytest.mark.django_db
+def test_a_left_join_comes_back_grouped_by_parent_with_its_trailing_values(tenant):
+    """``one_to_many``: each parent once, in the rows' order, with its children (none for a
+    parent whose child columns are NULL) and each row's trailing values; ``models_from_row``
+    splits a row by each model's columns and refuses a row of another width."""
+    holder, bystander = UserFactory(tenant=tenant), UserFactory(tenant=tenant)
+    legal = UserRole.objects.create(tenant=tenant, user=holder, role="legal")
+    ceo = UserRole.objects.create(tenant=tenant, user=holder, role="ceo")
+    text = sql(
+        "SELECT {u:columns}, {r:columns}, {r.role} = 'ceo' FROM {u} LEFT JOIN {r}"
+        " ON {r.user} = {u.pk} WHERE {u.pk} IN (%s, %s) ORDER BY {u.email} = %s DESC, {r.role}",
+        u=User, r=UserRole,
+    )  # fmt: skip
+    rows = fetched(text, [holder.pk, bystander.pk, holder.email])
+    grouped = [
+        (user.pk, first, [(role.pk, extra) for role, extra in roles])
+        for user, first, roles in one_to_many(rows, User, UserRole, trailing=1)
+    ]
+    assert grouped == [
+        (holder.pk, (True,), [(ceo.pk, (True,)), (legal.pk, (False,))]),
+        (bystander.pk, (None,), []),
+    ]
+    user, role = models_from_row(rows[0][:-1], User, UserRole)
+    assert (user.pk, role.pk) == (holder.pk, ceo.pk)
+    with pytest.raises(ValueError, match="values for"):
+        models_from_row(rows[0], User, UserRole)
