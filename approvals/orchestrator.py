@@ -668,6 +668,8 @@ _HELD_BY_WAITING_STAGE = held_roles_sql(
     creator="%(creator)s::uuid",
     now="%(now)s",
 )
+# A row's instance is its stage's: the join names it so that the rows are read by the
+# instance's index whatever the sizes the plan was made for (``core.sql.Prepared``).
 _STAGES_AND_ROWS = Prepared(
     sql("SELECT {s:columns}, {a:columns}, {a.pk} IN (", s=WorkflowStage, a=WorkflowStageApproval)
     + _ACTOR_ELIGIBLE
@@ -675,7 +677,7 @@ _STAGES_AND_ROWS = Prepared(
     + _HELD_BY_WAITING_STAGE
     + sql(
         """) END
-      FROM {s} LEFT JOIN {a} ON {a.stage} = {s.pk}
+      FROM {s} LEFT JOIN {a} ON {a.stage} = {s.pk} AND {a.instance} = %(instance)s
      WHERE {s.instance} = %(instance)s
      ORDER BY {s.sequence}, {s.stage_name}, {s.pk}""",
         s=WorkflowStage,

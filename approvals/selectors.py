@@ -89,10 +89,12 @@ _LATEST_INSTANCE = Prepared(
         v=WorkflowDefinitionVersion,
     )
 )
+# A row's instance is its stage's: naming it lets even a plan made for small tables read the
+# rows by the instance's index (``core.sql.Prepared`` keeps a connection's first plan).
 _STAGES_WITH_APPROVALS = Prepared(
     sql(
         """SELECT {s:columns}, {a:columns}
-             FROM {s} LEFT JOIN {a} ON {a.stage} = {s.pk}
+             FROM {s} LEFT JOIN {a} ON {a.stage} = {s.pk} AND {a.instance} = %(instance)s
             WHERE {s.instance} = %(instance)s
             ORDER BY {s.sequence}, {s.stage_name}, {s.pk}, {a.created_at}, {a.pk}""",
         s=WorkflowStage,
