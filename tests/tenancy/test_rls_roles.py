@@ -313,6 +313,30 @@ def test_a_temporary_key_table_does_not_stand_in_for_the_real_one(populated, att
     assert not {row_id for (row_id,) in visible} & hidden["contracts_contract"]
 
 
+def test_the_scope_check_resolves_only_its_own_names_whatever_the_search_path(populated, attacker):
+    """The function pins no search_path (a per-call cost); it names every schema instead. Types
+    of the caller's own that a path putting ``pg_temp`` first would find change nothing: the
+    genuine scope still shows exactly its own tenant's rows, and no other."""
+    ours, theirs, hidden = populated
+    shadows = [
+        f"CREATE DOMAIN pg_temp.{name} AS {base}"
+        for name, base in (("uuid", "text"), ("text", "varchar"), ("bytea", "text"))
+    ]
+    hostile = [*shadows, "SET LOCAL search_path = pg_temp, public"]
+    forged = _setting(f"{theirs.pk}.{'0' * 64}")
+    current = "SELECT app_current_tenant()::text"
+    assert attacker.run(*hostile, attacker.own_scope(ours.pk), current) == [(str(ours.pk),)]
+    assert attacker.run(*hostile, forged, current) == [(None,)]
+    visible = attacker.run(
+        *hostile,
+        attacker.own_scope(ours.pk),
+        "SELECT id::text FROM contracts_contract",
+    )
+    ids = {row_id for (row_id,) in visible}
+    assert ids == ids_of("contracts_contract", ours.pk)
+    assert not ids & hidden["contracts_contract"]
+
+
 def test_rows_cannot_be_moved_into_another_tenant(populated, attacker):
     ours, theirs, _hidden = populated
     their_user = str(User.objects.filter(tenant=theirs).values_list("pk", flat=True).first())
