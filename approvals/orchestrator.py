@@ -53,7 +53,14 @@ from contracts.models import Contract, ContractRevision, ContractStatus
 from contracts.permissions import require_contract_editor
 from contracts.revisions import changed_fields
 from core import pipeline
-from core.sql import Deferring, Prepared, model_from_row, models_from_row, one_to_many, sql
+from core.sql import (
+    Deferring,
+    Prepared,
+    leading_models,
+    model_from_row,
+    one_to_many,
+    sql,
+)
 from tenancy.approvers import held_roles_sql, resolve_stage_approvers
 from tenancy.capabilities import WORKFLOWS_MANAGE
 from tenancy.eligibility import eligible_approvers_sql
@@ -538,10 +545,11 @@ def approval_act(
     decision carries it.
     """
     _queue_contract_lock(tenant=tenant, contract_id=contract_id)
-    instance = _open_instance_and_contract(tenant, contract_id)
-    if instance is None:
+    loaded = _open_instance_with_rows(tenant, contract_id, actor)
+    if loaded is None:
         _require_contract(tenant=tenant, contract_id=contract_id)
         raise Conflict("This contract has no active workflow.", code="workflow_not_active")
+    instance, stages, rows = loaded
     contract = instance.contract
     if instance.status == InstanceStatus.CHANGES_REQUESTED:
         raise Conflict(
@@ -551,7 +559,7 @@ def approval_act(
     instance.tenant = tenant  # the request's tenant object (keys the cached SLA policy)
     if contract.created_by_id == actor.pk:
         raise PermissionDenied("The contract's creator may not approve their own contract.")
-    transition = _Transition.loaded(instance, contract, actor, roles_of=actor, via=via)
+    transition = _Transition(instance, contract, actor, timezone.now(), stages, rows, via=via)
     approval = _actors_approval(transition, approval_id)
     decision = _Decision(approval, ApprovalAction(action), comments, delegate_to)
     if decision.action != ApprovalAction.DELEGATE:
@@ -567,44 +575,38 @@ def approval_act(
     return instance
 
 
-def _open_instance_and_contract(tenant, contract_id) -> WorkflowInstance | None:
+def _open_instance_with_rows(tenant, contract_id, actor) -> tuple | None:
     """The tenant's contract's open instance with its contract (its large fields deferred) and
-    definition version, or None.
+    definition version, and its stages and rows as ``_stages_and_rows`` reads them for
+    ``actor``; or None. One query: the stages' columns follow the instance's on each row.
 
     Raw SQL because this runs on every decision: compiling the ORM's query (a join and a defer)
     and building its models cost more client time than any other read of the decision, and
-    planning it more than running it (bench/bench_process.py).
+    reading the instance and then its stages cost a round trip (bench/bench_process.py).
     """
-    found = _OPEN_INSTANCE.fetchone(
+    found = _OPEN_INSTANCE_WITH_ROWS.fetchall(
         {
             "contract": contract_id,
             "tenant": getattr(tenant, "pk", tenant),
             "open": list(OPEN_INSTANCE_STATUSES),
+            "actor": actor.pk,
+            "now": timezone.now(),
+            "waiting": StageStatus.WAITING,
         }
     )
-    if found is None:
+    if not found:
         return None
-    instance, instance.contract, instance.definition_version = models_from_row(
-        found, WorkflowInstance, _LOADED_CONTRACT, WorkflowDefinitionVersion
+    (instance, instance.contract, instance.definition_version), rest = leading_models(
+        found[0], WorkflowInstance, _LOADED_CONTRACT, WorkflowDefinitionVersion
     )
-    return instance
+    width = len(found[0]) - len(rest)
+    stages, rows = _stages_from(
+        [values[width:] for values in found if values[width] is not None], instance
+    )
+    return instance, stages, rows
 
 
 _LOADED_CONTRACT = Deferring(Contract, *_DEFERRED_CONTRACT_FIELDS)
-# At most one row: a contract has one open instance (a partial unique index). With its version,
-# whose snapshot the receivers of a completed workflow read (the signers).
-_OPEN_INSTANCE = Prepared(
-    sql(
-        """SELECT {i:columns}, {k:columns}, {v:columns}
-             FROM {i} JOIN {k} ON {k.pk} = {i.contract}
-             JOIN {v} ON {v.pk} = {i.definition_version}
-            WHERE {i.contract} = %(contract)s AND {k.tenant} = %(tenant)s
-              AND {i.status} = ANY(%(open)s)""",
-        i=WorkflowInstance,
-        k=_LOADED_CONTRACT,
-        v=WorkflowDefinitionVersion,
-    )
-)
 
 
 @dataclass(frozen=True)
@@ -635,7 +637,12 @@ def _stages_and_rows(instance, contract, actor) -> tuple[list, list[WorkflowStag
         "creator": contract.created_by_id,
         "waiting": StageStatus.WAITING,
     }
-    found = _STAGES_AND_ROWS.fetchall(params)
+    return _stages_from(_STAGES_AND_ROWS.fetchall(params), instance)
+
+
+def _stages_from(found, instance) -> tuple[list, list[WorkflowStageApproval]]:
+    """Stages and rows from the values of ``_stage_columns``, a stage's row after row (a stage
+    LEFT JOIN its approval rows)."""
     stages, rows = [], []
     for stage, (_, held), approvals in one_to_many(
         found, WorkflowStage, WorkflowStageApproval, trailing=2
@@ -650,36 +657,85 @@ def _stages_and_rows(instance, contract, actor) -> tuple[list, list[WorkflowStag
     return stages, rows
 
 
-# The instance's rows as ``eligible_approvers_sql`` reads them (with the contract's creator).
+# The approval rows as ``eligible_approvers_sql`` reads them (with the contract's creator): an
+# instance's, or a contract's.
 _ELIGIBILITY_SOURCE = sql(
     """SELECT {x.pk} AS key, {x.tenant} AS tenant_id, {x.role}, {x.assigned_to},
               {k.created_by} AS creator_id
-         FROM {x} JOIN {k} ON {k.pk} = {x.contract}
-        WHERE {x.instance} = %(instance)s""",
+         FROM {x} JOIN {k} ON {k.pk} = {x.contract}""",
     x=WorkflowStageApproval,
     k=Contract,
 )
-_ACTOR_ELIGIBLE = f"""SELECT e.key
-      FROM ({eligible_approvers_sql(source=_ELIGIBILITY_SOURCE, now="%(now)s")}) e
+_ROWS_OF = {
+    "instance": sql(" WHERE {x.instance} = %(instance)s", x=WorkflowStageApproval),
+    "contract": sql(" WHERE {x.contract} = %(contract)s", x=WorkflowStageApproval),
+}
+
+
+def _actor_eligible(key: str) -> str:
+    """A SELECT of the approval rows of ``key`` (``instance`` or ``contract``, a named
+    parameter) that ``%(actor)s`` may act on (``tenancy.eligibility``)."""
+    source = _ELIGIBILITY_SOURCE + _ROWS_OF[key]
+    return f"""SELECT e.key
+      FROM ({eligible_approvers_sql(source=source, now="%(now)s")}) e
      WHERE e.user_id = %(actor)s"""  # noqa: S608 (SQL text only)
-_HELD_BY_WAITING_STAGE = held_roles_sql(
-    roles=sql("{s.approvers}", s=WorkflowStage),
-    tenant=sql("{s.tenant}", s=WorkflowStage),
-    creator="%(creator)s::uuid",
-    now="%(now)s",
-)
-# A row's instance is its stage's: the join names it so that the rows are read by the
+
+
+def _stage_columns(*, key: str, creator: str) -> str:
+    """A stage's and a row's columns, whether the actor may act on the row, and for a waiting
+    stage the roles someone other than ``creator`` (SQL) holds (``tenancy.approvers``)."""
+    return (
+        sql("{s:columns}, {a:columns}, {a.pk} IN (", s=WorkflowStage, a=WorkflowStageApproval)
+        + _actor_eligible(key)
+        + sql("), CASE WHEN {s.status} = %(waiting)s THEN ARRAY(", s=WorkflowStage)
+        + held_roles_sql(
+            roles=sql("{s.approvers}", s=WorkflowStage),
+            tenant=sql("{s.tenant}", s=WorkflowStage),
+            creator=creator,
+            now="%(now)s",
+        )
+        + ") END"
+    )
+
+
+# A row's instance is its stage's: the joins name it so that the rows are read by the
 # instance's index whatever the sizes the plan was made for (``core.sql.Prepared``).
 _STAGES_AND_ROWS = Prepared(
-    sql("SELECT {s:columns}, {a:columns}, {a.pk} IN (", s=WorkflowStage, a=WorkflowStageApproval)
-    + _ACTOR_ELIGIBLE
-    + sql("), CASE WHEN {s.status} = %(waiting)s THEN ARRAY(", s=WorkflowStage)
-    + _HELD_BY_WAITING_STAGE
+    "SELECT "  # noqa: S608 (SQL text only)
+    + _stage_columns(key="instance", creator="%(creator)s::uuid")
     + sql(
-        """) END
+        """
       FROM {s} LEFT JOIN {a} ON {a.stage} = {s.pk} AND {a.instance} = %(instance)s
      WHERE {s.instance} = %(instance)s
      ORDER BY {s.sequence}, {s.stage_name}, {s.pk}""",
+        s=WorkflowStage,
+        a=WorkflowStageApproval,
+    )
+)
+# At most one instance: a contract has one open instance (a partial unique index). With its
+# version, whose snapshot the receivers of a completed workflow read (the signers). The rows the
+# actor may act on are looked for among the contract's rows, so that the subquery is run once,
+# not once per row.
+_OPEN_INSTANCE_WITH_ROWS = Prepared(
+    sql(
+        "SELECT {i:columns}, {k:columns}, {v:columns}, ",
+        i=WorkflowInstance,
+        k=_LOADED_CONTRACT,
+        v=WorkflowDefinitionVersion,
+    )
+    + _stage_columns(key="contract", creator=sql("{k.created_by}", k=_LOADED_CONTRACT))
+    + sql(
+        """
+      FROM {i} JOIN {k} ON {k.pk} = {i.contract}
+      JOIN {v} ON {v.pk} = {i.definition_version}
+      LEFT JOIN {s} ON {s.instance} = {i.pk}
+      LEFT JOIN {a} ON {a.stage} = {s.pk} AND {a.instance} = {i.pk}
+     WHERE {i.contract} = %(contract)s AND {k.tenant} = %(tenant)s
+       AND {i.status} = ANY(%(open)s)
+     ORDER BY {s.sequence}, {s.stage_name}, {s.pk}""",
+        i=WorkflowInstance,
+        k=_LOADED_CONTRACT,
+        v=WorkflowDefinitionVersion,
         s=WorkflowStage,
         a=WorkflowStageApproval,
     )

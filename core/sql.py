@@ -137,14 +137,22 @@ def model_from_row(model, values: Sequence) -> Model:
 def models_from_row(values: Sequence, *models) -> list[Model]:
     """One instance per model from a row of their ``{r:columns}`` one after the other
     (``model_from_row`` each)."""
+    found, rest = leading_models(values, *models)
+    if rest:
+        raise ValueError(f"{len(values)} values for {len(values) - len(rest)} columns")
+    return found
+
+
+def leading_models(values: Sequence, *models) -> tuple[list[Model], Sequence]:
+    """``models_from_row`` of the row's first columns, and the values after them."""
     found, start = [], 0
     for model in models:
         end = start + len(_loaded(model)[1])
+        if end > len(values):
+            raise ValueError(f"{len(values)} values for at least {end} columns")
         found.append(model_from_row(model, values[start:end]))
         start = end
-    if start != len(values):
-        raise ValueError(f"{len(values)} values for {start} columns")
-    return found
+    return found, values[start:]
 
 
 def one_to_many(rows: Sequence, parent, child, *, trailing: int = 0) -> list[tuple]:

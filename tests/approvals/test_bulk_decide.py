@@ -208,5 +208,5 @@ def test_each_row_costs_the_same_number_of_queries(legal_client, tenant):
 
 
 # Round trips: a decision's writes travel with its next statement (core.pipeline).
-ONE_ROW_QUERIES = 9  # authentication, the ids' contracts, one decision
-PER_ROW_QUERIES = 7  # one decision (approval_act, in a savepoint here)
+ONE_ROW_QUERIES = 8  # authentication, the ids' contracts, one decision
+PER_ROW_QUERIES = 6  # one decision (approval_act, in a savepoint here)

@@ -94,21 +94,22 @@ def test_contract_create_with_auto_start(w, tenant, api_client_for, django_asser
     assert response.json()["workflow"]["definition"]["id"] == str(matching.pk)
 
 
-# Measured: 8 moving to the next stage and 9 completing the workflow (the documents
+# Measured: 7 moving to the next stage and 8 completing the workflow (the documents
 # receivers queue the approval certificate: +1; the signers they look for are in the
 # definition version, read with the instance), for 1 and for 50
 # holders of each role (the assignment notifications to the next stage's holders are bulk).
 # The contract row is locked first (every writer of a contract's workflow takes that lock first,
 # so a decision reads the current revision and cannot deadlock with an edit), in the round trip
-# of the open instance's read; then its stages with their rows in one query, with the roles of
-# each waiting stage someone but the creator holds (what opening it needs); the decision's
-# writes travel with the receivers' first statement; the answer reads the workflow status in two
+# of the read of the open instance with its stages and their rows, and the roles of each waiting
+# stage someone but the creator holds (what opening it needs); the decision's writes travel with
+# the receivers' first statement; the answer reads the workflow status in two
 # (20 and 18 when each write was its own round trip; 12 and 13 reading stages and rows apart;
 # completing was 12 while the signers' lookup read the version again; 11 and 11 while the lock
 # was a round trip of its own; 10 and 10 while opening a stage asked for its held roles; 9 and
-# 10 while the answer read stages and approvals apart).
-APPROVE_ADVANCING = 8
-APPROVE_COMPLETING = 9
+# 10 while the answer read stages and approvals apart; 8 and 9 while the instance and its
+# stages were two reads).
+APPROVE_ADVANCING = 7
+APPROVE_COMPLETING = 8
 
 
 @pytest.mark.parametrize("n", SIZES)

@@ -13,6 +13,7 @@ from core.sql import (
     Deferring,
     Params,
     insert_select,
+    leading_models,
     model_from_row,
     models_from_row,
     one_to_many,
@@ -171,3 +172,7 @@ def test_a_left_join_comes_back_grouped_by_parent_with_its_trailing_values(tenan
     assert (user.pk, role.pk) == (holder.pk, ceo.pk)
     with pytest.raises(ValueError, match="values for"):
         models_from_row(rows[0], User, UserRole)
+    [user], rest = leading_models(rows[0], User)
+    assert (user.pk, rest[0], rest[-1]) == (holder.pk, ceo.pk, True)
+    with pytest.raises(ValueError, match="values for at least"):
+        leading_models(rows[0][:3], User)
