@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model, QuerySet
 from django.db.models.signals import pre_save
@@ -82,15 +83,23 @@ def _positional(sql: str, params) -> tuple[str, list]:
         return sql.replace("%", "%%"), []
     if not isinstance(params, Mapping):
         return sql, list(params)
-    ordered = []
+    text, names = _named_order(sql)
+    return text, [params[name] for name in names]
+
+
+@functools.lru_cache(maxsize=256)
+def _named_order(sql: str) -> tuple[str, tuple[str, ...]]:
+    """``sql`` with its named placeholders made ``%s``, and their names in order: the same few
+    statements carry the queue again and again."""
+    names = []
 
     def positional(match) -> str:
         if match.group(1) is None:
             return "%%"
-        ordered.append(params[match.group(1)])
+        names.append(match.group(1))
         return "%s"
 
-    return _PLACEHOLDER.sub(positional, sql), ordered
+    return _PLACEHOLDER.sub(positional, sql), tuple(names)
 
 
 def _wrapper():
@@ -100,10 +109,11 @@ def _wrapper():
 
 
 def _queue() -> _Queue:
-    queue = getattr(connection, "_pipeline_queue", None)
+    wrapper = _wrapper()
+    queue = getattr(wrapper, "_pipeline_queue", None)
     if queue is None:
-        queue = connection._pipeline_queue = _Queue()
-        connection.execute_wrappers.insert(0, queue)
+        queue = wrapper._pipeline_queue = _Queue()
+        wrapper.execute_wrappers.insert(0, queue)
     return queue
 
 
@@ -176,7 +186,7 @@ def _insert_rows(model: type[Model], rows: int) -> Prepared | None:
     """The INSERT of ``rows`` rows (``%(v0)s``, ... row by row), or None when a field needs a
     placeholder of its own, which only the compiler writes."""
     fields = _inserted_fields(model)
-    if any(hasattr(field, "get_placeholder") for field in fields):
+    if any(_needs_own_placeholder(field) for field in fields):
         return None
     columns = ", ".join(quote(field.column) for field in fields)
     width = len(fields)
@@ -240,13 +250,20 @@ def _update_by_key(model: type[Model], names: tuple[str, ...]) -> tuple[Prepared
     fields."""
     meta = model._meta
     fields = [meta.get_field(name) for name in names]
-    if any(hasattr(field, "get_placeholder") for field in fields):
+    if any(_needs_own_placeholder(field) for field in fields):
         return None, fields
     assignments = ", ".join(
         f"{quote(field.column)} = %(v{number})s" for number, field in enumerate(fields)
     )
     table, key = quote(meta.db_table), quote(meta.pk.column)
     return Prepared(f"UPDATE {table} SET {assignments} WHERE {key} = %(key)s"), fields  # noqa: S608
+
+
+def _needs_own_placeholder(field) -> bool:
+    """Whether only the compiler writes ``field``'s values: its placeholder is more than a
+    parameter. An array's is a cast to the column's type, which a prepared statement's parameter
+    for that column already has."""
+    return hasattr(field, "get_placeholder") and not isinstance(field, ArrayField)
 
 
 def _send_pre_save(obj: Model, update_fields) -> None:

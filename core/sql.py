@@ -41,7 +41,7 @@ from functools import cache, reduce
 from typing import ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models import NOT_PROVIDED, Model
 from django.db.models.base import ModelState
 from django.db.models.signals import post_init, pre_init
@@ -117,19 +117,20 @@ def model_from_row(model, values: Sequence) -> Model:
     ``{r:columns}``, converted as the ORM converts them (a JSON field's text parsed, ...): as if
     a queryset had loaded it."""
     model_class, names, converters = _converters(model)
+    wrapper = connections[DEFAULT_DB_ALIAS]  # not the proxy: each read of it is a lookup
     converted = [
-        reduce(lambda value, convert: convert(value, field, connection), field_converters, value)
+        reduce(lambda value, convert: convert(value, field, wrapper), field_converters, value)
         if field_converters
         else value
         for (field, field_converters), value in zip(converters, values, strict=True)
     ]
     if pre_init.has_listeners(model_class) or post_init.has_listeners(model_class):
-        return model_class.from_db(connection.alias, names, converted)
+        return model_class.from_db(wrapper.alias, names, converted)
     # What ``from_db`` leaves on an instance, without ``__init__``'s walk over every field: the
     # decision path builds a model per row it reads, and that walk was most of the cost.
     obj = model_class.__new__(model_class)
     state = obj._state = ModelState()
-    state.adding, state.db = False, connection.alias
+    state.adding, state.db = False, wrapper.alias
     obj.__dict__.update(zip(_attnames(model), converted, strict=True))
     return obj
 
