@@ -122,13 +122,11 @@ class _Transition:
     via: str = ""  # the channel a decision came through ("email_link"), recorded in its audit
 
     @classmethod
-    def loaded(
-        cls, instance, contract, actor, *, roles_of: User | None = None, via: str = ""
-    ) -> "_Transition":
-        """A transition of ``instance`` with its stages and rows read (one query); with
-        ``roles_of``, each row also says whether that user may act on it."""
-        stages, rows = _stages_and_rows(instance, contract, roles_of)
-        return cls(instance, contract, actor, timezone.now(), stages, rows, via=via)
+    def loaded(cls, instance, contract, actor) -> "_Transition":
+        """A transition of ``instance`` with its stages and rows read (one query), for a change
+        that is nobody's decision (a decision reads them with its instance)."""
+        stages, rows = _stages_and_rows(instance, contract)
+        return cls(instance, contract, actor, timezone.now(), stages, rows)
 
     def record(self, action: str, resource, **changes) -> None:
         if self.via:
@@ -619,19 +617,17 @@ class _Decision:
     delegate_to: User | None = None
 
 
-def _stages_and_rows(instance, contract, actor) -> tuple[list, list[WorkflowStageApproval]]:
+def _stages_and_rows(instance, contract) -> tuple[list, list[WorkflowStageApproval]]:
     """The instance's stages (in their ``Meta.ordering``) and all its approval rows (by
-    creation), each row with its stage object and whether ``actor`` may act on it
-    (``tenancy.eligibility``): one query, a stage joined to each of its rows. Each waiting stage
-    also has ``held_roles``, its roles someone may act on (``tenancy.approvers``), which
-    ``_open_stages`` needs if the decision opens it.
+    creation), each row with its stage object: one query, a stage joined to each of its rows.
+    Each waiting stage also has ``held_roles``, its roles someone may act on
+    (``tenancy.approvers``), which ``_open_stages`` needs if the change opens it. A decision reads
+    the same with its instance, and whether the actor may act on each row
+    (``_open_instance_with_rows``).
 
-    Raw SQL because this runs on every decision: reading stages and rows apart, with the ORM
-    compiling the eligibility subquery, cost a round trip and more client time than the query
-    itself (bench/bench_process.py).
+    Raw SQL: it shares its columns with the decision's read (``_stage_columns``).
     """
     params = {
-        "actor": getattr(actor, "pk", None),
         "now": timezone.now(),
         "instance": instance.pk,
         "creator": contract.created_by_id,
@@ -657,37 +653,33 @@ def _stages_from(found, instance) -> tuple[list, list[WorkflowStageApproval]]:
     return stages, rows
 
 
-# The approval rows as ``eligible_approvers_sql`` reads them (with the contract's creator): an
-# instance's, or a contract's.
-_ELIGIBILITY_SOURCE = sql(
+# The contract's approval rows as ``eligible_approvers_sql`` reads them (with its creator). A
+# decision looks for the rows its actor may act on among them, not among the instance's: the
+# instance is found in the same query, and a subquery naming it would run once per row.
+_CONTRACT_ROWS = sql(
     """SELECT {x.pk} AS key, {x.tenant} AS tenant_id, {x.role}, {x.assigned_to},
               {k.created_by} AS creator_id
-         FROM {x} JOIN {k} ON {k.pk} = {x.contract}""",
+         FROM {x} JOIN {k} ON {k.pk} = {x.contract}
+        WHERE {x.contract} = %(contract)s""",
     x=WorkflowStageApproval,
     k=Contract,
 )
-_ROWS_OF = {
-    "instance": sql(" WHERE {x.instance} = %(instance)s", x=WorkflowStageApproval),
-    "contract": sql(" WHERE {x.contract} = %(contract)s", x=WorkflowStageApproval),
-}
-
-
-def _actor_eligible(key: str) -> str:
-    """A SELECT of the approval rows of ``key`` (``instance`` or ``contract``, a named
-    parameter) that ``%(actor)s`` may act on (``tenancy.eligibility``)."""
-    source = _ELIGIBILITY_SOURCE + _ROWS_OF[key]
-    return f"""SELECT e.key
-      FROM ({eligible_approvers_sql(source=source, now="%(now)s")}) e
+_ACTOR_ELIGIBLE = f"""SELECT e.key
+      FROM ({eligible_approvers_sql(source=_CONTRACT_ROWS, now="%(now)s")}) e
      WHERE e.user_id = %(actor)s"""  # noqa: S608 (SQL text only)
 
 
-def _stage_columns(*, key: str, creator: str) -> str:
-    """A stage's and a row's columns, whether the actor may act on the row, and for a waiting
-    stage the roles someone other than ``creator`` (SQL) holds (``tenancy.approvers``)."""
+def _stage_columns(*, actor: bool, creator: str) -> str:
+    """A stage's and a row's columns, whether ``%(actor)s`` may act on the row (with ``actor``;
+    else false: nobody acts), and for a waiting stage the roles someone other than ``creator``
+    (SQL) holds (``tenancy.approvers``)."""
+    eligible = (
+        sql("{a.pk} IN (", a=WorkflowStageApproval) + _ACTOR_ELIGIBLE + ")" if actor else "false"
+    )
     return (
-        sql("{s:columns}, {a:columns}, {a.pk} IN (", s=WorkflowStage, a=WorkflowStageApproval)
-        + _actor_eligible(key)
-        + sql("), CASE WHEN {s.status} = %(waiting)s THEN ARRAY(", s=WorkflowStage)
+        sql("{s:columns}, {a:columns}, ", s=WorkflowStage, a=WorkflowStageApproval)
+        + eligible
+        + sql(", CASE WHEN {s.status} = %(waiting)s THEN ARRAY(", s=WorkflowStage)
         + held_roles_sql(
             roles=sql("{s.approvers}", s=WorkflowStage),
             tenant=sql("{s.tenant}", s=WorkflowStage),
@@ -702,7 +694,7 @@ def _stage_columns(*, key: str, creator: str) -> str:
 # instance's index whatever the sizes the plan was made for (``core.sql.Prepared``).
 _STAGES_AND_ROWS = Prepared(
     "SELECT "  # noqa: S608 (SQL text only)
-    + _stage_columns(key="instance", creator="%(creator)s::uuid")
+    + _stage_columns(actor=False, creator="%(creator)s::uuid")
     + sql(
         """
       FROM {s} LEFT JOIN {a} ON {a.stage} = {s.pk} AND {a.instance} = %(instance)s
@@ -713,9 +705,7 @@ _STAGES_AND_ROWS = Prepared(
     )
 )
 # At most one instance: a contract has one open instance (a partial unique index). With its
-# version, whose snapshot the receivers of a completed workflow read (the signers). The rows the
-# actor may act on are looked for among the contract's rows, so that the subquery is run once,
-# not once per row.
+# version, whose snapshot the receivers of a completed workflow read (the signers).
 _OPEN_INSTANCE_WITH_ROWS = Prepared(
     sql(
         "SELECT {i:columns}, {k:columns}, {v:columns}, ",
@@ -723,7 +713,7 @@ _OPEN_INSTANCE_WITH_ROWS = Prepared(
         k=_LOADED_CONTRACT,
         v=WorkflowDefinitionVersion,
     )
-    + _stage_columns(key="contract", creator=sql("{k.created_by}", k=_LOADED_CONTRACT))
+    + _stage_columns(actor=True, creator=sql("{k.created_by}", k=_LOADED_CONTRACT))
     + sql(
         """
       FROM {i} JOIN {k} ON {k.pk} = {i.contract}
