@@ -280,10 +280,10 @@ def workflow_start(
 
 def _start_locked(contract, definition, started_by, now) -> _Transition:
     """Start ``definition`` on a locked, saved contract with no open instance (not flushed)."""
-    version = _lock_current_version(definition)
+    version, held = _lock_current_version(definition, creator_id=contract.created_by_id, at=now)
     instance = _new_instance(contract, definition, version, started_by, now)
     transition = _Transition(
-        instance, contract, started_by, now, stages=_new_stages(instance, version)
+        instance, contract, started_by, now, stages=_new_stages(instance, version, held)
     )
     _record_start(transition, definition, version)
     assigned = _start_next_sequence(transition)
@@ -310,13 +310,13 @@ def workflow_start_on_new_contract(
     there is nothing to lock or race, and contract, instance, stages and approvals are each
     written once, already in their started state. ``extra_audit`` rows join the same INSERT.
     """
-    version = _lock_current_version(definition)
+    now = timezone.now()
+    version, held = _lock_current_version(definition, creator_id=contract.created_by_id, at=now)
     contract.status = ContractStatus.IN_REVIEW
     pipeline.insert([contract])
-    now = timezone.now()
     instance = _new_instance(contract, definition, version, started_by, now)
     transition = _Transition(
-        instance, contract, started_by, now, stages=_new_stages(instance, version)
+        instance, contract, started_by, now, stages=_new_stages(instance, version, held)
     )
     _record_start(transition, definition, version)
     assigned = _start_next_sequence(transition)
@@ -357,8 +357,10 @@ def _new_instance(contract, definition, version, started_by, now) -> WorkflowIns
     return instance
 
 
-def _new_stages(instance, version) -> list[WorkflowStage]:
-    return [
+def _new_stages(instance, version, held_roles: frozenset[str]) -> list[WorkflowStage]:
+    """The version's stages, unsaved, each with the roles among its entries that someone other
+    than the creator holds (``held_roles``: those of every stage, read with the version)."""
+    stages = [
         WorkflowStage(
             tenant_id=instance.tenant_id,
             instance=instance,
@@ -373,6 +375,9 @@ def _new_stages(instance, version) -> list[WorkflowStage]:
         )
         for stage in version.snapshot["stages"]
     ]
+    for stage in stages:
+        stage.held_roles = held_roles.intersection(stage.approvers)
+    return stages
 
 
 def _record_start(transition, definition, version) -> None:
@@ -387,26 +392,45 @@ def _record_start(transition, definition, version) -> None:
     )
 
 
-def _lock_current_version(definition: WorkflowDefinition) -> WorkflowDefinitionVersion:
-    """The definition's current version, with the definition row share-locked until commit.
+def _lock_current_version(
+    definition: WorkflowDefinition, *, creator_id, at
+) -> tuple[WorkflowDefinitionVersion, frozenset[str]]:
+    """The definition's current version, with the definition row share-locked until commit, and
+    the roles of its stages that someone other than ``creator_id`` holds at ``at``
+    (``tenancy.approvers``), which opening a stage needs: one query.
 
     FOR SHARE lets any number of starts proceed together while an edit or delete (FOR UPDATE)
     waits for them, and they for it: a start never uses a version an edit is replacing, nor a
-    definition a delete has just removed (which is then a clean 400, not a 500). One query.
+    definition a delete has just removed (which is then a clean 400, not a 500).
     """
-    found = _CURRENT_VERSION.fetchone({"definition": definition.pk})
+    found = _CURRENT_VERSION.fetchone(
+        {"definition": definition.pk, "creator": creator_id, "now": at}
+    )
     if found is None:
         raise ValidationError(
             {"workflow_definition": ["This workflow definition is no longer active."]}
         )
-    return model_from_row(WorkflowDefinitionVersion, found)
+    *columns, held = found
+    return model_from_row(WorkflowDefinitionVersion, columns), frozenset(held)
 
 
 # Raw SQL: the ORM takes no share lock (FOR SHARE OF the joined definition row). Prepared: every
-# start runs it, and planning the join cost more than running it (bench/bench_process.py).
+# start runs it, and planning the join cost more than running it; the roles held are read with
+# it, which saves a new contract a round trip (bench/bench_process.py).
 _CURRENT_VERSION = Prepared(
-    sql(
-        """SELECT {v:columns}
+    sql("SELECT {v:columns}, ARRAY(", v=WorkflowDefinitionVersion)
+    + held_roles_sql(
+        roles=sql(
+            "ARRAY(SELECT jsonb_array_elements_text(st -> 'approvers')"
+            " FROM jsonb_array_elements({v.snapshot} -> 'stages') AS st)",
+            v=WorkflowDefinitionVersion,
+        ),
+        tenant=sql("{v.tenant}", v=WorkflowDefinitionVersion),
+        creator="%(creator)s::uuid",
+        now="%(now)s",
+    )
+    + sql(
+        """)
              FROM {v} JOIN {d} ON {d.pk} = {v.definition} AND {d.version} = {v.version}
             WHERE {d.pk} = %(definition)s AND {d.is_active} FOR SHARE OF d""",
         v=WorkflowDefinitionVersion,

@@ -56,15 +56,15 @@ def new_contract(tenant, creator=None, **fields):
     )
 
 
-# Measured: 8 for W=1 and for W=50 (rules compiled and the SLA policy cached by the warm-up).
+# Measured: 7 for W=1 and for W=50 (rules compiled and the SLA policy cached by the warm-up).
 # The match engine lists the active definitions in one query whatever W; then clause
-# validation, the version, which of the first stage's roles someone but the creator holds (a role
+# validation, the version with the roles of its stages someone but the creator holds (a role
 # nobody else holds goes to a tenant admin), the fan-out statement (approvers resolved inside it)
 # carrying every write of the start (revision 1, contract, instance, stages, approvals, audit) and
 # the receivers' savepoint. The response's workflow summary reads nothing: the service hands over
 # the instance it started. (17 when each write was its own round trip; 9 while revision 1 was an
-# INSERT of its own.)
-CONTRACT_CREATE_WITH_AUTO_START = 8
+# INSERT of its own; 8 while the roles held were a read of their own.)
+CONTRACT_CREATE_WITH_AUTO_START = 7
 
 
 @pytest.mark.parametrize("w", SIZES)

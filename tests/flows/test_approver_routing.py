@@ -167,6 +167,35 @@ def test_a_stage_a_decision_opens_goes_by_who_holds_its_roles_then(
     assert audit.changes["approver"] == [None, "risk"]
 
 
+def test_the_first_stage_goes_by_who_but_the_creator_holds_its_roles_at_the_start(
+    admin_client, tenant_admin, tenant, api_client_for
+):
+    """The roles of the stage a new contract opens are read with the definition's version: a
+    role only the creator holds goes to a tenant admin (audited), one someone else holds too is
+    a role row, and a later stage's role held only by the creator changes nothing yet."""
+    requester, legal = UserFactory(tenant=tenant), UserFactory(tenant=tenant)
+    for role in ("legal", "risk", "finance"):
+        UserRoleFactory(user=requester, role=role)
+    UserRoleFactory(user=legal, role="legal")
+    body = {
+        "name": "Start",
+        "trigger_conditions": {"contract_type": "START"},
+        "stages": [
+            {"stage_name": "Review", "sequence": 1, "approvers": ["legal", "risk"]},
+            {"stage_name": "Money", "sequence": 2, "approvers": ["finance"]},
+        ],
+    }
+    assert admin_client.post("/api/workflows/config/", body, format="json").status_code == 201
+    contract_id = start(api_client_for(requester), kind="START")
+    opened = {
+        row.approver: (row.role, row.assigned_to_id)
+        for row in WorkflowStageApproval.objects.filter(contract_id=contract_id)
+    }
+    assert opened == {"legal": ("legal", None), "risk": ("risk", tenant_admin.pk)}
+    (audit,) = AuditLog.objects.filter(action="approver_unresolved")
+    assert audit.changes["approver"] == [None, "risk"]
+
+
 # --- managers --------------------------------------------------------------------------------
 
 
