@@ -29,12 +29,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 from django.contrib.postgres.fields import ArrayField
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import connection
 from django.db.models import Model, QuerySet
 from django.db.models.signals import pre_save
 from django.db.models.sql import InsertQuery, UpdateQuery
 
-from core.sql import Prepared, quote
+from core.sql import Prepared, default_connection, quote
 
 _TRANSACTION_END = ("ROLLBACK", "COMMIT")
 
@@ -102,14 +102,8 @@ def _named_order(sql: str) -> tuple[str, tuple[str, ...]]:
     return _PLACEHOLDER.sub(positional, sql), tuple(names)
 
 
-def _wrapper():
-    """The connection itself, not the ``connection`` proxy: a compiler reads its connection
-    once per field and value, and each read through the proxy is a context-local lookup."""
-    return connections[DEFAULT_DB_ALIAS]
-
-
 def _queue() -> _Queue:
-    wrapper = _wrapper()
+    wrapper = default_connection()
     queue = getattr(wrapper, "_pipeline_queue", None)
     if queue is None:
         queue = wrapper._pipeline_queue = _Queue()
@@ -159,7 +153,7 @@ def insert(objs: Iterable[Model]) -> None:
     if by_rows is None or any(_compiled_only(value) for value in values):
         query = InsertQuery(model)
         query.insert_values(fields, objs)
-        for sql, params in query.get_compiler(connection=_wrapper()).as_sql():
+        for sql, params in query.get_compiler(connection=default_connection()).as_sql():
             _enqueue(sql, params)
     else:
         execute(by_rows, _field_values(fields * len(objs), values))
@@ -219,14 +213,14 @@ def save(obj: Model, update_fields: list[str]) -> None:
         )
         return
     params = _field_values(fields, values)
-    params["key"] = meta.pk.get_db_prep_value(obj.pk, _wrapper())
+    params["key"] = meta.pk.get_db_prep_value(obj.pk, default_connection())
     execute(by_key, params)
 
 
 def _field_values(fields: list, values: list) -> dict:
     """``{"v0": ..., "v1": ...}``: each value prepared by its field as the ORM's compiler
     prepares it (``get_db_prep_save``), for the prepared statements below."""
-    wrapper = _wrapper()
+    wrapper = default_connection()
     return {
         f"v{number}": field.get_db_prep_save(value, wrapper)
         for number, (field, value) in enumerate(zip(fields, values, strict=True))
@@ -283,13 +277,13 @@ def _update(queryset: QuerySet, values) -> None:
     query = queryset.query.chain(UpdateQuery)
     query.add_update_fields(values)
     query.annotations = {}
-    _enqueue(*query.get_compiler(connection=_wrapper()).as_sql())
+    _enqueue(*query.get_compiler(connection=default_connection()).as_sql())
 
 
 def execute(prepared: Prepared, params: Mapping) -> None:
     """Queue a prepared statement (``core.sql.Prepared``) with its named parameters. Its PREPARE,
     the first time on a connection, is sent at once: it reads and writes no rows."""
-    _enqueue(*_positional(prepared.statement(_wrapper()), params))
+    _enqueue(*_positional(prepared.statement(default_connection()), params))
 
 
 def carried_statements() -> Counter:

@@ -112,12 +112,19 @@ def sql(template: str, **tables) -> str:
     return template.format(**{alias: _Table(alias, model) for alias, model in tables.items()})
 
 
+def default_connection():
+    """The connection itself, not the ``connection`` proxy: code that reads its connection once
+    per field or value (a compiler, the model converters) would pay a context-local lookup on
+    every read of the proxy."""
+    return connections[DEFAULT_DB_ALIAS]
+
+
 def model_from_row(model, values: Sequence) -> Model:
     """An instance of ``model`` (a model or a ``Deferring``) from the values of its
     ``{r:columns}``, converted as the ORM converts them (a JSON field's text parsed, ...): as if
     a queryset had loaded it."""
     model_class, names, converters = _converters(model)
-    wrapper = connections[DEFAULT_DB_ALIAS]  # not the proxy: each read of it is a lookup
+    wrapper = default_connection()
     converted = [
         reduce(lambda value, convert: convert(value, field, wrapper), field_converters, value)
         if field_converters
