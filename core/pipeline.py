@@ -283,7 +283,7 @@ def _update(queryset: QuerySet, values) -> None:
 def execute(prepared: Prepared, params: Mapping) -> None:
     """Queue a prepared statement (``core.sql.Prepared``) with its named parameters. Its PREPARE,
     the first time on a connection, is sent at once: it reads and writes no rows."""
-    _enqueue(*_positional(prepared.statement(default_connection()), params))
+    _enqueue(*_positional(prepared.statement(default_connection()), Prepared.bound(params)))
 
 
 def carried_statements() -> Counter:

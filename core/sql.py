@@ -37,6 +37,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import date
 from functools import cache, reduce
 from typing import ClassVar
 
@@ -252,7 +253,22 @@ class Prepared:
 
     def execute(self, cursor, params: Mapping) -> None:
         """Run the statement on ``cursor`` (a Django cursor) with ``params``."""
-        cursor.execute(self.statement(cursor.db), params)
+        cursor.execute(self.statement(cursor.db), self.bound(params))
+
+    @staticmethod
+    def bound(params: Mapping) -> dict:
+        """``params`` as ``EXECUTE`` takes them best: each list of plain values as one array
+        literal (``'{"a","b"}'``), each UUID as its text.
+
+        psycopg2 sends a list as ``ARRAY['a', 'b']``, which PostgreSQL parses and coerces
+        element by element on every ``EXECUTE``: for the statements that take their rows as
+        arrays (the audit rows, the notification fan-out) that was more of the server's time
+        than running them, and psycopg2's per-element adaptation more of the client's
+        (bench/bench_process.py). One literal is one constant, read by the array type's input
+        function; the parameter's cast (its prepared type) gives it its element type. A list
+        holding anything else (nested lists, floats) is left to psycopg2.
+        """
+        return {key: _bound_value(value) for key, value in params.items()}
 
     def statement(self, wrapper) -> str:
         """The ``EXECUTE`` (named ``%(name)s`` parameters) on ``wrapper``, a connection, where it
@@ -295,6 +311,31 @@ class Prepared:
             f"%({key})s::{kind}" for key, kind in zip(self.keys, types, strict=True)
         )
         self._execute = f"EXECUTE {self.name}({arguments})"
+
+
+# Array elements written as their text: str() of each is its PostgreSQL input form (a
+# datetime's ISO form with its offset, a date's ISO form).
+_TEXT_ELEMENTS = (str, int, uuid.UUID, date)
+
+
+def _bound_value(value):
+    kind = type(value)
+    if kind is uuid.UUID:
+        return str(value)
+    if kind is not list or not all(
+        element is None or isinstance(element, _TEXT_ELEMENTS) for element in value
+    ):
+        return value
+    return "{" + ",".join(map(_array_element, value)) + "}"
+
+
+def _array_element(value) -> str:
+    """One element of an array literal: NULL, or the text double-quoted (backslash and double
+    quote escaped), so that no character in it is read as syntax."""
+    if value is None:
+        return "NULL"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
 
 
 _PARAMETER_TYPES = "SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = "

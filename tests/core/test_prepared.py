@@ -1,8 +1,14 @@
 """``core.sql.Prepared``: planned once per connection, run by name, under the caller's scope."""
 
+import uuid
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contracts.models import Contract
 from core import rls
@@ -101,3 +107,87 @@ def test_the_plan_is_shared_but_each_run_sees_its_own_scope(tenant, other_tenant
     with rls.tenant_scope(other_tenant):
         assert _run(CONTRACTS, at=at) == [(theirs.pk,)]
     assert _run(CONTRACTS, at=at) == [(mine.pk,)]
+
+
+ARRAYS = Prepared(
+    "SELECT %(texts)s::text[], %(ids)s::uuid[], %(numbers)s::int[], %(days)s::date[],"
+    " %(times)s::timestamptz[], %(ratios)s::float8[], %(id)s::uuid,"
+    " cardinality(%(texts)s::text[])"
+)
+AWKWARD = [
+    "plain",
+    "",
+    "NULL",
+    "null",
+    None,
+    'a "quoted" word',
+    "back\\slash\\",
+    "comma, {braces} and 'quotes'",
+    "  spaced  ",
+    "línea\nnueva\ttab",
+    '\\"',
+]
+
+
+def _arrays(**params) -> tuple:
+    values = {"texts": [], "ids": [], "numbers": [], "days": [], "times": [], "ratios": []}
+    return _run(ARRAYS, **{**values, "id": None, **params})[0]
+
+
+@pytest.mark.django_db
+def test_lists_and_uuids_go_as_literals_and_come_back_exactly():
+    ids, the_id = [uuid.uuid4(), None, uuid.uuid4()], uuid.uuid4()
+    days = [date(2026, 1, 31), None]
+    times = [
+        datetime(2026, 3, 29, 1, 30, 0, 123456, tzinfo=UTC),
+        datetime(2026, 3, 29, 3, 30, tzinfo=ZoneInfo("Europe/Paris")),
+        None,
+    ]
+    ratios = [0.1, None]  # not among the plain values: left to the driver
+    assert _arrays(
+        texts=AWKWARD,
+        ids=ids,
+        numbers=[1, -2, None],
+        days=days,
+        times=times,
+        ratios=ratios,
+        id=the_id,
+    ) == (AWKWARD, ids, [1, -2, None], days, times, ratios, the_id, len(AWKWARD))
+    assert _arrays() == ([], [], [], [], [], [], None, 0)
+
+
+def test_only_plain_lists_and_uuids_are_rewritten():
+    the_id = uuid.uuid4()
+    nested, ratios = [["a"], ["b"]], [0.5]
+    bound = Prepared.bound(
+        {
+            "texts": ['a"b', None],
+            "id": the_id,
+            "days": [date(2026, 1, 31)],
+            "nested": nested,
+            "ratios": ratios,
+            "n": 3,
+        }
+    )
+    assert bound == {
+        "texts": '{"a\\"b",NULL}',
+        "id": str(the_id),
+        "days": '{"2026-01-31"}',
+        "nested": nested,
+        "ratios": ratios,
+        "n": 3,
+    }
+
+
+@pytest.mark.django_db
+def test_a_text_that_cannot_be_sent_fails_as_it_would_without_the_literal():
+    with pytest.raises(ValueError, match="NUL"):
+        _arrays(texts=["a\x00b"])
+
+
+@pytest.mark.django_db
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(st.characters(exclude_characters="\x00")))))
+def test_any_list_of_texts_comes_back_as_sent(texts):
+    with transaction.atomic():  # a failing example must not abort the test's transaction
+        assert _arrays(texts=texts)[0] == texts
