@@ -247,6 +247,13 @@ class Prepared:
 
         if re.search(r"%s", text.replace("%%", "")):
             raise ValueError("a prepared statement takes named parameters only (%(name)s)")
+        if _SELECT.match(text):
+            # Each EXECUTE copies the statement's select list to describe its rows to the
+            # client: a list holding subqueries (the decision's read) is a large tree to copy
+            # on every run, column references are not. A subquery with ORDER BY or FOR SHARE is
+            # planned on its own and its rows come out as it returns them; the outer scan, which
+            # does nothing, is dropped from the plan.
+            text = f"SELECT * FROM ({text}) AS prepared_rows"  # noqa: S608 (SQL text only)
         # Sent without parameters, so a literal % is written once.
         self.prepare = f"PREPARE {self.name} AS {_NAMED.sub(number, text)}"
         self._execute: str | None = None
@@ -312,6 +319,8 @@ class Prepared:
         )
         self._execute = f"EXECUTE {self.name}({arguments})"
 
+
+_SELECT = re.compile(r"\s*SELECT\b", re.IGNORECASE)
 
 # Array elements written as their text: str() of each is its PostgreSQL input form (a
 # datetime's ISO form with its offset, a date's ISO form).
