@@ -275,7 +275,14 @@ class Prepared:
         function; the parameter's cast (its prepared type) gives it its element type. A list
         holding anything else (nested lists, floats) is left to psycopg2.
         """
-        return {key: _bound_value(value) for key, value in params.items()}
+        bound = dict(params)
+        for key, value in params.items():
+            kind = type(value)
+            if kind is list:
+                bound[key] = _array_literal(value)
+            elif kind is uuid.UUID:
+                bound[key] = str(value)
+        return bound
 
     def statement(self, wrapper) -> str:
         """The ``EXECUTE`` (named ``%(name)s`` parameters) on ``wrapper``, a connection, where it
@@ -322,29 +329,26 @@ class Prepared:
 
 _SELECT = re.compile(r"\s*SELECT\b", re.IGNORECASE)
 
-# Array elements written as their text: str() of each is its PostgreSQL input form (a
-# datetime's ISO form with its offset, a date's ISO form).
-_TEXT_ELEMENTS = (str, int, uuid.UUID, date)
 
+def _array_literal(values: list) -> str | list:
+    """``values`` as an array literal, or the list itself when an element is not a plain value.
 
-def _bound_value(value):
-    kind = type(value)
-    if kind is uuid.UUID:
-        return str(value)
-    if kind is not list or not all(
-        element is None or isinstance(element, _TEXT_ELEMENTS) for element in value
-    ):
-        return value
-    return "{" + ",".join(map(_array_element, value)) + "}"
-
-
-def _array_element(value) -> str:
-    """One element of an array literal: NULL, or the text double-quoted (backslash and double
-    quote escaped), so that no character in it is read as syntax."""
-    if value is None:
-        return "NULL"
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
+    Texts are double-quoted with backslash and double quote escaped, so that no character in
+    them is read as syntax; dates and datetimes are quoted (their ISO form, with the offset,
+    holds spaces); numbers and UUIDs need no quotes."""
+    elements = []
+    for value in values:
+        if value is None:
+            elements.append("NULL")
+        elif isinstance(value, str):
+            elements.append('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        elif isinstance(value, int | uuid.UUID):
+            elements.append(str(value))
+        elif isinstance(value, date):
+            elements.append(f'"{value}"')
+        else:
+            return values
+    return "{" + ",".join(elements) + "}"
 
 
 _PARAMETER_TYPES = "SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = "
