@@ -111,7 +111,10 @@ CREATE_BODY = {
     "metadata": {"tier": "gold", "seats": 120},
 }
 PLAIN_VALUE = "25000.00"  # below the example workflow's trigger (500,000): stays a draft
-UUID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+UUID_TEXT = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+UUID_PATTERN = re.compile(UUID_TEXT + r"\Z")
+# An array literal (``core.sql.Prepared.bound`` sends a list of ids as one), split at its ids.
+ARRAY_IDS = re.compile(f"({UUID_TEXT})")
 
 
 # --- fixtures and data -------------------------------------------------------------------------
@@ -437,6 +440,14 @@ class Slot:
 
 
 @dataclass(frozen=True)
+class ArrayText:
+    """An array literal sent as text, its ids replaced per replay: its pieces, texts between
+    ``Slot``s (or ids that stay the same)."""
+
+    pieces: tuple
+
+
+@dataclass(frozen=True)
 class Literal:
     """A parameter psycopg2 adapted itself (JSON): its SQL text, as sent."""
 
@@ -533,6 +544,12 @@ def _collect_uuids(params, found: set) -> None:
         _collect_uuids(list(params.values()), found)
     elif (value := _as_uuid(params)) is not None:
         found.add(value)
+    elif _is_array_text(params):
+        found.update(uuid.UUID(text) for text in ARRAY_IDS.findall(params))
+
+
+def _is_array_text(value) -> bool:
+    return isinstance(value, str) and value.startswith("{") and value.endswith("}")
 
 
 def _slotted(params, slot):
@@ -546,6 +563,11 @@ def _slotted(params, slot):
         return Literal(params.getquoted().decode())
     if isinstance(params, enum.Enum):  # model choices: plain values, picklable without Django
         params = params.value
+    if _is_array_text(params):
+        pieces = ARRAY_IDS.split(params)
+        for index in range(1, len(pieces), 2):  # the ids, between the texts
+            pieces[index] = slot(uuid.UUID(pieces[index]), True) or pieces[index]
+        return ArrayText(tuple(pieces))
     value = _as_uuid(params)
     if value is None:
         return params
@@ -581,6 +603,8 @@ def _resolve(params, fresh: list, case: dict):
         return str(value) if params.text else value
     if isinstance(params, Literal):
         return AsIs(params.sql)
+    if isinstance(params, ArrayText):
+        return "".join(str(_resolve(piece, fresh, case)) for piece in params.pieces)
     if isinstance(params, list | tuple):
         return type(params)(_resolve(value, fresh, case) for value in params)
     if isinstance(params, dict):
