@@ -274,7 +274,9 @@ class Prepared:
         than running them, and psycopg2's per-element adaptation more of the client's
         (bench/bench_process.py). One literal is one constant, read by the array type's input
         function; the statement's parameter type gives it its element type. A list
-        holding anything else (nested lists, floats) is left to psycopg2.
+        holding anything else (floats, nested lists) is left to psycopg2, whose typed
+        ``ARRAY[...]`` PostgreSQL must be able to assign to that type (``numeric[]`` to
+        ``float8[]`` can be, ``text[]`` to ``uuid[]`` cannot).
         """
         bound = dict(params)
         for key, value in params.items():
