@@ -124,7 +124,7 @@ def audit_rows_statement(entries: Iterable[dict]) -> tuple[Prepared, dict] | Non
     if not rows:
         return None
     for row in rows:
-        row["id"] = str(uuid.uuid4())
+        row["id"] = uuid.uuid4()
         row["changes"] = json.dumps(row["changes"])
     statement, defaults = _insert_statement()
     return statement, {**defaults, **{key: [row[key] for row in rows] for key in _UNNESTED}}

@@ -225,26 +225,22 @@ def notify_many(*, tenant_id, messages: Sequence[Message]) -> None:
     statement.run(
         {
             **defaults,
-            "tenant": str(tenant_id),
+            "tenant": tenant_id,
             "now": timezone.now(),
-            "events": [str(message.event_id) for message in messages],
+            "events": [message.event_id for message in messages],
             "types": [message.notification_type for message in messages],
             "titles": [message.title for message in messages],
             "texts": [message.message for message in messages],
             "priorities": [message.priority for message in messages],
             "payloads": [_json(message.payload) for message in messages],
-            "r_events": [str(event_id) for event_id, _ in named],
-            "r_users": [str(user_id) for _, user_id in named],
-            "q_events": [str(message.event_id) for message in approvals],
+            "r_events": [event_id for event_id, _ in named],
+            "r_users": [user_id for _, user_id in named],
+            "q_events": [message.event_id for message in approvals],
             "q_roles": [message.approvers_of.role for message in approvals],
-            "q_assigned": [_str(message.approvers_of.assigned_to_id) for message in approvals],
-            "q_creators": [_str(message.approvers_of.creator_id) for message in approvals],
+            "q_assigned": [message.approvers_of.assigned_to_id for message in approvals],
+            "q_creators": [message.approvers_of.creator_id for message in approvals],
         }
     )
-
-
-def _str(value) -> str | None:
-    return None if value is None else str(value)
 
 
 def _json(value) -> str:
