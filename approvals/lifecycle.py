@@ -24,11 +24,10 @@ from workflows.engine import match_engine
 UNDER_REVIEW = (ContractStatus.IN_REVIEW, ContractStatus.CHANGES_REQUESTED)
 
 
-@transaction.atomic
-@pipeline.deferred_writes()
+@pipeline.atomic()
 def contract_create(*, tenant: Tenant, created_by, **fields) -> Contract:
     """Create the contract (revision 1) and start the best-matching workflow in the same
-    transaction; the writes travel together (``core.pipeline``)."""
+    transaction; the writes travel together, the last ones with the COMMIT (``core.pipeline``)."""
     contract = records.contract_build(tenant=tenant, created_by=created_by, **fields)
     records.contract_first_revision_write(contract=contract)
     # Matching is pure Python over the unsaved contract, so the contract is written once,

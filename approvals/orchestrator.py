@@ -163,11 +163,12 @@ class _Transition:
 
 
 def _atomic_transition(function):
-    """``transaction.atomic`` with the transition's writes queued (``core.pipeline``)."""
+    """``transaction.atomic`` with the transition's writes queued, the last of them sent with
+    its COMMIT (``core.pipeline.atomic``)."""
 
     @functools.wraps(function)
     def atomic_transition(*args, **kwargs):
-        with transaction.atomic(), pipeline.deferred_writes():
+        with pipeline.atomic():
             return function(*args, **kwargs)
 
     return atomic_transition

@@ -13,9 +13,12 @@ savepoint, skipping (and logging) the ones that fail. Receivers only write rows,
 again after a rollback is safe. Inside the orchestrator's transitions that savepoint is queued
 (``core.pipeline``): it travels with the receivers' first statement and is released by the
 end of the transaction, so it costs no round trip, and nothing at all when the receivers write
-nothing.
+nothing. Their writes queue as well and travel with the transition's COMMIT; when that round
+trip fails because of them, the pipeline rolls back to the savepoint, runs each receiver again
+on its own, and commits (``core.pipeline.guard``).
 """
 
+import functools
 import itertools
 import logging
 from collections.abc import Callable, Iterable
@@ -76,28 +79,35 @@ def dispatch(sends: Iterable[tuple[DomainSignal, object, dict]]) -> None:
             return
         except Exception:  # noqa: S110  (one failed: everything above rolled back; retry alone)
             pass
-    for call in calls:
-        _run_isolated(*call)
+    _run_each_isolated(calls)
 
 
 def _run_together_queued(calls) -> bool:
     """The receivers under one savepoint that travels with their first statement and is never
     released (the transaction's end releases it): no round trip of its own, and none at all when
-    they write nothing. False when one raised (then everything they did is rolled back)."""
+    they write nothing. Their writes queue too, guarded (``core.pipeline.guard``): if the
+    statement that carries them fails because of them, they are rolled back and run again, each
+    on its own. False when one raised (then everything they did is rolled back)."""
     sid = f"domain_signals_{next(_savepoint_numbers)}"
     pipeline.savepoint(sid)
     try:
         for receiver, arguments, _ in calls:
             receiver(**arguments)
     except Exception as failure:
-        if not pipeline.withdraw_savepoint(sid):
+        if not pipeline.withdraw_savepoint(sid, with_what_follows=True):
             try:
                 connection.savepoint_rollback(sid)
             except DatabaseError:  # a write queued before the savepoint failed: not ours to hide
                 raise failure from None
         return False
-    pipeline.withdraw_savepoint(sid)
+    if not pipeline.withdraw_savepoint(sid):
+        pipeline.guard(sid, functools.partial(_run_each_isolated, calls))
     return True
+
+
+def _run_each_isolated(calls) -> None:
+    for call in calls:
+        _run_isolated(*call)
 
 
 _savepoint_numbers = itertools.count(1)

@@ -116,16 +116,19 @@ class WireTap:
     """What a Django connection puts on the wire, statement by statement.
 
     A connection ``execute_wrapper`` sees every statement Django sends, SAVEPOINT / RELEASE
-    SAVEPOINT included (Django runs those through the cursor), and hands it to ``statement``. It
-    does not see BEGIN, COMMIT and ROLLBACK, which psycopg2 sends itself: psycopg2 sends BEGIN
-    before a statement exactly when autocommit is off and no transaction is open, so ``control``
-    gets a BEGIN whenever a statement comes in that state; the connection's ``_commit`` and
-    ``_rollback``, wrapped, give it a COMMIT or ROLLBACK whenever psycopg2 will send one (a
-    transaction is open). Every round trip goes through ``wait``.
+    SAVEPOINT included (Django runs those through the cursor), and hands it to ``statement``.
+    The backend (``tenancy.rls_backend``) sends each transaction's COMMIT or ROLLBACK through the
+    same wrappers, and its BEGIN in front of the transaction's first statement: an outermost tap
+    sees the statement before the BEGIN is put in front of it, and hands that BEGIN to
+    ``carried`` (it costs no round trip of its own). Every round trip goes through ``wait``.
 
     ``outermost`` taps first of the connection's execute wrappers, so each statement is seen as
-    its caller sent it (the row-level security scope's ``set_config`` and ``core.pipeline``'s
-    queued writes join it further in, in the same round trip); otherwise last, as it is sent.
+    its caller sent it (the row-level security scope's ``set_config``, ``core.pipeline``'s
+    queued writes and the BEGIN join it further in, in the same round trip); otherwise last, as
+    it is sent.
+
+    ``begin_if_idle`` and ``end`` count the same for a plain psycopg2 connection with autocommit
+    off, which sends BEGIN (a round trip of its own) and COMMIT itself (the raw-SQL floor).
     """
 
     outermost = True
@@ -135,6 +138,9 @@ class WireTap:
 
     def control(self, kind: str) -> None:
         raise NotImplementedError
+
+    def carried(self, kind: str) -> None:
+        """A statement that travels in the round trip of the next one (a BEGIN)."""
 
     def wait(self, round_trip: Callable[[], object]):
         return round_trip()
@@ -150,7 +156,8 @@ class WireTap:
         return self.wait(finish)
 
     def __call__(self, execute, sql, params, many, context):
-        self.begin_if_idle(context["connection"].connection)
+        if self.outermost and context["connection"].transaction_unopened:
+            self.carried("BEGIN")
         self.statement(sql, params, many)
         return self.wait(lambda: execute(sql, params, many, context))
 
@@ -158,9 +165,6 @@ class WireTap:
         """Tap ``connection``; False when it is tapped already (a reconnection of the same one)."""
         if self in connection.execute_wrappers:
             return False
-        commit, rollback = connection._commit, connection._rollback
-        connection._commit = lambda: self.end(connection.connection, "COMMIT", commit)
-        connection._rollback = lambda: self.end(connection.connection, "ROLLBACK", rollback)
         if self.outermost:
             connection.execute_wrappers.insert(0, self)
         else:
@@ -189,22 +193,22 @@ class WireTap:
             connection_created.disconnect(dispatch_uid=uid)
             for tapped in attached:
                 tapped.execute_wrappers.remove(self)
-                del tapped._commit, tapped._rollback  # back to the class's methods
 
 
 class StatementCounter(WireTap):
     """Statements on the wire by first keyword, round trips, and the time spent waiting for the
     database, on every connection it is installed on (thread-safe).
 
-    ``kinds`` counts what each round trip was sent for, BEGIN/COMMIT/ROLLBACK included;
+    ``kinds`` counts what each round trip was sent for, COMMIT and ROLLBACK included;
     ``queries`` only the statements Django sent (what ``connection.queries`` would list).
     ``carried`` (a callable returning a running ``Counter``) adds the statements that travelled
-    in front of them (the writes queued by ``core.pipeline``), so ``total`` is every
-    statement and ``round_trips`` every wait for the server.
+    in front of them (the writes queued by ``core.pipeline``), and the BEGINs the backend put in
+    front of them, so ``total`` is every statement and ``round_trips`` every wait for the server.
     """
 
     def __init__(self, carried: Callable[[], Counter] = Counter) -> None:
         self.kinds: Counter = Counter()
+        self.carried_kinds: Counter = Counter()
         self.queries = 0
         self.db_seconds = 0.0
         self.lock = threading.Lock()
@@ -212,7 +216,7 @@ class StatementCounter(WireTap):
 
     @property
     def all_kinds(self) -> Counter:
-        return self.kinds + (self._carried() - self._carried_start)
+        return self.kinds + self.carried_kinds + (self._carried() - self._carried_start)
 
     @property
     def total(self) -> int:
@@ -230,6 +234,10 @@ class StatementCounter(WireTap):
     def control(self, kind: str) -> None:
         with self.lock:
             self.kinds[kind] += 1
+
+    def carried(self, kind: str) -> None:
+        with self.lock:
+            self.carried_kinds[kind] += 1
 
     def wait(self, round_trip: Callable[[], object]):
         started = time.perf_counter()

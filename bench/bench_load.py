@@ -31,10 +31,10 @@ read from /proc for its process group (master and workers).
 
 Same-run baseline, the raw-SQL limit: each scenario's request is first run in-process with
 ``django.test.Client`` while a connection ``execute_wrapper`` records every statement Django sends
-(with its parameters, SAVEPOINTs and the row-level security scope included) and where psycopg2
-opens (BEGIN) and ends (COMMIT) transactions. The recording is replayed with psycopg2 as the
-same database role, on connections with the recording's nonce (its scopes are signed for it), and
-BEGIN/COMMIT sent explicitly: the same statements in the same transactions
+(with its parameters, SAVEPOINTs and the row-level security scope included, and the BEGIN and
+COMMIT the backend sends). The recording is replayed with psycopg2 as the same database role, on
+connections with the recording's nonce (its scopes are signed for it), in autocommit, so the
+recorded BEGIN and COMMIT make the transactions: the same statements in the same transactions
 with the same parameters, except ids. Ids of rows the request created get fresh UUIDs per replay;
 for approve, the ids of the template contract's rows (contract, instance, stages, approval) are
 replaced by those of the next unused contract of the pool, so every replay decides a different
@@ -409,13 +409,11 @@ def make_scenarios(ids: dict) -> list[Scenario]:
 # --- recording a request's SQL -----------------------------------------------------------------
 
 
-BEGIN, COMMIT, ROLLBACK = "BEGIN", "COMMIT", "ROLLBACK"
-
-
 class Recorder(WireTap):
     """Every statement Django sends, as it is sent (last of the connection's execute wrappers:
-    the row-level security scope's ``set_config`` included), and the BEGIN/COMMIT/ROLLBACK
-    psycopg2 adds around them (``WireTap`` of ``bench/_util.py``), in order, in ``ops``."""
+    the row-level security scope's ``set_config`` and the backend's BEGIN in front of a
+    transaction's first statement included, and its COMMIT/ROLLBACK; ``WireTap`` of
+    ``bench/_util.py``), in order, in ``ops``."""
 
     outermost = False
 
@@ -424,9 +422,6 @@ class Recorder(WireTap):
 
     def statement(self, sql, params=None, many=False) -> None:
         self.ops.append((sql, params, many))
-
-    def control(self, kind: str) -> None:
-        self.ops.append(kind)
 
 
 @dataclass(frozen=True)
@@ -506,21 +501,15 @@ def record(scenario: Scenario, client) -> Program:
             return None  # a fixture row (tenant, user, definition...): the same every time
         return Slot("fresh", fresh.setdefault(value, len(fresh)), text)
 
-    ops = [
-        op if not isinstance(op, tuple) else (op[0], _slotted(op[1], slot), op[2])
-        for op in recorder.ops
-    ]
+    ops = [(sql, _slotted(params, slot), many) for sql, params, many in recorder.ops]
     statements = transactions = 0
     in_transaction = False
-    for op in ops:
-        if op == BEGIN:
-            in_transaction, transactions = True, transactions + 1
-        elif op in (COMMIT, ROLLBACK):
-            in_transaction = False
-        else:
-            statements += 1
-            transactions += not in_transaction  # an autocommitted statement
-    executed = " ".join(str(op[0]) for op in ops if isinstance(op, tuple))
+    for sql, _, _ in ops:
+        opens = sql.startswith("BEGIN")
+        transactions += opens or not in_transaction  # not in one: an autocommitted statement
+        in_transaction = (in_transaction or opens) and not sql.endswith(("COMMIT", "ROLLBACK"))
+        statements += sql not in ("COMMIT", "ROLLBACK")
+    executed = " ".join(str(sql) for sql, _, _ in ops)
     prepares = [
         Prepared.by_name[name].prepare
         for name in sorted(set(re.findall(r"EXECUTE (clm_\w+)\(", executed)))
@@ -614,11 +603,7 @@ def _resolve(params, fresh: list, case: dict):
 
 def replay_once(cursor, program: Program, case: dict) -> None:
     fresh = [uuid.uuid4() for _ in range(program.fresh)]
-    for op in program.ops:
-        if isinstance(op, str):
-            cursor.execute(op)
-            continue
-        sql, params, many = op
+    for sql, params, many in program.ops:
         params = _resolve(params, fresh, case)
         if many:
             cursor.executemany(sql, params)

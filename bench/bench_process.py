@@ -29,12 +29,11 @@ changes (which also makes connections re-plan), so neither effect is what users 
 
 How statements are counted (``StatementCounter`` of ``bench/_util.py``): a connection
 ``execute_wrapper`` sees every statement Django sends, SAVEPOINT / RELEASE SAVEPOINT included
-(Django runs those through the cursor). It does not see BEGIN and COMMIT, which psycopg2 sends
-itself: psycopg2 sends BEGIN before a statement exactly when autocommit is off and the session is
-idle (no transaction open), so the counter counts a BEGIN whenever it sees a statement in that
-state; a wrapped ``connection._commit`` counts a COMMIT whenever psycopg2 will send one (a
-transaction is open). So the totals are the statements on the wire; the floor counts its own in
-the same way.
+(Django runs those through the cursor), and the COMMIT and ROLLBACK the backend
+(``tenancy.rls_backend``) sends the same way. The backend's BEGIN travels in front of a
+transaction's first statement: the counter counts it as a statement, not as a round trip. So the
+totals are the statements on the wire. The floor's psycopg2 connection sends BEGIN (a round trip
+of its own) and COMMIT itself; it counts them in the same way.
 Statements sent in the round trip of another (the writes ``core.pipeline`` queues, and the
 signal receivers' savepoint) are counted as statements, from the pipeline's own tally, but not as
 round trips; the row-level security scope's ``set_config``, sent with each transaction's first
@@ -692,9 +691,11 @@ def main() -> None:
         "process (the framework's own cost, least sensitive to other load on the machine); "
         "server CPU ms: CPU time of its PostgreSQL backend, read from /proc (- when the server "
         "is on another machine). "
-        "Statements per process on the wire: BEGIN/COMMIT sent by psycopg2 are counted, "
-        "SAVEPOINT/RELEASE come from nested atomic blocks and signal receivers; round trips: "
-        "waits for the server (ours sends its queued writes with the next statement)."
+        "Statements per process on the wire: BEGIN and COMMIT are counted (ours: BEGIN "
+        "travels with a transaction's first statement, and its last writes with the COMMIT; "
+        "the floor's psycopg2 sends both on their own), SAVEPOINT/RELEASE come from nested "
+        "atomic blocks and signal receivers; round trips: waits for the server (ours sends its "
+        "queued writes with the next statement)."
     )
     print()
     ratio_rows = [["OS procs", "ours/s", "viewflow/s", "ours / viewflow", "per round"]]

@@ -25,18 +25,30 @@ security scope injector, which therefore still puts the scope's ``set_config`` f
 import functools
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.contrib.postgres.fields import ArrayField
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Model, QuerySet
 from django.db.models.signals import pre_save
 from django.db.models.sql import InsertQuery, UpdateQuery
 
 from core.sql import Prepared, default_connection, quote
 
-_TRANSACTION_END = ("ROLLBACK", "COMMIT")
+
+@dataclass(frozen=True)
+class _Guard:
+    """Receivers' writes in the queue (``guard``): they end before statement ``end`` and follow
+    ``SAVEPOINT savepoint``; ``recover`` runs the receivers again, each on its own."""
+
+    savepoint: str
+    end: int
+    recover: Callable[[], None]
+
+    def shifted(self, offset: int) -> "_Guard":
+        return _Guard(self.savepoint, self.end - offset, self.recover)
 
 
 class _Queue:
@@ -44,33 +56,65 @@ class _Queue:
 
     def __init__(self) -> None:
         self.statements: list[tuple[str, tuple]] = []
+        self.guards: list[_Guard] = []
         self.depth = 0
         self.carried: Counter = Counter()
 
-    def take(self) -> tuple[str, list]:
-        """The queued statements as one string, with their parameters (``%s`` placeholders,
-        as the ORM compiles them), and the queue emptied."""
-        sql = ";\n".join(statement for statement, _ in self.statements)
-        params = [value for _, values in self.statements for value in values]
-        self.carried.update(statement.split(None, 1)[0].upper() for statement, _ in self.statements)
+    def clear(self) -> None:
         self.statements.clear()
-        return sql, params
+        self.guards.clear()
+
+    def take(self) -> tuple[list[tuple[str, tuple]], list[_Guard]]:
+        """The queued statements and their guards, and the queue emptied."""
+        statements, guards = list(self.statements), list(self.guards)
+        self.clear()
+        return statements, guards
 
     def __call__(self, execute, sql, params, many, context):
         if not self.statements:
             return execute(sql, params, many, context)
         if not isinstance(sql, str):  # a psycopg2.sql.Composed
             sql = sql.as_string(context["cursor"].cursor)
-        if sql.lstrip().upper().startswith(_TRANSACTION_END):
-            self.statements.clear()  # rolled back or ended: what is queued never happened
+        if sql.lstrip().upper().startswith("ROLLBACK"):
+            self.clear()  # rolled back: what is queued never happened
             return execute(sql, params, many, context)
-        queued, queued_params = self.take()
+        statements, guards = self.take()
         if many or getattr(context["cursor"].cursor, "name", None):
             # executemany would repeat the queue per row; a named cursor takes one statement.
-            execute(queued, queued_params, False, context)
+            last, last_params = statements.pop()
+            self._send(execute, context, statements, guards, last, last_params, False)
             return execute(sql, params, many, context)
         sql, params = _positional(sql, params)
-        return execute(f"{queued};\n{sql}", [*queued_params, *params], many, context)
+        return self._send(execute, context, statements, guards, sql, params, many)
+
+    def _send(self, execute, context, statements, guards, sql, params, many):
+        """``statements`` in front of ``sql`` (a COMMIT too), in one round trip. When it fails
+        at or after a guard's savepoint, the guard's receivers are rolled back and run again,
+        each on its own (``guard``), and what followed them is sent again."""
+        text = ";\n".join([*(statement for statement, _ in statements), sql])
+        values = [value for _, values in statements for value in values]
+        self.carried.update(statement.split(None, 1)[0].upper() for statement, _ in statements)
+        try:
+            return execute(text, [*values, *params], many, context)
+        except DatabaseError:
+            if not guards or not _rolled_back_to(context, guards[0].savepoint):
+                raise
+        first = guards[0]
+        first.recover()
+        rest = [guard.shifted(first.end) for guard in guards[1:]]
+        return self._send(execute, context, statements[first.end :], rest, sql, params, many)
+
+
+def _rolled_back_to(context, savepoint: str) -> bool:
+    """``ROLLBACK TO SAVEPOINT`` after a failure: False when the savepoint is not there (the
+    failure came before it ran, or ended the transaction)."""
+    wrapper = context["connection"]
+    try:
+        context["cursor"].cursor.execute(wrapper.ops.savepoint_rollback_sql(savepoint))
+    except wrapper.Database.Error:
+        return False
+    wrapper._forget_scope()  # a set_config sent after the savepoint is undone too
+    return True
 
 
 _PLACEHOLDER = re.compile(r"%%|%\((\w+)\)s")
@@ -112,24 +156,48 @@ def _queue() -> _Queue:
 
 
 @contextmanager
-def deferred_writes() -> Iterator[None]:
+def deferred_writes(*, until_end_of_transaction: bool = False) -> Iterator[None]:
     """Within the block, ``insert``/``save``/``update``/``savepoint`` queue; nested blocks share
-    the outermost one's queue, which is sent when it ends (or dropped on an exception)."""
+    the outermost one's queue, which is sent when it ends (or dropped on an exception).
+
+    ``until_end_of_transaction``: what is still queued when the block ends is left for the
+    statement that ends the enclosing ``transaction.atomic`` block right after it (the COMMIT, or
+    the RELEASE of its savepoint), in the same round trip (``atomic``)."""
     queue = _queue()
     queue.depth += 1
     try:
         yield
     except BaseException:
         if queue.depth == 1:
-            queue.statements.clear()
+            queue.clear()
         raise
     else:
-        if queue.depth == 1 and queue.statements:
-            last, params = queue.statements.pop()  # carries the others, in their order
-            with connection.cursor() as cursor:
-                cursor.execute(last, params)
+        if queue.depth == 1 and queue.statements and not until_end_of_transaction:
+            _flush(queue)
     finally:
         queue.depth -= 1
+
+
+@contextmanager
+def atomic() -> Iterator[None]:
+    """``transaction.atomic()`` whose writes queue (``deferred_writes``) and travel with the
+    COMMIT (or the RELEASE of its savepoint) that ends it: the last writes of a transition cost
+    no round trip of their own. A write that fails there fails the ending statement, which rolls
+    the block back as a failure inside it would."""
+    with transaction.atomic(), deferred_writes(until_end_of_transaction=True):
+        yield
+
+
+def _flush(queue: _Queue) -> None:
+    """Send the queue now: its last statement carries the others, unless it belongs to a
+    guard's receivers (then the RELEASE of their savepoint does)."""
+    guarded = queue.guards and queue.guards[-1].end == len(queue.statements)
+    if guarded:
+        carrier, params = connection.ops.savepoint_commit_sql(queue.guards[-1].savepoint), ()
+    else:
+        carrier, params = queue.statements.pop()
+    with connection.cursor() as cursor:
+        cursor.execute(carrier, params)
 
 
 def _enqueue(sql: str, params) -> None:
@@ -297,17 +365,56 @@ def active() -> bool:
     return _queue().depth > 0
 
 
+def write(prepared: Prepared, params: Mapping) -> None:
+    """A prepared statement that writes: queued inside ``deferred_writes()`` (``execute``),
+    else run at once."""
+    if active():
+        execute(prepared, params)
+    else:
+        prepared.run(params)
+
+
+def queued(wrapper) -> bool:
+    """Whether ``wrapper`` (a connection) holds queued statements (its backend's COMMIT)."""
+    queue = getattr(wrapper, "_pipeline_queue", None)
+    return bool(queue and queue.statements)
+
+
+def discard(wrapper) -> None:
+    """Drop what ``wrapper`` holds queued (its backend's ROLLBACK when nothing was sent)."""
+    queue = getattr(wrapper, "_pipeline_queue", None)
+    if queue is not None:
+        queue.clear()
+
+
 def savepoint(sid: str) -> None:
     """Queue ``SAVEPOINT sid`` (see the module docstring); roll back to it with
     ``connection.savepoint_rollback(sid)``, which runs at once."""
     _enqueue(connection.ops.savepoint_create_sql(sid), ())
 
 
-def withdraw_savepoint(sid: str) -> bool:
-    """Take ``SAVEPOINT sid`` back when no statement has carried it yet (nothing ran since it
-    was queued, so there is nothing to isolate); whether it was still queued."""
+def guard(sid: str, recover: Callable[[], None]) -> None:
+    """The statements queued since ``SAVEPOINT sid`` (``savepoint``) are signal receivers'
+    writes that must never fail what they travel with: if the statement that carries them
+    fails at or after that savepoint, the transaction is rolled back to it, ``recover`` runs
+    the receivers again (each isolated, so the failing one is logged and skipped), and what
+    followed them is sent again. A failure before the savepoint is the transaction's own and
+    is raised. (``approvals.signals.dispatch``.)"""
+    queue = _queue()
+    queue.guards.append(_Guard(sid, len(queue.statements), recover))
+
+
+def withdraw_savepoint(sid: str, *, with_what_follows: bool = False) -> bool:
+    """Take ``SAVEPOINT sid`` back when no statement has carried it yet; whether it was still
+    queued. Only when nothing was queued after it (there is nothing to isolate), or, with
+    ``with_what_follows``, together with what was queued after it (which then never happens:
+    a rollback to the savepoint that needs no round trip)."""
     queue, sql = _queue(), connection.ops.savepoint_create_sql(sid)
-    if queue.statements and queue.statements[-1] == (sql, ()):
-        queue.statements.pop()
-        return True
-    return False
+    if (sql, ()) not in queue.statements:
+        return False
+    at = queue.statements.index((sql, ()))
+    if at < len(queue.statements) - 1 and not with_what_follows:
+        return False
+    del queue.statements[at:]
+    queue.guards[:] = [guard for guard in queue.guards if guard.end <= at]
+    return True

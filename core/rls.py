@@ -162,6 +162,7 @@ def activate_bypass(reason: str) -> None:
 
 
 _TRANSACTION_CONTROL = ("SAVEPOINT ", "RELEASE SAVEPOINT ", "ROLLBACK TO SAVEPOINT ")
+_TRANSACTION_END = ("COMMIT", "ROLLBACK")
 
 
 class ScopeInjector:
@@ -179,8 +180,10 @@ class ScopeInjector:
         scope = _scope.get()
         if not isinstance(sql, str):  # a psycopg2.sql.Composed: render it to prefix it
             sql = sql.as_string(context["cursor"].cursor)
-        if sql.startswith(_TRANSACTION_CONTROL):
-            # Django's savepoint statements; ROLLBACK TO must run even in an aborted transaction.
+        if (sql.startswith(_TRANSACTION_CONTROL) and ";" not in sql) or sql in _TRANSACTION_END:
+            # Django's savepoint statements and the backend's COMMIT and ROLLBACK, alone;
+            # ROLLBACK (TO) must run even in an aborted transaction. A string that carries
+            # queued writes behind a SAVEPOINT (core.pipeline) needs the scope.
             pass
         elif wrapper.get_autocommit():
             if scope != NO_SCOPE or wrapper.scope_roles is not None:

@@ -28,6 +28,7 @@ from config.exceptions import Conflict
 from contracts.models import ContractStatus
 from contracts.permissions import require_contract_editor
 from contracts.selectors import contract_get_for_update
+from core import pipeline
 from core.sql import Params, Prepared, insert_select
 from documents import providers, selectors
 from documents.models import (
@@ -60,16 +61,18 @@ SEAL_REASONS = {
 
 
 def certificate_job_enqueue(*, instance) -> None:
-    """Queue the approval certificate of a completed instance (once per instance)."""
+    """Queue the approval certificate of a completed instance (once per instance); inside a
+    transition, with its writes (``core.pipeline.write``)."""
     statement, defaults = _certificate_job_statement()
-    statement.run(
+    pipeline.write(
+        statement,
         {
             **defaults,
             "tenant": instance.tenant_id,
             "kind": JobKind.APPROVAL_CERTIFICATE,
             "contract": instance.contract_id,
             "instance": instance.pk,
-        }
+        },
     )
 
 

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from core import pipeline
 from core.sql import Params, Prepared, insert_select, sql
 from notifications.models import (
     Delivery,
@@ -211,7 +212,8 @@ def notify_many(*, tenant_id, messages: Sequence[Message]) -> None:
     deliveries and their approvers resolved: ONE statement (``fanout_ctes``).
 
     Used by the signal receivers: every notification of a transaction (a decision, the stage it
-    opens and its many role holders) goes in at once, whatever the number of recipients.
+    opens and its many role holders) goes in at once, whatever the number of recipients. Inside
+    a transition it is queued with the transition's writes (``core.pipeline.write``).
     """
     if not messages:
         return
@@ -222,7 +224,8 @@ def notify_many(*, tenant_id, messages: Sequence[Message]) -> None:
         for recipient in dict.fromkeys(message.recipient_ids)
     ]
     approvals = [message for message in messages if message.approvers_of is not None]
-    statement.run(
+    pipeline.write(
+        statement,
         {
             **defaults,
             "tenant": tenant_id,
@@ -239,7 +242,7 @@ def notify_many(*, tenant_id, messages: Sequence[Message]) -> None:
             "q_roles": [message.approvers_of.role for message in approvals],
             "q_assigned": [message.approvers_of.assigned_to_id for message in approvals],
             "q_creators": [message.approvers_of.creator_id for message in approvals],
-        }
+        },
     )
 
 

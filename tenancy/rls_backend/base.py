@@ -1,4 +1,5 @@
-"""Django's PostgreSQL backend plus ``core.rls.ScopeInjector`` on every connection.
+"""Django's PostgreSQL backend plus ``core.rls.ScopeInjector`` on every connection, with each
+transaction's BEGIN travelling in the round trip of its first statement.
 
 The injector needs to know when a transaction ends, because that is when PostgreSQL forgets a
 transaction-local setting: after a commit, a rollback, a rollback to a savepoint (which undoes a
@@ -11,13 +12,51 @@ it. ``SCOPE_ROLES`` in the database settings names the role each scope runs as.
 
 The connection also keeps the names of the statements it prepared (``core.sql.Prepared``): they
 live as long as the session, so a new connection starts with none.
+
+Transactions: psycopg2 with autocommit off sends BEGIN on its own, one round trip before the
+transaction's first statement, and COMMIT after its last. Here psycopg2 stays in autocommit and
+the backend sends both itself: when Django opens a transaction (autocommit off), ``BEGIN`` goes
+in front of the next statement, in the same query string (``TransactionOpener``); the COMMIT or
+ROLLBACK goes through the connection's execute wrappers, so the writes ``core.pipeline`` still
+holds travel with the COMMIT and are dropped by a ROLLBACK. A transaction that sent nothing
+sends no COMMIT either. A statement string that fails before its BEGIN ran (a syntax error is
+found before anything runs) leaves the transaction unopened, and the next statement opens it.
 """
 
 import secrets
 
 from django.db.backends.postgresql import base
+from django.db.backends.postgresql.psycopg_any import IsolationLevel
+from django.db.backends.utils import CursorWrapper, debug_transaction
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 from core.rls import NONCE_SETTING, Scope, ScopeInjector
+
+_BEGIN = {
+    IsolationLevel.READ_UNCOMMITTED: "BEGIN ISOLATION LEVEL READ UNCOMMITTED",
+    IsolationLevel.READ_COMMITTED: "BEGIN ISOLATION LEVEL READ COMMITTED",
+    IsolationLevel.REPEATABLE_READ: "BEGIN ISOLATION LEVEL REPEATABLE READ",
+    IsolationLevel.SERIALIZABLE: "BEGIN ISOLATION LEVEL SERIALIZABLE",
+}
+
+
+class TransactionOpener:
+    """The innermost execute wrapper: ``BEGIN; `` in front of a transaction's first statement."""
+
+    def __call__(self, execute, sql, params, many, context):
+        wrapper = context["connection"]
+        if not wrapper.transaction_unopened:
+            return execute(sql, params, many, context)
+        wrapper.transaction_unopened = False
+        try:
+            if many:  # executemany would send the BEGIN once per row
+                context["cursor"].cursor.execute(wrapper.begin_sql)
+                return execute(sql, params, many, context)
+            return execute(f"{wrapper.begin_sql}; {sql}", params, many, context)
+        except Exception:
+            if wrapper.connection.info.transaction_status == TRANSACTION_STATUS_IDLE:
+                wrapper.transaction_unopened = True  # nothing ran, or the COMMIT it carried failed
+            raise
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -26,11 +65,19 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.rls_scope_sent = None
         self.rls_nonce = ""
         self.prepared_statements: set[str] = set()
+        # Django opened a transaction that PostgreSQL has not seen yet.
+        self.transaction_unopened = False
         self.execute_wrappers.append(ScopeInjector())
+        self.execute_wrappers.append(TransactionOpener())
 
     @property
     def scope_roles(self) -> dict | None:
         return self.settings_dict.get("SCOPE_ROLES")
+
+    @property
+    def begin_sql(self) -> str:
+        level = self.settings_dict["OPTIONS"].get("isolation_level")
+        return "BEGIN" if level is None else _BEGIN[IsolationLevel(level)]
 
     def scope_sql(self, scope: Scope) -> str:
         """The statement that puts ``scope`` into this connection's current transaction."""
@@ -42,24 +89,52 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def get_new_connection(self, conn_params):
         self._forget_scope()
         self.prepared_statements = set()
+        self.transaction_unopened = False
         self.rls_nonce = secrets.token_hex(16)
         options = " ".join(
             filter(None, [conn_params.get("options"), f"-c {NONCE_SETTING}={self.rls_nonce}"])
         )
-        return super().get_new_connection({**conn_params, "options": options})
+        connection = super().get_new_connection({**conn_params, "options": options})
+        connection.autocommit = True  # BEGIN and COMMIT are this backend's (module docstring)
+        return connection
+
+    def _set_autocommit(self, autocommit):
+        self._forget_scope()
+        self.transaction_unopened = not autocommit
 
     def _commit(self):
-        self._forget_scope()
-        return super()._commit()
+        self._end_transaction("COMMIT")
 
     def _rollback(self):
-        self._forget_scope()
-        return super()._rollback()
+        self._end_transaction("ROLLBACK")
+
+    def _end_transaction(self, command: str) -> None:
+        """Send ``command`` through the execute wrappers (the queued writes travel with a
+        COMMIT), unless no transaction is open on the server (it never opened, or its failed
+        COMMIT ended it) and no write is queued."""
+        from core import pipeline
+
+        if self.connection is None:
+            return
+        idle = self.connection.info.transaction_status == TRANSACTION_STATUS_IDLE
+        try:
+            if idle and (command == "ROLLBACK" or not pipeline.queued(self)):
+                pipeline.discard(self)
+                return
+            # A plain cursor: debug_transaction logs the command once, as Django's _commit does.
+            with (
+                debug_transaction(self, command),
+                self.wrap_database_errors,
+                CursorWrapper(self.create_cursor(), self) as cursor,
+            ):
+                cursor.execute(command)
+        finally:
+            # The writes the COMMIT carries still run in the transaction's scope; the next
+            # transaction sends its own. With autocommit still off (a commit() outside atomic),
+            # the next statement opens the next transaction.
+            self._forget_scope()
+            self.transaction_unopened = not self.autocommit
 
     def _savepoint_rollback(self, sid):
         super()._savepoint_rollback(sid)
         self._forget_scope()
-
-    def _set_autocommit(self, autocommit):
-        self._forget_scope()
-        return super()._set_autocommit(autocommit)

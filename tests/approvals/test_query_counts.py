@@ -56,15 +56,17 @@ def new_contract(tenant, creator=None, **fields):
     )
 
 
-# Measured: 7 for W=1 and for W=50 (rules compiled and the SLA policy cached by the warm-up).
+# Measured: 6 for W=1 and for W=50 (rules compiled and the SLA policy cached by the warm-up).
 # The match engine lists the active definitions in one query whatever W; then clause
 # validation, the version with the roles of its stages someone but the creator holds (a role
-# nobody else holds goes to a tenant admin), the fan-out statement (approvers resolved inside it)
-# carrying every write of the start (revision 1, contract, instance, stages, approvals, audit) and
-# the receivers' savepoint. The response's workflow summary reads nothing: the service hands over
-# the instance it started. (17 when each write was its own round trip; 9 while revision 1 was an
-# INSERT of its own; 8 while the roles held were a read of their own.)
-CONTRACT_CREATE_WITH_AUTO_START = 7
+# nobody else holds goes to a tenant admin), and the end of the transaction (here the RELEASE of
+# its savepoint, in production the COMMIT) carrying every write of the start (revision 1,
+# contract, instance, stages, approvals, audit), the receivers' savepoint and their fan-out
+# statement (approvers resolved inside it). The response's workflow summary reads nothing: the
+# service hands over the instance it started. (17 when each write was its own round trip; 9
+# while revision 1 was an INSERT of its own; 8 while the roles held were a read of their own;
+# 7 while the fan-out statement was sent on its own.)
+CONTRACT_CREATE_WITH_AUTO_START = 6
 
 
 @pytest.mark.parametrize("w", SIZES)
@@ -94,22 +96,23 @@ def test_contract_create_with_auto_start(w, tenant, api_client_for, django_asser
     assert response.json()["workflow"]["definition"]["id"] == str(matching.pk)
 
 
-# Measured: 7 moving to the next stage and 8 completing the workflow (the documents
-# receivers queue the approval certificate: +1; the signers they look for are in the
-# definition version, read with the instance), for 1 and for 50
+# Measured: 6 moving to the next stage and 6 completing the workflow (the documents
+# receivers queue the approval certificate with the notifications; the signers they look for
+# are in the definition version, read with the instance), for 1 and for 50
 # holders of each role (the assignment notifications to the next stage's holders are bulk).
 # The contract row is locked first (every writer of a contract's workflow takes that lock first,
 # so a decision reads the current revision and cannot deadlock with an edit), in the round trip
 # of the read of the open instance with its stages and their rows, and the roles of each waiting
-# stage someone but the creator holds (what opening it needs); the decision's writes travel with
-# the receivers' first statement; the answer reads the workflow status in two
+# stage someone but the creator holds (what opening it needs); the decision's writes and the
+# receivers' travel with the end of the transaction (here the RELEASE of its savepoint, in
+# production the COMMIT); the answer reads the workflow status in two
 # (20 and 18 when each write was its own round trip; 12 and 13 reading stages and rows apart;
 # completing was 12 while the signers' lookup read the version again; 11 and 11 while the lock
 # was a round trip of its own; 10 and 10 while opening a stage asked for its held roles; 9 and
 # 10 while the answer read stages and approvals apart; 8 and 9 while the instance and its
-# stages were two reads).
-APPROVE_ADVANCING = 7
-APPROVE_COMPLETING = 8
+# stages were two reads; 7 and 8 while the receivers' statements were sent on their own).
+APPROVE_ADVANCING = 6
+APPROVE_COMPLETING = 6
 
 
 @pytest.mark.parametrize("n", SIZES)

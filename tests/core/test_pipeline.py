@@ -183,3 +183,136 @@ def test_insert_writes_what_bulk_create_writes(user, tenant, rows):
         assert (saved.contract_id, saved.created_by_id) == (revision.contract_id, user.pk)
         assert saved.created_at == revision.created_at  # stamped on the object, as bulk_create
         assert not revision._state.adding
+
+
+# --- receivers' writes: queued, guarded --------------------------------------------------------
+
+
+def grant(user, slug: str) -> None:
+    """A receiver's write as the app's receivers make theirs (``pipeline.write``): queued inside
+    a transition, at once outside one (when the pipeline runs them again, each on its own)."""
+    if pipeline.active():
+        pipeline.insert([role(user, slug)])
+    else:
+        role(user, slug).save()
+
+
+def _dispatch_to(receivers: dict, monkeypatch, *, rounds: tuple = ("one",)) -> None:
+    """A dispatch to ``receivers`` for each of ``rounds`` (sent as ``round``), in one
+    ``pipeline.atomic`` block (the end of the block carries what is queued)."""
+    signal = signals.DomainSignal("test_pipeline")
+    monkeypatch.setattr(signals, "_batch_receivers", receivers)
+    with pipeline.atomic():
+        for name in rounds:
+            signals.dispatch([(signal, None, {"instance": None, "round": name})])
+
+
+def _round(sends) -> str:
+    return sends[0][2]["round"]
+
+
+def _failed_receivers(caplog) -> list[str]:
+    return [
+        r.receiver.rsplit(".", 1)[-1]
+        for r in caplog.records
+        if r.getMessage() == "signal receiver failed"
+    ]
+
+
+def roles_of(user) -> list[str]:
+    return sorted(UserRole.objects.filter(user=user).values_list("role", flat=True))
+
+
+def test_receivers_writes_travel_with_the_end_of_the_block(user, monkeypatch):
+    receivers = {"a": lambda **kwargs: grant(user, "finance"), "b": lambda **kwargs: None}
+    with CaptureQueriesContext(connection) as queries:
+        _dispatch_to(receivers, monkeypatch)
+    sent = [query["sql"] for query in queries]
+    assert len(sent) == 2  # the block's SAVEPOINT, and its RELEASE carrying every write
+    carried, ending = sent[-1].rsplit("\n", 1)
+    assert ending.startswith("RELEASE SAVEPOINT")
+    assert 'SAVEPOINT "domain_signals_' in carried  # the receivers', then their write
+    assert "EXECUTE" in carried.split("domain_signals_", 1)[1]
+    assert roles_of(user) == ["finance"]
+
+
+def test_a_receivers_queued_write_that_fails_is_rolled_back_alone(user, caplog, monkeypatch):
+    UserRole.objects.create(tenant=user.tenant, user=user, role="legal")
+
+    def grants(**kwargs):
+        grant(user, "finance")
+
+    def duplicates(**kwargs):
+        grant(user, "legal")  # userrole_user_role_unique
+
+    def also_grants(**kwargs):
+        grant(user, "ceo")
+
+    _dispatch_to({"a": grants, "b": duplicates, "c": also_grants}, monkeypatch)
+    assert roles_of(user) == ["ceo", "finance", "legal"]
+    assert _failed_receivers(caplog) == ["duplicates"]
+
+
+def test_each_dispatch_is_guarded_on_its_own(user, caplog, monkeypatch):
+    """Two transitions' receivers in one round trip: the second's failure keeps the first's
+    writes and the second's other receivers'."""
+    UserRole.objects.create(tenant=user.tenant, user=user, role="legal")
+
+    def grants_per_round(*, sends):
+        grant(user, {"first": "finance", "second": "legal"}[_round(sends)])
+
+    def grants_ceo_once(*, sends):
+        if _round(sends) == "second":
+            grant(user, "ceo")
+
+    receivers = {"a": grants_per_round, "b": grants_ceo_once}
+    _dispatch_to(receivers, monkeypatch, rounds=("first", "second"))
+    assert roles_of(user) == ["ceo", "finance", "legal"]
+    assert _failed_receivers(caplog) == ["grants_per_round"]
+
+
+def test_a_transition_write_failing_before_the_receivers_fails_the_transition(user, monkeypatch):
+    UserRole.objects.create(tenant=user.tenant, user=user, role="legal")
+    signal = signals.DomainSignal("test_pipeline")
+    monkeypatch.setattr(
+        signals, "_batch_receivers", {"grants": lambda **kwargs: grant(user, "finance")}
+    )
+
+    def transition_with_a_duplicate():
+        with pipeline.atomic():
+            pipeline.insert([role(user, "legal")])  # the transition's own write: a duplicate
+            signals.dispatch([(signal, None, {"instance": None})])
+
+    with pytest.raises(IntegrityError):
+        transition_with_a_duplicate()
+    assert roles_of(user) == ["legal"]
+
+
+def test_a_receiver_raising_after_queueing_drops_only_its_writes(user, monkeypatch):
+    def queues_then_fails(**kwargs):
+        grant(user, "ceo")
+        raise RuntimeError("receiver bug")
+
+    signal = signals.DomainSignal("test_pipeline")
+    monkeypatch.setattr(signals, "_batch_receivers", {"broken": queues_then_fails})
+    with pipeline.atomic():
+        pipeline.insert([role(user, "legal")])
+        signals.dispatch([(signal, None, {"instance": None})])
+    assert roles_of(user) == ["legal"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_receivers_failing_at_the_commit_are_rolled_back_alone(user, caplog, monkeypatch):
+    """Outside a test's transaction the block's end is its COMMIT: the failing receiver is
+    rolled back, the others run again on their own, and the transition commits."""
+    UserRole.objects.create(tenant=user.tenant, user=user, role="legal")
+
+    def grants(**kwargs):
+        grant(user, "finance")
+
+    def duplicates(**kwargs):
+        grant(user, "legal")
+
+    _dispatch_to({"a": grants, "b": duplicates}, monkeypatch)
+    assert roles_of(user) == ["finance", "legal"]
+    assert _failed_receivers(caplog) == ["duplicates"]

@@ -200,16 +200,16 @@ def test_contract_create_starting_a_workflow_query_count(
     # Round trips (the writes queued by core.pipeline travel with the next statement and
     # are not logged on their own): the JWT user, clause rules and active definitions (the match
     # is evaluated in Python on the unsaved contract), the definition's current version
-    # (share-locked) with the roles of its stages someone but the creator holds, then the
-    # listeners' fan-out statement carrying every write of the start (contract already in
-    # review, instance, stages, approvals, one bulk audit INSERT) and the listeners' savepoint,
-    # the statement inserting the notifications with their email and webhook deliveries
-    # (revision 1 queued with the rest). 7 in all, once this process has compiled
-    # the definition's rules and loaded the tenant's SLA policy (the first create: +2).
-    # The response's workflow summary is the instance the service started: no read.
+    # (share-locked) with the roles of its stages someone but the creator holds, then the end
+    # of the transaction (the RELEASE of its savepoint here, the COMMIT in production) carrying
+    # every write of the start (revision 1, contract already in review, instance, stages,
+    # approvals, one bulk audit INSERT), the listeners' savepoint and the statement inserting
+    # the notifications with their email and webhook deliveries. 6 in all, once this process
+    # has compiled the definition's rules and loaded the tenant's SLA policy (the first create:
+    # +2). The response's workflow summary is the instance the service started: no read.
     body = {**CONTRACT_BODY, "contract_type": WORKFLOW_CONTRACT_TYPE}
     assert client.post("/api/contracts/", body, format="json").status_code == 201
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(6):
         response = client.post(
             "/api/contracts/",
             {**CONTRACT_BODY, "contract_type": WORKFLOW_CONTRACT_TYPE},
