@@ -81,8 +81,7 @@ class _Queue:
         statements, guards = self.take()
         if many or getattr(context["cursor"].cursor, "name", None):
             # executemany would repeat the queue per row; a named cursor takes one statement.
-            last, last_params = statements.pop()
-            self._send(execute, context, statements, guards, last, last_params, False)
+            self._send(execute, context, *_with_carrier(statements, guards), False)
             return execute(sql, params, many, context)
         sql, params = _positional(sql, params)
         return self._send(execute, context, statements, guards, sql, params, many)
@@ -189,15 +188,22 @@ def atomic() -> Iterator[None]:
 
 
 def _flush(queue: _Queue) -> None:
-    """Send the queue now: its last statement carries the others, unless it belongs to a
-    guard's receivers (then the RELEASE of their savepoint does)."""
-    guarded = queue.guards and queue.guards[-1].end == len(queue.statements)
-    if guarded:
-        carrier, params = connection.ops.savepoint_commit_sql(queue.guards[-1].savepoint), ()
-    else:
-        carrier, params = queue.statements.pop()
+    """Send the queue now, in one round trip."""
+    statements, guards, carrier, params = _with_carrier(queue.statements, queue.guards)
+    queue.statements[:], queue.guards[:] = statements, guards
     with connection.cursor() as cursor:
         cursor.execute(carrier, params)
+
+
+def _with_carrier(statements: list, guards: list) -> tuple[list, list, str, tuple]:
+    """The statements and guards, and the statement that carries them: the last one, unless it
+    is a guarded receiver's write (after a failure it would be sent again once the receivers
+    ran again): then the RELEASE of their savepoint."""
+    if guards and guards[-1].end == len(statements):
+        release = connection.ops.savepoint_commit_sql(guards[-1].savepoint)
+        return statements, guards, release, ()
+    *carried, (last, params) = statements
+    return carried, guards, last, params
 
 
 def _enqueue(sql: str, params) -> None:

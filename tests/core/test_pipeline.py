@@ -316,3 +316,22 @@ def test_receivers_failing_at_the_commit_are_rolled_back_alone(user, caplog, mon
     _dispatch_to({"a": grants, "b": duplicates}, monkeypatch)
     assert roles_of(user) == ["finance", "legal"]
     assert _failed_receivers(caplog) == ["duplicates"]
+
+
+def test_a_block_ending_with_guarded_writes_sends_none_of_them_twice(user, caplog, monkeypatch):
+    """A plain ``deferred_writes`` block sends its queue when it ends: a receiver's write there
+    is carried, not the carrier, or the recovery would send it a second time."""
+    UserRole.objects.create(tenant=user.tenant, user=user, role="legal")
+
+    def duplicates(**kwargs):
+        grant(user, "legal")
+
+    def grants(**kwargs):
+        grant(user, "finance")  # the last write queued
+
+    signal = signals.DomainSignal("test_pipeline")
+    monkeypatch.setattr(signals, "_batch_receivers", {"a": duplicates, "b": grants})
+    with transaction.atomic(), pipeline.deferred_writes():
+        signals.dispatch([(signal, None, {"instance": None})])
+    assert roles_of(user) == ["finance", "legal"]
+    assert _failed_receivers(caplog) == ["duplicates"]
