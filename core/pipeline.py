@@ -9,14 +9,16 @@ ORM as usual (``insert``, ``save``, ``update``), and the queue is sent in front 
 statement the connection executes next, in the same query string, so every later read of the
 transaction sees them, and the writes keep their order; their values stay query parameters (a
 carrying statement's named ones become positional). What is still queued when the block ends is
-sent then, in one round trip. ``savepoint()`` queues a SAVEPOINT the same way (the signal
+sent then, in one round trip; with ``atomic()`` it travels with the COMMIT (or the RELEASE of the
+block's savepoint) instead. ``savepoint()`` queues a SAVEPOINT the same way (the signal
 receivers' isolation, ``approvals.signals.dispatch``): it costs no round trip of its own, and none
-at all when the receivers write nothing.
+at all when the receivers write nothing; ``guard()`` keeps the receivers' queued writes isolated.
 
 A failing write raises from the statement that carried it, inside the same transaction, so the
 transaction fails exactly as if the write had been sent alone. The queue is dropped when the
-block exits with an exception (the transaction is rolling back). Queued writes do not appear in
-``connection.queries`` (Django logs the statement as its caller passed it).
+block exits with an exception (the transaction is rolling back), and by a ROLLBACK. Queued writes
+have no entry of their own in ``connection.queries``: it lists round trips, each with the text
+that was sent (the carried writes included).
 
 The queue is sent by an ``execute_wrapper`` placed first on the connection: outside the row-level
 security scope injector, which therefore still puts the scope's ``set_config`` first.

@@ -41,7 +41,8 @@ _BEGIN = {
 
 
 class TransactionOpener:
-    """The innermost execute wrapper: ``BEGIN; `` in front of a transaction's first statement."""
+    """``BEGIN; `` in front of a transaction's first statement: the backend's last execute
+    wrapper, so the BEGIN goes in front of the scope's ``set_config`` too."""
 
     def __call__(self, execute, sql, params, many, context):
         wrapper = context["connection"]
@@ -99,6 +100,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return connection
 
     def _set_autocommit(self, autocommit):
+        open_on_server = self.connection.info.transaction_status != TRANSACTION_STATUS_IDLE
+        if autocommit and open_on_server:
+            # As psycopg2 refuses it: the open transaction would never be committed.
+            with self.wrap_database_errors:
+                raise self.Database.ProgrammingError(
+                    "autocommit cannot be turned on inside a transaction: commit or roll back"
+                )
         self._forget_scope()
         self.transaction_unopened = not autocommit
 

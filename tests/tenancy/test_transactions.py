@@ -145,3 +145,16 @@ def test_writes_carried_behind_a_queued_savepoint_run_in_the_scope(user):
         pipeline.insert([UserRole(tenant=user.tenant, user=user, role="legal")])
     assert strings[0].startswith("BEGIN; SELECT set_config(")
     assert UserRole.objects.filter(user=user, role="legal").exists()
+
+
+def test_autocommit_cannot_be_turned_on_inside_an_open_transaction(user):
+    """As psycopg2 refuses it: the transaction would stay open, and everything after it in it."""
+    connection.set_autocommit(False)
+    try:
+        UserRole.objects.create(tenant=user.tenant, user=user, role="legal")
+        with pytest.raises(ProgrammingError, match="inside a transaction"):
+            connection.set_autocommit(True)
+        connection.rollback()
+    finally:
+        connection.set_autocommit(True)
+    assert not UserRole.objects.filter(user=user).exists()
