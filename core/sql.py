@@ -25,8 +25,9 @@ value goes to the driver as a query parameter (``%s`` / ``%(name)s``), never int
 The result is plain text: build it once, at import, and pass the parameters to ``execute``.
 
 ``Prepared(text)`` wraps such a text for the few statements that run on every decision and whose
-planning costs PostgreSQL more than running them: each connection plans it once (``PREPARE``)
-and then runs it by name.
+planning costs PostgreSQL more than running them: each connection plans it once (``PREPARE``;
+the backend's sessions keep one generic plan per statement, ``tenancy.rls_backend``) and then
+runs it by name.
 
 For the set-based writers (the SLA check, the notification fan-out): ``Params``, named parameters
 added as the text is built, and ``insert_select``, an ``INSERT ... SELECT`` into a model's table

@@ -11,7 +11,12 @@ are signed for it (``core.rls``), and unlike the text of a statement, no other s
 it. ``SCOPE_ROLES`` in the database settings names the role each scope runs as.
 
 The connection also keeps the names of the statements it prepared (``core.sql.Prepared``): they
-live as long as the session, so a new connection starts with none.
+live as long as the session, so a new connection starts with none. Its session plans them once,
+generically (``plan_cache_mode``, sent in the startup packet too): left to choose, PostgreSQL plans
+the first five runs of each statement anew, and every run of one whose generic plan it prices
+above a custom one, such as the stages' ``UPDATE ... FROM unnest(...)``, whose arrays' lengths it
+cannot know in advance (its generic plan is the same nested loop over the key's index). The
+statements are all reads and writes by key or tenant, planned the same for any value.
 
 Transactions: psycopg2 with autocommit off sends BEGIN on its own, one round trip before the
 transaction's first statement, and COMMIT after its last. Here psycopg2 stays in autocommit and
@@ -92,9 +97,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.prepared_statements = set()
         self.transaction_unopened = False
         self.rls_nonce = secrets.token_hex(16)
-        options = " ".join(
-            filter(None, [conn_params.get("options"), f"-c {NONCE_SETTING}={self.rls_nonce}"])
-        )
+        session = [f"-c {NONCE_SETTING}={self.rls_nonce}", "-c plan_cache_mode=force_generic_plan"]
+        options = " ".join(filter(None, [conn_params.get("options"), *session]))
         connection = super().get_new_connection({**conn_params, "options": options})
         connection.autocommit = True  # BEGIN and COMMIT are this backend's (module docstring)
         return connection

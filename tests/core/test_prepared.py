@@ -190,3 +190,27 @@ def test_a_text_that_cannot_be_sent_fails_as_it_would_without_the_literal():
 def test_any_list_of_texts_comes_back_as_sent(texts):
     with transaction.atomic():  # a failing example must not abort the test's transaction
         assert _arrays(texts=texts)[0] == texts
+
+
+NAMES_BY_KEY = Prepared(
+    sql(
+        "UPDATE {u} SET {u.full_name:column} = v.name FROM unnest(%(keys)s::uuid[], "
+        "%(names)s::text[]) AS v (key, name) WHERE {u.pk} = v.key",
+        u=User,
+    )
+)
+
+
+def test_each_statement_is_planned_once_for_its_connection(user):
+    """A statement whose arrays' lengths PostgreSQL cannot know would get a plan of its own on
+    every run (a custom plan looks cheaper than the generic one); the session plans it once."""
+    for number in range(7):
+        with connection.cursor() as cursor:
+            NAMES_BY_KEY.execute(cursor, {"keys": [user.pk], "names": [f"Name {number}"]})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = %s",
+            [NAMES_BY_KEY.name],
+        )
+        assert cursor.fetchone() == (7, 0)
+    assert User.objects.get(pk=user.pk).full_name == "Name 6"
