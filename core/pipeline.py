@@ -148,12 +148,18 @@ def _named_order(sql: str) -> tuple[str, tuple[str, ...]]:
 
 
 def _queue() -> _Queue:
+    """The default connection's queue, made (and put first among its wrappers) on first use."""
     wrapper = default_connection()
-    queue = getattr(wrapper, "_pipeline_queue", None)
+    queue = _queue_of(wrapper)
     if queue is None:
         queue = wrapper._pipeline_queue = _Queue()
         wrapper.execute_wrappers.insert(0, queue)
     return queue
+
+
+def _queue_of(wrapper) -> _Queue | None:
+    """``wrapper``'s queue, or None when nothing on that connection ever queued."""
+    return getattr(wrapper, "_pipeline_queue", None)
 
 
 @contextmanager
@@ -384,13 +390,13 @@ def write(prepared: Prepared, params: Mapping) -> None:
 
 def queued(wrapper) -> bool:
     """Whether ``wrapper`` (a connection) holds queued statements (its backend's COMMIT)."""
-    queue = getattr(wrapper, "_pipeline_queue", None)
+    queue = _queue_of(wrapper)
     return bool(queue and queue.statements)
 
 
 def discard(wrapper) -> None:
     """Drop what ``wrapper`` holds queued (its backend's ROLLBACK when nothing was sent)."""
-    queue = getattr(wrapper, "_pipeline_queue", None)
+    queue = _queue_of(wrapper)
     if queue is not None:
         queue.clear()
 

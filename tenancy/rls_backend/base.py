@@ -35,6 +35,7 @@ from django.db.backends.postgresql.psycopg_any import IsolationLevel
 from django.db.backends.utils import CursorWrapper, debug_transaction
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
+from core import pipeline
 from core.rls import NONCE_SETTING, Scope, ScopeInjector
 
 _BEGIN = {
@@ -124,8 +125,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
         """Send ``command`` through the execute wrappers (the queued writes travel with a
         COMMIT), unless no transaction is open on the server (it never opened, or its failed
         COMMIT ended it) and no write is queued."""
-        from core import pipeline
-
         if self.connection is None:
             return
         idle = self.connection.info.transaction_status == TRANSACTION_STATUS_IDLE
