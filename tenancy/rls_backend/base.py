@@ -29,11 +29,17 @@ found before anything runs) leaves the transaction unopened, and the next statem
 """
 
 import secrets
+import uuid
 
 from django.db.backends.postgresql import base
 from django.db.backends.postgresql.psycopg_any import IsolationLevel
 from django.db.backends.utils import CursorWrapper, debug_transaction
-from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+from psycopg2.extensions import (
+    TRANSACTION_STATUS_IDLE,
+    new_array_type,
+    new_type,
+    register_type,
+)
 
 from core import pipeline
 from core.rls import NONCE_SETTING, Scope, ScopeInjector
@@ -64,6 +70,21 @@ class TransactionOpener:
             if wrapper.connection.info.transaction_status == TRANSACTION_STATUS_IDLE:
                 wrapper.transaction_unopened = True  # nothing ran, or the COMMIT it carried failed
             raise
+
+
+def _uuid_from_text(value, cursor, _new=object.__new__, _set=object.__setattr__):
+    """psycopg2's typecaster for ``uuid`` columns, without ``uuid.UUID()``'s parsing of every
+    spelling it accepts: PostgreSQL sends one, the canonical. A decision reads a few hundred."""
+    if value is None:
+        return None
+    parsed = _new(uuid.UUID)
+    _set(parsed, "int", int(value.replace("-", ""), 16))
+    _set(parsed, "is_safe", uuid.SafeUUID.unknown)
+    return parsed
+
+
+_UUID = new_type((2950,), "UUID", _uuid_from_text)  # the uuid type's OID, and its array's
+_UUID_ARRAY = new_array_type((2951,), "UUID[]", _UUID)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -102,6 +123,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         options = " ".join(filter(None, [conn_params.get("options"), *session]))
         connection = super().get_new_connection({**conn_params, "options": options})
         connection.autocommit = True  # BEGIN and COMMIT are this backend's (module docstring)
+        register_type(_UUID, connection)
+        register_type(_UUID_ARRAY, connection)
         return connection
 
     def _set_autocommit(self, autocommit):
