@@ -56,6 +56,7 @@ from core import pipeline
 from core.sql import (
     Deferring,
     Prepared,
+    joined,
     leading_models,
     model_from_row,
     one_to_many,
@@ -579,7 +580,7 @@ def approval_act(
             "Changes were requested: nobody can decide until the contract is resubmitted.",
             code="changes_requested",
         )
-    instance.tenant = tenant  # the request's tenant object (keys the cached SLA policy)
+    joined(instance, "tenant", tenant)  # the request's object (keys the cached SLA policy)
     if contract.created_by_id == actor.pk:
         raise PermissionDenied("The contract's creator may not approve their own contract.")
     transition = _Transition(instance, contract, actor, timezone.now(), stages, rows, via=via)
@@ -587,7 +588,7 @@ def approval_act(
     decision = _Decision(approval, ApprovalAction(action), comments, delegate_to)
     if decision.action != ApprovalAction.DELEGATE:
         _require_distinct_decider(transition, decision)
-    approval.contract = contract  # receivers read it from the row: no reload
+    joined(approval, "contract", contract)  # receivers read it from the row: no reload
     {
         ApprovalAction.APPROVE: _decide,
         ApprovalAction.REJECT: _decide,
@@ -619,9 +620,11 @@ def _open_instance_with_rows(tenant, contract_id, actor) -> tuple | None:
     )
     if not found:
         return None
-    (instance, instance.contract, instance.definition_version), rest = leading_models(
+    (instance, contract, version), rest = leading_models(
         found[0], WorkflowInstance, _LOADED_CONTRACT, WorkflowDefinitionVersion
     )
+    joined(instance, "contract", contract)
+    joined(instance, "definition_version", version)
     width = len(found[0]) - len(rest)
     stages, rows = _stages_from(
         [values[width:] for values in found if values[width] is not None], instance
@@ -668,11 +671,12 @@ def _stages_from(found, instance) -> tuple[list, list[WorkflowStageApproval]]:
     for stage, (_, held), approvals in one_to_many(
         found, WorkflowStage, WorkflowStageApproval, trailing=2
     ):
-        stage.instance = instance
+        joined(stage, "instance", instance)
         stage.held_roles = None if held is None else frozenset(held)
         stages.append(stage)
         for row, (eligible, _) in approvals:
-            row.stage, row.actor_eligible = stage, eligible
+            joined(row, "stage", stage)
+            row.actor_eligible = eligible
             rows.append(row)
     rows.sort(key=lambda row: (row.created_at, row.pk))
     return stages, rows

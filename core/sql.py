@@ -182,6 +182,17 @@ def one_to_many(rows: Sequence, parent, child, *, trailing: int = 0) -> list[tup
     return list(grouped.values())
 
 
+def joined(obj: Model, name: str, related: Model) -> None:
+    """Leave ``related`` where ``select_related(name)`` leaves it: for a reader that loaded both
+    rows itself, whose foreign key already holds ``related``'s key. Unlike assigning it
+    (``obj.<name> = related``), this skips the checks and key copy of an assignment, which the
+    decision path paid for each of its rows."""
+    field = obj._meta.get_field(name)
+    if getattr(obj, field.attname) != getattr(related, field.target_field.attname):
+        raise ValueError(f"{obj!r}.{name} does not refer to {related!r}")
+    field.set_cached_value(obj, related)
+
+
 def prefetched(obj: Model, related_name: str, rows) -> None:
     """Leave ``rows`` where ``prefetch_related(related_name)`` leaves them, so that
     ``getattr(obj, related_name).all()`` returns them without a query: for a reader that loaded

@@ -13,6 +13,7 @@ from core.sql import (
     Deferring,
     Params,
     insert_select,
+    joined,
     leading_models,
     model_from_row,
     models_from_row,
@@ -176,3 +177,21 @@ def test_a_left_join_comes_back_grouped_by_parent_with_its_trailing_values(tenan
     assert (user.pk, rest[0], rest[-1]) == (holder.pk, ceo.pk, True)
     with pytest.raises(ValueError, match="values for at least"):
         leading_models(rows[0][:3], User)
+
+
+@pytest.mark.django_db
+def test_a_joined_row_is_cached_as_select_related_leaves_it(tenant, django_assert_num_queries):
+    """``joined``: the related object is read without a query and is the very object given; a
+    row whose key names another object is refused."""
+    holder = UserFactory(tenant=tenant)
+    role = UserRole.objects.create(tenant=tenant, user=holder, role="legal")
+    text = sql("SELECT {r:columns}, {u:columns} FROM {r} JOIN {u} ON {u.pk} = {r.user}"
+               " WHERE {r.pk} = %s", r=UserRole, u=User)  # fmt: skip
+    loaded, user = models_from_row(fetched(text, [role.pk])[0], UserRole, User)
+    joined(loaded, "user", user)
+    with django_assert_num_queries(0):
+        assert loaded.user is user
+        assert loaded.user_id == holder.pk
+    with pytest.raises(ValueError, match="does not refer to"):
+        joined(loaded, "user", UserFactory(tenant=tenant))
+    assert loaded.user is user
