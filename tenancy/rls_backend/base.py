@@ -26,6 +26,9 @@ ROLLBACK goes through the connection's execute wrappers, so the writes ``core.pi
 holds travel with the COMMIT and are dropped by a ROLLBACK. A transaction that sent nothing
 sends no COMMIT either. A statement string that fails before its BEGIN ran (a syntax error is
 found before anything runs) leaves the transaction unopened, and the next statement opens it.
+
+Each connection also reads ``uuid`` columns with a typecaster of its own (``_uuid_from_text``),
+which returns the same ``uuid.UUID`` objects as psycopg2's for less work.
 """
 
 import secrets
