@@ -83,7 +83,8 @@ class _Queue:
         statements, guards = self.take()
         if many or getattr(context["cursor"].cursor, "name", None):
             # executemany would repeat the queue per row; a named cursor takes one statement.
-            self._send(execute, context, *_with_carrier(statements, guards), False)
+            carried, carrier, carrier_params = _with_carrier(statements, guards)
+            self._send(execute, context, carried, guards, carrier, carrier_params, False)
             return execute(sql, params, many, context)
         sql, params = _positional(sql, params)
         return self._send(execute, context, statements, guards, sql, params, many)
@@ -197,21 +198,20 @@ def atomic() -> Iterator[None]:
 
 def _flush(queue: _Queue) -> None:
     """Send the queue now, in one round trip."""
-    statements, guards, carrier, params = _with_carrier(queue.statements, queue.guards)
-    queue.statements[:], queue.guards[:] = statements, guards
+    queue.statements[:], carrier, params = _with_carrier(queue.statements, queue.guards)
     with connection.cursor() as cursor:
         cursor.execute(carrier, params)
 
 
-def _with_carrier(statements: list, guards: list) -> tuple[list, list, str, tuple]:
-    """The statements and guards, and the statement that carries them: the last one, unless it
-    is a guarded receiver's write (after a failure it would be sent again once the receivers
-    ran again): then the RELEASE of their savepoint."""
+def _with_carrier(statements: list, guards: list) -> tuple[list, str, tuple]:
+    """The statements to carry, and the statement that carries them with its parameters: the
+    last one, unless it is a guarded receiver's write (after a failure it would be sent again
+    once the receivers ran again): then the RELEASE of their savepoint. The guards' positions
+    hold for the statements carried."""
     if guards and guards[-1].end == len(statements):
-        release = connection.ops.savepoint_commit_sql(guards[-1].savepoint)
-        return statements, guards, release, ()
+        return statements, connection.ops.savepoint_commit_sql(guards[-1].savepoint), ()
     *carried, (last, params) = statements
-    return carried, guards, last, params
+    return carried, last, params
 
 
 def _enqueue(sql: str, params) -> None:
