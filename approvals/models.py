@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from tenancy.scoping import TenantOwnedModel
+from tenancy.scoping import TenantOwnedModel, tenant_key
 from workflows.models import ApprovalType, reset_on_any_change
 
 
@@ -46,6 +46,7 @@ OPEN_INSTANCE_STATUSES = (InstanceStatus.ACTIVE, InstanceStatus.CHANGES_REQUESTE
 
 
 class WorkflowInstance(TenantOwnedModel):
+    tenant = tenant_key(db_index=False)  # instance_tenant_status_idx leads with it
     contract = models.ForeignKey(
         "contracts.Contract", on_delete=models.CASCADE, related_name="workflow_instances"
     )
@@ -123,7 +124,10 @@ class WorkflowInstance(TenantOwnedModel):
 class WorkflowStage(TenantOwnedModel):
     """A stage of one instance, copied from the definition version when the instance starts."""
 
-    instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE, related_name="stages")
+    # Indexed by stage_instance_name_uq (instance, stage_name).
+    instance = models.ForeignKey(
+        WorkflowInstance, on_delete=models.CASCADE, related_name="stages", db_index=False
+    )
     sequence = models.PositiveSmallIntegerField()
     stage_name = models.CharField(max_length=100)
     approval_type = models.CharField(max_length=10, choices=ApprovalType.choices)
@@ -165,11 +169,7 @@ class WorkflowStage(TenantOwnedModel):
 class WorkflowStageApproval(TenantOwnedModel):
     """One approver entry of a stage: a role (any unexpired holder may act) or a named user."""
 
-    # No single-column tenant index: approval_decided_by_idx (tenant, decided_by) leads with it
-    # and covers every row.
-    tenant = models.ForeignKey(
-        "tenancy.Tenant", on_delete=models.CASCADE, editable=False, db_index=False
-    )
+    tenant = tenant_key(db_index=False)  # approval_decided_by_idx leads with it
     stage = models.ForeignKey(WorkflowStage, on_delete=models.CASCADE, related_name="approvals")
     instance = models.ForeignKey(
         WorkflowInstance, on_delete=models.CASCADE, related_name="approvals"
@@ -438,6 +438,7 @@ class SLASettings(TenantOwnedModel):
 class Holiday(TenantOwnedModel):
     """A local date without working hours for business-hours SLAs."""
 
+    tenant = tenant_key(db_index=False)  # holiday_tenant_date_uq leads with it
     date = models.DateField()
     name = models.CharField(max_length=200)
 
@@ -454,11 +455,7 @@ class Holiday(TenantOwnedModel):
 class SLABreach(TenantOwnedModel):
     """An approval found pending past its due date: at most one per approval, ever."""
 
-    # No separate tenant index: (tenant, -breached_at) below serves tenant filters. Every index
-    # here is written once per breach, 100,000 times in a large run.
-    tenant = models.ForeignKey(
-        "tenancy.Tenant", on_delete=models.CASCADE, editable=False, db_index=False
-    )
+    tenant = tenant_key(db_index=False)  # (tenant, -breached_at) below leads with it
     approval = models.OneToOneField(
         WorkflowStageApproval, on_delete=models.CASCADE, related_name="sla_breach"
     )
@@ -497,10 +494,7 @@ class ApprovalLink(TenantOwnedModel):
     the person still eligible, so nothing has to revoke links when a row moves on.
     """
 
-    # Indexed by approvallink_expiry_idx (tenant, expires_at), the purge's scan.
-    tenant = models.ForeignKey(
-        "tenancy.Tenant", on_delete=models.CASCADE, editable=False, db_index=False
-    )
+    tenant = tenant_key(db_index=False)  # approvallink_expiry_idx leads with it
     # Indexed by approvallink_one_per_person (approval, user).
     approval = models.ForeignKey(
         WorkflowStageApproval, on_delete=models.CASCADE, related_name="+", db_index=False

@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Q
 
 from contracts.playbook import MAX_PHRASE_LENGTH
-from tenancy.scoping import TenantOwnedModel
+from tenancy.scoping import TenantOwnedModel, tenant_key
 
 
 class ContractStatus(models.TextChoices):
@@ -51,6 +51,7 @@ def amount_text(value, currency: str) -> str:
 
 
 class Contract(TenantOwnedModel):
+    tenant = tenant_key(db_index=False)  # contract_tenant_created_idx leads with it
     title = models.CharField(max_length=255)
     contract_type = models.CharField(max_length=50, help_text="e.g. MSA, SOW, NDA")
     value = models.DecimalField(
@@ -125,7 +126,10 @@ class ContractRevision(TenantOwnedModel):
     refuses UPDATE); approval rows record the ``number`` their decision was made on.
     """
 
-    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="revisions")
+    # Indexed by revision_contract_uq (contract, number).
+    contract = models.ForeignKey(
+        Contract, on_delete=models.CASCADE, related_name="revisions", db_index=False
+    )
     number = models.PositiveIntegerField()
     content_hash = models.CharField(max_length=64)
     content = models.JSONField(help_text="The business fields, as hashed (canonical values).")
@@ -171,6 +175,7 @@ class ClauseRule(TenantOwnedModel):
     word boundaries by ``contracts.playbook``; ``contract_types`` empty means every type.
     """
 
+    tenant = tenant_key(db_index=False)  # clauserule_tenant_name_uq leads with it
     name = models.CharField(max_length=200)
     category = models.CharField(max_length=100, blank=True, default="")
     contract_types = ArrayField(
@@ -231,7 +236,10 @@ COMMENT_MAX_LENGTH = 10_000
 class Comment(TenantOwnedModel):
     """One message of a contract's discussion thread; ``mentions`` are members told of it."""
 
-    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="comments")
+    # Indexed by comment_thread_idx, which leads with it.
+    contract = models.ForeignKey(
+        Contract, on_delete=models.CASCADE, related_name="comments", db_index=False
+    )
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )

@@ -20,8 +20,9 @@ class Document(TenantOwnedModel):
     canonical JSON the PDF was rendered from, the same whenever the same trail is rendered again.
     """
 
+    # Indexed by document_contract_idx, which leads with it.
     contract = models.ForeignKey(
-        "contracts.Contract", on_delete=models.CASCADE, related_name="documents"
+        "contracts.Contract", on_delete=models.CASCADE, related_name="documents", db_index=False
     )
     kind = models.CharField(max_length=32, choices=DocumentKind.choices)
     revision = models.PositiveIntegerField(help_text="The contract revision the document is of.")
@@ -154,8 +155,12 @@ class RequestStatus(models.TextChoices):
 class SignatureRequest(TenantOwnedModel):
     """Signatures asked for one approved revision of a contract."""
 
+    # Indexed by sigrequest_contract_idx, which leads with it.
     contract = models.ForeignKey(
-        "contracts.Contract", on_delete=models.CASCADE, related_name="signature_requests"
+        "contracts.Contract",
+        on_delete=models.CASCADE,
+        related_name="signature_requests",
+        db_index=False,
     )
     revision = models.PositiveIntegerField()
     content_hash = models.CharField(max_length=64)
@@ -211,7 +216,10 @@ class Signer(TenantOwnedModel):
     The link's token is never stored: only its SHA-256 (``token_sha256``), cleared once used.
     """
 
-    request = models.ForeignKey(SignatureRequest, on_delete=models.CASCADE, related_name="signers")
+    # Indexed by signer_position_uq (request, position).
+    request = models.ForeignKey(
+        SignatureRequest, on_delete=models.CASCADE, related_name="signers", db_index=False
+    )
     position = models.PositiveSmallIntegerField()
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -68,8 +68,12 @@ class Notification(TenantOwnedModel):
 class NotificationPreference(TenantOwnedModel):
     """A user's opt-out of email for one notification type (in-app is always on)."""
 
+    # Indexed by notificationpref_user_type_uq (user, notification_type).
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notification_preferences",
+        db_index=False,
     )
     notification_type = models.CharField(max_length=32, choices=NotificationType.choices)
     email_enabled = models.BooleanField(default=True)

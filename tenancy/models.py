@@ -10,7 +10,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from tenancy.capabilities import CAPABILITY_CHOICES
-from tenancy.scoping import TenantOwnedModel, TenantQuerySet
+from tenancy.scoping import TenantOwnedModel, TenantQuerySet, tenant_key
 
 
 def validate_timezone(value: str) -> None:
@@ -122,7 +122,11 @@ class User(AbstractBaseUser, PermissionsMixin):
 class UserRole(TenantOwnedModel):
     """A role (e.g. ``legal``) held by a user, maybe granting capabilities, maybe expiring."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="role_assignments")
+    tenant = tenant_key(db_index=False)  # userrole_tenant_role_idx leads with it
+    # Indexed by userrole_user_role_unique (user, role).
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="role_assignments", db_index=False
+    )
     role = models.SlugField(max_length=50)
     permissions = ArrayField(
         models.CharField(max_length=40, choices=CAPABILITY_CHOICES), default=list, blank=True
@@ -155,6 +159,7 @@ class IdempotencyRecord(TenantOwnedModel):
     ``tenancy.idempotency``.
     """
 
+    tenant = tenant_key(db_index=False)  # idempotency_tenant_user_key_unique leads with it
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(
@@ -200,6 +205,7 @@ class RateLimitCounter(models.Model):
 class Role(TenantOwnedModel):
     """A role of the tenant's catalog: what stage approvers and role assignments may name."""
 
+    tenant = tenant_key(db_index=False)  # role_tenant_slug_uq leads with it
     slug = models.SlugField(max_length=50)
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True, default="", max_length=2000)

@@ -22,9 +22,21 @@ class TenantQuerySet(models.QuerySet):
         return self.filter(tenant_id=tenant_id)
 
 
+def tenant_key(*, db_index: bool = True) -> models.ForeignKey:
+    """A tenant-owned model's key to its tenant.
+
+    A model whose composite index or unique constraint starts with ``tenant`` declares it again
+    with ``db_index=False``: that index serves the key's lookups (a tenant's deletion), and a
+    second one would only cost every write an entry (``tests/test_schema_indexes.py``).
+    """
+    return models.ForeignKey(
+        "tenancy.Tenant", on_delete=models.CASCADE, editable=False, db_index=db_index
+    )
+
+
 class TenantOwnedModel(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.CASCADE, editable=False)
+    tenant = tenant_key()
 
     objects = TenantQuerySet.as_manager()
 

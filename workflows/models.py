@@ -6,7 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from tenancy.scoping import TenantOwnedModel
+from tenancy.scoping import TenantOwnedModel, tenant_key
 
 MAX_STAGES = 20
 MAX_APPROVERS_PER_STAGE = 20
@@ -36,6 +36,7 @@ class WorkflowDefinition(TenantOwnedModel):
     instances point at the snapshot they started with, so edits never change them.
     """
 
+    tenant = tenant_key(db_index=False)  # workflowdef_tenant_name_uq leads with it
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True, default="", max_length=2000)
     trigger_conditions = models.JSONField(
@@ -97,8 +98,9 @@ class WorkflowDefinition(TenantOwnedModel):
 class WorkflowStageDefinition(models.Model):
     """One stage of a definition's current version (the editable configuration)."""
 
+    # Indexed by stagedef_definition_name_uq (definition, stage_name).
     definition = models.ForeignKey(
-        WorkflowDefinition, on_delete=models.CASCADE, related_name="stages"
+        WorkflowDefinition, on_delete=models.CASCADE, related_name="stages", db_index=False
     )
     stage_name = models.CharField(max_length=100)
     sequence = models.PositiveSmallIntegerField(
@@ -147,8 +149,9 @@ class WorkflowStageDefinition(models.Model):
 class WorkflowDefinitionVersion(TenantOwnedModel):
     """The immutable configuration of one version, as instances started on it saw it."""
 
+    # Indexed by workflowdefversion_uq (definition, version).
     definition = models.ForeignKey(
-        WorkflowDefinition, on_delete=models.CASCADE, related_name="versions"
+        WorkflowDefinition, on_delete=models.CASCADE, related_name="versions", db_index=False
     )
     version = models.PositiveIntegerField()
     snapshot = models.JSONField(help_text="name, trigger_conditions, priority and stages.")

@@ -1,0 +1,75 @@
+"""Foreign keys without an index of their own where a composite index or unique constraint
+already leads with the key (each listed below with it): lookups by the key and the checks of
+its foreign key use that one, so the single-column index only cost every insert an entry
+(``tests/test_schema_indexes.py``).
+
+The database keeps its foreign-key constraints: only the indexes go, dropped CONCURRENTLY (the
+tables are written by every request), hence not atomic.
+"""
+
+import django.db.models.deletion
+from django.db import migrations, models
+
+# Django's names for the indexes the keys had (deterministic: table, column and a hash), each
+# with its table and column, and the index that leads with that column.
+DROPPED = {
+    # holiday_tenant_date_uq
+    "approvals_holiday_tenant_id_257ac3f0": ("approvals_holiday", "tenant_id"),
+    # instance_tenant_status_idx
+    "approvals_workflowinstance_tenant_id_fccce661": ("approvals_workflowinstance", "tenant_id"),
+    # stage_instance_name_uq
+    "approvals_workflowstage_instance_id_be7c0eea": ("approvals_workflowstage", "instance_id"),
+}
+
+
+class Migration(migrations.Migration):
+    atomic = False
+
+    dependencies = [
+        ("approvals", "0007_approval_on_behalf_of"),
+        ("tenancy", "0012_redundant_key_indexes"),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="holiday",
+                    name="tenant",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to="tenancy.tenant",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="workflowinstance",
+                    name="tenant",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to="tenancy.tenant",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="workflowstage",
+                    name="instance",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="stages",
+                        to="approvals.workflowinstance",
+                    ),
+                ),
+            ],
+            database_operations=[
+                migrations.RunSQL(
+                    f'DROP INDEX CONCURRENTLY IF EXISTS "{name}";',
+                    f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ("{column}");',
+                )
+                for name, (table, column) in DROPPED.items()
+            ],
+        ),
+    ]

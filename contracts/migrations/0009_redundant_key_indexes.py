@@ -1,0 +1,90 @@
+"""Foreign keys without an index of their own where a composite index or unique constraint
+already leads with the key (each listed below with it): lookups by the key and the checks of
+its foreign key use that one, so the single-column index only cost every insert an entry
+(``tests/test_schema_indexes.py``).
+
+The database keeps its foreign-key constraints: only the indexes go, dropped CONCURRENTLY (the
+tables are written by every request), hence not atomic.
+"""
+
+import django.db.models.deletion
+from django.db import migrations, models
+
+# Django's names for the indexes the keys had (deterministic: table, column and a hash), each
+# with its table and column, and the index that leads with that column.
+DROPPED = {
+    # clauserule_tenant_name_uq
+    "contracts_clauserule_tenant_id_bae99291": ("contracts_clauserule", "tenant_id"),
+    # comment_thread_idx
+    "contracts_comment_contract_id_55bd579d": ("contracts_comment", "contract_id"),
+    # contract_tenant_created_idx
+    "contracts_contract_tenant_id_faeeee05": ("contracts_contract", "tenant_id"),
+    # revision_contract_uq
+    "contracts_contractrevision_contract_id_03777a99": (
+        "contracts_contractrevision",
+        "contract_id",
+    ),
+}
+
+
+class Migration(migrations.Migration):
+    atomic = False
+
+    dependencies = [
+        ("contracts", "0008_large_columns_lz4"),
+        ("tenancy", "0012_redundant_key_indexes"),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="clauserule",
+                    name="tenant",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to="tenancy.tenant",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="comment",
+                    name="contract",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="comments",
+                        to="contracts.contract",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="contract",
+                    name="tenant",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to="tenancy.tenant",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="contractrevision",
+                    name="contract",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="revisions",
+                        to="contracts.contract",
+                    ),
+                ),
+            ],
+            database_operations=[
+                migrations.RunSQL(
+                    f'DROP INDEX CONCURRENTLY IF EXISTS "{name}";',
+                    f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ("{column}");',
+                )
+                for name, (table, column) in DROPPED.items()
+            ],
+        ),
+    ]

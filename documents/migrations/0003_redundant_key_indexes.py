@@ -1,0 +1,78 @@
+"""Foreign keys without an index of their own where a composite index or unique constraint
+already leads with the key (each listed below with it): lookups by the key and the checks of
+its foreign key use that one, so the single-column index only cost every insert an entry
+(``tests/test_schema_indexes.py``).
+
+The database keeps its foreign-key constraints: only the indexes go, dropped CONCURRENTLY (the
+tables are written by every request), hence not atomic.
+"""
+
+import django.db.models.deletion
+from django.db import migrations, models
+
+# Django's names for the indexes the keys had (deterministic: table, column and a hash), each
+# with its table and column, and the index that leads with that column.
+DROPPED = {
+    # document_contract_idx
+    "documents_document_contract_id_5aa04278": ("documents_document", "contract_id"),
+    # sigrequest_contract_idx
+    "documents_signaturerequest_contract_id_719c27eb": (
+        "documents_signaturerequest",
+        "contract_id",
+    ),
+    # signer_position_uq
+    "documents_signer_request_id_97198d71": ("documents_signer", "request_id"),
+}
+
+
+class Migration(migrations.Migration):
+    atomic = False
+
+    dependencies = [
+        ("contracts", "0009_redundant_key_indexes"),
+        ("documents", "0002_row_level_security_and_immutable_documents"),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="document",
+                    name="contract",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="documents",
+                        to="contracts.contract",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="signaturerequest",
+                    name="contract",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="signature_requests",
+                        to="contracts.contract",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="signer",
+                    name="request",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="signers",
+                        to="documents.signaturerequest",
+                    ),
+                ),
+            ],
+            database_operations=[
+                migrations.RunSQL(
+                    f'DROP INDEX CONCURRENTLY IF EXISTS "{name}";',
+                    f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ("{column}");',
+                )
+                for name, (table, column) in DROPPED.items()
+            ],
+        ),
+    ]
