@@ -180,11 +180,6 @@ class Delivery(TenantOwnedModel):
         ordering = ["created_at"]
         indexes = [
             models.Index(
-                fields=["next_attempt_at"],
-                condition=Q(status="pending"),
-                name="delivery_due_idx",
-            ),
-            models.Index(
                 fields=["endpoint", "-created_at"],
                 condition=Q(endpoint__isnull=False),
                 name="delivery_endpoint_time_idx",
