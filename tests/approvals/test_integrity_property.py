@@ -339,6 +339,16 @@ class IntegrityMachine(RuleBasedStateMachine):
                 self.stats["approved stages keeping an older approval"] += 1
 
 
+# The property was exercised: contracts were edited, sent back, partly reset (a later stage kept
+# while an earlier one re-opened) and approved along the way.
+EXERCISED = (
+    "patch ok",
+    "request_changes ok",
+    "steps with a settled stage ahead of the current one",
+    "steps ending approved",
+)
+
+
 def test_approval_integrity_holds_under_random_operations(tenant):
     admin = UserFactory(tenant=tenant, is_tenant_admin=True)
     definition_create(tenant=tenant, created_by=admin, name="Standard", stages=STANDARD)
@@ -364,20 +374,21 @@ def test_approval_integrity_holds_under_random_operations(tenant):
         "roles": roles,
     }
     IntegrityMachine.stats = Counter()
-    run_state_machine_as_test(
-        IntegrityMachine,
-        settings=settings(
-            max_examples=40,
-            stateful_step_count=25,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow],
-        ),
-    )
+    # A developer's run explores new examples (CI replays fixed ones), and one round of them
+    # misses a shape now and then (a partial reset, above all): a round that missed one is
+    # followed by another, up to three, so the verdict does not depend on the draw.
+    for _ in range(3):
+        run_state_machine_as_test(
+            IntegrityMachine,
+            settings=settings(
+                max_examples=40,
+                stateful_step_count=25,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow],
+            ),
+        )
+        if all(IntegrityMachine.stats[shape] for shape in EXERCISED):
+            break
     stats = IntegrityMachine.stats
     print(f"integrity property: {dict(sorted(stats.items()))}")
-    # The property was exercised: contracts were edited, sent back, partly reset (a later stage
-    # kept while an earlier one re-opened) and approved along the way.
-    assert stats["patch ok"] > 0
-    assert stats["request_changes ok"] > 0
-    assert stats["steps with a settled stage ahead of the current one"] > 0
-    assert stats["steps ending approved"] > 0
+    assert {shape: stats[shape] > 0 for shape in EXERCISED} == dict.fromkeys(EXERCISED, True)
