@@ -1,10 +1,5 @@
-"""Foreign keys without an index of their own where a composite index or unique constraint
-already leads with the key (each listed below with it): lookups by the key and the checks of
-its foreign key use that one, so the single-column index only cost every insert an entry
-(``tests/test_schema_indexes.py``).
-
-The database keeps its foreign-key constraints: only the indexes go, dropped CONCURRENTLY (the
-tables are written by every request), hence not atomic.
+"""As ``tenancy.0012``, for the keys of approvals: each key that another index of its table
+leads with loses its own index (dropped CONCURRENTLY, hence not atomic); the constraints stay.
 """
 
 import django.db.models.deletion
