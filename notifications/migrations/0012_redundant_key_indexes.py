@@ -2,12 +2,16 @@
 leads with loses its own index (dropped CONCURRENTLY, hence not atomic); the constraints stay.
 """
 
+from importlib import import_module
+
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-# Django's names for the indexes the keys had (deterministic: table, column and a hash), each
-# with its table and column, and the index that leads with that column.
+key_indexes = import_module("tenancy.migrations.0012_redundant_key_indexes")
+
+# As in tenancy.0012: Django's name of each index, its table and column, and above it the
+# index that leads with that column.
 DROPPED = {
     # notificationpref_user_type_uq
     "notifications_notificationpreference_user_id_7cfb3d3a": (
@@ -39,12 +43,6 @@ class Migration(migrations.Migration):
                     ),
                 ),
             ],
-            database_operations=[
-                migrations.RunSQL(
-                    f'DROP INDEX CONCURRENTLY IF EXISTS "{name}";',
-                    f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ("{column}");',
-                )
-                for name, (table, column) in DROPPED.items()
-            ],
+            database_operations=key_indexes.dropped_concurrently(DROPPED),
         ),
     ]

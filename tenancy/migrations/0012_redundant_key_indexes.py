@@ -16,12 +16,25 @@ from django.db import migrations, models
 DROPPED = {
     # idempotency_tenant_user_key_unique
     "tenancy_idempotencyrecord_tenant_id_f285c063": ("tenancy_idempotencyrecord", "tenant_id"),
-    "tenancy_role_tenant_id_41b582c6": ("tenancy_role", "tenant_id"),  # role_tenant_slug_uq
+    # role_tenant_slug_uq
+    "tenancy_role_tenant_id_41b582c6": ("tenancy_role", "tenant_id"),
     # userrole_tenant_role_idx
     "tenancy_userrole_tenant_id_e5bc1202": ("tenancy_userrole", "tenant_id"),
     # userrole_user_role_unique
     "tenancy_userrole_user_id_eb4bd82a": ("tenancy_userrole", "user_id"),
 }
+
+
+def dropped_concurrently(dropped: dict[str, tuple[str, str]]) -> list[migrations.RunSQL]:
+    """A DROP INDEX CONCURRENTLY for each of ``dropped`` (Django's index name: its table and
+    column), with the CREATE that puts it back; the other apps' migrations of this change too."""
+    return [
+        migrations.RunSQL(
+            f'DROP INDEX CONCURRENTLY IF EXISTS "{name}";',
+            f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ("{column}");',
+        )
+        for name, (table, column) in dropped.items()
+    ]
 
 
 class Migration(migrations.Migration):
@@ -75,12 +88,6 @@ class Migration(migrations.Migration):
                     ),
                 ),
             ],
-            database_operations=[
-                migrations.RunSQL(
-                    f'DROP INDEX CONCURRENTLY IF EXISTS "{name}";',
-                    f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ("{column}");',
-                )
-                for name, (table, column) in DROPPED.items()
-            ],
+            database_operations=dropped_concurrently(DROPPED),
         ),
     ]

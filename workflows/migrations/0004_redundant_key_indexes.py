@@ -2,11 +2,15 @@
 leads with loses its own index (dropped CONCURRENTLY, hence not atomic); the constraints stay.
 """
 
+from importlib import import_module
+
 import django.db.models.deletion
 from django.db import migrations, models
 
-# Django's names for the indexes the keys had (deterministic: table, column and a hash), each
-# with its table and column, and the index that leads with that column.
+key_indexes = import_module("tenancy.migrations.0012_redundant_key_indexes")
+
+# As in tenancy.0012: Django's name of each index, its table and column, and above it the
+# index that leads with that column.
 DROPPED = {
     # workflowdef_tenant_name_uq
     "workflows_workflowdefinition_tenant_id_0ae084f5": (
@@ -68,12 +72,6 @@ class Migration(migrations.Migration):
                     ),
                 ),
             ],
-            database_operations=[
-                migrations.RunSQL(
-                    f'DROP INDEX CONCURRENTLY IF EXISTS "{name}";',
-                    f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ("{column}");',
-                )
-                for name, (table, column) in DROPPED.items()
-            ],
+            database_operations=key_indexes.dropped_concurrently(DROPPED),
         ),
     ]
