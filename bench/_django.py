@@ -36,7 +36,7 @@ def _with_database(url: str, name: str) -> str:
 
 def recreate_database(server_url: str, name: str) -> None:
     """DROP and CREATE ``name``, connected to the project's own database on that server."""
-    from psycopg2 import sql
+    from psycopg import sql
 
     from config.database import connect
 
@@ -115,12 +115,12 @@ def database_description() -> str:
 
 
 def scoped_connection(scope):
-    """A psycopg2 connection outside Django, on the same login as Django's, and the statement
+    """A psycopg connection outside Django, on the same login as Django's, and the statement
     that puts ``scope`` into one of its transactions (signed for its own nonce: ``core.rls``).
     """
     import secrets
 
-    import psycopg2
+    import psycopg
     from django.db import connection
 
     from core.rls import NONCE_SETTING
@@ -128,12 +128,12 @@ def scoped_connection(scope):
     nonce = secrets.token_hex(16)
     params = connection.get_connection_params()
     options = " ".join(filter(None, [params.get("options"), f"-c {NONCE_SETTING}={nonce}"]))
-    raw = psycopg2.connect(**{**params, "options": options})
+    raw = psycopg.connect(**{**params, "options": options})
     return raw, scope.sql(roles=connection.scope_roles, nonce=nonce)
 
 
 def maintenance_connection(role: str = "owner"):
-    """An autocommit psycopg2 connection outside Django, for what the app role may not do: DDL,
+    """An autocommit psycopg connection outside Django, for what the app role may not do: DDL,
     VACUUM and ANALYZE (the tables' ``owner``), CHECKPOINT (``admin``: the server's superuser)."""
     from config.database import admin_url, connect, role_url
 

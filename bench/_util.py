@@ -106,10 +106,10 @@ def percentile_cont(values: Sequence[float], fraction: float) -> float | None:
 
 
 def _transaction_open(raw) -> bool:
-    """Whether psycopg2's connection ``raw`` has a transaction open (so COMMIT would be sent)."""
-    from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+    """Whether psycopg's connection ``raw`` has a transaction open (so COMMIT would be sent)."""
+    from psycopg.pq import TransactionStatus
 
-    return raw is not None and raw.info.transaction_status != TRANSACTION_STATUS_IDLE
+    return raw is not None and raw.info.transaction_status != TransactionStatus.IDLE
 
 
 class WireTap:
@@ -127,7 +127,7 @@ class WireTap:
     queued writes and the BEGIN join it further in, in the same round trip); otherwise last, as
     it is sent.
 
-    ``begin_if_idle`` and ``end`` count the same for a plain psycopg2 connection with autocommit
+    ``begin_if_idle`` and ``end`` count the same for a plain psycopg connection with autocommit
     off, which sends BEGIN (a round trip of its own) and COMMIT itself (the raw-SQL floor).
     """
 
@@ -147,7 +147,7 @@ class WireTap:
 
     def begin_if_idle(self, raw) -> None:
         if not raw.autocommit and not _transaction_open(raw):
-            self.control("BEGIN")  # psycopg2 sends it right before this statement
+            self.control("BEGIN")  # psycopg sends it right before this statement
 
     def end(self, raw, kind: str, finish: Callable[[], object]):
         """A COMMIT or ROLLBACK: on the wire only when a transaction is open."""

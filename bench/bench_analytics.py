@@ -349,7 +349,7 @@ def generate(tenants: list[dict], instances: int) -> None:
         params,
     )
     with connection.cursor() as cursor:
-        # ("%%" is the modulo operator where the SQL goes through psycopg2's parameter
+        # ("%%" is the modulo operator where the SQL goes through psycopg's parameter
         # formatting; the plan takes no parameters, so it is sent as written.)
         cursor.execute(plan.replace("%%", "%"))
         for sql in statements:

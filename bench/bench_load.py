@@ -32,7 +32,7 @@ read from /proc for its process group (master and workers).
 Same-run baseline, the raw-SQL limit: each scenario's request is first run in-process with
 ``django.test.Client`` while a connection ``execute_wrapper`` records every statement Django sends
 (with its parameters, SAVEPOINTs and the row-level security scope included, and the BEGIN and
-COMMIT the backend sends). The recording is replayed with psycopg2 as the same database role, on
+COMMIT the backend sends). The recording is replayed with psycopg as the same database role, on
 connections with the recording's nonce (its scopes are signed for it), in autocommit, so the
 recorded BEGIN and COMMIT make the transactions: the same statements in the same transactions
 with the same parameters, except ids. Ids of rows the request created get fresh UUIDs per replay;
@@ -42,7 +42,7 @@ pending approval, as the HTTP run does. (Which ids are pre-existing is decided i
 READ snapshot taken before the recorded request.) The replay runs in as many OS processes as
 gunicorn has workers, one connection each: the same number of transactions in flight as the
 server can have, so the ratio measures what HTTP, Django, DRF and the service code cost per
-request, not a difference in concurrency. It needs no Python beyond psycopg2: it is the most this
+request, not a difference in concurrency. It needs no Python beyond psycopg: it is the most this
 machine's PostgreSQL does for those transactions at that concurrency (on the same two cores).
 A check after the replays verifies they did the work (contracts inserted, approvals decided).
 
@@ -66,6 +66,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+
+from psycopg.types.json import Jsonb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("BENCH_DATABASE_NAME", "clm_bench_load")
@@ -443,10 +445,10 @@ class ArrayText:
 
 
 @dataclass(frozen=True)
-class Literal:
-    """A parameter psycopg2 adapted itself (JSON): its SQL text, as sent."""
+class JsonText:
+    """A JSON parameter (Django sends ``Jsonb`` objects, which hold its encoder): its text."""
 
-    sql: str
+    text: str
 
 
 @dataclass
@@ -542,14 +544,14 @@ def _is_array_text(value) -> bool:
 
 
 def _slotted(params, slot):
-    """``params`` with each replaced id as its ``Slot``, and adapter objects (JSON values, which
-    hold the connection they were sent on) as the ``Literal`` they were sent as."""
+    """``params`` with each replaced id as its ``Slot``, and JSON values (which hold their
+    encoder) as their ``JsonText``."""
     if isinstance(params, list | tuple):
         return type(params)(_slotted(value, slot) for value in params)
     if isinstance(params, dict):
         return {key: _slotted(value, slot) for key, value in params.items()}
-    if hasattr(params, "getquoted"):
-        return Literal(params.getquoted().decode())
+    if isinstance(params, Jsonb):
+        return JsonText(params.dumps(params.obj))
     if isinstance(params, enum.Enum):  # model choices: plain values, picklable without Django
         params = params.value
     if _is_array_text(params):
@@ -585,13 +587,11 @@ def _existing(cursor, candidates: set) -> set:
 
 
 def _resolve(params, fresh: list, case: dict):
-    from psycopg2.extensions import AsIs
-
     if isinstance(params, Slot):
         value = fresh[params.key] if params.kind == "fresh" else case[params.key]
         return str(value) if params.text else value
-    if isinstance(params, Literal):
-        return AsIs(params.sql)
+    if isinstance(params, JsonText):
+        return Jsonb(params.text, dumps=str)  # the text as it is
     if isinstance(params, ArrayText):
         return "".join(str(_resolve(piece, fresh, case)) for piece in params.pieces)
     if isinstance(params, list | tuple):
@@ -612,12 +612,11 @@ def replay_once(cursor, program: Program, case: dict) -> None:
 
 
 def _replay_worker(connect: dict, program: Program, cases, duration, barrier, results) -> None:
-    import psycopg2
-    from psycopg2.extras import register_uuid
+    import psycopg
 
-    register_uuid()  # as Django's backend does: uuid.UUID parameters (JSON ones are Literals)
-    connection = psycopg2.connect(**connect)
-    connection.autocommit = True  # transactions are the recorded BEGIN/COMMIT
+    # Values bound on the client, as Django's cursors bind them; transactions are the
+    # recorded BEGIN/COMMIT.
+    connection = psycopg.connect(**connect, autocommit=True, cursor_factory=psycopg.ClientCursor)
     cursor = connection.cursor()
     for prepare in program.prepares:
         cursor.execute(prepare)
@@ -647,6 +646,8 @@ def replay(
     # The recorded scopes are signed for the recording connection's nonce (core.rls): the
     # replaying connections get the same one, so the database believes them as it did there.
     connect = connection.get_connection_params()
+    for django_only in ("context", "cursor_factory"):  # Django's adapters, set per process
+        connect.pop(django_only, None)
     nonce = f"-c {NONCE_SETTING}={program.nonce}"
     connect["options"] = " ".join(filter(None, [connect.get("options"), nonce]))
     shares = [None if cases is None else cases[index::processes] for index in range(processes)]
@@ -795,7 +796,7 @@ def main() -> None:
         f"{WARMUP_PER_CLIENT} warm-up requests each; raw SQL for {options.raw_duration:g} s "
         "from as many processes as gunicorn workers."
     )
-    print_table("API under gunicorn (sync workers) vs. the same SQL replayed with psycopg2", rows)
+    print_table("API under gunicorn (sync workers) vs. the same SQL replayed with psycopg", rows)
     print(
         "ratio: raw SQL req/s / gunicorn req/s (how many times more requests' worth of "
         "transactions PostgreSQL completes without the framework). server CPU: master and "
@@ -872,7 +873,7 @@ def profile(scenarios: list[Scenario], hottest: str, requests: int) -> None:
     print_table("In-process cost per request", rows)
     print_profile(
         profiles[hottest],
-        f"cProfile of {block} {hottest} requests, by {{order}} (wall clock: psycopg2's "
+        f"cProfile of {block} {hottest} requests, by {{order}} (wall clock: psycopg's "
         "execute and commit are the wait for the database):",
         40,
     )

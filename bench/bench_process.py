@@ -12,7 +12,7 @@ Two baselines are measured in the same run. django-viewflow (``bench/peers/viewf
 ``bench/_viewflow.py``) takes the same three-stage approval through its engine on the same server,
 alternating rounds with ours; the ratio of the medians is the headline figure. The physical floor:
 the rows the process writes (contract, instance, 3 stages, 3 approvals, 12 audit rows and the
-status updates), issued directly with psycopg2 in the same 4 transactions, with no reads at all
+status updates), issued directly with psycopg in the same 4 transactions, with no reads at all
 (no rule match, no locking, no eligibility check).
 It writes no notification rows; the second table shows the rows each side inserts per process.
 
@@ -32,7 +32,7 @@ How statements are counted (``StatementCounter`` of ``bench/_util.py``): a conne
 (Django runs those through the cursor), and the COMMIT and ROLLBACK the backend
 (``tenancy.rls_backend``) sends the same way. The backend's BEGIN travels in front of a
 transaction's first statement: the counter counts it as a statement, not as a round trip. So the
-totals are the statements on the wire. The floor's psycopg2 connection sends BEGIN (a round trip
+totals are the statements on the wire. The floor's psycopg connection sends BEGIN (a round trip
 of its own) and COMMIT itself; it counts them in the same way.
 Statements sent in the round trip of another (the writes ``core.pipeline`` queues, and the
 signal receivers' savepoint) are counted as statements, from the pipeline's own tally, but not as
@@ -213,15 +213,15 @@ class Ours:
 
 
 def _audit_row(action: str, actor, resource_type: str, resource_id, changes: dict) -> tuple:
-    from psycopg2.extras import Json
+    from psycopg.types.json import Jsonb
 
-    return (uuid.uuid4(), action, resource_type, str(resource_id), Json(changes), actor)
+    return (uuid.uuid4(), action, resource_type, str(resource_id), Jsonb(changes), actor)
 
 
 class Floor:
-    """The same writes in the same 4 transactions, straight through psycopg2, no reads."""
+    """The same writes in the same 4 transactions, straight through psycopg, no reads."""
 
-    label = "raw SQL floor (psycopg2)"
+    label = "raw SQL floor (psycopg)"
     carried = Counter  # one statement per round trip
 
     def __init__(self, ids: dict) -> None:
@@ -237,12 +237,12 @@ class Floor:
         self.counter: StatementCounter | None = None
 
     def execute(self, sql: str, params) -> int:
-        from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+        from psycopg.pq import TransactionStatus
 
         counter = self.counter
         scoped = (
             self.scope_sql + sql
-            if self.raw.info.transaction_status == TRANSACTION_STATUS_IDLE
+            if self.raw.info.transaction_status == TransactionStatus.IDLE
             else sql
         )
         if counter is None:
@@ -270,7 +270,7 @@ class Floor:
         )
 
     def __call__(self) -> None:
-        from psycopg2.extras import Json
+        from psycopg.types.json import Jsonb
 
         ids = self.ids
         tenant, requester = ids["tenant"], ids["requester"]
@@ -318,7 +318,7 @@ class Floor:
                 fields["start_date"],
                 fields["end_date"],
                 fields["text"],
-                Json(fields["metadata"]),
+                Jsonb(fields["metadata"]),
                 content_hash,
                 now,
                 now,
@@ -330,7 +330,7 @@ class Floor:
             "INSERT INTO contracts_contractrevision (id, number, content_hash, content, "
             "changed_fields, created_at, contract_id, created_by_id, tenant_id) "
             "VALUES (%s, 1, %s, %s, '{}', %s, %s, %s, %s)",
-            [uuid.uuid4(), content_hash, Json(content), now, contract, requester, tenant],
+            [uuid.uuid4(), content_hash, Jsonb(content), now, contract, requester, tenant],
         )
         self.execute(
             "INSERT INTO approvals_workflowinstance (id, status, current_sequence, started_at, "
@@ -596,7 +596,7 @@ def table_rows() -> Counter:
     """Rows per table of the benchmark database (it is small: a few thousand rows); the models'
     tables, not the owner's row-level security key."""
     from django.db import connection
-    from psycopg2 import sql
+    from psycopg import sql
 
     counts: Counter = Counter()
     with connection.cursor() as cursor:
@@ -693,7 +693,7 @@ def main() -> None:
         "is on another machine). "
         "Statements per process on the wire: BEGIN and COMMIT are counted (ours: BEGIN "
         "travels with a transaction's first statement, and its last writes with the COMMIT; "
-        "the floor's psycopg2 sends both on their own), SAVEPOINT/RELEASE come from nested "
+        "the floor's psycopg sends both on their own), SAVEPOINT/RELEASE come from nested "
         "atomic blocks and signal receivers; round trips: waits for the server (ours sends its "
         "queued writes with the next statement)."
     )

@@ -37,7 +37,7 @@ Measured, in one process on the benchmark database (``bench/_django.py``):
   measured, not extrapolated.
 
 Statements are counted as they go on the wire (``measured`` of ``bench/_util.py``): a connection
-``execute_wrapper`` plus the BEGIN and COMMIT psycopg2 sends around each transaction, on every
+``execute_wrapper`` plus the BEGIN and COMMIT the backend sends around each transaction, on every
 session of the check.
 """
 
@@ -75,12 +75,12 @@ def vacuum_analyze(tables) -> None:
 def checkpoint() -> None:
     """Start each measured run from a fresh checkpoint, so none pays for the previous step's
     dirty pages (the server's own checkpoints, by time or WAL volume, still happen during runs)."""
-    import psycopg2
+    import psycopg
 
     try:
         with _django.maintenance_cursor("admin") as cursor:
             cursor.execute("CHECKPOINT")
-    except psycopg2.Error:  # not a superuser (or pg_checkpoint) on an external server: skip
+    except psycopg.Error:  # not a superuser (or pg_checkpoint) on an external server: skip
         pass
 
 
@@ -202,7 +202,7 @@ def generate(tenants: list[dict], approvals: int) -> None:
 
     params = Params()
     tenant_of_stage = _tenant_values(tenants, params)
-    # ("%%" is the modulo operator: the SQL goes through psycopg2's parameter formatting.)
+    # ("%%" is the modulo operator: the SQL goes through psycopg's parameter formatting.)
     stages = f"generate_series(0, {STAGES - 1}) AS s(n) JOIN {tenant_of_stage}"
     stages += f" ON t.k = s.n %% {TENANTS}"
     parents = [

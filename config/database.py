@@ -65,9 +65,12 @@ def _embedded_server(data_dir: Path = EMBEDDED_DATA_DIR, *, start: bool = True):
 
 
 def connect(url: str, **overrides):
-    """An autocommit psycopg2 connection to ``url`` (``overrides``: e.g. another ``dbname``)."""
+    """An autocommit psycopg connection to ``url`` (``overrides``: e.g. another ``dbname``).
+
+    Its cursors bind values on the client, as Django's do: DDL takes no server-side parameters
+    (``ALTER ROLE ... PASSWORD %s``)."""
     import dj_database_url
-    import psycopg2
+    import psycopg
 
     config = dj_database_url.parse(url)
     params = {
@@ -79,9 +82,11 @@ def connect(url: str, **overrides):
         **config.get("OPTIONS", {}),  # e.g. ?host=/socket/dir or ?sslmode=require
         **overrides,
     }
-    connection = psycopg2.connect(**{key: value for key, value in params.items() if value})
-    connection.autocommit = True
-    return connection
+    return psycopg.connect(
+        **{key: value for key, value in params.items() if value},
+        autocommit=True,
+        cursor_factory=psycopg.ClientCursor,
+    )
 
 
 def admin_url() -> str:
@@ -139,7 +144,7 @@ def with_user(url: str, user: str) -> str:
 
 
 # Raw SQL in this module: DDL (roles, ownership) and advisory locks, which the ORM cannot express,
-# run before Django is set up. Names go in as psycopg2 ``Identifier``s (``Literal``s where the
+# run before Django is set up. Names go in as psycopg ``Identifier``s (``Literal``s where the
 # SQL compares them as text), values as parameters.
 _PROVISION_LOCK = "clm.config.database.provision"
 # Idempotent; run under an advisory lock so processes starting together do not race on CREATE
@@ -207,7 +212,7 @@ def _identifier(name: str) -> str:
 
 def provision(url: str) -> None:
     """Create the three roles in ``url``'s server and give its database to the owner."""
-    from psycopg2.sql import SQL, Identifier, Literal
+    from psycopg.sql import SQL, Identifier, Literal
 
     roles = {
         "owner": _identifier(OWNER_ROLE),

@@ -7,7 +7,7 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 from django.http import JsonResponse
-from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+from psycopg.pq import TransactionStatus
 
 from config.exceptions import error_body, request_too_large
 
@@ -91,7 +91,7 @@ class _StatementTimeout:
         # Only outside a transaction: a SET inside one is undone if it rolls back, and the marker
         # would then lie. A transaction's first statement still finds none open (its BEGIN
         # travels with it: tenancy.rls_backend), so the SET runs just before it.
-        if needed and wrapper.connection.info.transaction_status == TRANSACTION_STATUS_IDLE:
+        if needed and wrapper.connection.info.transaction_status == TransactionStatus.IDLE:
             with wrapper.wrap_database_errors:  # Raw SQL: a session setting; the ORM has none
                 context["cursor"].cursor.execute("SET statement_timeout = %s", [wanted])
             setattr(wrapper, _APPLIED_TIMEOUT, wanted)

@@ -75,7 +75,7 @@ class _Queue:
     def __call__(self, execute, sql, params, many, context):
         if not self.statements:
             return execute(sql, params, many, context)
-        if not isinstance(sql, str):  # a psycopg2.sql.Composed
+        if not isinstance(sql, str):  # a psycopg.sql.Composed
             sql = sql.as_string(context["cursor"].cursor)
         if sql.lstrip().upper().startswith("ROLLBACK"):
             self.clear()  # rolled back: what is queued never happened

@@ -178,7 +178,7 @@ class ScopeInjector:
     def __call__(self, execute, sql, params, many, context):
         wrapper = context["connection"]
         scope = _scope.get()
-        if not isinstance(sql, str):  # a psycopg2.sql.Composed: render it to prefix it
+        if not isinstance(sql, str):  # a psycopg.sql.Composed: render it to prefix it
             sql = sql.as_string(context["cursor"].cursor)
         if (sql.startswith(_TRANSACTION_CONTROL) and ";" not in sql) or sql in _TRANSACTION_END:
             # Django's savepoint statements and the backend's COMMIT and ROLLBACK, alone;

@@ -280,15 +280,14 @@ class Prepared:
         """``params`` as ``EXECUTE`` takes them best: each list of plain values as one array
         literal (``'{"a","b"}'``), each UUID as its text.
 
-        psycopg2 sends a list as ``ARRAY['a', 'b']``, which PostgreSQL parses and coerces
-        element by element on every ``EXECUTE``: for the statements that take their rows as
-        arrays (the audit rows, the notification fan-out) that was more of the server's time
-        than running them, and psycopg2's per-element adaptation more of the client's
-        (bench/bench_process.py). One literal is one constant, read by the array type's input
-        function; the statement's parameter type gives it its element type. A list
-        holding anything else (floats, nested lists) is left to psycopg2, whose typed
-        ``ARRAY[...]`` PostgreSQL must be able to assign to that type (``numeric[]`` to
-        ``float8[]`` can be, ``text[]`` to ``uuid[]`` cannot).
+        psycopg adapts a list element by element, in Python, and sends it with a cast to the
+        array type it guessed from the values (``'{...}'::uuid[]``, ``'{1,2}'::int2[]``), which
+        PostgreSQL resolves by name on every ``EXECUTE`` (see the class docstring). For the
+        statements that take their rows as arrays (the audit rows, the notification fan-out)
+        this literal takes the client half the time, and the statement's parameter type gives
+        it its element type. A list holding anything else (floats, nested lists) is left to
+        psycopg, whose typed array PostgreSQL must be able to assign to that type (``numeric[]``
+        to ``float8[]`` can be, ``text[]`` to ``uuid[]`` cannot).
         """
         bound = dict(params)
         for key, value in params.items():

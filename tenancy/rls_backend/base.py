@@ -18,8 +18,8 @@ above a custom one, such as the stages' ``UPDATE ... FROM unnest(...)``, whose a
 cannot know in advance (its generic plan is the same nested loop over the key's index). The
 statements are all reads and writes by key or tenant, planned the same for any value.
 
-Transactions: psycopg2 with autocommit off sends BEGIN on its own, one round trip before the
-transaction's first statement, and COMMIT after its last. Here psycopg2 stays in autocommit and
+Transactions: psycopg with autocommit off sends BEGIN on its own, one round trip before the
+transaction's first statement, and COMMIT after its last. Here psycopg stays in autocommit and
 the backend sends both itself: when Django opens a transaction (autocommit off), ``BEGIN`` goes
 in front of the next statement, in the same query string (``TransactionOpener``); the COMMIT or
 ROLLBACK goes through the connection's execute wrappers, so the writes ``core.pipeline`` still
@@ -27,22 +27,16 @@ holds travel with the COMMIT and are dropped by a ROLLBACK. A transaction that s
 sends no COMMIT either. A statement string that fails before its BEGIN ran (a syntax error is
 found before anything runs) leaves the transaction unopened, and the next statement opens it.
 
-Each connection also reads ``uuid`` columns with a typecaster of its own (``_uuid_from_text``),
-which returns the same ``uuid.UUID`` objects as psycopg2's for less work.
+A string of several statements returns the result of each; psycopg makes the first one current,
+the connection's cursors (``LastResultCursor``) the last one, the statement the caller sent.
 """
 
 import secrets
-import uuid
 
 from django.db.backends.postgresql import base
 from django.db.backends.postgresql.psycopg_any import IsolationLevel
 from django.db.backends.utils import CursorWrapper, debug_transaction
-from psycopg2.extensions import (
-    TRANSACTION_STATUS_IDLE,
-    new_array_type,
-    new_type,
-    register_type,
-)
+from psycopg.pq import TransactionStatus
 
 from core import pipeline
 from core.rls import NONCE_SETTING, Scope, ScopeInjector
@@ -70,24 +64,20 @@ class TransactionOpener:
                 return execute(sql, params, many, context)
             return execute(f"{wrapper.begin_sql}; {sql}", params, many, context)
         except Exception:
-            if wrapper.connection.info.transaction_status == TRANSACTION_STATUS_IDLE:
+            if wrapper.connection.info.transaction_status == TransactionStatus.IDLE:
                 wrapper.transaction_unopened = True  # nothing ran, or the COMMIT it carried failed
             raise
 
 
-def _uuid_from_text(value, cursor, _new=object.__new__, _set=object.__setattr__):
-    """psycopg2's typecaster for ``uuid`` columns, without ``uuid.UUID()``'s parsing of every
-    spelling it accepts: PostgreSQL sends one, the canonical. A decision reads a few hundred."""
-    if value is None:
-        return None
-    parsed = _new(uuid.UUID)
-    _set(parsed, "int", int(value.replace("-", ""), 16))
-    _set(parsed, "is_safe", uuid.SafeUUID.unknown)
-    return parsed
+class LastResultCursor(base.Cursor):
+    """Django's cursor, on the result of the last statement of the string it sent: the one
+    the caller wrote, behind the BEGIN, the scope and the queued writes put in front of it."""
 
-
-_UUID = new_type((2950,), "UUID", _uuid_from_text)  # the uuid type's OID, and its array's
-_UUID_ARRAY = new_array_type((2951,), "UUID[]", _UUID)
+    def execute(self, query, params=None, **kwargs):
+        super().execute(query, params, **kwargs)
+        while self.nextset():
+            pass
+        return self
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -117,6 +107,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _forget_scope(self) -> None:
         self.rls_scope_sent = None
 
+    def get_connection_params(self):
+        return {**super().get_connection_params(), "cursor_factory": LastResultCursor}
+
     def get_new_connection(self, conn_params):
         self._forget_scope()
         self.prepared_statements = set()
@@ -126,14 +119,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
         options = " ".join(filter(None, [conn_params.get("options"), *session]))
         connection = super().get_new_connection({**conn_params, "options": options})
         connection.autocommit = True  # BEGIN and COMMIT are this backend's (module docstring)
-        register_type(_UUID, connection)
-        register_type(_UUID_ARRAY, connection)
         return connection
 
     def _set_autocommit(self, autocommit):
-        open_on_server = self.connection.info.transaction_status != TRANSACTION_STATUS_IDLE
+        open_on_server = self.connection.info.transaction_status != TransactionStatus.IDLE
         if autocommit and open_on_server:
-            # As psycopg2 refuses it: the open transaction would never be committed.
+            # As psycopg refuses it: the open transaction would never be committed.
             with self.wrap_database_errors:
                 raise self.Database.ProgrammingError(
                     "autocommit cannot be turned on inside a transaction: commit or roll back"
@@ -153,7 +144,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         COMMIT ended it) and no write is queued."""
         if self.connection is None:
             return
-        idle = self.connection.info.transaction_status == TRANSACTION_STATUS_IDLE
+        idle = self.connection.info.transaction_status == TransactionStatus.IDLE
         try:
             if idle and (command == "ROLLBACK" or not pipeline.queued(self)):
                 pipeline.discard(self)

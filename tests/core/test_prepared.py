@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -180,8 +180,11 @@ def test_only_plain_lists_and_uuids_are_rewritten():
 
 @pytest.mark.django_db
 def test_a_text_that_cannot_be_sent_fails_as_it_would_without_the_literal():
-    with pytest.raises(ValueError, match="NUL"):
+    with pytest.raises(DataError, match="NUL") as plain, connection.cursor() as cursor:
+        cursor.execute("SELECT %s::text", ["a\x00b"])
+    with pytest.raises(DataError, match="NUL") as literal:
         _arrays(texts=["a\x00b"])
+    assert str(literal.value) == str(plain.value)
 
 
 @pytest.mark.django_db

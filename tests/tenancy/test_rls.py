@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
-from psycopg2 import sql as psycopg2_sql
+from psycopg import sql as psycopg_sql
 
 from audit.models import AuditLog
 from config.database import ROLES, role_name
@@ -155,11 +155,11 @@ def test_with_no_tenant_set_nothing_is_visible_or_writable(tenant):
         assert tenant_setting is None
 
 
-def test_composed_psycopg2_sql_is_scoped_too(tenant, other_tenant):
+def test_composed_psycopg_sql_is_scoped_too(tenant, other_tenant):
     ContractFactory(tenant=tenant)
     ContractFactory(tenant=other_tenant)
-    query = psycopg2_sql.SQL("SELECT count(*) FROM {}").format(
-        psycopg2_sql.Identifier("contracts_contract")
+    query = psycopg_sql.SQL("SELECT count(*) FROM {}").format(
+        psycopg_sql.Identifier("contracts_contract")
     )
     with rls.tenant_scope(tenant):
         assert sql(query) == [(1,)]

@@ -1,6 +1,6 @@
 """Row-level security against SQL that runs as the web's role, and who may run as the worker.
 
-The attacker here is an SQL injection in a request of tenant A: a separate raw psycopg2 session
+The attacker here is an SQL injection in a request of tenant A: a separate raw psycopg session
 logged in as the app role (``role_url("app")``), holding a genuine signed scope for A on its own
 connection, and free to run any SQL, set any setting and read ``pg_stat_activity``. Whatever it
 does, no row of tenant B (nor a platform row) becomes visible or writable, in any table under
@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
-import psycopg2
+import psycopg
 import pytest
 from django.conf import settings
 from django.core.management import call_command, get_commands, load_command_class
@@ -177,11 +177,11 @@ class Attacker:
             "port": config.get("PORT"),
             **config.get("OPTIONS", {}),  # the embedded server's socket directory (?host=...)
         }
-        self.connection = psycopg2.connect(
+        self.connection = psycopg.connect(
             **{key: value for key, value in params.items() if value},
             options=f"-c {rls.NONCE_SETTING}={self.nonce}",
+            autocommit=True,
         )
-        self.connection.autocommit = True
 
     def run(self, *statements: str) -> list:
         """``statements`` in one transaction, rolled back; the last one's rows (or rowcount)."""
@@ -190,6 +190,8 @@ class Attacker:
             try:
                 for statement in statements:
                     cursor.execute(statement)
+                    while cursor.nextset():  # a string of several: the last one's result
+                        pass
                 return cursor.fetchall() if cursor.description else cursor.rowcount
             finally:
                 cursor.execute("ROLLBACK")
@@ -271,7 +273,7 @@ def test_our_own_scope_sees_exactly_our_rows(populated, attacker):
 )
 def test_the_web_role_cannot_become_another_role(attacker, transactional_db, statement):
     statement = statement.format(worker=role_name("worker"), owner=role_name("owner"))
-    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
         attacker.run(statement)
     [(current, session)] = attacker.run("SELECT current_user, session_user")
     assert current == session == settings.DATABASE_APP_ROLE
@@ -290,7 +292,7 @@ def test_the_web_role_cannot_become_another_role(attacker, transactional_db, sta
     ],
 )
 def test_the_key_functions_and_policies_are_out_of_reach(attacker, transactional_db, statement):
-    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
         attacker.run(statement)
 
 
@@ -346,7 +348,7 @@ def test_rows_cannot_be_moved_into_another_tenant(populated, attacker):
         f"UPDATE token_blacklist_outstandingtoken SET user_id = '{their_user}'",  # noqa: S608
         "UPDATE tenancy_user SET tenant_id = NULL, is_superuser = true",  # into the platform
     ):
-        with pytest.raises(psycopg2.errors.InsufficientPrivilege, match="row-level security"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
             attacker.run(attacker.own_scope(ours.pk), move)
 
 

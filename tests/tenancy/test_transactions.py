@@ -148,7 +148,7 @@ def test_writes_carried_behind_a_queued_savepoint_run_in_the_scope(user):
 
 
 def test_autocommit_cannot_be_turned_on_inside_an_open_transaction(user):
-    """As psycopg2 refuses it: the transaction would stay open, and everything after it in it."""
+    """As psycopg refuses it: the transaction would stay open, and everything after it in it."""
     connection.set_autocommit(False)
     try:
         UserRole.objects.create(tenant=user.tenant, user=user, role="legal")
