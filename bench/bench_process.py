@@ -201,7 +201,7 @@ class Ours:
         from django.db import connection
 
         connection.ensure_connection()
-        return connection.connection.get_backend_pid()
+        return connection.connection.info.backend_pid
 
     def close(self) -> None:
         from django.db import connections
@@ -448,7 +448,7 @@ class Floor:
             self.counter = None
 
     def backend_pid(self) -> int:
-        return self.raw.get_backend_pid()
+        return self.raw.info.backend_pid
 
     def close(self) -> None:
         self.raw.close()
