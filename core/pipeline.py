@@ -14,11 +14,22 @@ block's savepoint) instead. ``savepoint()`` queues a SAVEPOINT the same way (the
 receivers' isolation, ``approvals.signals.dispatch``): it costs no round trip of its own, and none
 at all when the receivers write nothing; ``guard()`` keeps the receivers' queued writes isolated.
 
-A failing write raises from the statement that carried it, inside the same transaction, so the
-transaction fails exactly as if the write had been sent alone. The queue is dropped when the
-block exits with an exception (the transaction is rolling back), and by a ROLLBACK. Queued writes
-have no entry of their own in ``connection.queries``: it lists round trips, each with the text
-that was sent (the carried writes included).
+Streaming: once the transaction is open on the server with the current scope (its first
+statement has been sent), a queued write is sent at once, without waiting for its result, in
+libpq's pipeline mode (psycopg's ``Connection.pipeline()``): PostgreSQL runs it while Python
+builds the next one, instead of running them all while Python waits at the COMMIT. The next
+statement that needs an answer (a read, the COMMIT) joins the same pipeline and waits for
+everything in it: still one round trip, in which the server has less left to do
+(bench/bench_process.py). A block's end sends nothing then, since its writes are on their way.
+Before the transaction is open, writes queue as above and travel with the statement that opens
+it (its BEGIN and scope make it a string of several statements, which a pipeline refuses).
+
+A failing write raises from the statement that carried it (or that waited for it), inside the
+same transaction, so the transaction fails exactly as if the write had been sent alone. The
+queue is dropped when the block exits with an exception (the transaction is rolling back), and
+by a ROLLBACK. Queued writes have no entry of their own in ``connection.queries``: it lists round
+trips, each with the text that was sent (the carried writes included; not the streamed ones,
+which were sent before it).
 
 The queue is sent by an ``execute_wrapper`` placed first on the connection: outside the row-level
 security scope injector, which therefore still puts the scope's ``set_config`` first.
@@ -31,12 +42,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import psycopg
 from django.contrib.postgres.fields import ArrayField
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Model, QuerySet
 from django.db.models.signals import pre_save
 from django.db.models.sql import InsertQuery, UpdateQuery
+from psycopg.pq import TransactionStatus
 
+from core.rls import current_scope
 from core.sql import Prepared, default_connection, quote
 
 
@@ -54,23 +68,75 @@ class _Guard:
 
 
 class _Queue:
-    """The statements waiting for the next round trip of one connection."""
+    """The statements of one connection waiting for the next round trip, or in flight."""
 
     def __init__(self) -> None:
         self.statements: list[tuple[str, tuple]] = []
         self.guards: list[_Guard] = []
         self.depth = 0
         self.carried: Counter = Counter()
+        # Streaming (see the module docstring): ``statements[:sent]`` are in the pipeline, which
+        # ``stream`` holds open (psycopg's ``Connection.pipeline()``); ``failure`` is what one
+        # of them raised, to be raised at the round trip that waits for them.
+        self.sent = 0
+        self.stream = None
+        self.cursor = None
+        self.failure: Exception | None = None
 
     def clear(self) -> None:
+        """Drop what is queued and stop streaming (the transaction, or the savepoint the
+        statements follow, is being rolled back): what failed in flight is rolled back too."""
+        self._close_stream(raise_failure=False)
         self.statements.clear()
         self.guards.clear()
+        self.sent = 0
 
-    def take(self) -> tuple[list[tuple[str, tuple]], list[_Guard]]:
-        """The queued statements and their guards, and the queue emptied."""
-        statements, guards = list(self.statements), list(self.guards)
-        self.clear()
-        return statements, guards
+    def take(self) -> tuple[list[tuple[str, tuple]], list[_Guard], int]:
+        """The queued statements, their guards and how many are in flight; the queue emptied
+        (the stream, if any, stays open until the round trip that waits for it)."""
+        taken = list(self.statements), list(self.guards), self.sent
+        self.statements.clear()
+        self.guards.clear()
+        self.sent = 0
+        return taken
+
+    def add(self, wrapper, sql: str, params: tuple) -> None:
+        """Queue a statement, and send it at once when the connection can stream it."""
+        self.statements.append((sql, params))
+        if self.failure is None and _can_stream(wrapper):
+            self._send_queued(wrapper)
+
+    def _send_queued(self, wrapper) -> None:
+        """Put what is queued and not yet sent on the wire."""
+        while self.sent < len(self.statements) and self.failure is None:
+            self.sent += 1
+            self._stream(wrapper, *self.statements[self.sent - 1])
+
+    def _stream(self, wrapper, statement: str, params: tuple) -> None:
+        """Send ``statement`` in the stream (opened here), without waiting for its result."""
+        self.carried[statement.split(None, 1)[0].upper()] += 1
+        try:
+            if self.stream is None:
+                self.stream = wrapper.connection.pipeline()
+                self.stream.__enter__()
+                self.cursor = wrapper.connection.cursor()
+            self.cursor.execute(statement, params)
+        except wrapper.Database.Error as failure:  # an earlier statement's, arriving now
+            self.failure = failure
+
+    def _close_stream(self, *, raise_failure: bool) -> None:
+        """End the stream: wait for the results of everything in flight (a Sync). The first
+        failure among them is raised, unless ``raise_failure`` is False (rolling back)."""
+        stream, failure = self.stream, self.failure
+        if stream is None:
+            return
+        self.stream = self.cursor = self.failure = None
+        try:
+            stream.__exit__(None, None, None)
+        except psycopg.Error as arrived:
+            failure = failure or arrived
+        if failure is not None and raise_failure:
+            raise failure
 
     def __call__(self, execute, sql, params, many, context):
         if not self.statements:
@@ -80,31 +146,69 @@ class _Queue:
         if sql.lstrip().upper().startswith("ROLLBACK"):
             self.clear()  # rolled back: what is queued never happened
             return execute(sql, params, many, context)
-        statements, guards = self.take()
+        statements, guards, sent = self.take()
         if many or getattr(context["cursor"].cursor, "name", None):
             # executemany would repeat the queue per row; a named cursor takes one statement.
             carried, carrier, carrier_params = _with_carrier(statements, guards)
-            self._send(execute, context, carried, guards, carrier, carrier_params, False)
+            self._send(execute, context, carried, guards, carrier, carrier_params, False, sent)
             return execute(sql, params, many, context)
         sql, params = _positional(sql, params)
-        return self._send(execute, context, statements, guards, sql, params, many)
+        return self._send(execute, context, statements, guards, sql, params, many, sent)
 
-    def _send(self, execute, context, statements, guards, sql, params, many):
-        """``statements`` in front of ``sql`` (a COMMIT too), in one round trip. When it fails
-        at or after a guard's savepoint, the guard's receivers are rolled back and run again,
-        each on its own (``guard``), and what followed them is sent again."""
-        text = ";\n".join([*(statement for statement, _ in statements), sql])
-        values = [value for _, values in statements for value in values]
-        self.carried.update(statement.split(None, 1)[0].upper() for statement, _ in statements)
+    def _send(self, execute, context, statements, guards, sql, params, many, sent=0):
+        """``statements`` (the first ``sent`` of them already in flight) and ``sql`` (a COMMIT
+        too), waited for in one round trip. When it fails at or after a guard's savepoint, the
+        guard's receivers are rolled back and run again, each on its own (``guard``), and what
+        followed them is sent again."""
+        wrapper = context["connection"]
         try:
-            return execute(text, [*values, *params], many, context)
+            with wrapper.wrap_database_errors:
+                if self.stream is not None:
+                    return self._send_streamed(execute, context, statements[sent:], sql, params)
+                text = ";\n".join([*(statement for statement, _ in statements), sql])
+                values = [value for _, values in statements for value in values]
+                self.carried.update(
+                    statement.split(None, 1)[0].upper() for statement, _ in statements
+                )
+                return execute(text, [*values, *params], many, context)
         except DatabaseError:
+            self._close_stream(raise_failure=False)
             if not guards or not _rolled_back_to(context, guards[0].savepoint):
                 raise
         first = guards[0]
         first.recover()
         rest = [guard.shifted(first.end) for guard in guards[1:]]
         return self._send(execute, context, statements[first.end :], rest, sql, params, many)
+
+    def _send_streamed(self, execute, context, unsent, sql, params):
+        """The rest of the queue and ``sql`` in the stream, then the wait for all of it. ``sql``
+        joins the stream only as it is (a scope or BEGIN put in front would make it two
+        statements, which a pipeline refuses); otherwise it is sent after the wait."""
+        wrapper = context["connection"]
+        for statement, values in unsent:
+            if self.failure is None:
+                self._stream(wrapper, statement, values)
+        result, carried = None, self.failure is None and _can_stream(wrapper)
+        if carried:
+            result = execute(sql, params, False, context)
+        self._close_stream(raise_failure=True)
+        return result if carried else execute(sql, params, False, context)
+
+
+def _can_stream(wrapper) -> bool:
+    """Whether a statement sent now runs as it would in the next round trip: in the open
+    transaction, which already holds the current scope (sent with its first statement)."""
+    return (
+        not wrapper.transaction_unopened
+        and wrapper.rls_scope_sent is not None
+        and wrapper.rls_scope_sent == current_scope()
+        and wrapper.connection is not None
+        and wrapper.connection.info.transaction_status in _STREAMABLE
+        and not wrapper.get_autocommit()
+    )
+
+
+_STREAMABLE = (TransactionStatus.INTRANS, TransactionStatus.ACTIVE)
 
 
 def _rolled_back_to(context, savepoint: str) -> bool:
@@ -197,7 +301,10 @@ def atomic() -> Iterator[None]:
 
 
 def _flush(queue: _Queue) -> None:
-    """Send the queue now, in one round trip."""
+    """Send the queue now, in one round trip; when it is all in flight already, the next
+    round trip waits for it."""
+    if queue.stream is not None and queue.failure is None and queue.sent == len(queue.statements):
+        return
     queue.statements[:], carrier, params = _with_carrier(queue.statements, queue.guards)
     with connection.cursor() as cursor:
         cursor.execute(carrier, params)
@@ -219,7 +326,7 @@ def _enqueue(sql: str, params) -> None:
     if not queue.depth:
         raise RuntimeError("core.pipeline writes must run inside deferred_writes()")
     if sql:
-        queue.statements.append((sql, tuple(params)))
+        queue.add(default_connection(), sql, tuple(params))
 
 
 def insert(objs: Iterable[Model]) -> None:
@@ -424,7 +531,7 @@ def withdraw_savepoint(sid: str, *, with_what_follows: bool = False) -> bool:
     ``with_what_follows``, together with what was queued after it (which then never happens:
     a rollback to the savepoint that needs no round trip)."""
     queue, sql = _queue(), connection.ops.savepoint_create_sql(sid)
-    if (sql, ()) not in queue.statements:
+    if (sql, ()) not in queue.statements[queue.sent :]:
         return False
     at = queue.statements.index((sql, ()))
     if at < len(queue.statements) - 1 and not with_what_follows:

@@ -111,6 +111,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return {**super().get_connection_params(), "cursor_factory": LastResultCursor}
 
     def get_new_connection(self, conn_params):
+        pipeline.discard(self)  # what a lost connection held is gone with it
         self._forget_scope()
         self.prepared_statements = set()
         self.transaction_unopened = False

@@ -1,11 +1,14 @@
 """core.pipeline: queued writes travel with the next statement, in order, and fail loudly."""
 
+import time
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
 from approvals import signals
+from config.database import admin_url, connect
 from contracts.models import Contract, ContractRevision, ContractStatus
 from core import pipeline
 from notifications.models import Notification
@@ -335,3 +338,58 @@ def test_a_block_ending_with_guarded_writes_sends_none_of_them_twice(user, caplo
         signals.dispatch([(signal, None, {"instance": None})])
     assert roles_of(user) == ["finance", "legal"]
     assert _failed_receivers(caplog) == ["duplicates"]
+
+
+def _received(backend_pid: int, text: str) -> bool:
+    """Whether ``pg_stat_activity``, read from another session, shows that a backend's last
+    statement holds ``text`` (polled: the server reads its socket on its own time)."""
+    observer = connect(admin_url(), dbname=connection.settings_dict["NAME"])
+    try:
+        with observer.cursor() as cursor:
+            for _ in range(500):
+                cursor.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [backend_pid])
+                if text in cursor.fetchone()[0]:
+                    return True
+                time.sleep(0.01)
+            return False
+    finally:
+        observer.close()
+
+
+def test_a_write_in_an_open_transaction_is_on_the_wire_before_the_next_round_trip(user):
+    with transaction.atomic(), pipeline.deferred_writes():
+        UserRole.objects.filter(user=user).exists()  # the transaction and its scope are open
+        pipeline.insert([role(user, "streamed")])
+        # The server received it while the client went on: no round trip has waited for it.
+        assert _received(connection.connection.info.backend_pid, "'streamed'")
+        with CaptureQueriesContext(connection) as queries:
+            held = list(UserRole.objects.filter(user=user).values_list("role", flat=True))
+        assert held == ["streamed"]
+        assert len(queries) == 1  # one round trip waited for the INSERT and the read
+
+
+def test_a_write_before_the_transaction_is_open_waits_for_its_first_statement(user):
+    with transaction.atomic(), pipeline.deferred_writes():
+        pipeline.insert([role(user, "queued")])
+        with CaptureQueriesContext(connection) as queries:
+            held = list(UserRole.objects.filter(user=user).values_list("role", flat=True))
+        assert held == ["queued"]
+        assert "'queued'" in queries[0]["sql"]  # the INSERT travelled in front of the read
+
+
+def test_a_streamed_write_that_fails_fails_the_next_round_trip_and_the_transaction(user):
+    def granting_twice():
+        with transaction.atomic(), pipeline.deferred_writes():
+            UserRole.objects.filter(user=user).exists()
+            pipeline.insert([role(user, "legal")])
+            pipeline.insert([role(user, "legal")])  # userrole_user_role_unique
+            pipeline.insert([role(user, "finance")])  # sent after the failure arrived, or not
+            UserRole.objects.filter(user=user).exists()
+
+    with pytest.raises(IntegrityError):
+        granting_twice()
+    assert not UserRole.objects.filter(user=user).exists()
+    with transaction.atomic(), pipeline.deferred_writes():  # the connection streams again
+        UserRole.objects.filter(user=user).exists()
+        pipeline.insert([role(user, "legal")])
+    assert list(UserRole.objects.filter(user=user).values_list("role", flat=True)) == ["legal"]
