@@ -62,11 +62,14 @@ import sys
 import time
 import uuid
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from psycopg import IsolationLevel
+from psycopg.pq import PipelineStatus
 from psycopg.types.json import Jsonb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -415,7 +418,12 @@ class Recorder(WireTap):
     """Every statement Django sends, as it is sent (last of the connection's execute wrappers:
     the row-level security scope's ``set_config`` and the backend's BEGIN in front of a
     transaction's first statement included, and its COMMIT/ROLLBACK; ``WireTap`` of
-    ``bench/_util.py``), in order, in ``ops``."""
+    ``bench/_util.py``), in order, in ``ops``: ``(sql, params, many, pipelined)``.
+
+    ``core.pipeline`` streams the writes it queues in an open transaction (libpq's pipeline
+    mode) without going through the wrappers: the recorder takes them from its queue, marked
+    ``STREAMED``, and marks ``CLOSES`` the statement that joined them in the pipeline and
+    waited for all of it, so that the replay sends them as the app did."""
 
     outermost = False
 
@@ -423,7 +431,35 @@ class Recorder(WireTap):
         self.ops: list = []
 
     def statement(self, sql, params=None, many=False) -> None:
-        self.ops.append((sql, params, many))
+        self.ops.append((sql, params, many, None))
+
+    def __call__(self, execute, sql, params, many, context):
+        if context["connection"].connection.pgconn.pipeline_status != PipelineStatus.OFF:
+            self.ops.append((sql, params, many, CLOSES))
+            return execute(sql, params, many, context)
+        return super().__call__(execute, sql, params, many, context)
+
+    @contextmanager
+    def installed(self, connection, *, new_connections: bool = False):
+        from core import pipeline
+
+        stream = pipeline._Queue._stream
+
+        def recorded(queue, wrapper, statement, params):
+            self.ops.append((statement, params, False, STREAMED))
+            return stream(queue, wrapper, statement, params)
+
+        pipeline._Queue._stream = recorded
+        try:
+            with super().installed(connection, new_connections=new_connections):
+                yield self
+        finally:
+            pipeline._Queue._stream = stream
+
+
+# How a recorded statement was sent (``Recorder``): streamed in the pipeline, or the statement
+# that joined the pipeline last and waited for everything in it.
+STREAMED, CLOSES = "streamed", "closes"
 
 
 @dataclass(frozen=True)
@@ -476,7 +512,7 @@ def record(scenario: Scenario, client) -> Program:
 
     case = scenario.cases[scenario.used] if scenario.name == "approve" else {}
     snapshot, bypass_sql = _django.scoped_connection(Scope(bypass=True))
-    snapshot.set_session(isolation_level="REPEATABLE READ")
+    snapshot.isolation_level = IsolationLevel.REPEATABLE_READ
     recorder = Recorder()
     try:
         with snapshot.cursor() as cursor:
@@ -503,15 +539,18 @@ def record(scenario: Scenario, client) -> Program:
             return None  # a fixture row (tenant, user, definition...): the same every time
         return Slot("fresh", fresh.setdefault(value, len(fresh)), text)
 
-    ops = [(sql, _slotted(params, slot), many) for sql, params, many in recorder.ops]
+    ops = [
+        (sql, _slotted(params, slot), many, pipelined)
+        for sql, params, many, pipelined in recorder.ops
+    ]
     statements = transactions = 0
     in_transaction = False
-    for sql, _, _ in ops:
+    for sql, _, _, _ in ops:
         opens = sql.startswith("BEGIN")
         transactions += opens or not in_transaction  # not in one: an autocommitted statement
         in_transaction = (in_transaction or opens) and not sql.endswith(("COMMIT", "ROLLBACK"))
         statements += sql not in ("COMMIT", "ROLLBACK")
-    executed = " ".join(str(sql) for sql, _, _ in ops)
+    executed = " ".join(str(sql) for sql, _, _, _ in ops)
     prepares = [
         Prepared.by_name[name].prepare
         for name in sorted(set(re.findall(r"EXECUTE (clm_\w+)\(", executed)))
@@ -602,13 +641,22 @@ def _resolve(params, fresh: list, case: dict):
 
 
 def replay_once(cursor, program: Program, case: dict) -> None:
+    """The recorded statements, the streamed ones in a pipeline (``Recorder``) as the app
+    sent them."""
     fresh = [uuid.uuid4() for _ in range(program.fresh)]
-    for sql, params, many in program.ops:
+    pipeline = None
+    for sql, params, many, pipelined in program.ops:
         params = _resolve(params, fresh, case)
+        if pipelined and pipeline is None:
+            pipeline = cursor.connection.pipeline()
+            pipeline.__enter__()
         if many:
             cursor.executemany(sql, params)
         else:
             cursor.execute(sql, params)
+        if pipelined == CLOSES:
+            pipeline.__exit__(None, None, None)
+            pipeline = None
 
 
 def _replay_worker(connect: dict, program: Program, cases, duration, barrier, results) -> None:
