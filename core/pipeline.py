@@ -23,6 +23,9 @@ everything in it: still one round trip, in which the server has less left to do
 (bench/bench_process.py). A block's end sends nothing then, since its writes are on their way.
 Before the transaction is open, writes queue as above and travel with the statement that opens
 it (its BEGIN and scope make it a string of several statements, which a pipeline refuses).
+Streaming costs both sides a little CPU (a message per write, and the server wakes for each):
+the database setting ``STREAM_WRITES`` (``DATABASE_STREAM_WRITES=0``) turns it off, for a machine
+that runs the web and PostgreSQL on the same few cores at full load (docs/operations.md).
 
 A failing write raises from the statement that carried it (or that waited for it), inside the
 same transaction, so the transaction fails exactly as if the write had been sent alone. The
@@ -199,7 +202,8 @@ def _can_stream(wrapper) -> bool:
     """Whether a statement sent now runs as it would in the next round trip: in the open
     transaction, which already holds the current scope (sent with its first statement)."""
     return (
-        not wrapper.transaction_unopened
+        wrapper.stream_writes
+        and not wrapper.transaction_unopened
         and wrapper.rls_scope_sent is not None
         and wrapper.rls_scope_sent == current_scope()
         and wrapper.connection is not None

@@ -86,6 +86,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.rls_scope_sent = None
         self.rls_nonce = ""
         self.prepared_statements: set[str] = set()
+        self.stream_writes = self.settings_dict.get("STREAM_WRITES", True)  # core.pipeline
         # Django opened a transaction that PostgreSQL has not seen yet.
         self.transaction_unopened = False
         self.execute_wrappers.append(ScopeInjector())

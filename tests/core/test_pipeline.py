@@ -3,7 +3,7 @@
 import time
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
@@ -393,3 +393,14 @@ def test_a_streamed_write_that_fails_fails_the_next_round_trip_and_the_transacti
         UserRole.objects.filter(user=user).exists()
         pipeline.insert([role(user, "legal")])
     assert list(UserRole.objects.filter(user=user).values_list("role", flat=True)) == ["legal"]
+
+
+def test_with_streaming_off_a_write_waits_for_the_next_statement(user, monkeypatch):
+    monkeypatch.setattr(connections[DEFAULT_DB_ALIAS], "stream_writes", False)
+    with transaction.atomic(), pipeline.deferred_writes():
+        UserRole.objects.filter(user=user).exists()
+        pipeline.insert([role(user, "queued")])
+        with CaptureQueriesContext(connection) as queries:
+            held = list(UserRole.objects.filter(user=user).values_list("role", flat=True))
+        assert held == ["queued"]
+        assert "'queued'" in queries[0]["sql"]  # the INSERT travelled in front of the read
