@@ -6,6 +6,7 @@ import pytest
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
+from psycopg.pq import PipelineStatus
 
 from approvals import signals
 from config.database import admin_url, connect
@@ -404,3 +405,13 @@ def test_with_streaming_off_a_write_waits_for_the_next_statement(user, monkeypat
             held = list(UserRole.objects.filter(user=user).values_list("role", flat=True))
         assert held == ["queued"]
         assert "'queued'" in queries[0]["sql"]  # the INSERT travelled in front of the read
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_first_prepared_inside_the_stream_runs_in_order(user):
+    connection.close()  # a new connection, which has prepared nothing yet
+    with transaction.atomic(), pipeline.deferred_writes():
+        UserRole.objects.filter(user=user).exists()
+        pipeline.insert([role(user, "legal")])  # its PREPARE joins the stream, then its EXECUTE
+        assert connection.connection.pgconn.pipeline_status != PipelineStatus.OFF
+    assert roles_of(user) == ["legal"]
