@@ -152,22 +152,27 @@ class _Queue:
         statements, guards, sent = self.take()
         if many or getattr(context["cursor"].cursor, "name", None):
             # executemany would repeat the queue per row; a named cursor takes one statement.
-            carried, carrier, carrier_params = _with_carrier(statements, guards)
-            self._send(execute, context, carried, guards, carrier, carrier_params, False, sent)
+            # So the queue goes first, in a round trip of its own, on a plain cursor.
+            wrapper = context["connection"]
+            self._send(_on_new_cursor(wrapper), context, statements, guards, None, (), False, sent)
             return execute(sql, params, many, context)
         sql, params = _positional(sql, params)
         return self._send(execute, context, statements, guards, sql, params, many, sent)
 
     def _send(self, execute, context, statements, guards, sql, params, many, sent=0):
         """``statements`` (the first ``sent`` of them already in flight) and ``sql`` (a COMMIT
-        too), waited for in one round trip. When it fails at or after a guard's savepoint, the
-        guard's receivers are rolled back and run again, each on its own (``guard``), and what
-        followed them is sent again."""
+        too; None: the last of them carries the others), waited for in one round trip. When it
+        fails at or after a guard's savepoint, the guard's receivers are rolled back and run
+        again, each on its own (``guard``), and what followed them is sent again."""
         wrapper = context["connection"]
         try:
             with wrapper.wrap_database_errors:
                 if self.stream is not None:
                     return self._send_streamed(execute, context, statements[sent:], sql, params)
+                if sql is None:
+                    if not statements:
+                        return None
+                    statements, sql, params = _with_carrier(statements, guards)
                 text = ";\n".join([*(statement for statement, _ in statements), sql])
                 values = [value for _, values in statements for value in values]
                 self.carried.update(
@@ -184,18 +189,32 @@ class _Queue:
         return self._send(execute, context, statements[first.end :], rest, sql, params, many)
 
     def _send_streamed(self, execute, context, unsent, sql, params):
-        """The rest of the queue and ``sql`` in the stream, then the wait for all of it. ``sql``
-        joins the stream only as it is (a scope or BEGIN put in front would make it two
-        statements, which a pipeline refuses); otherwise it is sent after the wait."""
+        """The rest of the queue and ``sql`` (if any) in the stream, then the wait for all of
+        it. ``sql`` joins the stream only as it is (a scope or BEGIN put in front would make it
+        two statements, which a pipeline refuses); otherwise it is sent after the wait."""
         wrapper = context["connection"]
         for statement, values in unsent:
             if self.failure is None:
                 self._stream(wrapper, statement, values)
+        if sql is None:
+            self._close_stream(raise_failure=True)
+            return None
         result, carried = None, self.failure is None and _can_stream(wrapper)
         if carried:
             result = execute(sql, params, False, context)
         self._close_stream(raise_failure=True)
         return result if carried else execute(sql, params, False, context)
+
+
+def _on_new_cursor(wrapper):
+    """An ``execute`` for ``_Queue._send`` that runs a statement on a new cursor of ``wrapper``,
+    through all of its wrappers (the queue's passes it on: it is empty by then)."""
+
+    def execute(sql, params, many, context):
+        with wrapper.cursor() as cursor:
+            cursor.execute(sql, params)
+
+    return execute
 
 
 def _can_stream(wrapper) -> bool:
@@ -204,7 +223,6 @@ def _can_stream(wrapper) -> bool:
     return (
         wrapper.stream_writes
         and not wrapper.transaction_unopened
-        and wrapper.rls_scope_sent is not None
         and wrapper.rls_scope_sent == current_scope()
         and wrapper.connection is not None
         and wrapper.connection.info.transaction_status in _STREAMABLE

@@ -284,7 +284,7 @@ class Prepared:
         array type it guessed from the values (``'{...}'::uuid[]``, ``'{1,2}'::int2[]``), which
         PostgreSQL resolves by name on every ``EXECUTE`` (see the class docstring). For the
         statements that take their rows as arrays (the audit rows, the notification fan-out)
-        this literal takes the client half the time, and the statement's parameter type gives
+        this literal costs the client less, and the statement's parameter type gives
         it its element type. A list holding anything else (floats, nested lists) is left to
         psycopg, whose typed array PostgreSQL must be able to assign to that type (``numeric[]``
         to ``float8[]`` can be, ``text[]`` to ``uuid[]`` cannot).

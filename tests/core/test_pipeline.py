@@ -415,3 +415,17 @@ def test_a_statement_first_prepared_inside_the_stream_runs_in_order(user):
         pipeline.insert([role(user, "legal")])  # its PREPARE joins the stream, then its EXECUTE
         assert connection.connection.pgconn.pipeline_status != PipelineStatus.OFF
     assert roles_of(user) == ["legal"]
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+def test_an_executemany_waits_for_the_queue_and_sends_nothing_twice(user, monkeypatch, streaming):
+    monkeypatch.setattr(connections[DEFAULT_DB_ALIAS], "stream_writes", streaming)
+    with transaction.atomic(), pipeline.deferred_writes(), connection.cursor() as cursor:
+        UserRole.objects.filter(user=user).exists()
+        pipeline.insert([role(user, "legal")])
+        pipeline.insert([role(user, "finance")])  # sent twice, it would break the unique key
+        cursor.executemany(
+            "UPDATE tenancy_userrole SET role = %s WHERE user_id = %s AND role = %s",
+            [("legal-2", user.pk, "legal"), ("finance-2", user.pk, "finance")],
+        )
+    assert roles_of(user) == ["finance-2", "legal-2"]
