@@ -32,13 +32,14 @@ same transaction, so the transaction fails exactly as if the write had been sent
 queue is dropped when the block exits with an exception (the transaction is rolling back), and
 by a ROLLBACK. Queued writes have no entry of their own in ``connection.queries``: it lists round
 trips, each with the text that was sent (the carried writes included; not the streamed ones,
-which were sent before it).
+which were sent before it, and which Django's SQL log lists as ``(streamed)``).
 
 The queue is sent by an ``execute_wrapper`` placed first on the connection: outside the row-level
 security scope injector, which therefore still puts the scope's ``set_config`` first.
 """
 
 import functools
+import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -116,8 +117,15 @@ class _Queue:
             self._stream(wrapper, *self.statements[self.sent - 1])
 
     def _stream(self, wrapper, statement: str, params: tuple) -> None:
-        """Send ``statement`` in the stream (opened here), without waiting for its result."""
+        """Send ``statement`` in the stream (opened here), without waiting for its result.
+        Django's SQL log gets it as it gets every statement (no round trip of its own, so no
+        entry in ``connection.queries``)."""
         self.carried[statement.split(None, 1)[0].upper()] += 1
+        if wrapper.queries_logged:
+            _sql_log.debug(
+                "(streamed) %s; args=%s; alias=%s", statement, params, wrapper.alias,
+                extra={"sql": statement, "params": params, "alias": wrapper.alias},
+            )  # fmt: skip
         try:
             if self.stream is None:
                 self.stream = wrapper.connection.pipeline()
@@ -231,6 +239,10 @@ def _can_stream(wrapper) -> bool:
 
 
 _STREAMABLE = (TransactionStatus.INTRANS, TransactionStatus.ACTIVE)
+
+
+# Django's SQL log (DEBUG, or a test's CaptureQueriesContext).
+_sql_log = logging.getLogger("django.db.backends")
 
 
 def _rolled_back_to(context, savepoint: str) -> bool:

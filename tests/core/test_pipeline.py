@@ -429,3 +429,17 @@ def test_an_executemany_waits_for_the_queue_and_sends_nothing_twice(user, monkey
             [("legal-2", user.pk, "legal"), ("finance-2", user.pk, "finance")],
         )
     assert roles_of(user) == ["finance-2", "legal-2"]
+
+
+def test_a_streamed_write_is_in_the_sql_log(user, caplog):
+    with (
+        caplog.at_level("DEBUG", logger="django.db.backends"),
+        CaptureQueriesContext(connection),
+        transaction.atomic(),
+        pipeline.deferred_writes(),
+    ):
+        UserRole.objects.filter(user=user).exists()
+        pipeline.insert([role(user, "logged")])
+    streamed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("(streamed)")]
+    assert len(streamed) == 1
+    assert "'logged'" in streamed[0]
