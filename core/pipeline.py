@@ -120,7 +120,7 @@ class _Queue:
         """Send ``statement`` in the stream (opened here), without waiting for its result.
         Django's SQL log gets it as it gets every statement (no round trip of its own, so no
         entry in ``connection.queries``)."""
-        self.carried[statement.split(None, 1)[0].upper()] += 1
+        self.carried[_keyword(statement)] += 1
         if wrapper.queries_logged:
             _sql_log.debug(
                 "(streamed) %s; args=%s; alias=%s", statement, params, wrapper.alias,
@@ -183,9 +183,7 @@ class _Queue:
                     statements, sql, params = _with_carrier(statements, guards)
                 text = ";\n".join([*(statement for statement, _ in statements), sql])
                 values = [value for _, values in statements for value in values]
-                self.carried.update(
-                    statement.split(None, 1)[0].upper() for statement, _ in statements
-                )
+                self.carried.update(_keyword(statement) for statement, _ in statements)
                 return execute(text, [*values, *params], many, context)
         except DatabaseError:
             self._close_stream(raise_failure=False)
@@ -233,12 +231,17 @@ def _can_stream(wrapper) -> bool:
         and not wrapper.transaction_unopened
         and wrapper.rls_scope_sent == current_scope()
         and wrapper.connection is not None
-        and wrapper.connection.info.transaction_status in _STREAMABLE
+        and wrapper.connection.pgconn.transaction_status in _STREAMABLE
         and not wrapper.get_autocommit()
     )
 
 
 _STREAMABLE = (TransactionStatus.INTRANS, TransactionStatus.ACTIVE)
+
+
+def _keyword(statement: str) -> str:
+    """A statement's first keyword, for the tally of carried statements (``carried``)."""
+    return statement.split(None, 1)[0].upper()
 
 
 # Django's SQL log (DEBUG, or a test's CaptureQueriesContext).
