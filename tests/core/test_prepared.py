@@ -188,8 +188,22 @@ def test_a_text_that_cannot_be_sent_fails_as_it_would_without_the_literal():
 
 
 @pytest.mark.django_db
+def test_a_lone_surrogate_fails_as_it_would_without_the_literal():
+    """Not UTF-8: psycopg refuses it before sending, with or without the literal (the API
+    refuses it first, config.validators)."""
+    with pytest.raises(UnicodeEncodeError) as plain, connection.cursor() as cursor:
+        cursor.execute("SELECT %s::text", ["a\ud800b"])
+    with pytest.raises(UnicodeEncodeError) as literal:
+        _arrays(texts=["a\ud800b"])
+    assert literal.value.reason == plain.value.reason
+
+
+@pytest.mark.django_db
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.text(st.characters(exclude_characters="\x00")))))
+# Texts PostgreSQL can hold: UTF-8 (no lone surrogates), no NUL; both refused above.
+@given(
+    st.lists(st.one_of(st.none(), st.text(st.characters(codec="utf-8", exclude_characters="\x00"))))
+)
 def test_any_list_of_texts_comes_back_as_sent(texts):
     with transaction.atomic():  # a failing example must not abort the test's transaction
         assert _arrays(texts=texts)[0] == texts
